@@ -1,0 +1,388 @@
+//! The config file: brokers, secrets, functions and mappings.
+//!
+//! Mapping fields keep Lambda's names (CreateEventSourceMapping), so anyone
+//! who knows the Lambda API can read a mapping. Every mistake a user can make
+//! here is reported with the file, the line and the field to fix.
+
+use crate::invoke::FunctionConfig;
+use crate::mapping::{MappingSpec, SourceAccessType};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    brokers: Vec<Spanned<BrokerConfig>>,
+    #[serde(default)]
+    secrets: BTreeMap<String, Secret>,
+    #[serde(default)]
+    functions: BTreeMap<String, Spanned<FunctionConfig>>,
+    #[serde(default)]
+    mappings: Vec<Spanned<MappingSpec>>,
+    #[serde(default)]
+    engine: EngineSettings,
+}
+
+/// The whole config, validated.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub path: PathBuf,
+    pub brokers: Vec<BrokerConfig>,
+    pub secrets: BTreeMap<String, Secret>,
+    pub functions: BTreeMap<String, FunctionConfig>,
+    pub mappings: Vec<MappingSpec>,
+    pub engine: EngineSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerEngine {
+    Rabbitmq,
+    Activemq,
+}
+
+impl fmt::Display for BrokerEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rabbitmq => "RabbitMQ",
+            Self::Activemq => "ActiveMQ",
+        })
+    }
+}
+
+/// `[[brokers]]`: a broker the mappings can name by ARN.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    pub name: String,
+    pub engine: BrokerEngine,
+    pub arn: String,
+    /// Tried in order; the next one is used when one fails (Amazon MQ's
+    /// active/standby pairs have two).
+    pub endpoints: Vec<String>,
+}
+
+/// A BASIC_AUTH secret: what AWS Secrets Manager would hold for Lambda.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `[engine]`: knobs that are not part of a mapping. The defaults are Lambda's;
+/// tests shorten the back-off.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// First retry delay after a function error, in milliseconds; doubles each time.
+    pub retry_initial_ms: u64,
+    /// Longest retry delay, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Longest wait between reconnect attempts to a broker that went away.
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            retry_initial_ms: 1_000,
+            retry_max_ms: 30_000,
+            reconnect_max_ms: 30_000,
+        }
+    }
+}
+
+impl EngineSettings {
+    pub fn retry_initial(&self) -> Duration {
+        Duration::from_millis(self.retry_initial_ms)
+    }
+    pub fn retry_max(&self) -> Duration {
+        Duration::from_millis(self.retry_max_ms)
+    }
+    pub fn reconnect_max(&self) -> Duration {
+        Duration::from_millis(self.reconnect_max_ms)
+    }
+}
+
+/// A config file that could not be used: names the file, the line and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            line: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let at = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
+            path: path.to_owned(),
+            line: span.map(|s| line_of(text, s.start)),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // toml's own message repeats the source; the first line of
+            // `message()` is the part a user needs.
+            at(e.span(), e.message().trim().to_owned())
+        })?;
+
+        for (i, broker) in raw.brokers.iter().enumerate() {
+            let span = Some(broker.span());
+            let b = broker.get_ref();
+            if raw.brokers[..i].iter().any(|o| o.get_ref().arn == b.arn) {
+                return Err(at(span, format!("broker `{}`: another broker has the same arn `{}`", b.name, b.arn)));
+            }
+            if b.endpoints.is_empty() {
+                return Err(at(span, format!("broker `{}`: `endpoints` is empty; give at least one URL", b.name)));
+            }
+            for url in &b.endpoints {
+                check_endpoint(b.engine, url).map_err(|m| at(span.clone(), format!("broker `{}`: {m}", b.name)))?;
+            }
+        }
+        for (name, function) in &raw.functions {
+            function.get_ref().validate().map_err(|m| ConfigError {
+                path: path.to_owned(),
+                line: Some(field_line(text, function.span(), &m)),
+                message: format!("[functions.{name}]: {m}"),
+            })?;
+        }
+
+        let brokers: Vec<BrokerConfig> = raw.brokers.into_iter().map(Spanned::into_inner).collect();
+        let functions: BTreeMap<String, FunctionConfig> =
+            raw.functions.into_iter().map(|(k, v)| (k, v.into_inner())).collect();
+        let mut mappings: Vec<MappingSpec> = Vec::new();
+        for spanned in raw.mappings {
+            let span = Some(spanned.span());
+            let spec = spanned.into_inner();
+            let what = format!("mapping of `{}` to {:?}", spec.function_name, spec.queues);
+            spec.validate().map_err(|m| ConfigError {
+                path: path.to_owned(),
+                line: Some(field_line(text, span.clone().unwrap_or_default(), &m)),
+                message: format!("{what}: {m}"),
+            })?;
+            let broker = brokers.iter().find(|b| b.arn == spec.event_source_arn).ok_or_else(|| {
+                at(
+                    span.clone(),
+                    format!(
+                        "{what}: EventSourceArn `{}` names no broker; add a [[brokers]] entry with this arn",
+                        spec.event_source_arn
+                    ),
+                )
+            })?;
+            if broker.engine == BrokerEngine::Activemq && spec.access(SourceAccessType::VirtualHost).is_some() {
+                return Err(at(span, format!("{what}: VIRTUAL_HOST is for RabbitMQ brokers only")));
+            }
+            if !functions.contains_key(&spec.function_name) {
+                return Err(at(
+                    span,
+                    format!(
+                        "{what}: FunctionName `{}` is not defined; add a [functions.{}] section",
+                        spec.function_name, spec.function_name
+                    ),
+                ));
+            }
+            if let Some(secret) = spec.access(SourceAccessType::BasicAuth)
+                && !raw.secrets.contains_key(secret)
+            {
+                return Err(at(
+                    span,
+                    format!("{what}: BASIC_AUTH secret `{secret}` is not in [secrets]; add it there"),
+                ));
+            }
+            if mappings.iter().any(|m| m.conflicts_with(&spec)) {
+                return Err(at(
+                    span,
+                    format!("{what}: the same function is already mapped to this queue (Lambda allows one such mapping)"),
+                ));
+            }
+            mappings.push(spec);
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            brokers,
+            secrets: raw.secrets,
+            functions,
+            mappings,
+            engine: raw.engine,
+        })
+    }
+
+    pub fn broker(&self, arn: &str) -> Option<&BrokerConfig> {
+        self.brokers.iter().find(|b| b.arn == arn)
+    }
+}
+
+/// The line of the field a validation message names (its first word), inside
+/// the mapping's table; the table's first line when the field is not written.
+fn field_line(text: &str, span: std::ops::Range<usize>, message: &str) -> usize {
+    let field = message
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or_default();
+    // toml's span of an array-of-tables entry may cover only its header, so
+    // search on to the next table header.
+    let mut offset = span.start;
+    for (i, line) in text.get(span.start..).unwrap_or_default().split_inclusive('\n').enumerate() {
+        if i > 0 && line.trim_start().starts_with('[') {
+            break;
+        }
+        let rest = line.trim_start().strip_prefix(field).unwrap_or("!");
+        if !field.is_empty() && rest.trim_start().starts_with('=') {
+            return line_of(text, offset);
+        }
+        offset += line.len();
+    }
+    line_of(text, span.start)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn check_endpoint(engine: BrokerEngine, url: &str) -> Result<(), String> {
+    let schemes: &[&str] = match engine {
+        BrokerEngine::Rabbitmq => &["amqp://", "amqps://"],
+        BrokerEngine::Activemq => &["stomp://", "stomp+ssl://"],
+    };
+    if !schemes.iter().any(|s| url.starts_with(s)) {
+        return Err(format!(
+            "endpoint `{url}` is not a {engine} URL; use {}",
+            schemes.iter().map(|s| format!("{s}host:port")).collect::<Vec<_>>().join(" or ")
+        ));
+    }
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or_default();
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    if host.is_empty() || host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host).is_empty() {
+        return Err(format!("endpoint `{url}` has no host"));
+    }
+    if host.contains('@') {
+        return Err(format!(
+            "endpoint `{url}` carries credentials; put them in [secrets] and name the secret in BASIC_AUTH"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[brokers]]
+name = "local-rabbit"
+engine = "rabbitmq"
+arn = "arn:aws:mq:us-east-1:000000000000:broker:local-rabbit:b-1"
+endpoints = ["amqp://127.0.0.1:5672"]
+
+[secrets]
+"arn:aws:secretsmanager:us-east-1:000000000000:secret:local-rabbit" = { username = "guest", password = "guest" }
+
+[functions.echo]
+command = ["python3", "echo.py"]
+timeout = 30
+
+[[mappings]]
+FunctionName = "echo"
+EventSourceArn = "arn:aws:mq:us-east-1:000000000000:broker:local-rabbit:b-1"
+Queues = ["orders"]
+BatchSize = 10
+SourceAccessConfigurations = [
+  { Type = "BASIC_AUTH", URI = "arn:aws:secretsmanager:us-east-1:000000000000:secret:local-rabbit" },
+  { Type = "VIRTUAL_HOST", URI = "/" },
+]
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("t.toml"), text)
+    }
+
+    #[test]
+    fn a_good_file_parses_with_lambda_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.mappings.len(), 1);
+        let m = &c.mappings[0];
+        assert_eq!(m.batch_size(), 10);
+        assert_eq!(m.batching_window(), Duration::from_millis(500));
+        assert_eq!(m.access(SourceAccessType::VirtualHost), Some("/"));
+        assert_eq!(c.functions["echo"].timeout(), Duration::from_secs(30));
+        let shown = format!("{:?}", c.secrets);
+        assert!(shown.contains("<redacted>") && !shown.contains("password: \"guest\""), "{shown}");
+    }
+
+    fn error_of(text: &str) -> ConfigError {
+        parse(text).expect_err("this config must be refused")
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_the_fix() {
+        let e = error_of(&GOOD.replace("BatchSize = 10", "BatchSize = 20000"));
+        assert_eq!(e.line, Some(19), "{e}");
+        assert!(e.message.contains("BatchSize") && e.message.contains("10000"), "{e}");
+
+        let e = error_of(&GOOD.replace("BatchSize = 10", "BatchSize = \"ten\""));
+        assert_eq!(e.line, Some(19), "{e}");
+        assert!(e.message.contains("invalid type"), "{e}");
+
+        let e = error_of(&GOOD.replace("BatchSize = 10", "Batchsize = 10"));
+        assert!(e.message.contains("unknown field `Batchsize`"), "{e}");
+        assert_eq!(e.line, Some(19), "{e}");
+
+        let e = error_of(&GOOD.replace("timeout = 30", "timeout = 900"));
+        assert!(e.message.contains("[functions.echo]") && e.message.contains("840"), "{e}");
+        assert_eq!(e.line, Some(13), "{e}");
+
+        let e = error_of(&GOOD.replace("FunctionName = \"echo\"", "FunctionName = \"nope\""));
+        assert!(e.message.contains("[functions.nope]"), "{e}");
+
+        let e = error_of(&GOOD.replace("EventSourceArn = \"arn:aws:mq:us-east-1:000000000000:broker:local-rabbit:b-1\"", "EventSourceArn = \"arn:x\""));
+        assert!(e.message.contains("names no broker"), "{e}");
+
+        let e = error_of(&GOOD.replace("amqp://127.0.0.1:5672", "http://127.0.0.1:5672"));
+        assert!(e.message.contains("amqp://host:port"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+
+        let e = error_of(&GOOD.replace("Queues = [\"orders\"]", "Queues = [\"a\", \"b\"]"));
+        assert!(e.message.contains("exactly one queue"), "{e}");
+
+        let e = error_of(&GOOD.replace("{ Type = \"BASIC_AUTH\", URI = \"arn:aws:secretsmanager:us-east-1:000000000000:secret:local-rabbit\" },", ""));
+        assert!(e.message.contains("BASIC_AUTH"), "{e}");
+
+        let dup = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[mappings]]").unwrap()..]);
+        let e = error_of(&dup);
+        assert!(e.message.contains("already mapped"), "{e}");
+        let second = dup.rfind("[[mappings]]").unwrap();
+        assert_eq!(e.line, Some(line_of(&dup, second)), "{e}");
+
+        let e = error_of(&GOOD.replace("\"rabbitmq\"", "\"activemq\""));
+        assert!(e.message.contains("stomp://"), "{e}");
+
+        let e = error_of("[[brokers]\n");
+        assert_eq!(e.line, Some(1), "{e}");
+        assert!(e.to_string().starts_with("t.toml:1: "), "{e}");
+    }
+}

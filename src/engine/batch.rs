@@ -1,0 +1,114 @@
+//! Where messages become batches.
+//!
+//! A batch flushes at BatchSize records, when MaximumBatchingWindowInSeconds
+//! has passed since its first message, or before the next record would push
+//! the event past 6 MB; whichever comes first. A record that could never fit
+//! an event on its own is handed back to be dead-lettered.
+
+use crate::event::{EventFrame, MAX_EVENT_BYTES};
+use crate::source::{Delivery, Source, SourceError};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The messages of one invocation.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub deliveries: Vec<Delivery>,
+    record_bytes: usize,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+
+    /// Size of the event this batch makes.
+    pub fn event_bytes(&self, frame: &EventFrame) -> usize {
+        frame.event_size(self.deliveries.len(), self.record_bytes)
+    }
+
+    pub fn event(&self, frame: &EventFrame) -> Vec<u8> {
+        frame.assemble(self.deliveries.iter().map(|d| d.record.as_slice()))
+    }
+
+    fn fits(&self, frame: &EventFrame, d: &Delivery) -> bool {
+        frame.event_size(self.deliveries.len() + 1, self.record_bytes + d.record.len()) <= MAX_EVENT_BYTES
+    }
+
+    fn push(&mut self, d: Delivery) {
+        self.record_bytes += d.record.len();
+        self.deliveries.push(d);
+    }
+
+    /// Keeps the messages that `keep` accepts and returns the others.
+    pub fn split_off(&mut self, mut keep: impl FnMut(&Delivery) -> bool) -> Vec<Delivery> {
+        let (kept, removed): (Vec<_>, Vec<_>) = self.deliveries.drain(..).partition(|d| keep(d));
+        self.record_bytes = kept.iter().map(|d| d.record.len()).sum();
+        self.deliveries = kept;
+        removed
+    }
+}
+
+/// What the batcher produced.
+#[derive(Debug)]
+pub enum Gathered {
+    Batch(Batch),
+    /// One record larger than any event may be.
+    TooLarge(Delivery),
+}
+
+/// Gathers batches from a source, holding back the record that did not fit.
+pub struct Batcher {
+    pub frame: EventFrame,
+    pub batch_size: usize,
+    pub window: Duration,
+    held: Option<Delivery>,
+}
+
+impl Batcher {
+    pub fn new(frame: EventFrame, batch_size: usize, window: Duration) -> Self {
+        Self { frame, batch_size: batch_size.max(1), window, held: None }
+    }
+
+    fn too_large(&self, d: &Delivery) -> bool {
+        self.frame.event_size(1, d.record.len()) > MAX_EVENT_BYTES
+    }
+
+    /// Waits for the next batch. Not cancel-safe for the messages already
+    /// gathered; the caller drops the batcher and its source together, and
+    /// the broker takes the unsettled messages back.
+    pub async fn gather(&mut self, source: &mut dyn Source) -> Result<Gathered, SourceError> {
+        let first = match self.held.take() {
+            Some(d) => d,
+            None => source.next().await?,
+        };
+        if self.too_large(&first) {
+            return Ok(Gathered::TooLarge(first));
+        }
+        let mut batch = Batch::default();
+        batch.push(first);
+        let deadline = Instant::now() + self.window;
+        while batch.len() < self.batch_size {
+            let next = match tokio::time::timeout_at(deadline, source.next()).await {
+                Err(_window_over) => break,
+                Ok(next) => next?,
+            };
+            if self.too_large(&next) || !batch.fits(&self.frame, &next) {
+                self.held = Some(next);
+                break;
+            }
+            batch.push(next);
+        }
+        Ok(Gathered::Batch(batch))
+    }
+
+    /// Takes the held-back record, if any (when the batcher is dropped, the
+    /// caller must know it still owns one unsettled message).
+    pub fn take_held(&mut self) -> Option<Delivery> {
+        self.held.take()
+    }
+}

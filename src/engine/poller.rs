@@ -1,0 +1,364 @@
+//! One mapping's task: connect, gather a batch, invoke, settle; again.
+//!
+//! Outcomes, as on Lambda: success acks the batch; a function error or
+//! timeout retries the whole batch with back-off, and after
+//! MAX_REDELIVERIES redeliveries every message is dead-lettered. A stop code
+//! ends the task with the reason in the mapping; a broker that goes away is
+//! retried with back-off until it returns.
+
+use super::batch::{Batch, Batcher, Gathered};
+use super::retry::Backoff;
+use super::{Control, EngineEvent, RunSettings};
+use crate::config::BrokerEngine;
+use crate::event;
+use crate::invoke::{self, InvokeError, Invoker};
+use crate::mapping::{MAX_REDELIVERIES, Mapping, SourceAccessType, State, StateTransitionReason};
+use crate::source::rabbitmq::{RabbitConfig, RabbitSource};
+use crate::source::{DeadLetterReason, Delivery, Source, SourceError};
+use crate::store::{BatchRecord, DeadLetter};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Why a consuming session ended.
+enum SessionEnd {
+    Cancelled,
+    SettingsChanged,
+    Lost(String),
+    Stop(StateTransitionReason, String),
+}
+
+struct Poller {
+    control: Control,
+    uuid: Uuid,
+    cancel: CancellationToken,
+    settings: watch::Receiver<RunSettings>,
+}
+
+pub(super) async fn run(
+    control: Control,
+    uuid: Uuid,
+    cancel: CancellationToken,
+    settings: watch::Receiver<RunSettings>,
+) {
+    let poller = Poller { control, uuid, cancel, settings };
+    let span = tracing::info_span!("mapping", uuid = %uuid);
+    if let Err(e) = poller.run().instrument(span).await {
+        tracing::error!(mapping = %uuid, "mapping task failed: {e:#}");
+    }
+}
+
+impl Poller {
+    async fn run(mut self) -> anyhow::Result<()> {
+        let mapping = self.control.get(self.uuid)?;
+        let invoker = match self.invoker(&mapping).await {
+            Ok(i) => i,
+            Err(InvokeError::ConfigNotValid(m)) => {
+                return self.stop(StateTransitionReason::FunctionConfigNotValid, m);
+            }
+            Err(e) => return self.stop(StateTransitionReason::FunctionConfigNotValid, e.to_string()),
+        };
+        let settings = self.control.config().engine.clone();
+        let mut reconnect = Backoff::new(Duration::from_secs(1), settings.reconnect_max());
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(());
+            }
+            let mapping = self.control.get(self.uuid)?;
+            let connected = tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                s = self.connect(&mapping) => s,
+            };
+            let mut source = match connected {
+                Ok(s) => s,
+                Err(SourceError::Connection(m)) => {
+                    let delay = reconnect.next_delay();
+                    tracing::warn!("{m}; retrying in {delay:?}");
+                    self.note_result(format!("PROBLEM: Connection error. {m}"))?;
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
+                }
+                Err(e) => return self.stop(stop_code(&e), e.to_string()),
+            };
+            reconnect.reset();
+            let end = self.consume(&mut *source, &*invoker, &mapping).await;
+            source.close().await;
+            match end? {
+                SessionEnd::Cancelled => return Ok(()),
+                SessionEnd::SettingsChanged => continue,
+                SessionEnd::Stop(code, m) => return self.stop(code, m),
+                SessionEnd::Lost(m) => {
+                    let delay = reconnect.next_delay();
+                    tracing::warn!("{m}; reconnecting in {delay:?}");
+                    self.note_result(format!("PROBLEM: Connection error. {m}"))?;
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn invoker(&self, mapping: &Mapping) -> Result<Arc<dyn Invoker>, InvokeError> {
+        let name = &mapping.spec.function_name;
+        let function = self.control.config().functions.get(name).ok_or_else(|| {
+            InvokeError::ConfigNotValid(format!("function `{name}` is not defined; add a [functions.{name}] section"))
+        })?;
+        invoke::build(function).await.map_err(|e| match e {
+            InvokeError::ConfigNotValid(m) => InvokeError::ConfigNotValid(format!("[functions.{name}]: {m}")),
+            other => other,
+        })
+    }
+
+    async fn connect(&self, mapping: &Mapping) -> Result<Box<dyn Source>, SourceError> {
+        let config = self.control.config();
+        let spec = &mapping.spec;
+        let broker = config.broker(&spec.event_source_arn).ok_or_else(|| {
+            SourceError::Config(format!("EventSourceArn {} names no configured broker", spec.event_source_arn))
+        })?;
+        let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
+        let secret = config.secrets.get(secret_arn).cloned().ok_or_else(|| {
+            SourceError::Config(format!("BASIC_AUTH secret {secret_arn} is not in [secrets]"))
+        })?;
+        let settings = self.settings.borrow().clone();
+        match broker.engine {
+            BrokerEngine::Rabbitmq => {
+                let source = RabbitSource::connect(RabbitConfig {
+                    endpoints: broker.endpoints.clone(),
+                    secret,
+                    vhost: spec.access(SourceAccessType::VirtualHost).unwrap_or("/").to_owned(),
+                    queue: spec.queue().to_owned(),
+                    consumer_tag: self.uuid.to_string(),
+                    // Two batches: the next one fills while the function runs.
+                    prefetch: (settings.batch_size.saturating_mul(2)).min(u32::from(u16::MAX)) as u16,
+                })
+                .await?;
+                Ok(Box::new(source))
+            }
+            BrokerEngine::Activemq => Err(SourceError::Config(
+                "ActiveMQ sources are not supported by this build yet".into(),
+            )),
+        }
+    }
+
+    fn frame(&self, mapping: &Mapping) -> event::EventFrame {
+        let vhost = mapping.spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
+        event::rmq::frame(&mapping.spec.event_source_arn, mapping.spec.queue(), vhost)
+    }
+
+    async fn consume(
+        &mut self,
+        source: &mut dyn Source,
+        invoker: &dyn Invoker,
+        mapping: &Mapping,
+    ) -> anyhow::Result<SessionEnd> {
+        let settings = self.settings.borrow_and_update().clone();
+        let mut batcher = Batcher::new(self.frame(mapping), settings.batch_size as usize, settings.window);
+        loop {
+            let gathered = tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(SessionEnd::Cancelled),
+                changed = self.settings.changed() => {
+                    if changed.is_err() {
+                        return Ok(SessionEnd::Cancelled);
+                    }
+                    return Ok(SessionEnd::SettingsChanged);
+                }
+                g = batcher.gather(source) => g,
+            };
+            let outcome = match gathered {
+                Err(SourceError::Connection(m)) => return Ok(SessionEnd::Lost(m)),
+                Err(e) => return Ok(SessionEnd::Stop(stop_code(&e), e.to_string())),
+                Ok(Gathered::TooLarge(d)) => {
+                    let reason = DeadLetterReason::TooLarge { bytes: d.record.len() };
+                    self.dead_letter(source, vec![d], &reason, 0, None).await
+                }
+                Ok(Gathered::Batch(batch)) => self.deliver(source, invoker, &batcher, batch).await,
+            };
+            match outcome {
+                Ok(None) => {}
+                Ok(Some(end)) => return Ok(end),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Invokes the function with one batch until it succeeds or the batch is dead-lettered.
+    async fn deliver(
+        &self,
+        source: &mut dyn Source,
+        invoker: &dyn Invoker,
+        batcher: &Batcher,
+        mut batch: Batch,
+    ) -> anyhow::Result<Option<SessionEnd>> {
+        let mut backoff = {
+            let s = &self.control.config().engine;
+            Backoff::new(s.retry_initial(), s.retry_max())
+        };
+        let mut attempt = 0;
+        let mut last_error: Option<String> = None;
+        loop {
+            let now = SystemTime::now();
+            let expired = batch.split_off(|d| d.expires_at.is_none_or(|t| t > now));
+            if !expired.is_empty() {
+                let end = self
+                    .dead_letter(source, expired, &DeadLetterReason::Expired, attempt, last_error.clone())
+                    .await?;
+                if end.is_some() {
+                    return Ok(end);
+                }
+            }
+            if batch.is_empty() {
+                return Ok(None);
+            }
+            attempt += 1;
+            let event = bytes::Bytes::from(batch.event(&batcher.frame));
+            let (messages, bytes) = (batch.len(), event.len());
+            self.control.emit(EngineEvent::BatchStarted { mapping: self.uuid, messages, bytes, attempt });
+            let started = Instant::now();
+            // An invocation under way is never abandoned, even at shutdown:
+            // cutting it short would only make the function see it twice.
+            let result = invoker.invoke(event).await;
+            let latency = started.elapsed();
+            let error = match result {
+                Ok(_response) => {
+                    let tags: Vec<_> = batch.deliveries.iter().map(|d| d.tag.clone()).collect();
+                    let settled = source.ack(&tags).await;
+                    self.journal_batch(messages, bytes, attempt, "OK", None, latency);
+                    self.control.emit(EngineEvent::BatchSucceeded { mapping: self.uuid, messages, attempts: attempt, latency });
+                    self.note_result("OK".into())?;
+                    return Ok(match settled {
+                        Ok(()) => None,
+                        Err(e) => {
+                            tracing::warn!("{e}; the broker will deliver them again");
+                            self.control.emit(EngineEvent::SettleFailed { mapping: self.uuid, messages: e.count, reason: e.reason.clone() });
+                            Some(SessionEnd::Lost(e.to_string()))
+                        }
+                    });
+                }
+                Err(InvokeError::ConfigNotValid(m)) => {
+                    self.journal_batch(messages, bytes, attempt, "FUNCTION_CONFIG_NOT_VALID", Some(m.clone()), latency);
+                    return Ok(Some(SessionEnd::Stop(StateTransitionReason::FunctionConfigNotValid, m)));
+                }
+                Err(e) => e,
+            };
+            let text = match &error {
+                InvokeError::Function { payload, .. } => payload.clone(),
+                other => other.to_string(),
+            };
+            tracing::warn!(attempt, messages, "function failed: {error}");
+            self.journal_batch(messages, bytes, attempt, "FAILED", Some(text.clone()), latency);
+            self.control.emit(EngineEvent::BatchFailed { mapping: self.uuid, messages, attempt, error: text.clone() });
+            last_error = Some(text);
+            if attempt > MAX_REDELIVERIES {
+                let reason = DeadLetterReason::RetriesExhausted { attempts: attempt };
+                let all = std::mem::take(&mut batch.deliveries);
+                return self.dead_letter(source, all, &reason, attempt, last_error).await;
+            }
+            self.note_result(format!("PROBLEM: Function call failed. {}", one_line(&error.to_string())))?;
+            let delay = backoff.next_delay();
+            tokio::select! {
+                // Shutting down mid-retry: the broker takes the batch back.
+                _ = self.cancel.cancelled() => return Ok(Some(SessionEnd::Cancelled)),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Journals the dead letters (durably), then has the broker move them.
+    async fn dead_letter(
+        &self,
+        source: &mut dyn Source,
+        deliveries: Vec<Delivery>,
+        reason: &DeadLetterReason,
+        attempts: u32,
+        error: Option<String>,
+    ) -> anyhow::Result<Option<SessionEnd>> {
+        let mapping = self.control.get(self.uuid)?;
+        let destination = source.dead_letter_destination();
+        let letters: Vec<DeadLetter> = deliveries
+            .iter()
+            .map(|d| DeadLetter {
+                id: 0,
+                mapping: self.uuid,
+                at: Utc::now(),
+                queue: mapping.spec.queue().to_owned(),
+                message_id: d.message_id.clone(),
+                attempts,
+                reason: reason.to_string(),
+                error: error.clone(),
+                destination: destination.clone(),
+                record: d.record.clone(),
+                body: d.body.to_vec(),
+            })
+            .collect();
+        let store = self.control.store().clone();
+        tokio::task::spawn_blocking(move || store.add_dead_letters(&letters)).await??;
+        tracing::warn!(messages = deliveries.len(), %destination, "dead-lettered: {reason}");
+        let settled = source.dead_letter(&deliveries, reason).await;
+        self.control.emit(EngineEvent::DeadLettered { mapping: self.uuid, messages: deliveries.len(), reason: reason.to_string() });
+        self.note_result(format!("PROBLEM: {} message(s) dead-lettered to {destination}: {reason}", deliveries.len()))?;
+        Ok(match settled {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!("{e}; the broker will deliver them again");
+                Some(SessionEnd::Lost(e.to_string()))
+            }
+        })
+    }
+
+    fn journal_batch(&self, messages: usize, bytes: usize, attempts: u32, outcome: &str, error: Option<String>, latency: Duration) {
+        let record = BatchRecord {
+            mapping: self.uuid,
+            at: Utc::now(),
+            messages,
+            bytes,
+            attempts,
+            outcome: outcome.into(),
+            error,
+            latency_ms: latency.as_millis() as u64,
+        };
+        if let Err(e) = self.control.store().add_batch(&record) {
+            tracing::warn!("cannot journal a batch: {e:#}");
+        }
+    }
+
+    fn note_result(&self, result: String) -> anyhow::Result<()> {
+        let current = self.control.get(self.uuid)?;
+        if current.last_processing_result != result {
+            self.control.modify(self.uuid, |m| m.last_processing_result = result)?;
+        }
+        Ok(())
+    }
+
+    /// Stops this mapping with a stop code; the others go on.
+    fn stop(&self, code: StateTransitionReason, detail: String) -> anyhow::Result<()> {
+        tracing::error!("mapping stopped: {code}: {detail}");
+        self.control.modify(self.uuid, |m| {
+            m.state = State::Disabled;
+            m.state_transition_reason = code;
+            m.state_detail = Some(detail.clone());
+            m.last_processing_result = format!("PROBLEM: {code}: {detail}");
+        })?;
+        Ok(())
+    }
+}
+
+fn stop_code(e: &SourceError) -> StateTransitionReason {
+    match e {
+        SourceError::Authentication(_) => StateTransitionReason::EventSourceAuthnError,
+        SourceError::Authorization(_) => StateTransitionReason::EventSourceAuthzError,
+        SourceError::Config(_) | SourceError::Connection(_) => StateTransitionReason::EsmConfigNotValid,
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.len() > 200 { format!("{}…", &line[..line.floor_char_boundary(200)]) } else { line.to_owned() }
+}

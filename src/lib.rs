@@ -1,0 +1,15 @@
+//! mqtrigger: event source mappings from RabbitMQ and ActiveMQ queues to
+//! functions, with the exact events AWS Lambda's Amazon MQ trigger delivers.
+//!
+//! The data flow of one mapping: `source` → (filter) → `engine::batch` →
+//! `event` → `invoke` → outcome (ack, retry, dead letter). The engine is a
+//! library; the CLI drives it through [`engine::Control`].
+
+pub mod config;
+pub mod engine;
+pub mod event;
+pub mod invoke;
+pub mod mapping;
+pub mod publish;
+pub mod source;
+pub mod store;

@@ -1,0 +1,127 @@
+//! The `mqtrigger` command line.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use mqtrigger::config::Config;
+use mqtrigger::engine::Control;
+use mqtrigger::publish::{self, Message};
+use mqtrigger::store::Store;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "mqtrigger", version, about = "Lambda's Amazon MQ trigger for any RabbitMQ or ActiveMQ broker and any function")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every enabled mapping headless until SIGINT or SIGTERM.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Where mappings and the journal are kept.
+        #[arg(long, default_value = ".state")]
+        state: PathBuf,
+    },
+    /// Send sample messages to a queue.
+    Publish {
+        /// amqp://user:pass@host:port/vhost
+        #[arg(long)]
+        broker: String,
+        #[arg(long)]
+        queue: String,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        #[arg(long, conflicts_with = "file")]
+        body: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// A message header, key=value (value may be int:5, bool:true, float:1.5).
+        #[arg(long = "header", value_parser = publish::parse_pair)]
+        headers: Vec<(String, String)>,
+        /// A basic property, e.g. content_type=application/json, priority=5, expiration=60000.
+        #[arg(long = "property", value_parser = publish::parse_pair)]
+        properties: Vec<(String, String)>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mqtrigger: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=warn,aws=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve { config, state } => serve(config, state).await,
+        Command::Publish { broker, queue, count, body, file, headers, properties } => {
+            let body = match (body, file) {
+                (Some(b), _) => b.into_bytes(),
+                (None, Some(path)) => std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+                (None, None) => Vec::new(),
+            };
+            let message = Message { body, headers, properties };
+            if !broker.starts_with("amqp://") && !broker.starts_with("amqps://") {
+                bail!("--broker `{broker}`: publish speaks AMQP for now; give amqp://user:pass@host:port/vhost");
+            }
+            publish::publish_amqp(&broker, &queue, &message, count).await?;
+            eprintln!("published {count} message(s) to {queue}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config_path: PathBuf, state: PathBuf) -> Result<()> {
+    let config = Config::load(&config_path)?;
+    let store = Store::open(&state)?;
+    let control = Control::start(config, store).await?;
+    let mappings = control.list()?;
+    tracing::info!(mappings = mappings.len(), state = %state.display(), "serving");
+    for m in &mappings {
+        tracing::info!(uuid = %m.uuid, function = %m.spec.function_name, queue = m.spec.queue(), state = %m.state, "mapping");
+    }
+    wait_for_signal().await?;
+    tracing::info!("stopping: finishing invocations under way, returning the rest to the brokers");
+    control.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! The event source mapping: Lambda's fields, states and reasons.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const MIN_BATCH_SIZE: u32 = 1;
+pub const MAX_BATCH_SIZE: u32 = 10_000;
+pub const DEFAULT_BATCH_SIZE: u32 = 100;
+pub const MAX_BATCHING_WINDOW_SECS: u32 = 300;
+/// Lambda's default window for MQ sources. Once a window is set it is whole
+/// seconds; this half second cannot be set back (as on Lambda).
+pub const DEFAULT_BATCHING_WINDOW: Duration = Duration::from_millis(500);
+/// Lambda's maximumRedeliveries for Amazon MQ.
+pub const MAX_REDELIVERIES: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceAccessType {
+    #[serde(rename = "BASIC_AUTH")]
+    BasicAuth,
+    #[serde(rename = "VIRTUAL_HOST")]
+    VirtualHost,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceAccessConfiguration {
+    #[serde(rename = "Type")]
+    pub kind: SourceAccessType,
+    #[serde(rename = "URI")]
+    pub uri: String,
+}
+
+/// What a user asks for: the fields of CreateEventSourceMapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct MappingSpec {
+    pub function_name: String,
+    pub event_source_arn: String,
+    pub queues: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_batching_window_in_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_criteria: Option<serde_json::Value>,
+    #[serde(default)]
+    pub source_access_configurations: Vec<SourceAccessConfiguration>,
+}
+
+impl MappingSpec {
+    pub fn batch_size(&self) -> u32 {
+        self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    pub fn batching_window(&self) -> Duration {
+        self.maximum_batching_window_in_seconds
+            .map(|s| Duration::from_secs(s.into()))
+            .unwrap_or(DEFAULT_BATCHING_WINDOW)
+    }
+
+    pub fn queue(&self) -> &str {
+        self.queues.first().map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn access(&self, kind: SourceAccessType) -> Option<&str> {
+        self.source_access_configurations
+            .iter()
+            .find(|c| c.kind == kind)
+            .map(|c| c.uri.as_str())
+    }
+
+    /// Lambda allows one mapping per function and queue.
+    pub fn conflicts_with(&self, other: &MappingSpec) -> bool {
+        self.function_name == other.function_name
+            && self.event_source_arn == other.event_source_arn
+            && self.queues == other.queues
+    }
+
+    /// Lambda's own validation, as sentences naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.function_name.trim().is_empty() {
+            return Err("FunctionName is required".into());
+        }
+        if self.queues.len() != 1 {
+            return Err(format!(
+                "Queues must hold exactly one queue name (it holds {})",
+                self.queues.len()
+            ));
+        }
+        if self.queue().is_empty() || self.queue().len() > 1000 {
+            return Err("Queues: the queue name must be 1 to 1000 characters".into());
+        }
+        if let Some(b) = self.batch_size
+            && !(MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&b)
+        {
+            return Err(format!(
+                "BatchSize {b} is out of range: it must be {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
+            ));
+        }
+        if let Some(w) = self.maximum_batching_window_in_seconds
+            && w > MAX_BATCHING_WINDOW_SECS
+        {
+            return Err(format!(
+                "MaximumBatchingWindowInSeconds {w} is out of range: it must be 0 to {MAX_BATCHING_WINDOW_SECS}"
+            ));
+        }
+        let count = |k| self.source_access_configurations.iter().filter(|c| c.kind == k).count();
+        if count(SourceAccessType::BasicAuth) != 1 {
+            return Err("SourceAccessConfigurations needs exactly one BASIC_AUTH entry (the secret with the broker's username and password)".into());
+        }
+        if count(SourceAccessType::VirtualHost) > 1 {
+            return Err("SourceAccessConfigurations may hold at most one VIRTUAL_HOST".into());
+        }
+        if self.filter_criteria.is_some() {
+            return Err("FilterCriteria is not supported yet; remove it (every message would otherwise reach the function unfiltered)".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Creating,
+    Enabling,
+    Enabled,
+    Disabling,
+    Disabled,
+    Updating,
+    Deleting,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Why the mapping is in its state: the user, or a stop code that says what to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StateTransitionReason {
+    UserInitiated,
+    EsmConfigNotValid,
+    EventSourceAuthnError,
+    EventSourceAuthzError,
+    FunctionConfigNotValid,
+}
+
+impl fmt::Display for StateTransitionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UserInitiated => "USER_INITIATED",
+            Self::EsmConfigNotValid => "ESM_CONFIG_NOT_VALID",
+            Self::EventSourceAuthnError => "EVENT_SOURCE_AUTHN_ERROR",
+            Self::EventSourceAuthzError => "EVENT_SOURCE_AUTHZ_ERROR",
+            Self::FunctionConfigNotValid => "FUNCTION_CONFIG_NOT_VALID",
+        })
+    }
+}
+
+/// A mapping as the store keeps it and the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Mapping {
+    #[serde(rename = "UUID")]
+    pub uuid: Uuid,
+    #[serde(flatten)]
+    pub spec: MappingSpec,
+    pub function_arn: String,
+    pub state: State,
+    pub state_transition_reason: StateTransitionReason,
+    /// The sentence behind a stop code: what went wrong and what to fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_detail: Option<String>,
+    pub last_processing_result: String,
+    #[serde(with = "chrono::serde::ts_seconds")]
+    pub last_modified: DateTime<Utc>,
+}
+
+pub const NO_RECORDS_PROCESSED: &str = "No records processed";
+
+impl Mapping {
+    pub fn new(spec: MappingSpec, function_arn: String) -> Self {
+        let enabled = spec.enabled.unwrap_or(true);
+        Mapping {
+            uuid: Uuid::new_v4(),
+            spec,
+            function_arn,
+            state: if enabled { State::Enabled } else { State::Disabled },
+            state_transition_reason: StateTransitionReason::UserInitiated,
+            state_detail: None,
+            last_processing_result: NO_RECORDS_PROCESSED.into(),
+            last_modified: Utc::now(),
+        }
+    }
+
+    /// The user wants it running (whatever stopped it since).
+    pub fn wants_to_run(&self) -> bool {
+        self.spec.enabled.unwrap_or(true)
+    }
+
+    /// A mapping that stopped itself with a stop code, or was disabled.
+    pub fn is_running(&self) -> bool {
+        self.state == State::Enabled
+    }
+}
+
+/// The ARN the console and the API show for a function of the config file.
+pub fn function_arn(name: &str, function: &crate::invoke::FunctionConfig) -> String {
+    match &function.lambda {
+        Some(l) if l.starts_with("arn:") => l.clone(),
+        Some(l) => format!(
+            "arn:aws:lambda:{}:000000000000:function:{l}",
+            function.region.as_deref().unwrap_or("us-east-1")
+        ),
+        None => format!("arn:aws:lambda:local:000000000000:function:{name}"),
+    }
+}

@@ -1,0 +1,109 @@
+//! `mqtrigger publish`: sample traffic with any AMQP property, for demos and tests.
+
+use anyhow::{Context, Result, bail};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
+
+/// One message's worth of what to send.
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    pub body: Vec<u8>,
+    /// AMQP headers (`--header k=v`); `k=int:5`, `k=bool:true`, `k=float:1.5` give typed values.
+    pub headers: Vec<(String, String)>,
+    /// AMQP basic properties (`--property content_type=application/json`).
+    pub properties: Vec<(String, String)>,
+}
+
+/// Splits `k=v`.
+pub fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not of the form key=value"))
+}
+
+fn header_value(v: &str) -> Result<AMQPValue> {
+    Ok(match v.split_once(':') {
+        Some(("int", n)) => AMQPValue::LongLongInt(n.parse().with_context(|| format!("`{n}` is not an integer"))?),
+        Some(("bool", b)) => AMQPValue::Boolean(b.parse().with_context(|| format!("`{b}` is not true or false"))?),
+        Some(("float", f)) => AMQPValue::Double(f.parse().with_context(|| format!("`{f}` is not a number"))?),
+        Some(("str", s)) => AMQPValue::LongString(LongString::from(s)),
+        _ => AMQPValue::LongString(LongString::from(v)),
+    })
+}
+
+/// The names follow AMQP's basic properties, in snake case.
+pub const PROPERTY_NAMES: &[&str] = &[
+    "content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
+    "expiration", "message_id", "timestamp", "type", "user_id", "app_id", "cluster_id",
+];
+
+pub fn properties(message: &Message) -> Result<BasicProperties> {
+    let mut p = BasicProperties::default();
+    for (k, v) in &message.properties {
+        let s = || ShortString::from(v.as_str());
+        p = match k.as_str() {
+            "content_type" => p.with_content_type(s()),
+            "content_encoding" => p.with_content_encoding(s()),
+            "delivery_mode" => p.with_delivery_mode(v.parse().context("delivery_mode is 1 or 2")?),
+            "priority" => p.with_priority(v.parse().context("priority is 0 to 255")?),
+            "correlation_id" => p.with_correlation_id(s()),
+            "reply_to" => p.with_reply_to(s()),
+            "expiration" => p.with_expiration(s()),
+            "message_id" => p.with_message_id(s()),
+            "timestamp" => p.with_timestamp(v.parse().context("timestamp is seconds since 1970")?),
+            "type" => p.with_type(s()),
+            "user_id" => p.with_user_id(s()),
+            "app_id" => p.with_app_id(s()),
+            "cluster_id" => p.with_cluster_id(s()),
+            other => bail!("unknown property `{other}`; use one of: {}", PROPERTY_NAMES.join(", ")),
+        };
+    }
+    if !message.headers.is_empty() {
+        let mut table = FieldTable::default();
+        for (k, v) in &message.headers {
+            table.insert(k.as_str().into(), header_value(v)?);
+        }
+        p = p.with_headers(table);
+    }
+    Ok(p)
+}
+
+/// Publishes `count` copies with publisher confirms. The queue is declared
+/// (durable, classic) when it does not exist yet.
+pub async fn publish_amqp(url: &str, queue: &str, message: &Message, count: usize) -> Result<()> {
+    let props = properties(message)?;
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .with_context(|| format!("cannot connect to {url}"))?;
+    let probe = conn.create_channel().await?;
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    if probe.queue_declare(queue.into(), passive, FieldTable::default()).await.is_err() {
+        let channel = conn.create_channel().await?;
+        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        channel
+            .queue_declare(queue.into(), durable, FieldTable::default())
+            .await
+            .with_context(|| format!("cannot declare queue {queue}"))?;
+    }
+    let channel = conn.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    let mut pending = Vec::with_capacity(count.min(10_000));
+    for i in 0..count {
+        let confirm = channel
+            .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), &message.body, props.clone())
+            .await?;
+        pending.push(confirm);
+        if pending.len() >= 1000 || i + 1 == count {
+            for c in pending.drain(..) {
+                match c.await? {
+                    Confirmation::Ack(_) => {}
+                    other => bail!("RabbitMQ did not confirm a message: {other:?}"),
+                }
+            }
+        }
+    }
+    conn.close(200, "done".into()).await?;
+    Ok(())
+}

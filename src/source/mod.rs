@@ -1,0 +1,112 @@
+//! Sources: one consumer per mapping on a broker queue.
+//!
+//! A source hands the engine [`Delivery`]s whose Lambda record is already
+//! rendered, and settles them (ack, dead letter) when the engine says so.
+//! Everything broker-specific stays behind the [`Source`] trait.
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use std::time::SystemTime;
+
+pub mod rabbitmq;
+pub mod stomp;
+
+/// One message as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The broker's handle for settling this message (AMQP delivery tag,
+    /// STOMP ack id).
+    pub tag: DeliveryTag,
+    /// The message's record in the Lambda event, as JSON bytes.
+    pub record: Vec<u8>,
+    /// The message body, for filters, the journal and the inspector.
+    pub body: Bytes,
+    /// The broker marked it redelivered.
+    pub redelivered: bool,
+    /// When the message expires (its TTL), if it has one.
+    pub expires_at: Option<SystemTime>,
+    /// Identifies the message in logs and the journal (message id or tag).
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DeliveryTag {
+    /// The consumer's generation (it changes when lapin recovers the
+    /// channel and delivery tags start again at 1) and the delivery tag.
+    Amqp(u32, u64),
+    Stomp(String),
+}
+
+/// Why a message is dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// The function failed on every attempt.
+    RetriesExhausted { attempts: u32 },
+    /// The message's expiration passed while it waited.
+    Expired,
+    /// The record alone is larger than a Lambda event may be.
+    TooLarge { bytes: usize },
+}
+
+impl std::fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RetriesExhausted { attempts } => {
+                write!(f, "function failed {attempts} times (maximumRedeliveries reached)")
+            }
+            Self::Expired => write!(f, "message expired before it could be delivered"),
+            Self::TooLarge { bytes } => write!(
+                f,
+                "record is {bytes} bytes; a Lambda event holds at most {} bytes",
+                crate::event::MAX_EVENT_BYTES
+            ),
+        }
+    }
+}
+
+/// Errors a source reports. The engine maps them to StateTransitionReason.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The broker refused the credentials: EVENT_SOURCE_AUTHN_ERROR.
+    #[error("{0}")]
+    Authentication(String),
+    /// The user may not read the queue or use the vhost: EVENT_SOURCE_AUTHZ_ERROR.
+    #[error("{0}")]
+    Authorization(String),
+    /// The mapping names something the broker does not have (a queue that
+    /// does not exist): ESM_CONFIG_NOT_VALID.
+    #[error("{0}")]
+    Config(String),
+    /// The broker is unreachable or the connection dropped. Retried with
+    /// back-off; unsettled messages go back to the queue.
+    #[error("{0}")]
+    Connection(String),
+}
+
+/// A settlement the source could not confirm. The broker will redeliver the
+/// message, so nothing is lost, but it may reach the function twice.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not settle {count} message(s): {reason}")]
+pub struct SettleError {
+    pub count: usize,
+    pub reason: String,
+}
+
+/// A consumer on one queue.
+pub trait Source: Send {
+    /// Waits for the next message. Cancel-safe: dropping the future loses no message.
+    fn next(&mut self) -> BoxFuture<'_, Result<Delivery, SourceError>>;
+    /// Acknowledges messages whose fate is settled.
+    fn ack<'a>(&'a mut self, tags: &'a [DeliveryTag]) -> BoxFuture<'a, Result<(), SettleError>>;
+    /// Moves messages to the broker's dead-letter destination, then settles them.
+    /// Only returns Ok once the dead letter is durable on the broker.
+    fn dead_letter<'a>(
+        &'a mut self,
+        deliveries: &'a [Delivery],
+        reason: &'a DeadLetterReason,
+    ) -> BoxFuture<'a, Result<(), SettleError>>;
+    /// Closes the consumer; unsettled messages return to the queue.
+    fn close(&mut self) -> BoxFuture<'_, ()>;
+    /// Where dead letters go, for the journal ("orders.dlq", "dead-letter exchange dlx").
+    fn dead_letter_destination(&self) -> String;
+}

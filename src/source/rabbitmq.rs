@@ -1,0 +1,491 @@
+//! RabbitMQ over AMQP 0-9-1, with lapin.
+//!
+//! One connection and one consuming channel per mapping; the consumer tag is
+//! the mapping's UUID, and the prefetch covers two batches so the next batch
+//! fills while the function runs. Dead letters go to the queue's own
+//! dead-letter exchange when it has one (reject without requeue), otherwise
+//! they are published with publisher confirms to `<queue>.dlq` before the
+//! original is acked.
+
+use super::{DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError};
+use crate::config::Secret;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::uri::AMQPUri;
+use lapin::{Acker, BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+/// What one mapping needs to consume a RabbitMQ queue.
+#[derive(Debug, Clone)]
+pub struct RabbitConfig {
+    pub endpoints: Vec<String>,
+    pub secret: Secret,
+    pub vhost: String,
+    pub queue: String,
+    pub consumer_tag: String,
+    pub prefetch: u16,
+}
+
+/// How dead letters leave the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DeadLetterRoute {
+    /// The queue has `x-dead-letter-exchange`: the broker moves rejected messages.
+    Exchange(String),
+    /// Publish to this queue with confirms, then ack.
+    Queue(String),
+}
+
+pub struct RabbitSource {
+    connection: Connection,
+    channel: Channel,
+    consumer: lapin::Consumer,
+    publisher: Option<Channel>,
+    ackers: HashMap<u64, Acker>,
+    properties: HashMap<u64, BasicProperties>,
+    generation: u32,
+    route: DeadLetterRoute,
+    config: RabbitConfig,
+    endpoint: String,
+}
+
+/// The URI for one endpoint with the secret's credentials and the vhost.
+pub fn amqp_uri(endpoint: &str, secret: &Secret, vhost: &str) -> Result<AMQPUri, String> {
+    let mut uri: AMQPUri = endpoint
+        .parse()
+        .map_err(|e| format!("endpoint `{endpoint}` is not a valid AMQP URL: {e}"))?;
+    uri.authority.userinfo.username = secret.username.clone();
+    uri.authority.userinfo.password = secret.password.clone();
+    uri.vhost = vhost.to_owned();
+    if uri.query.heartbeat.is_none() {
+        // Notice a dead broker within a minute instead of the TCP timeout.
+        uri.query.heartbeat = Some(20);
+    }
+    if uri.query.connection_timeout.is_none() {
+        uri.query.connection_timeout = Some(10_000);
+    }
+    Ok(uri)
+}
+
+/// Turns lapin's errors into what a user has to do about them.
+pub fn classify(err: &lapin::Error, what: &str) -> SourceError {
+    if let lapin::ErrorKind::ProtocolError(amqp) = err.kind() {
+        let text = amqp.get_message().as_str();
+        return match amqp.kind() {
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) if text.contains("Login was refused") => {
+                SourceError::Authentication(format!("RabbitMQ refused the login {what}: {text}"))
+            }
+            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) | AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => {
+                SourceError::Authorization(format!("RabbitMQ denied access {what}: {text}"))
+            }
+            AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => {
+                SourceError::Config(format!("RabbitMQ has no such queue {what}: {text}"))
+            }
+            AMQPErrorKind::Hard(AMQPHardError::INVALIDPATH) => {
+                SourceError::Config(format!("RabbitMQ has no such virtual host {what}: {text}"))
+            }
+            _ => SourceError::Connection(format!("RabbitMQ closed the connection {what}: {text}")),
+        };
+    }
+    let text = err.to_string();
+    // RabbitMQ answers a bad password by closing the socket during the
+    // handshake; lapin reports that as an I/O error with this wording.
+    if text.contains("ACCESS_REFUSED") || text.contains("authentication failure") {
+        return SourceError::Authentication(format!("RabbitMQ refused the login {what}: {text}"));
+    }
+    SourceError::Connection(format!("cannot reach RabbitMQ {what}: {text}"))
+}
+
+impl RabbitSource {
+    /// Connects to the first endpoint that answers and starts consuming.
+    pub async fn connect(config: RabbitConfig) -> Result<RabbitSource, SourceError> {
+        let mut last = None;
+        for endpoint in &config.endpoints {
+            match Self::connect_one(endpoint, &config).await {
+                Ok(source) => return Ok(source),
+                // Only an unreachable endpoint is a reason to try the next one;
+                // a refusal would be the same on the standby.
+                Err(e @ SourceError::Connection(_)) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| SourceError::Config("the broker has no endpoints".into())))
+    }
+
+    async fn connect_one(endpoint: &str, config: &RabbitConfig) -> Result<RabbitSource, SourceError> {
+        let what = format!(
+            "for user '{}' at {} (vhost '{}', queue '{}')",
+            config.secret.username,
+            display_endpoint(endpoint),
+            config.vhost,
+            config.queue
+        );
+        let uri = amqp_uri(endpoint, &config.secret, &config.vhost).map_err(SourceError::Config)?;
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("mqtrigger {}", config.consumer_tag).into())
+            .enable_auto_recover()
+            .configure_backoff(|b| b.with_max_times(3).with_max_delay(Duration::from_secs(5)));
+        let connection = Connection::connect_uri(uri, properties)
+            .await
+            .map_err(|e| classify(&e, &what))?;
+        let channel = connection.create_channel().await.map_err(|e| classify(&e, &what))?;
+        channel
+            .queue_declare(
+                config.queue.as_str().into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| classify(&e, &what))?;
+        let route = probe_dead_letter_route(&connection, &config.queue).await;
+        channel
+            .basic_qos(config.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|e| classify(&e, &what))?;
+        let consumer = channel
+            .basic_consume(
+                config.queue.as_str().into(),
+                config.consumer_tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| classify(&e, &what))?;
+        tracing::info!(queue = %config.queue, endpoint = %display_endpoint(endpoint), dead_letters = ?route, "consuming");
+        Ok(RabbitSource {
+            connection,
+            channel,
+            consumer,
+            publisher: None,
+            ackers: HashMap::new(),
+            properties: HashMap::new(),
+            generation: 0,
+            route,
+            config: config.clone(),
+            endpoint: endpoint.to_owned(),
+        })
+    }
+
+    async fn next_delivery(&mut self) -> Result<Delivery, SourceError> {
+        loop {
+            let item = self.consumer.next().await;
+            let delivery = match item {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    // After a recovered connection the consumer resumes; the
+                    // unsettled messages of the old one come back redelivered.
+                    match self.channel.wait_for_recovery(e).await {
+                        Ok(()) => {
+                            self.ackers.clear();
+                            self.properties.clear();
+                            self.generation += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(classify(&e, &format!("while consuming '{}'", self.config.queue))),
+                    }
+                }
+                None => {
+                    return Err(SourceError::Connection(format!(
+                        "RabbitMQ cancelled the consumer on '{}' (queue deleted?)",
+                        self.config.queue
+                    )));
+                }
+            };
+            let received = SystemTime::now();
+            let record = crate::event::rmq::record(&delivery.properties, &delivery.data, delivery.redelivered);
+            let expires_at = delivery
+                .properties
+                .expiration()
+                .as_ref()
+                .and_then(|e| e.as_str().parse::<u64>().ok())
+                .map(|ms| received + Duration::from_millis(ms));
+            let message_id = delivery.properties.message_id().as_ref().map(|m| m.to_string());
+            let tag = delivery.delivery_tag;
+            self.ackers.insert(tag, delivery.acker.clone());
+            self.properties.insert(tag, delivery.properties.clone());
+            return Ok(Delivery {
+                tag: DeliveryTag::Amqp(self.generation, tag),
+                record,
+                body: Bytes::from(delivery.data),
+                redelivered: delivery.redelivered,
+                expires_at,
+                message_id,
+            });
+        }
+    }
+
+    async fn ack_all(&mut self, tags: &[DeliveryTag]) -> Result<(), SettleError> {
+        let mut lost = 0;
+        let mut reason = String::new();
+        for tag in tags {
+            let DeliveryTag::Amqp(generation, tag) = tag else { continue };
+            self.properties.remove(tag);
+            let acker = (*generation == self.generation).then(|| self.ackers.remove(tag)).flatten();
+            let Some(acker) = acker else {
+                lost += 1;
+                continue;
+            };
+            // `false` means the channel that delivered it is gone: the broker
+            // will deliver the message again.
+            match acker.ack(Default::default()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    lost += 1;
+                    reason = "the channel closed before the ack".into();
+                }
+                Err(e) => {
+                    lost += 1;
+                    reason = e.to_string();
+                }
+            }
+        }
+        if lost > 0 {
+            return Err(SettleError { count: lost, reason });
+        }
+        Ok(())
+    }
+
+    /// A confirming channel to publish dead letters on, with the dead-letter
+    /// queue declared (a publish to a queue that does not exist would be
+    /// confirmed and silently dropped).
+    async fn publisher(&mut self, dlq: &str) -> Result<Channel, String> {
+        if let Some(c) = self.publisher.as_ref().filter(|c| c.status().connected()) {
+            return Ok(c.clone());
+        }
+        let declare = |e: lapin::Error| format!("cannot declare the dead-letter queue '{dlq}': {e}");
+        let channel = self.connection.create_channel().await.map_err(declare)?;
+        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        if let Err(e) = channel.queue_declare(dlq.into(), durable, FieldTable::default()).await {
+            // Without configure permission the queue must already exist.
+            let channel = self.connection.create_channel().await.map_err(declare)?;
+            let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+            channel
+                .queue_declare(dlq.into(), passive, FieldTable::default())
+                .await
+                .map_err(|_| declare(e))?;
+            return self.confirming(channel).await;
+        }
+        self.confirming(channel).await
+    }
+
+    async fn confirming(&mut self, channel: Channel) -> Result<Channel, String> {
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| format!("cannot enable publisher confirms: {e}"))?;
+        self.publisher = Some(channel.clone());
+        Ok(channel)
+    }
+
+    async fn dead_letter_all(
+        &mut self,
+        deliveries: &[Delivery],
+        reason: &DeadLetterReason,
+    ) -> Result<(), SettleError> {
+        let fail = |count, reason: String| SettleError { count, reason };
+        if let DeadLetterRoute::Exchange(_) = self.route {
+            let mut lost = 0;
+            for d in deliveries {
+                let DeliveryTag::Amqp(generation, tag) = d.tag else { continue };
+                self.properties.remove(&tag);
+                let acker = (generation == self.generation).then(|| self.ackers.remove(&tag)).flatten();
+                let rejected = match acker {
+                    Some(a) => a.reject(BasicRejectOptions { requeue: false }).await,
+                    None => Ok(false),
+                };
+                if !matches!(rejected, Ok(true)) {
+                    lost += 1;
+                }
+            }
+            return if lost > 0 { Err(fail(lost, "the channel closed before the reject".into())) } else { Ok(()) };
+        }
+        let DeadLetterRoute::Queue(dlq) = self.route.clone() else { unreachable!() };
+        // A message from before a channel recovery will be redelivered; copying
+        // it to the dead-letter queue now would leave a second copy there.
+        if deliveries.iter().any(|d| !matches!(d.tag, DeliveryTag::Amqp(g, _) if g == self.generation)) {
+            return Err(fail(deliveries.len(), "the channel was recovered; the broker redelivers these".into()));
+        }
+        let queue = self.config.queue.clone();
+        let publisher = self.publisher(&dlq).await.map_err(|e| fail(deliveries.len(), e))?;
+        let mut confirms = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            let DeliveryTag::Amqp(_, tag) = d.tag else { continue };
+            let props = self.properties.get(&tag).cloned().unwrap_or_default();
+            let props = with_death_headers(props, &queue, reason);
+            let confirm = publisher
+                .basic_publish("".into(), dlq.as_str().into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &d.body, props)
+                .await
+                .map_err(|e| fail(deliveries.len(), format!("cannot publish to '{dlq}': {e}")))?;
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            match confirm.await {
+                Ok(Confirmation::Ack(None)) => {}
+                Ok(other) => {
+                    return Err(fail(deliveries.len(), format!("RabbitMQ did not confirm the dead letter in '{dlq}': {other:?}")));
+                }
+                Err(e) => return Err(fail(deliveries.len(), format!("dead letter to '{dlq}' not confirmed: {e}"))),
+            }
+        }
+        let tags: Vec<DeliveryTag> = deliveries.iter().map(|d| d.tag.clone()).collect();
+        self.ack_all(&tags).await
+    }
+}
+
+fn display_endpoint(endpoint: &str) -> String {
+    endpoint.split_once("://").map(|(_, r)| r).unwrap_or(endpoint).trim_end_matches('/').to_owned()
+}
+
+/// Records on the dead letter where it came from and why, like RabbitMQ's own
+/// `x-death`, so a person looking at `<queue>.dlq` can tell.
+fn with_death_headers(props: BasicProperties, queue: &str, reason: &DeadLetterReason) -> BasicProperties {
+    let mut headers = props.headers().clone().unwrap_or_default();
+    headers.insert("x-mqtrigger-queue".into(), AMQPValue::LongString(LongString::from(queue)));
+    headers.insert("x-mqtrigger-reason".into(), AMQPValue::LongString(LongString::from(reason.to_string())));
+    if let DeadLetterReason::RetriesExhausted { attempts } = reason {
+        headers.insert("x-mqtrigger-attempts".into(), AMQPValue::LongLongInt(i64::from(*attempts)));
+    }
+    // The dead letter must outlive a broker restart even if the original was
+    // transient, and must not expire in the dead-letter queue: every property
+    // is copied but delivery mode and expiration.
+    let mut copy = BasicProperties::default().with_headers(headers).with_delivery_mode(2);
+    macro_rules! keep {
+        ($($get:ident => $set:ident),*) => {
+            $(if let Some(v) = props.$get() { copy = copy.$set(v.clone()); })*
+        };
+    }
+    keep!(content_type => with_content_type, content_encoding => with_content_encoding,
+        priority => with_priority, correlation_id => with_correlation_id, reply_to => with_reply_to,
+        message_id => with_message_id, timestamp => with_timestamp, kind => with_type,
+        user_id => with_user_id, app_id => with_app_id, cluster_id => with_cluster_id);
+    copy
+}
+
+/// Finds out whether the queue has a dead-letter exchange.
+///
+/// AMQP 0-9-1 cannot read a queue's arguments, but RabbitMQ checks a
+/// redeclaration against them and names the first argument that differs. A
+/// declaration with no `x-dead-letter-exchange` therefore fails naming that
+/// argument when the queue has one. Each other difference it names (durable,
+/// the queue type, a length limit) is copied into the next try. A user
+/// without configure permission cannot probe; then dead letters are published
+/// to `<queue>.dlq`.
+async fn probe_dead_letter_route(connection: &Connection, queue: &str) -> DeadLetterRoute {
+    let fallback = DeadLetterRoute::Queue(format!("{queue}.dlq"));
+    let mut durable = true;
+    let mut args = FieldTable::default();
+    for _ in 0..8 {
+        let Ok(channel) = connection.create_channel().await else { return fallback };
+        let result = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions { durable, ..Default::default() },
+                args.clone(),
+            )
+            .await;
+        let _ = channel.close(200, "probe done".into()).await;
+        let err = match result {
+            Ok(_) => return fallback,
+            Err(e) => e,
+        };
+        let lapin::ErrorKind::ProtocolError(amqp) = err.kind() else { return fallback };
+        let text = amqp.get_message().as_str();
+        let Some(arg) = between(text, "inequivalent arg '", "'") else { return fallback };
+        match arg {
+            "x-dead-letter-exchange" => {
+                let exchange = between(text, "current is the value '", "'").unwrap_or_default();
+                return DeadLetterRoute::Exchange(exchange.to_owned());
+            }
+            "durable" => durable = !durable,
+            other => match current_value(text) {
+                Some(value) => {
+                    args.insert(other.into(), value);
+                }
+                None => return fallback,
+            },
+        }
+    }
+    fallback
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+/// Reads "current is the value 'V' of type 'T'" out of RabbitMQ's message.
+fn current_value(text: &str) -> Option<AMQPValue> {
+    let value = between(text, "current is the value '", "'")?;
+    let kind = between(text, "' of type '", "'")?;
+    Some(match kind {
+        "longstr" => AMQPValue::LongString(value.into()),
+        "signedint" | "long" | "short" | "byte" => AMQPValue::LongLongInt(value.parse().ok()?),
+        "bool" => AMQPValue::Boolean(value == "true"),
+        _ => return None,
+    })
+}
+
+impl Source for RabbitSource {
+    fn next(&mut self) -> BoxFuture<'_, Result<Delivery, SourceError>> {
+        Box::pin(self.next_delivery())
+    }
+
+    fn ack<'a>(&'a mut self, tags: &'a [DeliveryTag]) -> BoxFuture<'a, Result<(), SettleError>> {
+        Box::pin(self.ack_all(tags))
+    }
+
+    fn dead_letter<'a>(
+        &'a mut self,
+        deliveries: &'a [Delivery],
+        reason: &'a DeadLetterReason,
+    ) -> BoxFuture<'a, Result<(), SettleError>> {
+        Box::pin(self.dead_letter_all(deliveries, reason))
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // Closing the connection returns every unsettled message to the queue.
+            let _ = self.connection.close(200, "mqtrigger mapping stopped".into()).await;
+            tracing::debug!(endpoint = %display_endpoint(&self.endpoint), "disconnected");
+        })
+    }
+
+    fn dead_letter_destination(&self) -> String {
+        match &self.route {
+            DeadLetterRoute::Exchange(x) => format!("dead-letter exchange '{x}'"),
+            DeadLetterRoute::Queue(q) => q.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rabbitmq_precondition_messages_are_read() {
+        let text = "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received none but current is the value 'quorum' of type 'longstr'";
+        assert_eq!(between(text, "inequivalent arg '", "'"), Some("x-queue-type"));
+        assert_eq!(current_value(text), Some(AMQPValue::LongString("quorum".into())));
+        let text = "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received none but current is the value '10' of type 'signedint'";
+        assert_eq!(current_value(text), Some(AMQPValue::LongLongInt(10)));
+    }
+
+    #[test]
+    fn credentials_and_vhost_go_into_the_uri() {
+        let secret = Secret { username: "app".into(), password: "p@ss/word".into() };
+        let uri = amqp_uri("amqp://127.0.0.1:5672", &secret, "/").unwrap();
+        assert_eq!(uri.authority.userinfo.username, "app");
+        assert_eq!(uri.authority.userinfo.password, "p@ss/word");
+        assert_eq!(uri.vhost, "/");
+        assert_eq!(uri.authority.port, 5672);
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""A test function: records each event it receives, then succeeds or fails.
+
+RECORD_TO   file to append one JSON line per invocation (the whole event)
+SLEEP       seconds to sleep after recording
+FAIL        "always" fails every batch; otherwise a batch fails when a
+            message body contains the text "fail"
+"""
+import base64, json, os, sys, time
+
+raw = sys.stdin.buffer.read()
+event = json.loads(raw)
+with open(os.environ["RECORD_TO"], "ab") as f:
+    f.write(json.dumps(event).encode() + b"\n")
+    f.flush()
+    os.fsync(f.fileno())
+time.sleep(float(os.environ.get("SLEEP", "0")))
+
+def bodies(event):
+    for msgs in event.get("rmqMessagesByQueue", {}).values():
+        for m in msgs:
+            yield base64.b64decode(m["data"])
+    for m in event.get("messages", []):
+        yield base64.b64decode(m["data"])
+
+if os.environ.get("FAIL") == "always" or any(b"fail" in b for b in bodies(event)):
+    print(json.dumps({"errorType": "TestFailure", "errorMessage": "told to fail"}))
+    sys.exit(1)
+print(json.dumps({"ok": True}))
