@@ -55,6 +55,12 @@ enum Command {
         #[arg(long = "property", value_parser = publish::parse_pair)]
         properties: Vec<(String, String)>,
     },
+    /// A minimal Lambda Invoke API on loopback that answers every invoke with `{}`:
+    /// try the `lambda` runtime (endpoint_url) without an AWS account.
+    LambdaServer {
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,6 +102,17 @@ async fn run(command: Command) -> Result<()> {
             publish::publish_amqp(&broker, &queue, &message, count).await?;
             eprintln!("published {count} message(s) to {queue}");
             Ok(())
+        }
+        Command::LambdaServer { listen } => {
+            use mqtrigger::invoke::lambda_server::{LambdaServer, Reply};
+            let server = LambdaServer::start_on(listen, |name, payload| {
+                tracing::info!(function = name, bytes = payload.len(), "invoked");
+                Reply::Ok(bytes::Bytes::from_static(b"{}"))
+            })
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+            eprintln!("Lambda Invoke API on {} (endpoint_url = \"{}\"); Ctrl-C stops it", server.addr, server.url);
+            wait_for_signal().await
         }
     }
 }

@@ -242,7 +242,7 @@ impl Control {
         let cancel = CancellationToken::new();
         let (settings, settings_rx) =
             watch::channel(RunSettings { batch_size: m.spec.batch_size(), window: m.spec.batching_window() });
-        let task = tokio::spawn(poller::run(self.clone(), m.uuid, cancel.clone(), settings_rx));
+        let task = tokio::spawn(supervise(self.clone(), m.uuid, cancel.clone(), settings_rx));
         let old = self
             .inner
             .runners
@@ -278,6 +278,28 @@ impl Control {
         }
         for r in runners {
             let _ = r.task.await;
+        }
+    }
+}
+
+/// Runs a mapping's poller and starts it again if it panics: a bug in one
+/// mapping must neither take the others down nor leave this one dead.
+async fn supervise(control: Control, uuid: Uuid, cancel: CancellationToken, settings: watch::Receiver<RunSettings>) {
+    let mut backoff = retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        let poller = tokio::spawn(poller::run(control.clone(), uuid, cancel.clone(), settings.clone()));
+        match poller.await {
+            Err(e) if e.is_panic() => {
+                tracing::error!(mapping = %uuid, "mapping task panicked; restarting it: {e}");
+                let _ = control.modify(uuid, |m| {
+                    m.last_processing_result = "PROBLEM: internal error in mqtrigger; the mapping restarts".into()
+                });
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+            _ => return,
         }
     }
 }

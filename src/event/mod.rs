@@ -5,6 +5,7 @@
 //! a prefix, the records joined by commas, and a suffix: no `serde_json::Value`
 //! tree is ever built for a batch.
 
+pub mod mq;
 pub mod rmq;
 
 /// The largest event Lambda accepts for a synchronous invoke.

@@ -94,6 +94,8 @@ pub struct Setup {
     pub endpoints: Vec<String>,
     pub function_env: Vec<(String, String)>,
     pub function_command: Option<Vec<String>>,
+    /// Invoke through aws-sdk-lambda at this endpoint instead of running the recorder.
+    pub lambda_endpoint: Option<String>,
     pub timeout: u64,
     pub retry_initial_ms: u64,
 }
@@ -110,6 +112,7 @@ impl Setup {
             endpoints: vec![amqp_endpoint()],
             function_env: vec![],
             function_command: None,
+            lambda_endpoint: None,
             timeout: 30,
             retry_initial_ms: 50,
         }
@@ -123,6 +126,12 @@ impl Setup {
         for (k, v) in &self.function_env {
             env.push_str(&format!(", {k} = {v:?}"));
         }
+        let function = match &self.lambda_endpoint {
+            Some(url) => format!(
+                "lambda = \"arn:aws:lambda:us-east-1:000000000000:function:recorder\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\""
+            ),
+            None => format!("command = {command:?}\nenv = {{ {env} }}"),
+        };
         let window = self.window_secs.map(|w| format!("MaximumBatchingWindowInSeconds = {w}")).unwrap_or_default();
         format!(
             r#"
@@ -141,8 +150,7 @@ endpoints = {endpoints:?}
 "{SECRET_ARN}" = {{ username = "{user}", password = "{pass}" }}
 
 [functions.recorder]
-command = {command:?}
-env = {{ {env} }}
+{function}
 timeout = {timeout}
 
 [[mappings]]
