@@ -154,13 +154,26 @@ impl Config {
             let span = Some(broker.span());
             let b = broker.get_ref();
             if raw.brokers[..i].iter().any(|o| o.get_ref().arn == b.arn) {
-                return Err(at(span, format!("broker `{}`: another broker has the same arn `{}`", b.name, b.arn)));
+                return Err(at(
+                    span,
+                    format!(
+                        "broker `{}`: another broker has the same arn `{}`",
+                        b.name, b.arn
+                    ),
+                ));
             }
             if b.endpoints.is_empty() {
-                return Err(at(span, format!("broker `{}`: `endpoints` is empty; give at least one URL", b.name)));
+                return Err(at(
+                    span,
+                    format!(
+                        "broker `{}`: `endpoints` is empty; give at least one URL",
+                        b.name
+                    ),
+                ));
             }
             for url in &b.endpoints {
-                check_endpoint(b.engine, url).map_err(|m| at(span.clone(), format!("broker `{}`: {m}", b.name)))?;
+                check_endpoint(b.engine, url)
+                    .map_err(|m| at(span.clone(), format!("broker `{}`: {m}", b.name)))?;
             }
         }
         for (name, function) in &raw.functions {
@@ -172,8 +185,11 @@ impl Config {
         }
 
         let brokers: Vec<BrokerConfig> = raw.brokers.into_iter().map(Spanned::into_inner).collect();
-        let functions: BTreeMap<String, FunctionConfig> =
-            raw.functions.into_iter().map(|(k, v)| (k, v.into_inner())).collect();
+        let functions: BTreeMap<String, FunctionConfig> = raw
+            .functions
+            .into_iter()
+            .map(|(k, v)| (k, v.into_inner()))
+            .collect();
         let mut mappings: Vec<MappingSpec> = Vec::new();
         for spanned in raw.mappings {
             let span = Some(spanned.span());
@@ -193,8 +209,13 @@ impl Config {
                     ),
                 )
             })?;
-            if broker.engine == BrokerEngine::Activemq && spec.access(SourceAccessType::VirtualHost).is_some() {
-                return Err(at(span, format!("{what}: VIRTUAL_HOST is for RabbitMQ brokers only")));
+            if broker.engine == BrokerEngine::Activemq
+                && spec.access(SourceAccessType::VirtualHost).is_some()
+            {
+                return Err(at(
+                    span,
+                    format!("{what}: VIRTUAL_HOST is for RabbitMQ brokers only"),
+                ));
             }
             if !functions.contains_key(&spec.function_name) {
                 return Err(at(
@@ -210,13 +231,17 @@ impl Config {
             {
                 return Err(at(
                     span,
-                    format!("{what}: BASIC_AUTH secret `{secret}` is not in [secrets]; add it there"),
+                    format!(
+                        "{what}: BASIC_AUTH secret `{secret}` is not in [secrets]; add it there"
+                    ),
                 ));
             }
             if mappings.iter().any(|m| m.conflicts_with(&spec)) {
                 return Err(at(
                     span,
-                    format!("{what}: the same function is already mapped to this queue (Lambda allows one such mapping)"),
+                    format!(
+                        "{what}: the same function is already mapped to this queue (Lambda allows one such mapping)"
+                    ),
                 ));
             }
             mappings.push(spec);
@@ -247,7 +272,12 @@ fn field_line(text: &str, span: std::ops::Range<usize>, message: &str) -> usize 
     // toml's span of an array-of-tables entry may cover only its header, so
     // search on to the next table header.
     let mut offset = span.start;
-    for (i, line) in text.get(span.start..).unwrap_or_default().split_inclusive('\n').enumerate() {
+    for (i, line) in text
+        .get(span.start..)
+        .unwrap_or_default()
+        .split_inclusive('\n')
+        .enumerate()
+    {
         if i > 0 && line.trim_start().starts_with('[') {
             break;
         }
@@ -261,7 +291,11 @@ fn field_line(text: &str, span: std::ops::Range<usize>, message: &str) -> usize 
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn check_endpoint(engine: BrokerEngine, url: &str) -> Result<(), String> {
@@ -272,12 +306,22 @@ fn check_endpoint(engine: BrokerEngine, url: &str) -> Result<(), String> {
     if !schemes.iter().any(|s| url.starts_with(s)) {
         return Err(format!(
             "endpoint `{url}` is not a {engine} URL; use {}",
-            schemes.iter().map(|s| format!("{s}host:port")).collect::<Vec<_>>().join(" or ")
+            schemes
+                .iter()
+                .map(|s| format!("{s}host:port"))
+                .collect::<Vec<_>>()
+                .join(" or ")
         ));
     }
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or_default();
     let host = rest.split(['/', '?']).next().unwrap_or_default();
-    if host.is_empty() || host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host).is_empty() {
+    if host.is_empty()
+        || host
+            .rsplit_once('@')
+            .map(|(_, h)| h)
+            .unwrap_or(host)
+            .is_empty()
+    {
         return Err(format!("endpoint `{url}` has no host"));
     }
     if host.contains('@') {
@@ -331,7 +375,10 @@ SourceAccessConfigurations = [
         assert_eq!(m.access(SourceAccessType::VirtualHost), Some("/"));
         assert_eq!(c.functions["echo"].timeout(), Duration::from_secs(30));
         let shown = format!("{:?}", c.secrets);
-        assert!(shown.contains("<redacted>") && !shown.contains("password: \"guest\""), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && !shown.contains("password: \"guest\""),
+            "{shown}"
+        );
     }
 
     fn error_of(text: &str) -> ConfigError {
@@ -342,7 +389,10 @@ SourceAccessConfigurations = [
     fn mistakes_name_the_line_and_the_fix() {
         let e = error_of(&GOOD.replace("BatchSize = 10", "BatchSize = 20000"));
         assert_eq!(e.line, Some(19), "{e}");
-        assert!(e.message.contains("BatchSize") && e.message.contains("10000"), "{e}");
+        assert!(
+            e.message.contains("BatchSize") && e.message.contains("10000"),
+            "{e}"
+        );
 
         let e = error_of(&GOOD.replace("BatchSize = 10", "BatchSize = \"ten\""));
         assert_eq!(e.line, Some(19), "{e}");
@@ -353,13 +403,19 @@ SourceAccessConfigurations = [
         assert_eq!(e.line, Some(19), "{e}");
 
         let e = error_of(&GOOD.replace("timeout = 30", "timeout = 900"));
-        assert!(e.message.contains("[functions.echo]") && e.message.contains("840"), "{e}");
+        assert!(
+            e.message.contains("[functions.echo]") && e.message.contains("840"),
+            "{e}"
+        );
         assert_eq!(e.line, Some(13), "{e}");
 
         let e = error_of(&GOOD.replace("FunctionName = \"echo\"", "FunctionName = \"nope\""));
         assert!(e.message.contains("[functions.nope]"), "{e}");
 
-        let e = error_of(&GOOD.replace("EventSourceArn = \"arn:aws:mq:us-east-1:000000000000:broker:local-rabbit:b-1\"", "EventSourceArn = \"arn:x\""));
+        let e = error_of(&GOOD.replace(
+            "EventSourceArn = \"arn:aws:mq:us-east-1:000000000000:broker:local-rabbit:b-1\"",
+            "EventSourceArn = \"arn:x\"",
+        ));
         assert!(e.message.contains("names no broker"), "{e}");
 
         let e = error_of(&GOOD.replace("amqp://127.0.0.1:5672", "http://127.0.0.1:5672"));

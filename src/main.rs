@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mqtrigger", version, about = "Lambda's Amazon MQ trigger for any RabbitMQ or ActiveMQ broker and any function")]
+#[command(
+    name = "mqtrigger",
+    version,
+    about = "Lambda's Amazon MQ trigger for any RabbitMQ or ActiveMQ broker and any function"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +83,9 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=warn,aws=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -89,15 +95,30 @@ fn init_logging(format: LogFormat) {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve { config, state } => serve(config, state).await,
-        Command::Publish { broker, queue, count, body, file, headers, properties } => {
+        Command::Publish {
+            broker,
+            queue,
+            count,
+            body,
+            file,
+            headers,
+            properties,
+        } => {
             let body = match (body, file) {
                 (Some(b), _) => b.into_bytes(),
-                (None, Some(path)) => std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+                (None, Some(path)) => std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
                 (None, None) => Vec::new(),
             };
-            let message = Message { body, headers, properties };
+            let message = Message {
+                body,
+                headers,
+                properties,
+            };
             if !broker.starts_with("amqp://") && !broker.starts_with("amqps://") {
-                bail!("--broker `{broker}`: publish speaks AMQP for now; give amqp://user:pass@host:port/vhost");
+                bail!(
+                    "--broker `{broker}`: publish speaks AMQP for now; give amqp://user:pass@host:port/vhost"
+                );
             }
             publish::publish_amqp(&broker, &queue, &message, count).await?;
             eprintln!("published {count} message(s) to {queue}");
@@ -111,7 +132,10 @@ async fn run(command: Command) -> Result<()> {
             })
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-            eprintln!("Lambda Invoke API on {} (endpoint_url = \"{}\"); Ctrl-C stops it", server.addr, server.url);
+            eprintln!(
+                "Lambda Invoke API on {} (endpoint_url = \"{}\"); Ctrl-C stops it",
+                server.addr, server.url
+            );
             wait_for_signal().await
         }
     }

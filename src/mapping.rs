@@ -109,7 +109,12 @@ impl MappingSpec {
                 "MaximumBatchingWindowInSeconds {w} is out of range: it must be 0 to {MAX_BATCHING_WINDOW_SECS}"
             ));
         }
-        let count = |k| self.source_access_configurations.iter().filter(|c| c.kind == k).count();
+        let count = |k| {
+            self.source_access_configurations
+                .iter()
+                .filter(|c| c.kind == k)
+                .count()
+        };
         if count(SourceAccessType::BasicAuth) != 1 {
             return Err("SourceAccessConfigurations needs exactly one BASIC_AUTH entry (the secret with the broker's username and password)".into());
         }
@@ -191,7 +196,11 @@ impl Mapping {
             uuid: Uuid::new_v4(),
             spec,
             function_arn,
-            state: if enabled { State::Enabled } else { State::Disabled },
+            state: if enabled {
+                State::Enabled
+            } else {
+                State::Disabled
+            },
             state_transition_reason: StateTransitionReason::UserInitiated,
             state_detail: None,
             last_processing_result: NO_RECORDS_PROCESSED.into(),

@@ -25,9 +25,18 @@ pub fn parse_pair(s: &str) -> Result<(String, String), String> {
 
 fn header_value(v: &str) -> Result<AMQPValue> {
     Ok(match v.split_once(':') {
-        Some(("int", n)) => AMQPValue::LongLongInt(n.parse().with_context(|| format!("`{n}` is not an integer"))?),
-        Some(("bool", b)) => AMQPValue::Boolean(b.parse().with_context(|| format!("`{b}` is not true or false"))?),
-        Some(("float", f)) => AMQPValue::Double(f.parse().with_context(|| format!("`{f}` is not a number"))?),
+        Some(("int", n)) => AMQPValue::LongLongInt(
+            n.parse()
+                .with_context(|| format!("`{n}` is not an integer"))?,
+        ),
+        Some(("bool", b)) => AMQPValue::Boolean(
+            b.parse()
+                .with_context(|| format!("`{b}` is not true or false"))?,
+        ),
+        Some(("float", f)) => AMQPValue::Double(
+            f.parse()
+                .with_context(|| format!("`{f}` is not a number"))?,
+        ),
         Some(("str", s)) => AMQPValue::LongString(LongString::from(s)),
         _ => AMQPValue::LongString(LongString::from(v)),
     })
@@ -35,8 +44,19 @@ fn header_value(v: &str) -> Result<AMQPValue> {
 
 /// The names follow AMQP's basic properties, in snake case.
 pub const PROPERTY_NAMES: &[&str] = &[
-    "content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
-    "expiration", "message_id", "timestamp", "type", "user_id", "app_id", "cluster_id",
+    "content_type",
+    "content_encoding",
+    "delivery_mode",
+    "priority",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+    "timestamp",
+    "type",
+    "user_id",
+    "app_id",
+    "cluster_id",
 ];
 
 pub fn properties(message: &Message) -> Result<BasicProperties> {
@@ -57,7 +77,10 @@ pub fn properties(message: &Message) -> Result<BasicProperties> {
             "user_id" => p.with_user_id(s()),
             "app_id" => p.with_app_id(s()),
             "cluster_id" => p.with_cluster_id(s()),
-            other => bail!("unknown property `{other}`; use one of: {}", PROPERTY_NAMES.join(", ")),
+            other => bail!(
+                "unknown property `{other}`; use one of: {}",
+                PROPERTY_NAMES.join(", ")
+            ),
         };
     }
     if !message.headers.is_empty() {
@@ -78,21 +101,39 @@ pub async fn publish_amqp(url: &str, queue: &str, message: &Message, count: usiz
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
     let probe = conn.create_channel().await?;
-    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
-    if probe.queue_declare(queue.into(), passive, FieldTable::default()).await.is_err() {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    if probe
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .is_err()
+    {
         let channel = conn.create_channel().await?;
-        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         channel
             .queue_declare(queue.into(), durable, FieldTable::default())
             .await
             .with_context(|| format!("cannot declare queue {queue}"))?;
     }
     let channel = conn.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let mut pending = Vec::with_capacity(count.min(10_000));
     for i in 0..count {
         let confirm = channel
-            .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), &message.body, props.clone())
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                &message.body,
+                props.clone(),
+            )
             .await?;
         pending.push(confirm);
         if pending.len() >= 1000 || i + 1 == count {

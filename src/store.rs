@@ -77,7 +77,11 @@ impl Store {
         let db_path = dir.join("mqtrigger.db");
         let conn = Connection::open(&db_path)
             .with_context(|| format!("cannot open the store {}", db_path.display()))?;
-        let store = Store { conn: Mutex::new(conn), dir: dir.to_owned(), _lock: lock };
+        let store = Store {
+            conn: Mutex::new(conn),
+            dir: dir.to_owned(),
+            _lock: lock,
+        };
         store
             .migrate()
             .with_context(|| format!("the store {} cannot be used", db_path.display()))?;
@@ -153,7 +157,11 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT uuid, body, file_spec FROM mappings ORDER BY rowid")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -172,7 +180,11 @@ impl Store {
     pub fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
         let body: Option<String> = self
             .conn()
-            .query_row("SELECT body FROM mappings WHERE uuid = ?1", [uuid.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM mappings WHERE uuid = ?1",
+                [uuid.to_string()],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
@@ -192,7 +204,10 @@ impl Store {
     }
 
     pub fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
-        Ok(self.conn().execute("DELETE FROM mappings WHERE uuid = ?1", [uuid.to_string()])? > 0)
+        Ok(self
+            .conn()
+            .execute("DELETE FROM mappings WHERE uuid = ?1", [uuid.to_string()])?
+            > 0)
     }
 
     /// Records dead letters in one transaction; returns once they are on disk.
@@ -230,24 +245,21 @@ impl Store {
             "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body
              FROM dead_letters WHERE (?1 IS NULL OR mapping = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(
-            params![mapping.map(|u| u.to_string()), limit as i64],
-            |r| {
-                Ok(DeadLetter {
-                    id: r.get(0)?,
-                    mapping: r.get::<_, String>(1)?.parse().unwrap_or_default(),
-                    at: r.get::<_, String>(2)?.parse().unwrap_or_default(),
-                    queue: r.get(3)?,
-                    message_id: r.get(4)?,
-                    attempts: r.get(5)?,
-                    reason: r.get(6)?,
-                    error: r.get(7)?,
-                    destination: r.get(8)?,
-                    record: r.get(9)?,
-                    body: r.get(10)?,
-                })
-            },
-        )?;
+        let rows = stmt.query_map(params![mapping.map(|u| u.to_string()), limit as i64], |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                mapping: r.get::<_, String>(1)?.parse().unwrap_or_default(),
+                at: r.get::<_, String>(2)?.parse().unwrap_or_default(),
+                queue: r.get(3)?,
+                message_id: r.get(4)?,
+                attempts: r.get(5)?,
+                reason: r.get(6)?,
+                error: r.get(7)?,
+                destination: r.get(8)?,
+                record: r.get(9)?,
+                body: r.get(10)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -336,16 +348,30 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let all = store.mappings().unwrap();
         assert_eq!(all.len(), 1);
-        assert_eq!(all[0].0.spec.batch_size, Some(7), "the run-time change is kept");
-        assert_eq!(all[0].1.as_ref(), Some(&spec()), "the file spec is kept beside it");
-        assert_eq!(all[0].0.last_modified.timestamp(), m.last_modified.timestamp());
+        assert_eq!(
+            all[0].0.spec.batch_size,
+            Some(7),
+            "the run-time change is kept"
+        );
+        assert_eq!(
+            all[0].1.as_ref(),
+            Some(&spec()),
+            "the file spec is kept beside it"
+        );
+        assert_eq!(
+            all[0].0.last_modified.timestamp(),
+            m.last_modified.timestamp()
+        );
     }
 
     #[test]
     fn a_second_engine_on_the_same_state_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path()).unwrap();
-        let err = Store::open(dir.path()).err().expect("second open must fail").to_string();
+        let err = Store::open(dir.path())
+            .err()
+            .expect("second open must fail")
+            .to_string();
         assert!(err.contains("in use by another mqtrigger"), "{err}");
     }
 
@@ -386,11 +412,18 @@ mod tests {
             record: b"{}".to_vec(),
             body: vec![0, 159, 146, 150],
         };
-        store.add_dead_letters(&[letter.clone(), letter.clone()]).unwrap();
+        store
+            .add_dead_letters(&[letter.clone(), letter.clone()])
+            .unwrap();
         let got = store.dead_letters(Some(uuid), 10).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].body, letter.body);
         assert_eq!(got[0].attempts, 6);
-        assert!(store.dead_letters(Some(Uuid::new_v4()), 10).unwrap().is_empty());
+        assert!(
+            store
+                .dead_letters(Some(Uuid::new_v4()), 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -13,11 +13,16 @@ use std::process::Command;
 const NODE: &str = "mqt-restart@localhost";
 
 fn restart_url() -> String {
-    std::env::var("MQTRIGGER_TEST_AMQP_RESTART").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5673/%2f".into())
+    std::env::var("MQTRIGGER_TEST_AMQP_RESTART")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5673/%2f".into())
 }
 
 fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl").args(["-n", NODE]).args(args).status().expect("rabbitmqctl runs");
+    let status = Command::new("rabbitmqctl")
+        .args(["-n", NODE])
+        .args(args)
+        .status()
+        .expect("rabbitmqctl runs");
     assert!(status.success(), "rabbitmqctl {args:?} failed");
 }
 
@@ -36,7 +41,13 @@ async fn a_mapping_reports_a_broker_restart_and_resumes_by_itself() {
     let first = broker().await;
     first.declare(&queue, FieldTable::default()).await;
     for i in 0..10 {
-        first.publish(&queue, format!("before {i}").as_bytes(), BasicProperties::default().with_delivery_mode(2)).await;
+        first
+            .publish(
+                &queue,
+                format!("before {i}").as_bytes(),
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await;
     }
     let mut setup = Setup::new(&queue);
     setup.batch_size = 5;
@@ -47,20 +58,50 @@ async fn a_mapping_reports_a_broker_restart_and_resumes_by_itself() {
     drop(first);
 
     rabbitmqctl(&["stop_app"]);
-    wait_for("the outage to show", || running.mapping().last_processing_result.contains("Connection error")).await;
-    assert_eq!(running.mapping().state, State::Enabled, "an outage is not a stop");
+    wait_for("the outage to show", || {
+        running
+            .mapping()
+            .last_processing_result
+            .contains("Connection error")
+    })
+    .await;
+    assert_eq!(
+        running.mapping().state,
+        State::Enabled,
+        "an outage is not a stop"
+    );
     rabbitmqctl(&["start_app"]);
 
     let second = broker().await;
     for i in 0..10 {
-        second.publish(&queue, format!("after {i}").as_bytes(), BasicProperties::default()).await;
+        second
+            .publish(
+                &queue,
+                format!("after {i}").as_bytes(),
+                BasicProperties::default(),
+            )
+            .await;
     }
-    wait_for("the 10 messages published after the restart", || delivered(&running) >= 20).await;
-    wait_for("LastProcessingResult back to OK", || running.mapping().last_processing_result == "OK").await;
+    wait_for("the 10 messages published after the restart", || {
+        delivered(&running) >= 20
+    })
+    .await;
+    wait_for("LastProcessingResult back to OK", || {
+        running.mapping().last_processing_result == "OK"
+    })
+    .await;
     running.control.shutdown().await;
-    let bodies: std::collections::HashSet<Vec<u8>> =
-        running.events().iter().flat_map(messages).map(|(b, _)| b).collect();
-    assert_eq!(bodies.len(), 20, "every message, before and after the restart");
+    let bodies: std::collections::HashSet<Vec<u8>> = running
+        .events()
+        .iter()
+        .flat_map(messages)
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        20,
+        "every message, before and after the restart"
+    );
     assert_eq!(second.ready(&queue).await, 0);
     second.delete(&queue).await;
 }

@@ -18,29 +18,61 @@ fn mqtrigger(args: &[&str]) -> Output {
 fn a_bad_config_file_names_the_file_the_line_and_the_field_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    let text = Setup::new("q").toml(&dir.path().join("r")).replace("BatchSize = 10", "BatchSize = 0");
+    let text = Setup::new("q")
+        .toml(&dir.path().join("r"))
+        .replace("BatchSize = 10", "BatchSize = 0");
     std::fs::write(&path, &text).unwrap();
-    let line = text.lines().position(|l| l.starts_with("BatchSize")).unwrap() + 1;
-    let out = mqtrigger(&["serve", "--config", path.to_str().unwrap(), "--state", dir.path().join("s").to_str().unwrap()]);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("BatchSize"))
+        .unwrap()
+        + 1;
+    let out = mqtrigger(&[
+        "serve",
+        "--config",
+        path.to_str().unwrap(),
+        "--state",
+        dir.path().join("s").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("bad.toml:{line}: ")), "{stderr}");
-    assert!(stderr.contains("BatchSize 0 is out of range: it must be 1 to 10000"), "{stderr}");
+    assert!(
+        stderr.contains("BatchSize 0 is out of range: it must be 1 to 10000"),
+        "{stderr}"
+    );
 
-    let out = mqtrigger(&["serve", "--config", dir.path().join("missing.toml").to_str().unwrap()]);
+    let out = mqtrigger(&[
+        "serve",
+        "--config",
+        dir.path().join("missing.toml").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("missing.toml") && stderr.contains("cannot read the config file"), "{stderr}");
+    assert!(
+        stderr.contains("missing.toml") && stderr.contains("cannot read the config file"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_second_serve_on_the_same_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
-    std::fs::write(&path, Setup::new(&unique("lock")).toml(&dir.path().join("r"))).unwrap();
+    std::fs::write(
+        &path,
+        Setup::new(&unique("lock")).toml(&dir.path().join("r")),
+    )
+    .unwrap();
     let state = dir.path().join("state");
     let _held = mqtrigger::store::Store::open(&state).unwrap();
-    let out = mqtrigger(&["serve", "--config", path.to_str().unwrap(), "--state", state.to_str().unwrap()]);
+    let out = mqtrigger(&[
+        "serve",
+        "--config",
+        path.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("in use by another mqtrigger"), "{stderr}");
@@ -51,25 +83,68 @@ async fn publish_sends_bodies_properties_and_typed_headers() {
     let broker = Broker::connect().await;
     let queue = unique("publish");
     let out = mqtrigger(&[
-        "publish", "--broker", &amqp_url(), "--queue", &queue, "--count", "3", "--body", "{\"order\":1}",
-        "--property", "content_type=application/json", "--property", "priority=7",
-        "--property", "message_id=abc", "--property", "timestamp=2021",
-        "--header", "tenant=acme", "--header", "retries=int:3", "--header", "urgent=bool:true",
+        "publish",
+        "--broker",
+        &amqp_url(),
+        "--queue",
+        &queue,
+        "--count",
+        "3",
+        "--body",
+        "{\"order\":1}",
+        "--property",
+        "content_type=application/json",
+        "--property",
+        "priority=7",
+        "--property",
+        "message_id=abc",
+        "--property",
+        "timestamp=2021",
+        "--header",
+        "tenant=acme",
+        "--header",
+        "retries=int:3",
+        "--header",
+        "urgent=bool:true",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = broker.drain(&queue).await;
     assert_eq!(got.len(), 3, "--count 3");
     let d = &got[0].delivery;
     assert_eq!(d.data, b"{\"order\":1}");
-    assert_eq!(d.properties.content_type().as_ref().unwrap().as_str(), "application/json");
+    assert_eq!(
+        d.properties.content_type().as_ref().unwrap().as_str(),
+        "application/json"
+    );
     assert_eq!(d.properties.priority(), &Some(7));
     assert_eq!(d.properties.timestamp(), &Some(2021));
     let headers: &FieldTable = d.properties.headers().as_ref().unwrap();
-    assert_eq!(headers.inner().get("retries"), Some(&AMQPValue::LongLongInt(3)));
-    assert_eq!(headers.inner().get("urgent"), Some(&AMQPValue::Boolean(true)));
-    assert_eq!(headers.inner().get("tenant"), Some(&AMQPValue::LongString("acme".into())));
+    assert_eq!(
+        headers.inner().get("retries"),
+        Some(&AMQPValue::LongLongInt(3))
+    );
+    assert_eq!(
+        headers.inner().get("urgent"),
+        Some(&AMQPValue::Boolean(true))
+    );
+    assert_eq!(
+        headers.inner().get("tenant"),
+        Some(&AMQPValue::LongString("acme".into()))
+    );
 
-    let out = mqtrigger(&["publish", "--broker", &amqp_url(), "--queue", &queue, "--property", "colour=red"]);
+    let out = mqtrigger(&[
+        "publish",
+        "--broker",
+        &amqp_url(),
+        "--queue",
+        &queue,
+        "--property",
+        "colour=red",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown property `colour`"));
     broker.delete(&queue).await;

@@ -8,9 +8,15 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use mqtrigger::mapping::{State, StateTransitionReason};
 
 async fn stopped_with(running: &Running) -> (StateTransitionReason, String) {
-    wait_for("the mapping to stop", || running.mapping().state == State::Disabled).await;
+    wait_for("the mapping to stop", || {
+        running.mapping().state == State::Disabled
+    })
+    .await;
     let m = running.mapping();
-    (m.state_transition_reason, m.state_detail.unwrap_or_default())
+    (
+        m.state_transition_reason,
+        m.state_detail.unwrap_or_default(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,24 +25,58 @@ async fn success_acks_every_message_in_batches_of_batch_size() {
     let queue = unique("size");
     broker.declare(&queue, FieldTable::default()).await;
     for i in 0..25 {
-        broker.publish(&queue, format!("m{i}").as_bytes(), BasicProperties::default()).await;
+        broker
+            .publish(
+                &queue,
+                format!("m{i}").as_bytes(),
+                BasicProperties::default(),
+            )
+            .await;
     }
     let mut setup = Setup::new(&queue);
     setup.batch_size = 10;
     setup.window_secs = Some(3);
     let running = Running::start(&setup).await;
 
-    wait_for("25 messages invoked", || running.events().iter().map(|e| messages(e).len()).sum::<usize>() == 25).await;
+    wait_for("25 messages invoked", || {
+        running
+            .events()
+            .iter()
+            .map(|e| messages(e).len())
+            .sum::<usize>()
+            == 25
+    })
+    .await;
     let sizes: Vec<usize> = running.events().iter().map(|e| messages(e).len()).collect();
-    assert_eq!(sizes, [10, 10, 5], "batches flush at BatchSize, the rest at the window");
-    let bodies: Vec<Vec<u8>> = running.events().iter().flat_map(messages).map(|(b, _)| b).collect();
+    assert_eq!(
+        sizes,
+        [10, 10, 5],
+        "batches flush at BatchSize, the rest at the window"
+    );
+    let bodies: Vec<Vec<u8>> = running
+        .events()
+        .iter()
+        .flat_map(messages)
+        .map(|(b, _)| b)
+        .collect();
     let expected: Vec<Vec<u8>> = (0..25).map(|i| format!("m{i}").into_bytes()).collect();
     assert_eq!(bodies, expected, "every message once, in queue order");
 
-    wait_for("LastProcessingResult OK", || running.mapping().last_processing_result == "OK").await;
+    wait_for("LastProcessingResult OK", || {
+        running.mapping().last_processing_result == "OK"
+    })
+    .await;
     running.control.shutdown().await;
-    assert_eq!(broker.ready(&queue).await, 0, "acked messages do not come back");
-    let batches = running.control.store().batches(running.mapping().uuid, 10).unwrap();
+    assert_eq!(
+        broker.ready(&queue).await,
+        0,
+        "acked messages do not come back"
+    );
+    let batches = running
+        .control
+        .store()
+        .batches(running.mapping().uuid, 10)
+        .unwrap();
     assert_eq!(batches.len(), 3);
     assert!(batches.iter().all(|b| b.outcome == "OK" && b.attempts == 1));
     broker.delete(&queue).await;
@@ -52,13 +92,21 @@ async fn the_window_flushes_a_partial_batch() {
     setup.window_secs = Some(1);
     let running = Running::start(&setup).await;
     for body in ["a", "b", "c"] {
-        broker.publish(&queue, body.as_bytes(), BasicProperties::default()).await;
+        broker
+            .publish(&queue, body.as_bytes(), BasicProperties::default())
+            .await;
     }
     wait_for("a first batch", || !running.events().is_empty()).await;
-    broker.publish(&queue, b"d", BasicProperties::default()).await;
+    broker
+        .publish(&queue, b"d", BasicProperties::default())
+        .await;
     wait_for("a second batch", || running.events().len() == 2).await;
     let sizes: Vec<usize> = running.events().iter().map(|e| messages(e).len()).collect();
-    assert_eq!(sizes, [3, 1], "each batch is sent when its window ends, far below BatchSize");
+    assert_eq!(
+        sizes,
+        [3, 1],
+        "each batch is sent when its window ends, far below BatchSize"
+    );
     running.control.shutdown().await;
     broker.delete(&queue).await;
 }
@@ -72,31 +120,69 @@ async fn events_stay_under_6_mb_and_an_oversized_record_is_dead_lettered() {
     for i in 0..5u8 {
         let mut body = big.clone();
         body[0] = b'0' + i;
-        broker.publish(&queue, &body, BasicProperties::default()).await;
+        broker
+            .publish(&queue, &body, BasicProperties::default())
+            .await;
     }
     let huge = vec![b'h'; 5 * 1024 * 1024]; // 6.7 MB encoded: no event can hold it
-    broker.publish(&queue, &huge, BasicProperties::default().with_message_id("huge".into())).await;
+    broker
+        .publish(
+            &queue,
+            &huge,
+            BasicProperties::default().with_message_id("huge".into()),
+        )
+        .await;
     let mut setup = Setup::new(&queue);
     setup.batch_size = 10;
     let running = Running::start(&setup).await;
 
-    wait_for("the five 2 MB messages", || running.events().iter().map(|e| messages(e).len()).sum::<usize>() == 5).await;
+    wait_for("the five 2 MB messages", || {
+        running
+            .events()
+            .iter()
+            .map(|e| messages(e).len())
+            .sum::<usize>()
+            == 5
+    })
+    .await;
     for event in running.events() {
         let size = serde_json::to_vec(&event).unwrap().len();
-        assert!(size <= 6 * 1024 * 1024, "an event of {size} bytes is over Lambda's limit");
+        assert!(
+            size <= 6 * 1024 * 1024,
+            "an event of {size} bytes is over Lambda's limit"
+        );
     }
     let sizes: Vec<usize> = running.events().iter().map(|e| messages(e).len()).collect();
     assert_eq!(sizes, [2, 2, 1]);
     let uuid = running.mapping().uuid;
-    wait_for("the huge message in the journal", || !running.control.store().dead_letters(Some(uuid), 5).unwrap().is_empty()).await;
+    wait_for("the huge message in the journal", || {
+        !running
+            .control
+            .store()
+            .dead_letters(Some(uuid), 5)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
     let letters = running.control.store().dead_letters(Some(uuid), 5).unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].message_id.as_deref(), Some("huge"));
-    assert!(letters[0].reason.contains("at most 6291456 bytes"), "{}", letters[0].reason);
-    assert_eq!(letters[0].body, huge, "the journal keeps the body for replay");
+    assert!(
+        letters[0].reason.contains("at most 6291456 bytes"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(
+        letters[0].body, huge,
+        "the journal keeps the body for replay"
+    );
     running.control.shutdown().await;
     let dlq = broker.drain(&format!("{queue}.dlq")).await;
-    assert_eq!(dlq.len(), 1, "the oversized message is in the dead-letter queue, not dropped");
+    assert_eq!(
+        dlq.len(),
+        1,
+        "the oversized message is in the dead-letter queue, not dropped"
+    );
     assert_eq!(dlq[0].delivery.data, huge);
     assert_eq!(broker.ready(&queue).await, 0);
     broker.delete(&queue).await;
@@ -108,33 +194,82 @@ async fn a_failing_batch_is_retried_5_times_then_dead_lettered_to_the_dlq_queue(
     let broker = Broker::connect().await;
     let queue = unique("retry");
     broker.declare(&queue, FieldTable::default()).await;
-    let props = BasicProperties::default().with_message_id("m-1".into()).with_content_type("text/plain".into());
+    let props = BasicProperties::default()
+        .with_message_id("m-1".into())
+        .with_content_type("text/plain".into());
     broker.publish(&queue, b"please fail", props).await;
-    broker.publish(&queue, b"innocent bystander", BasicProperties::default()).await;
+    broker
+        .publish(&queue, b"innocent bystander", BasicProperties::default())
+        .await;
     let mut setup = Setup::new(&queue);
     setup.window_secs = Some(1);
     let running = Running::start(&setup).await;
     let uuid = running.mapping().uuid;
 
-    wait_for("the dead letters", || running.control.store().dead_letters(Some(uuid), 5).unwrap().len() == 2).await;
+    wait_for("the dead letters", || {
+        running
+            .control
+            .store()
+            .dead_letters(Some(uuid), 5)
+            .unwrap()
+            .len()
+            == 2
+    })
+    .await;
     let events = running.events();
     assert_eq!(events.len(), 6, "one attempt and 5 redeliveries");
-    assert!(events.iter().all(|e| messages(e).len() == 2), "the whole batch is retried");
+    assert!(
+        events.iter().all(|e| messages(e).len() == 2),
+        "the whole batch is retried"
+    );
     let letters = running.control.store().dead_letters(Some(uuid), 5).unwrap();
-    assert!(letters.iter().all(|l| l.attempts == 6 && l.destination == format!("{queue}.dlq")));
-    assert!(letters[0].error.as_deref().unwrap().contains("told to fail"), "{:?}", letters[0].error);
-    wait_for("LastProcessingResult to say so", || running.mapping().last_processing_result.contains("dead-lettered")).await;
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.attempts == 6 && l.destination == format!("{queue}.dlq"))
+    );
+    assert!(
+        letters[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("told to fail"),
+        "{:?}",
+        letters[0].error
+    );
+    wait_for("LastProcessingResult to say so", || {
+        running
+            .mapping()
+            .last_processing_result
+            .contains("dead-lettered")
+    })
+    .await;
     running.control.shutdown().await;
 
     let dlq = broker.drain(&format!("{queue}.dlq")).await;
     assert_eq!(dlq.len(), 2);
     let first = &dlq[0].delivery;
     assert_eq!(first.data, b"please fail");
-    assert_eq!(first.properties.message_id().as_ref().map(|s| s.as_str()), Some("m-1"), "properties are kept");
+    assert_eq!(
+        first.properties.message_id().as_ref().map(|s| s.as_str()),
+        Some("m-1"),
+        "properties are kept"
+    );
     let headers = first.properties.headers().as_ref().unwrap();
-    assert_eq!(headers.inner().get("x-mqtrigger-attempts"), Some(&AMQPValue::LongLongInt(6)));
-    assert_eq!(first.properties.delivery_mode(), &Some(2), "dead letters are persistent");
-    assert_eq!(broker.ready(&queue).await, 0, "the originals are acked once the dead letters are confirmed");
+    assert_eq!(
+        headers.inner().get("x-mqtrigger-attempts"),
+        Some(&AMQPValue::LongLongInt(6))
+    );
+    assert_eq!(
+        first.properties.delivery_mode(),
+        &Some(2),
+        "dead letters are persistent"
+    );
+    assert_eq!(
+        broker.ready(&queue).await,
+        0,
+        "the originals are acked once the dead letters are confirmed"
+    );
     broker.delete(&queue).await;
     broker.delete(&format!("{queue}.dlq")).await;
 }
@@ -146,25 +281,52 @@ async fn a_queue_with_a_dead_letter_exchange_gets_its_failures_rejected_to_it() 
     let dead = format!("{queue}.dead");
     broker.declare(&dead, FieldTable::default()).await;
     let mut args = FieldTable::default();
-    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-    args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(dead.as_str().into()));
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(dead.as_str().into()),
+    );
     broker.declare(&queue, args).await;
-    broker.publish(&queue, b"fail me", BasicProperties::default()).await;
+    broker
+        .publish(&queue, b"fail me", BasicProperties::default())
+        .await;
     let mut setup = Setup::new(&queue);
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
     let uuid = running.mapping().uuid;
 
-    wait_for("the dead letter", || !running.control.store().dead_letters(Some(uuid), 5).unwrap().is_empty()).await;
+    wait_for("the dead letter", || {
+        !running
+            .control
+            .store()
+            .dead_letters(Some(uuid), 5)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
     running.control.shutdown().await;
     let moved = broker.drain(&dead).await;
-    assert_eq!(moved.len(), 1, "RabbitMQ moved the rejected message through the queue's dead-letter exchange");
+    assert_eq!(
+        moved.len(),
+        1,
+        "RabbitMQ moved the rejected message through the queue's dead-letter exchange"
+    );
     assert_eq!(moved[0].delivery.data, b"fail me");
     let death = moved[0].delivery.properties.headers().as_ref().unwrap();
-    assert!(death.inner().contains_key("x-death"), "RabbitMQ's own x-death header shows it was rejected");
+    assert!(
+        death.inner().contains_key("x-death"),
+        "RabbitMQ's own x-death header shows it was rejected"
+    );
     assert_eq!(broker.ready(&queue).await, 0);
     let letters = running.control.store().dead_letters(Some(uuid), 5).unwrap();
-    assert!(letters[0].destination.contains("dead-letter exchange"), "{}", letters[0].destination);
+    assert!(
+        letters[0].destination.contains("dead-letter exchange"),
+        "{}",
+        letters[0].destination
+    );
     broker.delete(&queue).await;
     broker.delete(&dead).await;
 }
@@ -182,10 +344,27 @@ async fn a_message_that_expires_while_retried_is_dead_lettered_as_expired() {
     let running = Running::start(&setup).await;
     let uuid = running.mapping().uuid;
 
-    wait_for("the dead letter", || !running.control.store().dead_letters(Some(uuid), 5).unwrap().is_empty()).await;
-    let letter = running.control.store().dead_letters(Some(uuid), 5).unwrap().remove(0);
+    wait_for("the dead letter", || {
+        !running
+            .control
+            .store()
+            .dead_letters(Some(uuid), 5)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let letter = running
+        .control
+        .store()
+        .dead_letters(Some(uuid), 5)
+        .unwrap()
+        .remove(0);
     assert!(letter.reason.contains("expired"), "{}", letter.reason);
-    assert!(letter.attempts < 6, "it expired before the retries ran out ({} attempts)", letter.attempts);
+    assert!(
+        letter.attempts < 6,
+        "it expired before the retries ran out ({} attempts)",
+        letter.attempts
+    );
     running.control.shutdown().await;
     let dlq = broker.drain(&format!("{queue}.dlq")).await;
     assert_eq!(dlq.len(), 1);
@@ -201,8 +380,15 @@ async fn a_wrong_password_stops_the_mapping_with_event_source_authn_error() {
     setup.password = "not-the-password".into();
     let running = Running::start(&setup).await;
     let (code, detail) = stopped_with(&running).await;
-    assert_eq!(code, StateTransitionReason::EventSourceAuthnError, "{detail}");
-    assert!(detail.contains("'guest'") && detail.contains("127.0.0.1:5672"), "names the user and broker: {detail}");
+    assert_eq!(
+        code,
+        StateTransitionReason::EventSourceAuthnError,
+        "{detail}"
+    );
+    assert!(
+        detail.contains("'guest'") && detail.contains("127.0.0.1:5672"),
+        "names the user and broker: {detail}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +401,11 @@ async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     setup.password = "mqt_noperm_secret".into();
     let running = Running::start(&setup).await;
     let (code, detail) = stopped_with(&running).await;
-    assert_eq!(code, StateTransitionReason::EventSourceAuthzError, "{detail}");
+    assert_eq!(
+        code,
+        StateTransitionReason::EventSourceAuthzError,
+        "{detail}"
+    );
     assert!(detail.contains("mqt_noperm"), "{detail}");
 
     let mut setup = Setup::new(&queue);
@@ -223,7 +413,11 @@ async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     setup.password = "mqt_noread_secret".into();
     let running = Running::start(&setup).await;
     let (code, detail) = stopped_with(&running).await;
-    assert_eq!(code, StateTransitionReason::EventSourceAuthzError, "no read permission on the queue: {detail}");
+    assert_eq!(
+        code,
+        StateTransitionReason::EventSourceAuthzError,
+        "no read permission on the queue: {detail}"
+    );
     broker.delete(&queue).await;
 }
 
@@ -241,15 +435,25 @@ async fn a_missing_function_program_stops_with_function_config_not_valid_and_los
     let broker = Broker::connect().await;
     let queue = unique("nofunc");
     broker.declare(&queue, FieldTable::default()).await;
-    broker.publish(&queue, b"keep me", BasicProperties::default()).await;
+    broker
+        .publish(&queue, b"keep me", BasicProperties::default())
+        .await;
     let mut setup = Setup::new(&queue);
     setup.function_command = Some(vec!["/nonexistent/handler".into()]);
     let running = Running::start(&setup).await;
     let (code, detail) = stopped_with(&running).await;
-    assert_eq!(code, StateTransitionReason::FunctionConfigNotValid, "{detail}");
+    assert_eq!(
+        code,
+        StateTransitionReason::FunctionConfigNotValid,
+        "{detail}"
+    );
     assert!(detail.contains("/nonexistent/handler"), "{detail}");
     running.control.shutdown().await;
-    assert_eq!(broker.ready(&queue).await, 1, "the message went back to the queue");
+    assert_eq!(
+        broker.ready(&queue).await,
+        1,
+        "the message went back to the queue"
+    );
     broker.delete(&queue).await;
 }
 
@@ -258,24 +462,46 @@ async fn a_stopped_mapping_leaves_the_others_running() {
     let broker = Broker::connect().await;
     let good = unique("good");
     broker.declare(&good, FieldTable::default()).await;
-    broker.publish(&good, b"hello", BasicProperties::default()).await;
+    broker
+        .publish(&good, b"hello", BasicProperties::default())
+        .await;
     let setup = Setup::new(&good);
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("events.jsonl");
     let mut text = setup.toml(&record);
     // A second mapping on a queue that does not exist.
-    let bad_mapping = text[text.find("[[mappings]]").unwrap()..].replace(&good, "mqt-no-such-queue");
+    let bad_mapping =
+        text[text.find("[[mappings]]").unwrap()..].replace(&good, "mqt-no-such-queue");
     text.push_str(&bad_mapping);
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).unwrap();
     let config = mqtrigger::config::Config::load(&path).unwrap();
     let store = mqtrigger::store::Store::open(&dir.path().join("state")).unwrap();
-    let control = mqtrigger::engine::Control::start(config, store).await.unwrap();
-    wait_for("the good mapping to deliver", || !read_events(&record).is_empty()).await;
-    wait_for("the bad mapping to stop", || control.list().unwrap().iter().any(|m| m.state == State::Disabled)).await;
-    let states: Vec<(String, State)> =
-        control.list().unwrap().iter().map(|m| (m.spec.queue().to_owned(), m.state)).collect();
-    assert!(states.contains(&(good.clone(), State::Enabled)), "{states:?}");
+    let control = mqtrigger::engine::Control::start(config, store)
+        .await
+        .unwrap();
+    wait_for("the good mapping to deliver", || {
+        !read_events(&record).is_empty()
+    })
+    .await;
+    wait_for("the bad mapping to stop", || {
+        control
+            .list()
+            .unwrap()
+            .iter()
+            .any(|m| m.state == State::Disabled)
+    })
+    .await;
+    let states: Vec<(String, State)> = control
+        .list()
+        .unwrap()
+        .iter()
+        .map(|m| (m.spec.queue().to_owned(), m.state))
+        .collect();
+    assert!(
+        states.contains(&(good.clone(), State::Enabled)),
+        "{states:?}"
+    );
     control.shutdown().await;
     broker.delete(&good).await;
 }
@@ -285,26 +511,51 @@ async fn an_unreachable_first_endpoint_fails_over_to_the_next() {
     let broker = Broker::connect().await;
     let queue = unique("failover");
     broker.declare(&queue, FieldTable::default()).await;
-    broker.publish(&queue, b"via standby", BasicProperties::default()).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    broker
+        .publish(&queue, b"via standby", BasicProperties::default())
+        .await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut setup = Setup::new(&queue);
     setup.endpoints = vec![format!("amqp://{closed}"), amqp_endpoint()];
     let running = Running::start(&setup).await;
-    wait_for("delivery through the second endpoint", || !running.events().is_empty()).await;
+    wait_for("delivery through the second endpoint", || {
+        !running.events().is_empty()
+    })
+    .await;
     running.control.shutdown().await;
     broker.delete(&queue).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_is_down_is_retried_and_reported() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut setup = Setup::new(&unique("down"));
     setup.endpoints = vec![format!("amqp://{closed}")];
     let running = Running::start(&setup).await;
-    wait_for("the problem to show", || running.mapping().last_processing_result.contains("Connection error")).await;
+    wait_for("the problem to show", || {
+        running
+            .mapping()
+            .last_processing_result
+            .contains("Connection error")
+    })
+    .await;
     let m = running.mapping();
-    assert_eq!(m.state, State::Enabled, "a broker outage is not a stop code: it keeps retrying");
-    assert!(m.last_processing_result.contains(&closed.to_string()), "{}", m.last_processing_result);
+    assert_eq!(
+        m.state,
+        State::Enabled,
+        "a broker outage is not a stop code: it keeps retrying"
+    );
+    assert!(
+        m.last_processing_result.contains(&closed.to_string()),
+        "{}",
+        m.last_processing_result
+    );
     running.control.shutdown().await;
 }
 
@@ -318,15 +569,25 @@ async fn run_time_changes_survive_a_restart_until_the_file_changes() {
     let uuid = running.mapping().uuid;
     running.control.set_batch_size(uuid, 42).await.unwrap();
     running.control.disable(uuid).await.unwrap();
-    assert!(running.control.set_batch_size(uuid, 20_000).await.is_err(), "BatchSize is validated");
+    assert!(
+        running.control.set_batch_size(uuid, 20_000).await.is_err(),
+        "BatchSize is validated"
+    );
     running.control.shutdown().await;
-    let Running { dir, config_path, control, .. } = running;
+    let Running {
+        dir,
+        config_path,
+        control,
+        ..
+    } = running;
     drop(control);
 
     let restart = || async {
         let config = mqtrigger::config::Config::load(&config_path).unwrap();
         let store = mqtrigger::store::Store::open(&dir.path().join("state")).unwrap();
-        mqtrigger::engine::Control::start(config, store).await.unwrap()
+        mqtrigger::engine::Control::start(config, store)
+            .await
+            .unwrap()
     };
     let control = restart().await;
     let m = control.get(uuid).expect("the same mapping, same UUID");
@@ -334,11 +595,17 @@ async fn run_time_changes_survive_a_restart_until_the_file_changes() {
     control.shutdown().await;
     drop(control);
 
-    let text = std::fs::read_to_string(&config_path).unwrap().replace("BatchSize = 10", "BatchSize = 7");
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("BatchSize = 10", "BatchSize = 7");
     std::fs::write(&config_path, text).unwrap();
     let control = restart().await;
     let m = control.get(uuid).unwrap();
-    assert_eq!(m.spec.batch_size, Some(7), "an edited config file wins over the old run-time change");
+    assert_eq!(
+        m.spec.batch_size,
+        Some(7),
+        "an edited config file wins over the old run-time change"
+    );
     control.shutdown().await;
     broker.delete(&queue).await;
 }
@@ -359,13 +626,16 @@ async fn the_event_is_the_exact_aws_rmq_event() {
         .with_timestamp(2021)
         .with_headers(headers);
     broker.publish(&queue, br#"{"order":1}"#, props).await;
-    broker.publish(&queue, b"", BasicProperties::default()).await;
+    broker
+        .publish(&queue, b"", BasicProperties::default())
+        .await;
     let running = Running::start(&Setup::new(&queue)).await;
     wait_for("the event", || !running.events().is_empty()).await;
     let event = running.events().remove(0);
     running.control.shutdown().await;
 
-    let typed: aws_lambda_events::event::rabbitmq::RabbitMqEvent = serde_json::from_value(event.clone()).unwrap();
+    let typed: aws_lambda_events::event::rabbitmq::RabbitMqEvent =
+        serde_json::from_value(event.clone()).unwrap();
     let key = format!("{queue}::/");
     assert_eq!(typed.event_source.as_deref(), Some("aws:rmq"));
     assert_eq!(typed.messages_by_queue[&key].len(), 2);

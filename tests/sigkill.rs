@@ -29,7 +29,13 @@ async fn sigkill_mid_batch_loses_nothing_and_replays_are_marked_redelivered() {
     broker.declare(&queue, FieldTable::default()).await;
     const TOTAL: usize = 60;
     for i in 0..TOTAL {
-        broker.publish(&queue, format!("k{i:02}").as_bytes(), BasicProperties::default()).await;
+        broker
+            .publish(
+                &queue,
+                format!("k{i:02}").as_bytes(),
+                BasicProperties::default(),
+            )
+            .await;
     }
     let mut setup = Setup::new(&queue);
     setup.batch_size = 5;
@@ -46,11 +52,17 @@ async fn sigkill_mid_batch_loses_nothing_and_replays_are_marked_redelivered() {
         // The function records an event before it sleeps: a kill now lands
         // while that batch is invoked and not yet acked.
         let seen = read_events(&record).len();
-        wait_for("a new batch under way", || read_events(&record).len() >= seen + 2).await;
+        wait_for("a new batch under way", || {
+            read_events(&record).len() >= seen + 2
+        })
+        .await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
-        eprintln!("kill {round}: {} batches recorded so far", read_events(&record).len());
+        eprintln!(
+            "kill {round}: {} batches recorded so far",
+            read_events(&record).len()
+        );
     }
 
     let mut child = serve(&config, &state);
@@ -63,7 +75,10 @@ async fn sigkill_mid_batch_loses_nothing_and_replays_are_marked_redelivered() {
         }
         seen
     };
-    wait_for("every message delivered", || distinct(&read_events(&record)).len() == TOTAL).await;
+    wait_for("every message delivered", || {
+        distinct(&read_events(&record)).len() == TOTAL
+    })
+    .await;
     // SIGTERM: a clean stop.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -71,9 +86,15 @@ async fn sigkill_mid_batch_loses_nothing_and_replays_are_marked_redelivered() {
 
     let events = read_events(&record);
     let counts = distinct(&events);
-    let expected: Vec<Vec<u8>> = (0..TOTAL).map(|i| format!("k{i:02}").into_bytes()).collect();
+    let expected: Vec<Vec<u8>> = (0..TOTAL)
+        .map(|i| format!("k{i:02}").into_bytes())
+        .collect();
     for body in &expected {
-        assert!(counts.contains_key(body), "{} was lost", String::from_utf8_lossy(body));
+        assert!(
+            counts.contains_key(body),
+            "{} was lost",
+            String::from_utf8_lossy(body)
+        );
     }
     // Every second sighting of a message is a replay the broker marked.
     let mut first_seen: HashMap<Vec<u8>, bool> = HashMap::new();
@@ -82,7 +103,11 @@ async fn sigkill_mid_batch_loses_nothing_and_replays_are_marked_redelivered() {
         for (body, redelivered) in messages(e) {
             if first_seen.insert(body.clone(), redelivered).is_some() {
                 duplicates += 1;
-                assert!(redelivered, "{} came again without redelivered:true", String::from_utf8_lossy(&body));
+                assert!(
+                    redelivered,
+                    "{} came again without redelivered:true",
+                    String::from_utf8_lossy(&body)
+                );
             }
         }
     }

@@ -36,7 +36,10 @@ impl Batch {
     }
 
     fn fits(&self, frame: &EventFrame, d: &Delivery) -> bool {
-        frame.event_size(self.deliveries.len() + 1, self.record_bytes + d.record.len()) <= MAX_EVENT_BYTES
+        frame.event_size(
+            self.deliveries.len() + 1,
+            self.record_bytes + d.record.len(),
+        ) <= MAX_EVENT_BYTES
     }
 
     fn push(&mut self, d: Delivery) {
@@ -71,7 +74,12 @@ pub struct Batcher {
 
 impl Batcher {
     pub fn new(frame: EventFrame, batch_size: usize, window: Duration) -> Self {
-        Self { frame, batch_size: batch_size.max(1), window, held: None }
+        Self {
+            frame,
+            batch_size: batch_size.max(1),
+            window,
+            held: None,
+        }
     }
 
     fn too_large(&self, d: &Delivery) -> bool {

@@ -28,12 +28,35 @@ use uuid::Uuid;
 pub enum EngineEvent {
     MappingChanged(Box<Mapping>),
     MappingDeleted(Uuid),
-    BatchStarted { mapping: Uuid, messages: usize, bytes: usize, attempt: u32 },
-    BatchSucceeded { mapping: Uuid, messages: usize, attempts: u32, latency: Duration },
-    BatchFailed { mapping: Uuid, messages: usize, attempt: u32, error: String },
-    DeadLettered { mapping: Uuid, messages: usize, reason: String },
+    BatchStarted {
+        mapping: Uuid,
+        messages: usize,
+        bytes: usize,
+        attempt: u32,
+    },
+    BatchSucceeded {
+        mapping: Uuid,
+        messages: usize,
+        attempts: u32,
+        latency: Duration,
+    },
+    BatchFailed {
+        mapping: Uuid,
+        messages: usize,
+        attempt: u32,
+        error: String,
+    },
+    DeadLettered {
+        mapping: Uuid,
+        messages: usize,
+        reason: String,
+    },
     /// Messages were invoked but could not be acked; the broker delivers them again.
-    SettleFailed { mapping: Uuid, messages: usize, reason: String },
+    SettleFailed {
+        mapping: Uuid,
+        messages: usize,
+        reason: String,
+    },
 }
 
 /// The settings a running mapping picks up without restarting.
@@ -99,7 +122,11 @@ impl Control {
                 Some((m, _)) => {
                     let mut m = m.clone();
                     m.spec = spec.clone();
-                    m.state = if m.wants_to_run() { State::Enabled } else { State::Disabled };
+                    m.state = if m.wants_to_run() {
+                        State::Enabled
+                    } else {
+                        State::Disabled
+                    };
                     m.state_transition_reason = StateTransitionReason::UserInitiated;
                     m.state_detail = None;
                     m.last_modified = Utc::now();
@@ -115,7 +142,14 @@ impl Control {
         }
         // A mapping that came from the file and left it is deleted with it.
         for (m, file_spec) in &stored {
-            if file_spec.is_some() && !self.inner.config.mappings.iter().any(|s| s.conflicts_with(&m.spec)) {
+            if file_spec.is_some()
+                && !self
+                    .inner
+                    .config
+                    .mappings
+                    .iter()
+                    .any(|s| s.conflicts_with(&m.spec))
+            {
                 tracing::info!(uuid = %m.uuid, "mapping removed from the config file; deleting it");
                 self.inner.store.delete_mapping(m.uuid)?;
             }
@@ -143,16 +177,29 @@ impl Control {
     }
 
     pub fn list(&self) -> Result<Vec<Mapping>> {
-        Ok(self.inner.store.mappings()?.into_iter().map(|(m, _)| m).collect())
+        Ok(self
+            .inner
+            .store
+            .mappings()?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
     }
 
     pub fn get(&self, uuid: Uuid) -> Result<Mapping> {
-        self.inner.store.mapping(uuid)?.ok_or_else(|| anyhow!("no mapping {uuid}"))
+        self.inner
+            .store
+            .mapping(uuid)?
+            .ok_or_else(|| anyhow!("no mapping {uuid}"))
     }
 
     /// Changes a mapping in the store and tells the watchers.
     fn modify(&self, uuid: Uuid, change: impl FnOnce(&mut Mapping)) -> Result<Mapping> {
-        let _guard = self.inner.mapping_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .inner
+            .mapping_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut m = self.get(uuid)?;
         change(&mut m);
         m.last_modified = Utc::now();
@@ -202,7 +249,11 @@ impl Control {
         spec.validate().map_err(|e| anyhow!(e))?;
         self.check_references(&spec)?;
         if self.list()?.iter().any(|m| m.spec.conflicts_with(&spec)) {
-            bail!("the function {} is already mapped to queue {}", spec.function_name, spec.queue());
+            bail!(
+                "the function {} is already mapped to queue {}",
+                spec.function_name,
+                spec.queue()
+            );
         }
         let m = Mapping::new(spec.clone(), self.function_arn(&spec.function_name));
         self.inner.store.put_mapping(&m, None)?;
@@ -215,11 +266,17 @@ impl Control {
 
     fn check_references(&self, spec: &MappingSpec) -> Result<()> {
         let config = &self.inner.config;
-        config
-            .broker(&spec.event_source_arn)
-            .with_context(|| format!("EventSourceArn {} names no configured broker", spec.event_source_arn))?;
+        config.broker(&spec.event_source_arn).with_context(|| {
+            format!(
+                "EventSourceArn {} names no configured broker",
+                spec.event_source_arn
+            )
+        })?;
         if !config.functions.contains_key(&spec.function_name) {
-            bail!("FunctionName {} is not a configured function", spec.function_name);
+            bail!(
+                "FunctionName {} is not a configured function",
+                spec.function_name
+            );
         }
         Ok(())
     }
@@ -233,29 +290,52 @@ impl Control {
     }
 
     fn push_settings(&self, m: &Mapping) {
-        if let Some(runner) = self.inner.runners.lock().unwrap_or_else(|p| p.into_inner()).get(&m.uuid) {
-            runner.settings.send_replace(RunSettings { batch_size: m.spec.batch_size(), window: m.spec.batching_window() });
+        if let Some(runner) = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&m.uuid)
+        {
+            runner.settings.send_replace(RunSettings {
+                batch_size: m.spec.batch_size(),
+                window: m.spec.batching_window(),
+            });
         }
     }
 
     fn spawn(&self, m: &Mapping) {
         let cancel = CancellationToken::new();
-        let (settings, settings_rx) =
-            watch::channel(RunSettings { batch_size: m.spec.batch_size(), window: m.spec.batching_window() });
+        let (settings, settings_rx) = watch::channel(RunSettings {
+            batch_size: m.spec.batch_size(),
+            window: m.spec.batching_window(),
+        });
         let task = tokio::spawn(supervise(self.clone(), m.uuid, cancel.clone(), settings_rx));
         let old = self
             .inner
             .runners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(m.uuid, Runner { cancel, settings, task });
+            .insert(
+                m.uuid,
+                Runner {
+                    cancel,
+                    settings,
+                    task,
+                },
+            );
         if let Some(old) = old {
             old.cancel.cancel();
         }
     }
 
     async fn stop_runner(&self, uuid: Uuid) {
-        let runner = self.inner.runners.lock().unwrap_or_else(|p| p.into_inner()).remove(&uuid);
+        let runner = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&uuid);
         if let Some(runner) = runner {
             runner.cancel.cancel();
             let _ = runner.task.await;
@@ -284,15 +364,26 @@ impl Control {
 
 /// Runs a mapping's poller and starts it again if it panics: a bug in one
 /// mapping must neither take the others down nor leave this one dead.
-async fn supervise(control: Control, uuid: Uuid, cancel: CancellationToken, settings: watch::Receiver<RunSettings>) {
+async fn supervise(
+    control: Control,
+    uuid: Uuid,
+    cancel: CancellationToken,
+    settings: watch::Receiver<RunSettings>,
+) {
     let mut backoff = retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     loop {
-        let poller = tokio::spawn(poller::run(control.clone(), uuid, cancel.clone(), settings.clone()));
+        let poller = tokio::spawn(poller::run(
+            control.clone(),
+            uuid,
+            cancel.clone(),
+            settings.clone(),
+        ));
         match poller.await {
             Err(e) if e.is_panic() => {
                 tracing::error!(mapping = %uuid, "mapping task panicked; restarting it: {e}");
                 let _ = control.modify(uuid, |m| {
-                    m.last_processing_result = "PROBLEM: internal error in mqtrigger; the mapping restarts".into()
+                    m.last_processing_result =
+                        "PROBLEM: internal error in mqtrigger; the mapping restarts".into()
                 });
                 tokio::select! {
                     _ = cancel.cancelled() => return,

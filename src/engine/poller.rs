@@ -45,7 +45,12 @@ pub(super) async fn run(
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
 ) {
-    let poller = Poller { control, uuid, cancel, settings };
+    let poller = Poller {
+        control,
+        uuid,
+        cancel,
+        settings,
+    };
     let span = tracing::info_span!("mapping", uuid = %uuid);
     if let Err(e) = poller.run().instrument(span).await {
         tracing::error!(mapping = %uuid, "mapping task failed: {e:#}");
@@ -60,7 +65,9 @@ impl Poller {
             Err(InvokeError::ConfigNotValid(m)) => {
                 return self.stop(StateTransitionReason::FunctionConfigNotValid, m);
             }
-            Err(e) => return self.stop(StateTransitionReason::FunctionConfigNotValid, e.to_string()),
+            Err(e) => {
+                return self.stop(StateTransitionReason::FunctionConfigNotValid, e.to_string());
+            }
         };
         let settings = self.control.config().engine.clone();
         let mut reconnect = Backoff::new(Duration::from_secs(1), settings.reconnect_max());
@@ -109,10 +116,14 @@ impl Poller {
     async fn invoker(&self, mapping: &Mapping) -> Result<Arc<dyn Invoker>, InvokeError> {
         let name = &mapping.spec.function_name;
         let function = self.control.config().functions.get(name).ok_or_else(|| {
-            InvokeError::ConfigNotValid(format!("function `{name}` is not defined; add a [functions.{name}] section"))
+            InvokeError::ConfigNotValid(format!(
+                "function `{name}` is not defined; add a [functions.{name}] section"
+            ))
         })?;
         invoke::build(function).await.map_err(|e| match e {
-            InvokeError::ConfigNotValid(m) => InvokeError::ConfigNotValid(format!("[functions.{name}]: {m}")),
+            InvokeError::ConfigNotValid(m) => {
+                InvokeError::ConfigNotValid(format!("[functions.{name}]: {m}"))
+            }
             other => other,
         })
     }
@@ -121,11 +132,16 @@ impl Poller {
         let config = self.control.config();
         let spec = &mapping.spec;
         let broker = config.broker(&spec.event_source_arn).ok_or_else(|| {
-            SourceError::Config(format!("EventSourceArn {} names no configured broker", spec.event_source_arn))
+            SourceError::Config(format!(
+                "EventSourceArn {} names no configured broker",
+                spec.event_source_arn
+            ))
         })?;
         let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
         let secret = config.secrets.get(secret_arn).cloned().ok_or_else(|| {
-            SourceError::Config(format!("BASIC_AUTH secret {secret_arn} is not in [secrets]"))
+            SourceError::Config(format!(
+                "BASIC_AUTH secret {secret_arn} is not in [secrets]"
+            ))
         })?;
         let settings = self.settings.borrow().clone();
         match broker.engine {
@@ -133,11 +149,15 @@ impl Poller {
                 let source = RabbitSource::connect(RabbitConfig {
                     endpoints: broker.endpoints.clone(),
                     secret,
-                    vhost: spec.access(SourceAccessType::VirtualHost).unwrap_or("/").to_owned(),
+                    vhost: spec
+                        .access(SourceAccessType::VirtualHost)
+                        .unwrap_or("/")
+                        .to_owned(),
                     queue: spec.queue().to_owned(),
                     consumer_tag: self.uuid.to_string(),
                     // Two batches: the next one fills while the function runs.
-                    prefetch: (settings.batch_size.saturating_mul(2)).min(u32::from(u16::MAX)) as u16,
+                    prefetch: (settings.batch_size.saturating_mul(2)).min(u32::from(u16::MAX))
+                        as u16,
                 })
                 .await?;
                 Ok(Box::new(source))
@@ -149,7 +169,10 @@ impl Poller {
     }
 
     fn frame(&self, mapping: &Mapping) -> event::EventFrame {
-        let vhost = mapping.spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
+        let vhost = mapping
+            .spec
+            .access(SourceAccessType::VirtualHost)
+            .unwrap_or("/");
         event::rmq::frame(&mapping.spec.event_source_arn, mapping.spec.queue(), vhost)
     }
 
@@ -160,7 +183,11 @@ impl Poller {
         mapping: &Mapping,
     ) -> anyhow::Result<SessionEnd> {
         let settings = self.settings.borrow_and_update().clone();
-        let mut batcher = Batcher::new(self.frame(mapping), settings.batch_size as usize, settings.window);
+        let mut batcher = Batcher::new(
+            self.frame(mapping),
+            settings.batch_size as usize,
+            settings.window,
+        );
         loop {
             let gathered = tokio::select! {
                 _ = self.cancel.cancelled() => return Ok(SessionEnd::Cancelled),
@@ -176,7 +203,9 @@ impl Poller {
                 Err(SourceError::Connection(m)) => return Ok(SessionEnd::Lost(m)),
                 Err(e) => return Ok(SessionEnd::Stop(stop_code(&e), e.to_string())),
                 Ok(Gathered::TooLarge(d)) => {
-                    let reason = DeadLetterReason::TooLarge { bytes: d.record.len() };
+                    let reason = DeadLetterReason::TooLarge {
+                        bytes: d.record.len(),
+                    };
                     self.dead_letter(source, vec![d], &reason, 0, None).await
                 }
                 Ok(Gathered::Batch(batch)) => self.deliver(source, invoker, &batcher, batch).await,
@@ -208,7 +237,13 @@ impl Poller {
             let expired = batch.split_off(|d| d.expires_at.is_none_or(|t| t > now));
             if !expired.is_empty() {
                 let end = self
-                    .dead_letter(source, expired, &DeadLetterReason::Expired, attempt, last_error.clone())
+                    .dead_letter(
+                        source,
+                        expired,
+                        &DeadLetterReason::Expired,
+                        attempt,
+                        last_error.clone(),
+                    )
                     .await?;
                 if end.is_some() {
                     return Ok(end);
@@ -220,7 +255,12 @@ impl Poller {
             attempt += 1;
             let event = bytes::Bytes::from(batch.event(&batcher.frame));
             let (messages, bytes) = (batch.len(), event.len());
-            self.control.emit(EngineEvent::BatchStarted { mapping: self.uuid, messages, bytes, attempt });
+            self.control.emit(EngineEvent::BatchStarted {
+                mapping: self.uuid,
+                messages,
+                bytes,
+                attempt,
+            });
             let started = Instant::now();
             // An invocation under way is never abandoned, even at shutdown:
             // cutting it short would only make the function see it twice.
@@ -231,20 +271,39 @@ impl Poller {
                     let tags: Vec<_> = batch.deliveries.iter().map(|d| d.tag.clone()).collect();
                     let settled = source.ack(&tags).await;
                     self.journal_batch(messages, bytes, attempt, "OK", None, latency);
-                    self.control.emit(EngineEvent::BatchSucceeded { mapping: self.uuid, messages, attempts: attempt, latency });
+                    self.control.emit(EngineEvent::BatchSucceeded {
+                        mapping: self.uuid,
+                        messages,
+                        attempts: attempt,
+                        latency,
+                    });
                     self.note_result("OK".into())?;
                     return Ok(match settled {
                         Ok(()) => None,
                         Err(e) => {
                             tracing::warn!("{e}; the broker will deliver them again");
-                            self.control.emit(EngineEvent::SettleFailed { mapping: self.uuid, messages: e.count, reason: e.reason.clone() });
+                            self.control.emit(EngineEvent::SettleFailed {
+                                mapping: self.uuid,
+                                messages: e.count,
+                                reason: e.reason.clone(),
+                            });
                             Some(SessionEnd::Lost(e.to_string()))
                         }
                     });
                 }
                 Err(InvokeError::ConfigNotValid(m)) => {
-                    self.journal_batch(messages, bytes, attempt, "FUNCTION_CONFIG_NOT_VALID", Some(m.clone()), latency);
-                    return Ok(Some(SessionEnd::Stop(StateTransitionReason::FunctionConfigNotValid, m)));
+                    self.journal_batch(
+                        messages,
+                        bytes,
+                        attempt,
+                        "FUNCTION_CONFIG_NOT_VALID",
+                        Some(m.clone()),
+                        latency,
+                    );
+                    return Ok(Some(SessionEnd::Stop(
+                        StateTransitionReason::FunctionConfigNotValid,
+                        m,
+                    )));
                 }
                 Err(e) => e,
             };
@@ -253,15 +312,32 @@ impl Poller {
                 other => other.to_string(),
             };
             tracing::warn!(attempt, messages, "function failed: {error}");
-            self.journal_batch(messages, bytes, attempt, "FAILED", Some(text.clone()), latency);
-            self.control.emit(EngineEvent::BatchFailed { mapping: self.uuid, messages, attempt, error: text.clone() });
+            self.journal_batch(
+                messages,
+                bytes,
+                attempt,
+                "FAILED",
+                Some(text.clone()),
+                latency,
+            );
+            self.control.emit(EngineEvent::BatchFailed {
+                mapping: self.uuid,
+                messages,
+                attempt,
+                error: text.clone(),
+            });
             last_error = Some(text);
             if attempt > MAX_REDELIVERIES {
                 let reason = DeadLetterReason::RetriesExhausted { attempts: attempt };
                 let all = std::mem::take(&mut batch.deliveries);
-                return self.dead_letter(source, all, &reason, attempt, last_error).await;
+                return self
+                    .dead_letter(source, all, &reason, attempt, last_error)
+                    .await;
             }
-            self.note_result(format!("PROBLEM: Function call failed. {}", one_line(&error.to_string())))?;
+            self.note_result(format!(
+                "PROBLEM: Function call failed. {}",
+                one_line(&error.to_string())
+            ))?;
             let delay = backoff.next_delay();
             tokio::select! {
                 // Shutting down mid-retry: the broker takes the batch back.
@@ -302,8 +378,15 @@ impl Poller {
         tokio::task::spawn_blocking(move || store.add_dead_letters(&letters)).await??;
         tracing::warn!(messages = deliveries.len(), %destination, "dead-lettered: {reason}");
         let settled = source.dead_letter(&deliveries, reason).await;
-        self.control.emit(EngineEvent::DeadLettered { mapping: self.uuid, messages: deliveries.len(), reason: reason.to_string() });
-        self.note_result(format!("PROBLEM: {} message(s) dead-lettered to {destination}: {reason}", deliveries.len()))?;
+        self.control.emit(EngineEvent::DeadLettered {
+            mapping: self.uuid,
+            messages: deliveries.len(),
+            reason: reason.to_string(),
+        });
+        self.note_result(format!(
+            "PROBLEM: {} message(s) dead-lettered to {destination}: {reason}",
+            deliveries.len()
+        ))?;
         Ok(match settled {
             Ok(()) => None,
             Err(e) => {
@@ -313,7 +396,15 @@ impl Poller {
         })
     }
 
-    fn journal_batch(&self, messages: usize, bytes: usize, attempts: u32, outcome: &str, error: Option<String>, latency: Duration) {
+    fn journal_batch(
+        &self,
+        messages: usize,
+        bytes: usize,
+        attempts: u32,
+        outcome: &str,
+        error: Option<String>,
+        latency: Duration,
+    ) {
         let record = BatchRecord {
             mapping: self.uuid,
             at: Utc::now(),
@@ -332,7 +423,8 @@ impl Poller {
     fn note_result(&self, result: String) -> anyhow::Result<()> {
         let current = self.control.get(self.uuid)?;
         if current.last_processing_result != result {
-            self.control.modify(self.uuid, |m| m.last_processing_result = result)?;
+            self.control
+                .modify(self.uuid, |m| m.last_processing_result = result)?;
         }
         Ok(())
     }
@@ -354,11 +446,17 @@ fn stop_code(e: &SourceError) -> StateTransitionReason {
     match e {
         SourceError::Authentication(_) => StateTransitionReason::EventSourceAuthnError,
         SourceError::Authorization(_) => StateTransitionReason::EventSourceAuthzError,
-        SourceError::Config(_) | SourceError::Connection(_) => StateTransitionReason::EsmConfigNotValid,
+        SourceError::Config(_) | SourceError::Connection(_) => {
+            StateTransitionReason::EsmConfigNotValid
+        }
     }
 }
 
 fn one_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or_default();
-    if line.len() > 200 { format!("{}…", &line[..line.floor_char_boundary(200)]) } else { line.to_owned() }
+    if line.len() > 200 {
+        format!("{}…", &line[..line.floor_char_boundary(200)])
+    } else {
+        line.to_owned()
+    }
 }

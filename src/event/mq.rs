@@ -19,8 +19,20 @@ use std::collections::BTreeMap;
 /// STOMP and JMS headers that have their own field in the event; every other
 /// header is a custom property.
 const STANDARD_HEADERS: &[&str] = &[
-    "message-id", "destination", "timestamp", "expires", "priority", "persistent", "correlation-id",
-    "reply-to", "type", "redelivered", "subscription", "ack", "content-length", "content-type",
+    "message-id",
+    "destination",
+    "timestamp",
+    "expires",
+    "priority",
+    "persistent",
+    "correlation-id",
+    "reply-to",
+    "type",
+    "redelivered",
+    "subscription",
+    "ack",
+    "content-length",
+    "content-type",
 ];
 
 /// JMS's default priority, for a frame without one.
@@ -59,7 +71,12 @@ struct Destination<'a> {
 /// headers in order; when a header repeats, the first one counts (STOMP 1.2).
 /// `received_ms` is when the frame arrived, in ms since the epoch.
 pub fn record(headers: &[(String, String)], body: &[u8], received_ms: i64) -> Vec<u8> {
-    let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let number = |name: &str| get(name).and_then(|v| v.trim().parse::<i64>().ok());
     let timestamp = number("timestamp").unwrap_or(received_ms);
     let destination = get("destination").unwrap_or_default();
@@ -72,12 +89,22 @@ pub fn record(headers: &[(String, String)], body: &[u8], received_ms: i64) -> Ve
     let record = Record {
         message_id: get("message-id"),
         // ActiveMQ sends content-length only for BytesMessages.
-        message_type: if get("content-length").is_some() { "jms/bytes-message" } else { "jms/text-message" },
+        message_type: if get("content-length").is_some() {
+            "jms/bytes-message"
+        } else {
+            "jms/text-message"
+        },
         timestamp,
-        delivery_mode: if get("persistent") == Some("true") { 2 } else { 1 },
+        delivery_mode: if get("persistent") == Some("true") {
+            2
+        } else {
+            1
+        },
         correlation_id: get("correlation-id"),
         reply_to: get("reply-to"),
-        destination: Destination { physical_name: physical_name(destination) },
+        destination: Destination {
+            physical_name: physical_name(destination),
+        },
         redelivered: get("redelivered") == Some("true"),
         kind: get("type"),
         expiration: number("expires").unwrap_or(0),
@@ -92,7 +119,10 @@ pub fn record(headers: &[(String, String)], body: &[u8], received_ms: i64) -> Ve
 
 /// `/queue/orders` → `orders`, as JMS names the queue.
 pub fn physical_name(destination: &str) -> &str {
-    destination.strip_prefix("/queue/").or_else(|| destination.strip_prefix("/topic/")).unwrap_or(destination)
+    destination
+        .strip_prefix("/queue/")
+        .or_else(|| destination.strip_prefix("/topic/"))
+        .unwrap_or(destination)
 }
 
 /// The frame around the records: `{"eventSource":"aws:mq","eventSourceArn":ARN,"messages":[…]}`.
@@ -109,7 +139,10 @@ mod tests {
     use serde_json::json;
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -131,7 +164,8 @@ mod tests {
             ("tenant", "acme"),
             ("tenant", "ignored: the first header wins"),
         ]);
-        let record: serde_json::Value = serde_json::from_slice(&record(&h, b"abc", 1598827811960)).unwrap();
+        let record: serde_json::Value =
+            serde_json::from_slice(&record(&h, b"abc", 1598827811960)).unwrap();
         assert_eq!(
             record,
             json!({
@@ -148,12 +182,16 @@ mod tests {
     #[test]
     fn a_bare_text_message_parses_with_the_handler_library() {
         let h = headers(&[("message-id", "m"), ("destination", "/queue/q")]);
-        let event = frame("arn:aws:mq:us-east-1:0:broker:b:b-1").assemble([record(&h, b"", 5).as_slice()]);
+        let event =
+            frame("arn:aws:mq:us-east-1:0:broker:b:b-1").assemble([record(&h, b"", 5).as_slice()]);
         let parsed: ActiveMqEvent = serde_json::from_slice(&event).unwrap();
         let m = &parsed.messages[0];
         assert_eq!(parsed.event_source.as_deref(), Some("aws:mq"));
         assert_eq!(m.message_type.as_deref(), Some("jms/text-message"));
-        assert_eq!((m.delivery_mode, m.priority, m.expiration, m.timestamp), (1, 4, 0, 5));
+        assert_eq!(
+            (m.delivery_mode, m.priority, m.expiration, m.timestamp),
+            (1, 4, 0, 5)
+        );
         assert_eq!(m.destination.physical_name.as_deref(), Some("q"));
         assert_eq!(m.correlation_id, None);
         assert!(m.properties.is_empty());

@@ -5,7 +5,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde_json::{Value, json};
 
 fn s(v: &Option<lapin::types::ShortString>) -> Value {
-    v.as_ref().map(|x| Value::String(x.to_string())).unwrap_or(Value::Null)
+    v.as_ref()
+        .map(|x| Value::String(x.to_string()))
+        .unwrap_or(Value::Null)
 }
 
 fn value(v: &AMQPValue) -> Value {
@@ -31,13 +33,21 @@ fn value(v: &AMQPValue) -> Value {
 }
 
 fn table(t: &FieldTable) -> Value {
-    Value::Object(t.inner().iter().map(|(k, v)| (k.to_string(), value(v))).collect())
+    Value::Object(
+        t.inner()
+            .iter()
+            .map(|(k, v)| (k.to_string(), value(v)))
+            .collect(),
+    )
 }
 
 pub fn record(properties: &BasicProperties, body: &[u8], redelivered: bool) -> Vec<u8> {
     let p = properties;
     let ts = p.timestamp().map(|t| {
-        chrono::DateTime::from_timestamp(t as i64, 0).unwrap_or_default().format("%b %-d, %Y, %-I:%M:%S %p").to_string()
+        chrono::DateTime::from_timestamp(t as i64, 0)
+            .unwrap_or_default()
+            .format("%b %-d, %Y, %-I:%M:%S %p")
+            .to_string()
     });
     let v = json!({
         "basicProperties": {

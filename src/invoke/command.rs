@@ -15,7 +15,11 @@ pub struct CommandInvoker {
 
 impl CommandInvoker {
     pub fn new(command: Vec<String>, env: BTreeMap<String, String>, timeout: Duration) -> Self {
-        Self { command, env, timeout }
+        Self {
+            command,
+            env,
+            timeout,
+        }
     }
 
     async fn run(&self, event: Bytes) -> Result<Bytes, InvokeError> {
@@ -27,7 +31,12 @@ impl CommandInvoker {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| InvokeError::ConfigNotValid(format!("function command `{}` cannot be started: {e} — check the function's `command`", self.command[0])))?;
+            .map_err(|e| {
+                InvokeError::ConfigNotValid(format!(
+                    "function command `{}` cannot be started: {e} — check the function's `command`",
+                    self.command[0]
+                ))
+            })?;
         let mut stdin = child.stdin.take().expect("piped");
         let write = async move {
             let _ = stdin.write_all(&event).await;
@@ -40,7 +49,10 @@ impl CommandInvoker {
         if out.status.success() {
             Ok(Bytes::from(out.stdout))
         } else {
-            Err(InvokeError::Function { error_type: "Unhandled".into(), payload: String::from_utf8_lossy(&out.stdout).into_owned() })
+            Err(InvokeError::Function {
+                error_type: "Unhandled".into(),
+                payload: String::from_utf8_lossy(&out.stdout).into_owned(),
+            })
         }
     }
 }

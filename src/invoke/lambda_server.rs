@@ -38,7 +38,11 @@ impl Reply {
         } else {
             format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
         };
-        Reply::Status(404, "ResourceNotFoundException".into(), format!("Function not found: {arn}"))
+        Reply::Status(
+            404,
+            "ResourceNotFoundException".into(),
+            format!("Function not found: {arn}"),
+        )
     }
 }
 
@@ -61,7 +65,9 @@ pub struct LambdaServer {
 
 impl LambdaServer {
     /// Serves on a free port of 127.0.0.1.
-    pub async fn start(handler: impl Fn(&str, Bytes) -> Reply + Send + Sync + 'static) -> std::io::Result<LambdaServer> {
+    pub async fn start(
+        handler: impl Fn(&str, Bytes) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<LambdaServer> {
         Self::start_on("127.0.0.1:0".parse().expect("an address"), handler).await
     }
 
@@ -71,7 +77,10 @@ impl LambdaServer {
     ) -> std::io::Result<LambdaServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Shared { handler: Arc::new(handler), invocations: Arc::default() };
+        let shared = Shared {
+            handler: Arc::new(handler),
+            invocations: Arc::default(),
+        };
         let invocations = shared.invocations.clone();
         let app = Router::new()
             .route("/2015-03-31/functions/{name}/invocations", post(invoke))
@@ -80,17 +89,26 @@ impl LambdaServer {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned());
+            let serve =
+                axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned());
             if let Err(e) = serve.await {
                 tracing::error!("lambda server stopped: {e}");
             }
         });
-        Ok(LambdaServer { addr, url: format!("http://{addr}"), invocations, stop })
+        Ok(LambdaServer {
+            addr,
+            url: format!("http://{addr}"),
+            invocations,
+            stop,
+        })
     }
 
     /// Every invocation so far, in order: (function name, payload).
     pub fn invocations(&self) -> Vec<(String, Bytes)> {
-        self.invocations.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.invocations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits until the server is stopped from elsewhere (never, for the CLI).
@@ -105,17 +123,31 @@ impl Drop for LambdaServer {
     }
 }
 
-async fn invoke(State(shared): State<Shared>, Path(name): Path<String>, payload: Bytes) -> Response {
+async fn invoke(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+    payload: Bytes,
+) -> Response {
     // `name:qualifier` and full ARNs reach the handler as the caller wrote them.
-    shared.invocations.lock().unwrap_or_else(|p| p.into_inner()).push((name.clone(), payload.clone()));
+    shared
+        .invocations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((name.clone(), payload.clone()));
     let mut reply = (shared.handler)(&name, payload);
     while let Reply::Delay(delay, inner) = reply {
         tokio::time::sleep(delay).await;
         reply = *inner;
     }
     let mut headers = HeaderMap::new();
-    headers.insert("x-amzn-RequestId", HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("ascii"));
-    headers.insert("X-Amz-Executed-Version", HeaderValue::from_static("$LATEST"));
+    headers.insert(
+        "x-amzn-RequestId",
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("ascii"),
+    );
+    headers.insert(
+        "X-Amz-Executed-Version",
+        HeaderValue::from_static("$LATEST"),
+    );
     match reply {
         Reply::Ok(body) => (StatusCode::OK, headers, body).into_response(),
         Reply::FunctionError { kind, payload } => {

@@ -54,7 +54,10 @@ impl FunctionConfig {
         match (&self.command, &self.lambda) {
             (Some(_), Some(_)) => return Err("set either `command` or `lambda`, not both".into()),
             (None, None) => {
-                return Err("set `command = [\"program\", \"arg\"]` or `lambda = \"function name or ARN\"`".into());
+                return Err(
+                    "set `command = [\"program\", \"arg\"]` or `lambda = \"function name or ARN\"`"
+                        .into(),
+                );
             }
             (Some(cmd), None) if cmd.is_empty() => {
                 return Err("`command` is empty: give the program and its arguments".into());

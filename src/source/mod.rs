@@ -52,7 +52,10 @@ impl std::fmt::Display for DeadLetterReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::RetriesExhausted { attempts } => {
-                write!(f, "function failed {attempts} times (maximumRedeliveries reached)")
+                write!(
+                    f,
+                    "function failed {attempts} times (maximumRedeliveries reached)"
+                )
             }
             Self::Expired => write!(f, "message expired before it could be delivered"),
             Self::TooLarge { bytes } => write!(

@@ -79,10 +79,13 @@ pub fn classify(err: &lapin::Error, what: &str) -> SourceError {
     if let lapin::ErrorKind::ProtocolError(amqp) = err.kind() {
         let text = amqp.get_message().as_str();
         return match amqp.kind() {
-            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) if text.contains("Login was refused") => {
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+                if text.contains("Login was refused") =>
+            {
                 SourceError::Authentication(format!("RabbitMQ refused the login {what}: {text}"))
             }
-            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) | AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => {
+            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED)
+            | AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => {
                 SourceError::Authorization(format!("RabbitMQ denied access {what}: {text}"))
             }
             AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => {
@@ -119,7 +122,10 @@ impl RabbitSource {
         Err(last.unwrap_or_else(|| SourceError::Config("the broker has no endpoints".into())))
     }
 
-    async fn connect_one(endpoint: &str, config: &RabbitConfig) -> Result<RabbitSource, SourceError> {
+    async fn connect_one(
+        endpoint: &str,
+        config: &RabbitConfig,
+    ) -> Result<RabbitSource, SourceError> {
         let what = format!(
             "for user '{}' at {} (vhost '{}', queue '{}')",
             config.secret.username,
@@ -135,11 +141,17 @@ impl RabbitSource {
         let connection = Connection::connect_uri(uri, properties)
             .await
             .map_err(|e| classify(&e, &what))?;
-        let channel = connection.create_channel().await.map_err(|e| classify(&e, &what))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| classify(&e, &what))?;
         channel
             .queue_declare(
                 config.queue.as_str().into(),
-                QueueDeclareOptions { passive: true, ..Default::default() },
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -188,7 +200,12 @@ impl RabbitSource {
                             self.generation += 1;
                             continue;
                         }
-                        Err(e) => return Err(classify(&e, &format!("while consuming '{}'", self.config.queue))),
+                        Err(e) => {
+                            return Err(classify(
+                                &e,
+                                &format!("while consuming '{}'", self.config.queue),
+                            ));
+                        }
                     }
                 }
                 None => {
@@ -199,14 +216,22 @@ impl RabbitSource {
                 }
             };
             let received = SystemTime::now();
-            let record = crate::event::rmq::record(&delivery.properties, &delivery.data, delivery.redelivered);
+            let record = crate::event::rmq::record(
+                &delivery.properties,
+                &delivery.data,
+                delivery.redelivered,
+            );
             let expires_at = delivery
                 .properties
                 .expiration()
                 .as_ref()
                 .and_then(|e| e.as_str().parse::<u64>().ok())
                 .map(|ms| received + Duration::from_millis(ms));
-            let message_id = delivery.properties.message_id().as_ref().map(|m| m.to_string());
+            let message_id = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|m| m.to_string());
             let tag = delivery.delivery_tag;
             self.ackers.insert(tag, delivery.acker.clone());
             self.properties.insert(tag, delivery.properties.clone());
@@ -222,12 +247,19 @@ impl RabbitSource {
     }
 
     async fn ack_all(&mut self, tags: &[DeliveryTag]) -> Result<(), SettleError> {
+        if let Some(result) = self.ack_multiple(tags).await {
+            return result;
+        }
         let mut lost = 0;
         let mut reason = String::new();
         for tag in tags {
-            let DeliveryTag::Amqp(generation, tag) = tag else { continue };
+            let DeliveryTag::Amqp(generation, tag) = tag else {
+                continue;
+            };
             self.properties.remove(tag);
-            let acker = (*generation == self.generation).then(|| self.ackers.remove(tag)).flatten();
+            let acker = (*generation == self.generation)
+                .then(|| self.ackers.remove(tag))
+                .flatten();
             let Some(acker) = acker else {
                 lost += 1;
                 continue;
@@ -247,9 +279,48 @@ impl RabbitSource {
             }
         }
         if lost > 0 {
-            return Err(SettleError { count: lost, reason });
+            return Err(SettleError {
+                count: lost,
+                reason,
+            });
         }
         Ok(())
+    }
+
+    /// Acks a whole batch with one `basic.ack(multiple)` when the batch holds
+    /// every unsettled delivery up to its highest tag, as it does when
+    /// batches are settled in order. None when that does not hold.
+    async fn ack_multiple(&mut self, tags: &[DeliveryTag]) -> Option<Result<(), SettleError>> {
+        let mut highest = 0;
+        for tag in tags {
+            match tag {
+                DeliveryTag::Amqp(g, t) if *g == self.generation && self.ackers.contains_key(t) => {
+                    highest = highest.max(*t)
+                }
+                _ => return None,
+            }
+        }
+        let covered = self.ackers.keys().filter(|t| **t <= highest).count();
+        if tags.len() < 2 || covered != tags.len() {
+            return None;
+        }
+        let acker = self.ackers.get(&highest)?.clone();
+        let result = acker
+            .ack(lapin::options::BasicAckOptions { multiple: true })
+            .await;
+        self.ackers.retain(|t, _| *t > highest);
+        self.properties.retain(|t, _| *t > highest);
+        Some(match result {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SettleError {
+                count: tags.len(),
+                reason: "the channel closed before the ack".into(),
+            }),
+            Err(e) => Err(SettleError {
+                count: tags.len(),
+                reason: e.to_string(),
+            }),
+        })
     }
 
     /// A confirming channel to publish dead letters on, with the dead-letter
@@ -259,13 +330,23 @@ impl RabbitSource {
         if let Some(c) = self.publisher.as_ref().filter(|c| c.status().connected()) {
             return Ok(c.clone());
         }
-        let declare = |e: lapin::Error| format!("cannot declare the dead-letter queue '{dlq}': {e}");
+        let declare =
+            |e: lapin::Error| format!("cannot declare the dead-letter queue '{dlq}': {e}");
         let channel = self.connection.create_channel().await.map_err(declare)?;
-        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
-        if let Err(e) = channel.queue_declare(dlq.into(), durable, FieldTable::default()).await {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        if let Err(e) = channel
+            .queue_declare(dlq.into(), durable, FieldTable::default())
+            .await
+        {
             // Without configure permission the queue must already exist.
             let channel = self.connection.create_channel().await.map_err(declare)?;
-            let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
             channel
                 .queue_declare(dlq.into(), passive, FieldTable::default())
                 .await
@@ -293,9 +374,13 @@ impl RabbitSource {
         if let DeadLetterRoute::Exchange(_) = self.route {
             let mut lost = 0;
             for d in deliveries {
-                let DeliveryTag::Amqp(generation, tag) = d.tag else { continue };
+                let DeliveryTag::Amqp(generation, tag) = d.tag else {
+                    continue;
+                };
                 self.properties.remove(&tag);
-                let acker = (generation == self.generation).then(|| self.ackers.remove(&tag)).flatten();
+                let acker = (generation == self.generation)
+                    .then(|| self.ackers.remove(&tag))
+                    .flatten();
                 let rejected = match acker {
                     Some(a) => a.reject(BasicRejectOptions { requeue: false }).await,
                     None => Ok(false),
@@ -304,23 +389,49 @@ impl RabbitSource {
                     lost += 1;
                 }
             }
-            return if lost > 0 { Err(fail(lost, "the channel closed before the reject".into())) } else { Ok(()) };
+            return if lost > 0 {
+                Err(fail(lost, "the channel closed before the reject".into()))
+            } else {
+                Ok(())
+            };
         }
-        let DeadLetterRoute::Queue(dlq) = self.route.clone() else { unreachable!() };
+        let DeadLetterRoute::Queue(dlq) = self.route.clone() else {
+            unreachable!()
+        };
         // A message from before a channel recovery will be redelivered; copying
         // it to the dead-letter queue now would leave a second copy there.
-        if deliveries.iter().any(|d| !matches!(d.tag, DeliveryTag::Amqp(g, _) if g == self.generation)) {
-            return Err(fail(deliveries.len(), "the channel was recovered; the broker redelivers these".into()));
+        if deliveries
+            .iter()
+            .any(|d| !matches!(d.tag, DeliveryTag::Amqp(g, _) if g == self.generation))
+        {
+            return Err(fail(
+                deliveries.len(),
+                "the channel was recovered; the broker redelivers these".into(),
+            ));
         }
         let queue = self.config.queue.clone();
-        let publisher = self.publisher(&dlq).await.map_err(|e| fail(deliveries.len(), e))?;
+        let publisher = self
+            .publisher(&dlq)
+            .await
+            .map_err(|e| fail(deliveries.len(), e))?;
         let mut confirms = Vec::with_capacity(deliveries.len());
         for d in deliveries {
-            let DeliveryTag::Amqp(_, tag) = d.tag else { continue };
+            let DeliveryTag::Amqp(_, tag) = d.tag else {
+                continue;
+            };
             let props = self.properties.get(&tag).cloned().unwrap_or_default();
             let props = with_death_headers(props, &queue, reason);
             let confirm = publisher
-                .basic_publish("".into(), dlq.as_str().into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &d.body, props)
+                .basic_publish(
+                    "".into(),
+                    dlq.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &d.body,
+                    props,
+                )
                 .await
                 .map_err(|e| fail(deliveries.len(), format!("cannot publish to '{dlq}': {e}")))?;
             confirms.push(confirm);
@@ -329,9 +440,17 @@ impl RabbitSource {
             match confirm.await {
                 Ok(Confirmation::Ack(None)) => {}
                 Ok(other) => {
-                    return Err(fail(deliveries.len(), format!("RabbitMQ did not confirm the dead letter in '{dlq}': {other:?}")));
+                    return Err(fail(
+                        deliveries.len(),
+                        format!("RabbitMQ did not confirm the dead letter in '{dlq}': {other:?}"),
+                    ));
                 }
-                Err(e) => return Err(fail(deliveries.len(), format!("dead letter to '{dlq}' not confirmed: {e}"))),
+                Err(e) => {
+                    return Err(fail(
+                        deliveries.len(),
+                        format!("dead letter to '{dlq}' not confirmed: {e}"),
+                    ));
+                }
             }
         }
         let tags: Vec<DeliveryTag> = deliveries.iter().map(|d| d.tag.clone()).collect();
@@ -340,22 +459,42 @@ impl RabbitSource {
 }
 
 fn display_endpoint(endpoint: &str) -> String {
-    endpoint.split_once("://").map(|(_, r)| r).unwrap_or(endpoint).trim_end_matches('/').to_owned()
+    endpoint
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(endpoint)
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// Records on the dead letter where it came from and why, like RabbitMQ's own
 /// `x-death`, so a person looking at `<queue>.dlq` can tell.
-fn with_death_headers(props: BasicProperties, queue: &str, reason: &DeadLetterReason) -> BasicProperties {
+fn with_death_headers(
+    props: BasicProperties,
+    queue: &str,
+    reason: &DeadLetterReason,
+) -> BasicProperties {
     let mut headers = props.headers().clone().unwrap_or_default();
-    headers.insert("x-mqtrigger-queue".into(), AMQPValue::LongString(LongString::from(queue)));
-    headers.insert("x-mqtrigger-reason".into(), AMQPValue::LongString(LongString::from(reason.to_string())));
+    headers.insert(
+        "x-mqtrigger-queue".into(),
+        AMQPValue::LongString(LongString::from(queue)),
+    );
+    headers.insert(
+        "x-mqtrigger-reason".into(),
+        AMQPValue::LongString(LongString::from(reason.to_string())),
+    );
     if let DeadLetterReason::RetriesExhausted { attempts } = reason {
-        headers.insert("x-mqtrigger-attempts".into(), AMQPValue::LongLongInt(i64::from(*attempts)));
+        headers.insert(
+            "x-mqtrigger-attempts".into(),
+            AMQPValue::LongLongInt(i64::from(*attempts)),
+        );
     }
     // The dead letter must outlive a broker restart even if the original was
     // transient, and must not expire in the dead-letter queue: every property
     // is copied but delivery mode and expiration.
-    let mut copy = BasicProperties::default().with_headers(headers).with_delivery_mode(2);
+    let mut copy = BasicProperties::default()
+        .with_headers(headers)
+        .with_delivery_mode(2);
     macro_rules! keep {
         ($($get:ident => $set:ident),*) => {
             $(if let Some(v) = props.$get() { copy = copy.$set(v.clone()); })*
@@ -382,11 +521,16 @@ async fn probe_dead_letter_route(connection: &Connection, queue: &str) -> DeadLe
     let mut durable = true;
     let mut args = FieldTable::default();
     for _ in 0..8 {
-        let Ok(channel) = connection.create_channel().await else { return fallback };
+        let Ok(channel) = connection.create_channel().await else {
+            return fallback;
+        };
         let result = channel
             .queue_declare(
                 queue.into(),
-                QueueDeclareOptions { durable, ..Default::default() },
+                QueueDeclareOptions {
+                    durable,
+                    ..Default::default()
+                },
                 args.clone(),
             )
             .await;
@@ -395,9 +539,13 @@ async fn probe_dead_letter_route(connection: &Connection, queue: &str) -> DeadLe
             Ok(_) => return fallback,
             Err(e) => e,
         };
-        let lapin::ErrorKind::ProtocolError(amqp) = err.kind() else { return fallback };
+        let lapin::ErrorKind::ProtocolError(amqp) = err.kind() else {
+            return fallback;
+        };
         let text = amqp.get_message().as_str();
-        let Some(arg) = between(text, "inequivalent arg '", "'") else { return fallback };
+        let Some(arg) = between(text, "inequivalent arg '", "'") else {
+            return fallback;
+        };
         match arg {
             "x-dead-letter-exchange" => {
                 let exchange = between(text, "current is the value '", "'").unwrap_or_default();
@@ -453,7 +601,10 @@ impl Source for RabbitSource {
     fn close(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             // Closing the connection returns every unsettled message to the queue.
-            let _ = self.connection.close(200, "mqtrigger mapping stopped".into()).await;
+            let _ = self
+                .connection
+                .close(200, "mqtrigger mapping stopped".into())
+                .await;
             tracing::debug!(endpoint = %display_endpoint(&self.endpoint), "disconnected");
         })
     }
@@ -473,15 +624,24 @@ mod tests {
     #[test]
     fn rabbitmq_precondition_messages_are_read() {
         let text = "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received none but current is the value 'quorum' of type 'longstr'";
-        assert_eq!(between(text, "inequivalent arg '", "'"), Some("x-queue-type"));
-        assert_eq!(current_value(text), Some(AMQPValue::LongString("quorum".into())));
+        assert_eq!(
+            between(text, "inequivalent arg '", "'"),
+            Some("x-queue-type")
+        );
+        assert_eq!(
+            current_value(text),
+            Some(AMQPValue::LongString("quorum".into()))
+        );
         let text = "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received none but current is the value '10' of type 'signedint'";
         assert_eq!(current_value(text), Some(AMQPValue::LongLongInt(10)));
     }
 
     #[test]
     fn credentials_and_vhost_go_into_the_uri() {
-        let secret = Secret { username: "app".into(), password: "p@ss/word".into() };
+        let secret = Secret {
+            username: "app".into(),
+            password: "p@ss/word".into(),
+        };
         let uri = amqp_uri("amqp://127.0.0.1:5672", &secret, "/").unwrap();
         assert_eq!(uri.authority.userinfo.username, "app");
         assert_eq!(uri.authority.userinfo.password, "p@ss/word");

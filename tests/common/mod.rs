@@ -1,7 +1,10 @@
 //! Shared helpers for the tests that run against the real RabbitMQ.
 #![allow(dead_code)]
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use mqtrigger::config::Config;
@@ -11,11 +14,13 @@ use mqtrigger::store::Store;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const BROKER_ARN: &str = "arn:aws:mq:us-east-1:000000000000:broker:test-rabbit:b-00000000-0000-0000-0000-000000000001";
+pub const BROKER_ARN: &str =
+    "arn:aws:mq:us-east-1:000000000000:broker:test-rabbit:b-00000000-0000-0000-0000-000000000001";
 pub const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:000000000000:secret:test-rabbit";
 
 pub fn amqp_url() -> String {
-    std::env::var("MQTRIGGER_TEST_AMQP").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("MQTRIGGER_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// host:port of the test broker, without credentials.
@@ -27,7 +32,10 @@ pub fn amqp_endpoint() -> String {
 }
 
 pub fn unique(name: &str) -> String {
-    format!("mqt-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "mqt-{name}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 pub struct Broker {
@@ -41,18 +49,33 @@ impl Broker {
             .await
             .expect("RabbitMQ must run (scripts/brokers up)");
         let channel = conn.create_channel().await.unwrap();
-        channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
         Broker { conn, channel }
     }
 
     pub async fn declare(&self, queue: &str, args: FieldTable) {
-        let opts = QueueDeclareOptions { durable: true, ..Default::default() };
-        self.channel.queue_declare(queue.into(), opts, args).await.unwrap();
+        let opts = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        self.channel
+            .queue_declare(queue.into(), opts, args)
+            .await
+            .unwrap();
     }
 
     pub async fn publish(&self, queue: &str, body: &[u8], props: BasicProperties) {
         self.channel
-            .basic_publish("".into(), queue.into(), BasicPublishOptions::default(), body, props)
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
             .await
             .unwrap()
             .await
@@ -62,15 +85,25 @@ impl Broker {
     /// Messages ready in the queue (not counting unacked ones).
     pub async fn ready(&self, queue: &str) -> u32 {
         let ch = self.conn.create_channel().await.unwrap();
-        let opts = QueueDeclareOptions { passive: true, ..Default::default() };
-        ch.queue_declare(queue.into(), opts, FieldTable::default()).await.unwrap().message_count()
+        let opts = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        ch.queue_declare(queue.into(), opts, FieldTable::default())
+            .await
+            .unwrap()
+            .message_count()
     }
 
     /// Takes every ready message off the queue.
     pub async fn drain(&self, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
         let ch = self.conn.create_channel().await.unwrap();
         let mut out = Vec::new();
-        while let Some(m) = ch.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+        while let Some(m) = ch
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
             out.push(m);
         }
         out
@@ -78,7 +111,9 @@ impl Broker {
 
     pub async fn delete(&self, queue: &str) {
         let ch = self.conn.create_channel().await.unwrap();
-        let _ = ch.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+        let _ = ch
+            .queue_delete(queue.into(), QueueDeleteOptions::default())
+            .await;
     }
 }
 
@@ -120,7 +155,10 @@ impl Setup {
 
     pub fn toml(&self, record_to: &Path) -> String {
         let command = self.function_command.clone().unwrap_or_else(|| {
-            vec!["python3".into(), format!("{}/tests/functions/recorder.py", env!("CARGO_MANIFEST_DIR"))]
+            vec![
+                "python3".into(),
+                format!("{}/tests/functions/recorder.py", env!("CARGO_MANIFEST_DIR")),
+            ]
         });
         let mut env = format!("RECORD_TO = {:?}", record_to.display().to_string());
         for (k, v) in &self.function_env {
@@ -132,7 +170,10 @@ impl Setup {
             ),
             None => format!("command = {command:?}\nenv = {{ {env} }}"),
         };
-        let window = self.window_secs.map(|w| format!("MaximumBatchingWindowInSeconds = {w}")).unwrap_or_default();
+        let window = self
+            .window_secs
+            .map(|w| format!("MaximumBatchingWindowInSeconds = {w}"))
+            .unwrap_or_default();
         format!(
             r#"
 [engine]
@@ -195,7 +236,12 @@ impl Running {
         let config = Config::load(&config_path).expect("test config is valid");
         let store = Store::open(&dir.path().join("state")).unwrap();
         let control = Control::start(config, store).await.unwrap();
-        Running { dir, record, config_path, control }
+        Running {
+            dir,
+            record,
+            config_path,
+            control,
+        }
     }
 
     pub fn events(&self) -> Vec<serde_json::Value> {
@@ -219,12 +265,16 @@ pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
 /// The messages of an `aws:rmq` event: (body, redelivered).
 pub fn messages(event: &serde_json::Value) -> Vec<(Vec<u8>, bool)> {
     use base64::Engine;
-    let by_queue = event["rmqMessagesByQueue"].as_object().expect("an aws:rmq event");
+    let by_queue = event["rmqMessagesByQueue"]
+        .as_object()
+        .expect("an aws:rmq event");
     by_queue
         .values()
         .flat_map(|msgs| msgs.as_array().unwrap().iter())
         .map(|m| {
-            let data = base64::engine::general_purpose::STANDARD.decode(m["data"].as_str().unwrap()).unwrap();
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(m["data"].as_str().unwrap())
+                .unwrap();
             (data, m["redelivered"].as_bool().unwrap())
         })
         .collect()
@@ -234,7 +284,10 @@ pub fn messages(event: &serde_json::Value) -> Vec<(Vec<u8>, bool)> {
 pub async fn wait_for<F: FnMut() -> bool>(what: &str, mut done: F) {
     let limit = std::time::Instant::now() + Duration::from_secs(90);
     while !done() {
-        assert!(std::time::Instant::now() < limit, "gave up waiting for: {what}");
+        assert!(
+            std::time::Instant::now() < limit,
+            "gave up waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
