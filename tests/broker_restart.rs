@@ -37,6 +37,10 @@ async fn broker() -> Broker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapping_reports_a_broker_restart_and_resumes_by_itself() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("lapin=debug,mqtrigger=debug")
+        .with_test_writer()
+        .try_init();
     let queue = unique("restart");
     let first = broker().await;
     first.declare(&queue, FieldTable::default()).await;

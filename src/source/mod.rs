@@ -31,9 +31,7 @@ pub struct Delivery {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DeliveryTag {
-    /// The consumer's generation (it changes when lapin recovers the
-    /// channel and delivery tags start again at 1) and the delivery tag.
-    Amqp(u32, u64),
+    Amqp(u64),
     Stomp(String),
 }
 

@@ -45,12 +45,10 @@ enum DeadLetterRoute {
 
 pub struct RabbitSource {
     connection: Connection,
-    channel: Channel,
     consumer: lapin::Consumer,
     publisher: Option<Channel>,
     ackers: HashMap<u64, Acker>,
     properties: HashMap<u64, BasicProperties>,
-    generation: u32,
     route: DeadLetterRoute,
     config: RabbitConfig,
     endpoint: String,
@@ -135,9 +133,11 @@ impl RabbitSource {
         );
         let uri = amqp_uri(endpoint, &config.secret, &config.vhost).map_err(SourceError::Config)?;
         let properties = ConnectionProperties::default()
-            .with_connection_name(format!("mqtrigger {}", config.consumer_tag).into())
-            .enable_auto_recover()
-            .configure_backoff(|b| b.with_max_times(3).with_max_delay(Duration::from_secs(5)));
+            // No `enable_auto_recover`: with it, lapin 4.12 waits silently
+            // and forever when a broker is stopped (seen with `rabbitmqctl
+            // stop_app`). The engine reconnects itself, with back-off, and
+            // shows the outage in LastProcessingResult.
+            .with_connection_name(format!("mqtrigger {}", config.consumer_tag).into());
         let connection = Connection::connect_uri(uri, properties)
             .await
             .map_err(|e| classify(&e, &what))?;
@@ -173,12 +173,10 @@ impl RabbitSource {
         tracing::info!(queue = %config.queue, endpoint = %display_endpoint(endpoint), dead_letters = ?route, "consuming");
         Ok(RabbitSource {
             connection,
-            channel,
             consumer,
             publisher: None,
             ackers: HashMap::new(),
             properties: HashMap::new(),
-            generation: 0,
             route,
             config: config.clone(),
             endpoint: endpoint.to_owned(),
@@ -191,22 +189,10 @@ impl RabbitSource {
             let delivery = match item {
                 Some(Ok(d)) => d,
                 Some(Err(e)) => {
-                    // After a recovered connection the consumer resumes; the
-                    // unsettled messages of the old one come back redelivered.
-                    match self.channel.wait_for_recovery(e).await {
-                        Ok(()) => {
-                            self.ackers.clear();
-                            self.properties.clear();
-                            self.generation += 1;
-                            continue;
-                        }
-                        Err(e) => {
-                            return Err(classify(
-                                &e,
-                                &format!("while consuming '{}'", self.config.queue),
-                            ));
-                        }
-                    }
+                    return Err(classify(
+                        &e,
+                        &format!("while consuming '{}'", self.config.queue),
+                    ));
                 }
                 None => {
                     return Err(SourceError::Connection(format!(
@@ -236,7 +222,7 @@ impl RabbitSource {
             self.ackers.insert(tag, delivery.acker.clone());
             self.properties.insert(tag, delivery.properties.clone());
             return Ok(Delivery {
-                tag: DeliveryTag::Amqp(self.generation, tag),
+                tag: DeliveryTag::Amqp(tag),
                 record,
                 body: Bytes::from(delivery.data),
                 redelivered: delivery.redelivered,
@@ -253,13 +239,11 @@ impl RabbitSource {
         let mut lost = 0;
         let mut reason = String::new();
         for tag in tags {
-            let DeliveryTag::Amqp(generation, tag) = tag else {
+            let DeliveryTag::Amqp(tag) = tag else {
                 continue;
             };
             self.properties.remove(tag);
-            let acker = (*generation == self.generation)
-                .then(|| self.ackers.remove(tag))
-                .flatten();
+            let acker = self.ackers.remove(tag);
             let Some(acker) = acker else {
                 lost += 1;
                 continue;
@@ -294,9 +278,7 @@ impl RabbitSource {
         let mut highest = 0;
         for tag in tags {
             match tag {
-                DeliveryTag::Amqp(g, t) if *g == self.generation && self.ackers.contains_key(t) => {
-                    highest = highest.max(*t)
-                }
+                DeliveryTag::Amqp(t) if self.ackers.contains_key(t) => highest = highest.max(*t),
                 _ => return None,
             }
         }
@@ -374,13 +356,11 @@ impl RabbitSource {
         if let DeadLetterRoute::Exchange(_) = self.route {
             let mut lost = 0;
             for d in deliveries {
-                let DeliveryTag::Amqp(generation, tag) = d.tag else {
+                let DeliveryTag::Amqp(tag) = d.tag else {
                     continue;
                 };
                 self.properties.remove(&tag);
-                let acker = (generation == self.generation)
-                    .then(|| self.ackers.remove(&tag))
-                    .flatten();
+                let acker = self.ackers.remove(&tag);
                 let rejected = match acker {
                     Some(a) => a.reject(BasicRejectOptions { requeue: false }).await,
                     None => Ok(false),
@@ -398,15 +378,15 @@ impl RabbitSource {
         let DeadLetterRoute::Queue(dlq) = self.route.clone() else {
             unreachable!()
         };
-        // A message from before a channel recovery will be redelivered; copying
-        // it to the dead-letter queue now would leave a second copy there.
+        // A message whose channel is gone will be redelivered; copying it to
+        // the dead-letter queue now would leave a second copy there.
         if deliveries
             .iter()
-            .any(|d| !matches!(d.tag, DeliveryTag::Amqp(g, _) if g == self.generation))
+            .any(|d| !matches!(d.tag, DeliveryTag::Amqp(t) if self.ackers.contains_key(&t)))
         {
             return Err(fail(
                 deliveries.len(),
-                "the channel was recovered; the broker redelivers these".into(),
+                "the channel closed; the broker redelivers these".into(),
             ));
         }
         let queue = self.config.queue.clone();
@@ -416,7 +396,7 @@ impl RabbitSource {
             .map_err(|e| fail(deliveries.len(), e))?;
         let mut confirms = Vec::with_capacity(deliveries.len());
         for d in deliveries {
-            let DeliveryTag::Amqp(_, tag) = d.tag else {
+            let DeliveryTag::Amqp(tag) = d.tag else {
                 continue;
             };
             let props = self.properties.get(&tag).cloned().unwrap_or_default();
