@@ -184,52 +184,39 @@ impl RabbitSource {
     }
 
     async fn next_delivery(&mut self) -> Result<Delivery, SourceError> {
-        loop {
-            let item = self.consumer.next().await;
-            let delivery = match item {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    return Err(classify(
-                        &e,
-                        &format!("while consuming '{}'", self.config.queue),
-                    ));
-                }
-                None => {
-                    return Err(SourceError::Connection(format!(
-                        "RabbitMQ cancelled the consumer on '{}' (queue deleted?)",
-                        self.config.queue
-                    )));
-                }
-            };
-            let received = SystemTime::now();
-            let record = crate::event::rmq::record(
-                &delivery.properties,
-                &delivery.data,
-                delivery.redelivered,
-            );
-            let expires_at = delivery
-                .properties
-                .expiration()
-                .as_ref()
-                .and_then(|e| e.as_str().parse::<u64>().ok())
-                .map(|ms| received + Duration::from_millis(ms));
-            let message_id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|m| m.to_string());
-            let tag = delivery.delivery_tag;
-            self.ackers.insert(tag, delivery.acker.clone());
-            self.properties.insert(tag, delivery.properties.clone());
-            return Ok(Delivery {
-                tag: DeliveryTag::Amqp(tag),
-                record,
-                body: Bytes::from(delivery.data),
-                redelivered: delivery.redelivered,
-                expires_at,
-                message_id,
-            });
-        }
+        let delivery = match self.consumer.next().await {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                let what = format!("while consuming '{}'", self.config.queue);
+                return Err(classify(&e, &what));
+            }
+            None => {
+                return Err(SourceError::Connection(format!(
+                    "RabbitMQ cancelled the consumer on '{}' (queue deleted?)",
+                    self.config.queue
+                )));
+            }
+        };
+        let received = SystemTime::now();
+        let properties = &delivery.properties;
+        let record = crate::event::rmq::record(properties, &delivery.data, delivery.redelivered);
+        let expires_at = properties
+            .expiration()
+            .as_ref()
+            .and_then(|e| e.as_str().parse::<u64>().ok())
+            .map(|ms| received + Duration::from_millis(ms));
+        let message_id = properties.message_id().as_ref().map(|m| m.to_string());
+        let tag = delivery.delivery_tag;
+        self.ackers.insert(tag, delivery.acker.clone());
+        self.properties.insert(tag, delivery.properties.clone());
+        Ok(Delivery {
+            tag: DeliveryTag::Amqp(tag),
+            record,
+            body: Bytes::from(delivery.data),
+            redelivered: delivery.redelivered,
+            expires_at,
+            message_id,
+        })
     }
 
     async fn ack_all(&mut self, tags: &[DeliveryTag]) -> Result<(), SettleError> {
