@@ -629,6 +629,30 @@ async fn the_event_is_the_exact_aws_rmq_event() {
     broker
         .publish(&queue, b"", BasicProperties::default())
         .await;
+    // Every other property, nested and typed headers, and a binary body.
+    let mut nested = FieldTable::default();
+    nested.insert("depth".into(), AMQPValue::ShortShortInt(-2));
+    let mut headers = FieldTable::default();
+    headers.insert("nested".into(), AMQPValue::FieldTable(nested));
+    headers.insert(
+        "list".into(),
+        AMQPValue::FieldArray(vec![AMQPValue::Boolean(true), AMQPValue::Double(1.5)].into()),
+    );
+    headers.insert("big".into(), AMQPValue::LongLongInt(-9_000_000_000));
+    let props = BasicProperties::default()
+        .with_content_encoding("gzip".into())
+        .with_correlation_id("corr-9".into())
+        .with_reply_to("replies".into())
+        .with_expiration("60000".into())
+        .with_type("order.created".into())
+        .with_user_id("guest".into())
+        .with_app_id("shop".into())
+        .with_cluster_id("c1".into())
+        .with_timestamp(1_700_000_000)
+        .with_headers(headers);
+    broker
+        .publish(&queue, &[0, 159, 146, 150, 0xff, 0], props)
+        .await;
     let running = Running::start(&Setup::new(&queue)).await;
     wait_for("the event", || !running.events().is_empty()).await;
     let event = running.events().remove(0);
@@ -638,7 +662,7 @@ async fn the_event_is_the_exact_aws_rmq_event() {
         serde_json::from_value(event.clone()).unwrap();
     let key = format!("{queue}::/");
     assert_eq!(typed.event_source.as_deref(), Some("aws:rmq"));
-    assert_eq!(typed.messages_by_queue[&key].len(), 2);
+    assert_eq!(typed.messages_by_queue[&key].len(), 3);
     let expected = serde_json::json!({
         "eventSource": "aws:rmq",
         "eventSourceArn": BROKER_ARN,
@@ -663,6 +687,17 @@ async fn the_event_is_the_exact_aws_rmq_event() {
                 },
                 "redelivered": false,
                 "data": ""
+            },
+            {
+                "basicProperties": {
+                    "contentType": null, "contentEncoding": "gzip",
+                    "headers": {"nested": {"depth": -2}, "list": [true, 1.5], "big": -9_000_000_000i64},
+                    "deliveryMode": 1, "priority": 0, "correlationId": "corr-9", "replyTo": "replies",
+                    "expiration": "60000", "messageId": null, "timestamp": "Nov 14, 2023, 10:13:20 PM",
+                    "type": "order.created", "userId": "guest", "appId": "shop", "clusterId": "c1", "bodySize": 6
+                },
+                "redelivered": false,
+                "data": "AJ+Slv8A"
             }
         ]}
     });

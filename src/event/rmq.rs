@@ -1,74 +1,218 @@
-//! INTERIM implementation by the lead so the engine can be tested; the rmq helper replaces this file entirely.
+//! The `aws:rmq` event (RabbitMQ).
+//!
+//! The shape is what Lambda's poller, written in Java, produces: every basic
+//! property is present (`null` when unset), string headers become
+//! `{"bytes": [...]}` because that is how the Java client's LongString
+//! serializes, numbers stay numbers, and the timestamp is formatted the way
+//! Java formats a Date ("Jan 1, 1970, 12:33:41 AM"). An unset deliveryMode is
+//! 1 and an unset priority 0 (AMQP's defaults) because the handler libraries
+//! type them as plain integers and would fail on null.
+
+use super::EventFrame;
 use base64::Engine;
 use lapin::BasicProperties;
-use lapin::types::{AMQPValue, FieldTable};
-use serde_json::{Value, json};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 
-fn s(v: &Option<lapin::types::ShortString>) -> Value {
-    v.as_ref()
-        .map(|x| Value::String(x.to_string()))
-        .unwrap_or(Value::Null)
+/// Deeper header tables than this are cut off (written as null), so a
+/// hostile message cannot exhaust the stack.
+const MAX_HEADER_DEPTH: usize = 64;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    basic_properties: Properties<'a>,
+    redelivered: bool,
+    data: String,
 }
 
-fn value(v: &AMQPValue) -> Value {
-    match v {
-        AMQPValue::LongString(l) => json!({"bytes": l.as_bytes()}),
-        AMQPValue::ShortString(x) => json!({"bytes": x.as_str().as_bytes()}),
-        AMQPValue::Boolean(b) => json!(b),
-        AMQPValue::ShortShortInt(n) => json!(n),
-        AMQPValue::ShortShortUInt(n) => json!(n),
-        AMQPValue::ShortInt(n) => json!(n),
-        AMQPValue::ShortUInt(n) => json!(n),
-        AMQPValue::LongInt(n) => json!(n),
-        AMQPValue::LongUInt(n) => json!(n),
-        AMQPValue::LongLongInt(n) => json!(n),
-        AMQPValue::Float(n) => json!(n),
-        AMQPValue::Double(n) => json!(n),
-        AMQPValue::Timestamp(n) => json!(n),
-        AMQPValue::FieldTable(t) => table(t),
-        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(value).collect()),
-        AMQPValue::ByteArray(b) => json!({"bytes": b.as_slice()}),
-        _ => Value::Null,
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Properties<'a> {
+    content_type: Option<&'a str>,
+    content_encoding: Option<&'a str>,
+    headers: Option<Table<'a>>,
+    delivery_mode: u8,
+    priority: u8,
+    correlation_id: Option<&'a str>,
+    reply_to: Option<&'a str>,
+    expiration: Option<&'a str>,
+    message_id: Option<&'a str>,
+    timestamp: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<&'a str>,
+    user_id: Option<&'a str>,
+    app_id: Option<&'a str>,
+    cluster_id: Option<&'a str>,
+    body_size: usize,
+}
+
+struct Table<'a>(&'a FieldTable, usize);
+struct Value<'a>(&'a AMQPValue, usize);
+struct ByteList<'a>(&'a [u8]);
+
+impl Serialize for Table<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.inner().len()))?;
+        for (k, v) in self.0.inner() {
+            map.serialize_entry(k.as_str(), &Value(v, self.1 + 1))?;
+        }
+        map.end()
     }
 }
 
-fn table(t: &FieldTable) -> Value {
-    Value::Object(
-        t.inner()
-            .iter()
-            .map(|(k, v)| (k.to_string(), value(v)))
-            .collect(),
-    )
+impl Serialize for ByteList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("bytes", self.0)?;
+        map.end()
+    }
 }
 
+impl Serialize for Value<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let depth = self.1;
+        if depth > MAX_HEADER_DEPTH {
+            return s.serialize_none();
+        }
+        match self.0 {
+            AMQPValue::LongString(v) => ByteList(v.as_bytes()).serialize(s),
+            AMQPValue::ShortString(v) => ByteList(v.as_str().as_bytes()).serialize(s),
+            AMQPValue::ByteArray(v) => ByteList(v.as_slice()).serialize(s),
+            AMQPValue::Boolean(v) => s.serialize_bool(*v),
+            AMQPValue::ShortShortInt(v) => s.serialize_i8(*v),
+            AMQPValue::ShortShortUInt(v) => s.serialize_u8(*v),
+            AMQPValue::ShortInt(v) => s.serialize_i16(*v),
+            AMQPValue::ShortUInt(v) => s.serialize_u16(*v),
+            AMQPValue::LongInt(v) => s.serialize_i32(*v),
+            AMQPValue::LongUInt(v) => s.serialize_u32(*v),
+            AMQPValue::LongLongInt(v) => s.serialize_i64(*v),
+            AMQPValue::Timestamp(v) => s.serialize_u64(*v),
+            AMQPValue::Float(v) if v.is_finite() => s.serialize_f32(*v),
+            AMQPValue::Double(v) if v.is_finite() => s.serialize_f64(*v),
+            AMQPValue::DecimalValue(d) => {
+                let value = f64::from(d.value) / 10f64.powi(i32::from(d.scale));
+                s.serialize_f64(value)
+            }
+            AMQPValue::FieldTable(t) => Table(t, depth).serialize(s),
+            AMQPValue::FieldArray(a) => {
+                let mut seq = s.serialize_seq(Some(a.as_slice().len()))?;
+                for v in a.as_slice() {
+                    seq.serialize_element(&Value(v, depth + 1))?;
+                }
+                seq.end()
+            }
+            _ => s.serialize_none(),
+        }
+    }
+}
+
+fn text(v: &Option<ShortString>) -> Option<&str> {
+    v.as_ref().map(ShortString::as_str)
+}
+
+/// Seconds since the epoch as Java's `Date` prints them, in UTC.
+pub fn format_timestamp(seconds: u64) -> String {
+    let time = i64::try_from(seconds)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .unwrap_or_default();
+    time.format("%b %-d, %Y, %-I:%M:%S %p").to_string()
+}
+
+/// The record of one message, as JSON bytes, ready to join into an event.
 pub fn record(properties: &BasicProperties, body: &[u8], redelivered: bool) -> Vec<u8> {
     let p = properties;
-    let ts = p.timestamp().map(|t| {
-        chrono::DateTime::from_timestamp(t as i64, 0)
-            .unwrap_or_default()
-            .format("%b %-d, %Y, %-I:%M:%S %p")
-            .to_string()
-    });
-    let v = json!({
-        "basicProperties": {
-            "contentType": s(p.content_type()), "contentEncoding": s(p.content_encoding()),
-            "headers": p.headers().as_ref().map(table).unwrap_or(Value::Null),
-            "deliveryMode": p.delivery_mode().unwrap_or(1), "priority": p.priority().unwrap_or(0),
-            "correlationId": s(p.correlation_id()), "replyTo": s(p.reply_to()), "expiration": s(p.expiration()),
-            "messageId": s(p.message_id()), "timestamp": ts, "type": s(p.kind()), "userId": s(p.user_id()),
-            "appId": s(p.app_id()), "clusterId": s(p.cluster_id()), "bodySize": body.len(),
+    let record = Record {
+        basic_properties: Properties {
+            content_type: text(p.content_type()),
+            content_encoding: text(p.content_encoding()),
+            headers: p.headers().as_ref().map(|h| Table(h, 0)),
+            delivery_mode: p.delivery_mode().unwrap_or(1),
+            priority: p.priority().unwrap_or(0),
+            correlation_id: text(p.correlation_id()),
+            reply_to: text(p.reply_to()),
+            expiration: text(p.expiration()),
+            message_id: text(p.message_id()),
+            timestamp: p.timestamp().map(format_timestamp),
+            kind: text(p.kind()),
+            user_id: text(p.user_id()),
+            app_id: text(p.app_id()),
+            cluster_id: text(p.cluster_id()),
+            body_size: body.len(),
         },
-        "redelivered": redelivered,
-        "data": base64::engine::general_purpose::STANDARD.encode(body),
-    });
-    serde_json::to_vec(&v).unwrap()
+        redelivered,
+        data: base64::engine::general_purpose::STANDARD.encode(body),
+    };
+    serde_json::to_vec(&record).expect("a record of strings and numbers always serializes")
 }
 
-pub fn frame(event_source_arn: &str, queue: &str, vhost: &str) -> crate::event::EventFrame {
+/// The frame around the records:
+/// `{"eventSource":"aws:rmq","eventSourceArn":ARN,"rmqMessagesByQueue":{"QUEUE::VHOST":[…]}}`.
+pub fn frame(event_source_arn: &str, queue: &str, vhost: &str) -> EventFrame {
+    let arn = serde_json::to_string(event_source_arn).expect("a string serializes");
+    let key = serde_json::to_string(&format!("{queue}::{vhost}")).expect("a string serializes");
     let prefix = format!(
-        "{{\"eventSource\":\"aws:rmq\",\"eventSourceArn\":{},\"rmqMessagesByQueue\":{{{}:[",
-        serde_json::to_string(event_source_arn).unwrap(),
-        serde_json::to_string(&format!("{queue}::{vhost}")).unwrap()
+        "{{\"eventSource\":\"aws:rmq\",\"eventSourceArn\":{arn},\"rmqMessagesByQueue\":{{{key}:["
     );
-    crate::event::EventFrame::new(prefix.into_bytes(), b"]}}".to_vec())
+    EventFrame::new(prefix.into_bytes(), b"]}}".to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::rabbitmq::RabbitMqEvent;
+    use proptest::prelude::*;
+
+    #[test]
+    fn timestamps_read_like_lambdas() {
+        assert_eq!(format_timestamp(0), "Jan 1, 1970, 12:00:00 AM");
+        assert_eq!(format_timestamp(2021), "Jan 1, 1970, 12:33:41 AM");
+        assert_eq!(format_timestamp(1_700_000_000), "Nov 14, 2023, 10:13:20 PM");
+    }
+
+    #[test]
+    fn hostile_nesting_is_cut_off_not_overflowed() {
+        let mut value = AMQPValue::Boolean(true);
+        for _ in 0..200 {
+            let mut t = FieldTable::default();
+            t.insert("x".into(), value);
+            value = AMQPValue::FieldTable(t);
+        }
+        let AMQPValue::FieldTable(headers) = value else {
+            unreachable!()
+        };
+        let props = BasicProperties::default().with_headers(headers);
+        let json: serde_json::Value = serde_json::from_slice(&record(&props, b"", false)).unwrap();
+        let mut at = &json["basicProperties"]["headers"];
+        let mut depth = 0;
+        while at.is_object() {
+            at = &at["x"];
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_HEADER_DEPTH + 1);
+        assert!(at.is_null());
+    }
+
+    proptest! {
+        #[test]
+        fn any_message_makes_an_event_the_handler_library_parses(
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+            header in "\\PC*",
+            value in proptest::collection::vec(any::<u8>(), 0..64),
+            queue in "[a-z.\"\\\\]{1,20}",
+        ) {
+            let mut headers = FieldTable::default();
+            headers.insert(header.as_str().into(), AMQPValue::LongString(value.clone().into()));
+            let props = BasicProperties::default().with_headers(headers);
+            let event = frame("arn:aws:mq:us-east-1:0:broker:b:b-1", &queue, "/").assemble([record(&props, &body, true).as_slice()]);
+            let parsed: RabbitMqEvent = serde_json::from_slice(&event).unwrap();
+            let message = &parsed.messages_by_queue[&format!("{queue}::/")][0];
+            let data = base64::engine::general_purpose::STANDARD.decode(message.data.as_deref().unwrap()).unwrap();
+            prop_assert_eq!(data, body);
+            prop_assert_eq!(&message.basic_properties.headers[&header]["bytes"], &serde_json::json!(value));
+            prop_assert!(message.redelivered);
+        }
+    }
 }
