@@ -45,13 +45,17 @@ pub(super) async fn run(
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
 ) {
+    let (function, queue) = match control.get(uuid) {
+        Ok(m) => (m.spec.function_name.clone(), m.spec.queue().to_owned()),
+        Err(_) => Default::default(),
+    };
     let poller = Poller {
         control,
         uuid,
         cancel,
         settings,
     };
-    let span = tracing::info_span!("mapping", uuid = %uuid);
+    let span = tracing::info_span!("mapping", %uuid, %function, %queue);
     if let Err(e) = poller.run().instrument(span).await {
         tracing::error!(mapping = %uuid, "mapping task failed: {e:#}");
     }

@@ -128,7 +128,7 @@ async fn log_stderr(stderr: impl AsyncRead + Unpin, program: &str) -> String {
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut tail_bytes = 0;
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "mqtrigger::function", function = program, "{line}");
+        tracing::info!(target: "mqtrigger::function", program, "{line}");
         tail_bytes += line.len() + 1;
         tail.push_back(line);
         while tail_bytes > STDERR_TAIL_BYTES && tail.len() > 1 {
