@@ -58,6 +58,9 @@ enum Command {
         /// A basic property, e.g. content_type=application/json, priority=5, expiration=60000.
         #[arg(long = "property", value_parser = publish::parse_pair)]
         properties: Vec<(String, String)>,
+        /// STOMP only: send content-length, so ActiveMQ makes a BytesMessage.
+        #[arg(long)]
+        bytes_message: bool,
     },
     /// A minimal Lambda Invoke API on loopback that answers every invoke with `{}`:
     /// try the `lambda` runtime (endpoint_url) without an AWS account.
@@ -103,6 +106,7 @@ async fn run(command: Command) -> Result<()> {
             file,
             headers,
             properties,
+            bytes_message,
         } => {
             let body = match (body, file) {
                 (Some(b), _) => b.into_bytes(),
@@ -115,12 +119,15 @@ async fn run(command: Command) -> Result<()> {
                 headers,
                 properties,
             };
-            if !broker.starts_with("amqp://") && !broker.starts_with("amqps://") {
+            if broker.starts_with("stomp://") {
+                publish::publish_stomp(&broker, &queue, &message, count, bytes_message).await?;
+            } else if broker.starts_with("amqp://") || broker.starts_with("amqps://") {
+                publish::publish_amqp(&broker, &queue, &message, count).await?;
+            } else {
                 bail!(
-                    "--broker `{broker}`: publish speaks AMQP for now; give amqp://user:pass@host:port/vhost"
+                    "--broker `{broker}`: give amqp://user:pass@host:port/vhost or stomp://user:pass@host:port"
                 );
             }
-            publish::publish_amqp(&broker, &queue, &message, count).await?;
             eprintln!("published {count} message(s) to {queue}");
             Ok(())
         }

@@ -148,3 +148,71 @@ pub async fn publish_amqp(url: &str, queue: &str, message: &Message, count: usiz
     conn.close(200, "done".into()).await?;
     Ok(())
 }
+
+/// Publishes `count` copies over STOMP (`stomp://user:pass@host:port`).
+/// Headers and properties become frame headers (`reply_to` → `reply-to`);
+/// `bytes_message` sends `content-length`, which makes ActiveMQ create a
+/// BytesMessage instead of a TextMessage. The last SEND asks for a receipt,
+/// so the call returns once the broker has every message.
+pub async fn publish_stomp(
+    url: &str,
+    queue: &str,
+    message: &Message,
+    count: usize,
+    bytes_message: bool,
+) -> Result<()> {
+    use crate::source::stomp::{Frame, Inbound, StompCodec, error_message};
+    use futures::{SinkExt, StreamExt};
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = rest.split('/').next().unwrap_or_default();
+    let (userinfo, hostport) = rest.rsplit_once('@').unwrap_or(("", rest));
+    let (login, passcode) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let stream = tokio::net::TcpStream::connect(hostport)
+        .await
+        .with_context(|| format!("cannot connect to {hostport}"))?;
+    let mut framed = tokio_util::codec::Framed::new(stream, StompCodec::default());
+    let next = async |framed: &mut tokio_util::codec::Framed<tokio::net::TcpStream, StompCodec>| loop {
+        match framed.next().await {
+            Some(Ok(Inbound::Frame(f))) => return Ok(f),
+            Some(Ok(Inbound::HeartBeat)) => continue,
+            Some(Err(e)) => bail!("{e}"),
+            None => bail!("the broker closed the connection"),
+        }
+    };
+    let connect = Frame::new("CONNECT")
+        .header("accept-version", "1.2")
+        .header("host", hostport.split(':').next().unwrap_or_default())
+        .header("login", login)
+        .header("passcode", passcode);
+    framed.send(connect).await?;
+    let answer = next(&mut framed).await?;
+    if answer.command() != "CONNECTED" {
+        bail!(
+            "ActiveMQ refused the connection: {}",
+            error_message(&answer)
+        );
+    }
+    let mut template = Frame::new("SEND").header("destination", &format!("/queue/{queue}"));
+    for (k, v) in message.properties.iter().chain(&message.headers) {
+        template = template.header(&k.replace('_', "-"), v);
+    }
+    if bytes_message {
+        template = template.header("content-length", &message.body.len().to_string());
+    }
+    let template = template.body(message.body.clone());
+    for i in 0..count {
+        let mut frame = template.clone();
+        if i + 1 == count {
+            frame = frame.header("receipt", "published");
+        }
+        framed.send(frame).await?;
+    }
+    if count > 0 {
+        let answer = next(&mut framed).await?;
+        if answer.command() != "RECEIPT" {
+            bail!("ActiveMQ refused a message: {}", error_message(&answer));
+        }
+    }
+    framed.send(Frame::new("DISCONNECT")).await?;
+    Ok(())
+}

@@ -13,6 +13,7 @@ use crate::config::BrokerEngine;
 use crate::event;
 use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{MAX_REDELIVERIES, Mapping, SourceAccessType, State, StateTransitionReason};
+use crate::source::activemq::{ActiveMqSource, StompConfig};
 use crate::source::rabbitmq::{RabbitConfig, RabbitSource};
 use crate::source::{DeadLetterReason, Delivery, Source, SourceError};
 use crate::store::{BatchRecord, DeadLetter};
@@ -166,13 +167,25 @@ impl Poller {
                 .await?;
                 Ok(Box::new(source))
             }
-            BrokerEngine::Activemq => Err(SourceError::Config(
-                "ActiveMQ sources are not supported by this build yet".into(),
-            )),
+            BrokerEngine::Activemq => {
+                let source = ActiveMqSource::connect(StompConfig {
+                    endpoints: broker.endpoints.clone(),
+                    secret,
+                    queue: spec.queue().to_owned(),
+                    subscription: self.uuid.to_string(),
+                    prefetch: settings.batch_size.saturating_mul(2),
+                })
+                .await?;
+                Ok(Box::new(source))
+            }
         }
     }
 
     fn frame(&self, mapping: &Mapping) -> event::EventFrame {
+        let arn = &mapping.spec.event_source_arn;
+        if self.control.config().broker(arn).map(|b| b.engine) == Some(BrokerEngine::Activemq) {
+            return event::mq::frame(arn);
+        }
         let vhost = mapping
             .spec
             .access(SourceAccessType::VirtualHost)

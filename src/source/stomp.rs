@@ -1,1 +1,504 @@
-//! (being written)
+//! A STOMP 1.2 frame codec for tokio-util's `Framed`.
+//!
+//! Frames are `COMMAND EOL headers EOL EOL body NUL`. Header names and
+//! values are escaped (`\r \n \c \\`) except in CONNECT and CONNECTED frames.
+//! A body is `content-length` bytes when the header is present (it may then
+//! hold NULs), else it runs to the first NUL. A bare EOL between frames is a
+//! heart-beat. Limits keep a hostile peer from making the buffer grow without
+//! bound.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::time::Duration;
+use tokio_util::codec::{Decoder, Encoder};
+
+/// One STOMP frame. Headers keep their order; when a name repeats, the first
+/// one counts (STOMP 1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frame {
+    pub command: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Frame {
+    pub fn new(command: &str) -> Frame {
+        Frame {
+            command: command.to_owned(),
+            ..Frame::default()
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Frame {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Frame {
+        self.body = body.into();
+        self
+    }
+
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// CONNECT and CONNECTED frames are exempt from header escaping.
+    fn escaped(&self) -> bool {
+        !matches!(self.command.as_str(), "CONNECT" | "CONNECTED")
+    }
+}
+
+/// What arrives from the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    Frame(Frame),
+    HeartBeat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StompError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("STOMP protocol error: {0}")]
+    Protocol(String),
+    #[error("STOMP frame larger than {limit} bytes")]
+    FrameTooLarge { limit: usize },
+}
+
+/// The codec, with its limits.
+#[derive(Debug, Clone)]
+pub struct StompCodec {
+    pub max_frame_bytes: usize,
+    pub max_headers: usize,
+    /// Where the search for the end of the headers resumes, so a large frame
+    /// arriving in pieces is scanned once, not once per piece.
+    scanned: usize,
+    /// The same for the NUL that ends a body without content-length.
+    body_scanned: usize,
+}
+
+impl Default for StompCodec {
+    fn default() -> Self {
+        // A Lambda event is at most 6 MB; a frame of several times that is not a message we could send anyway.
+        StompCodec {
+            max_frame_bytes: 16 * 1024 * 1024,
+            max_headers: 1000,
+            scanned: 0,
+            body_scanned: 0,
+        }
+    }
+}
+
+fn protocol(text: impl Into<String>) -> StompError {
+    StompError::Protocol(text.into())
+}
+
+fn unescape(raw: &[u8], escaped: bool) -> Result<String, StompError> {
+    let text = std::str::from_utf8(raw).map_err(|_| protocol("a header is not UTF-8"))?;
+    if !escaped || !text.contains('\\') {
+        return Ok(text.to_owned());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('r') => '\r',
+            Some('n') => '\n',
+            Some('c') => ':',
+            Some('\\') => '\\',
+            other => {
+                return Err(protocol(format!(
+                    "undefined header escape \\{}",
+                    other.unwrap_or(' ')
+                )));
+            }
+        });
+    }
+    Ok(out)
+}
+
+fn escape(text: &str, escaped: bool, out: &mut BytesMut) {
+    if !escaped {
+        out.put_slice(text.as_bytes());
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '\r' => out.put_slice(b"\\r"),
+            '\n' => out.put_slice(b"\\n"),
+            ':' => out.put_slice(b"\\c"),
+            '\\' => out.put_slice(b"\\\\"),
+            c => {
+                let mut buf = [0u8; 4];
+                out.put_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+impl Decoder for StompCodec {
+    type Item = Inbound;
+    type Error = StompError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, StompError> {
+        // Heart-beats, and the EOLs ActiveMQ puts after each frame's NUL.
+        if src.first() == Some(&b'\n') {
+            src.advance(1);
+            return Ok(Some(Inbound::HeartBeat));
+        }
+        if src.starts_with(b"\r\n") {
+            src.advance(2);
+            return Ok(Some(Inbound::HeartBeat));
+        }
+        if src.len() == 1 && src[0] == b'\r' {
+            return Ok(None);
+        }
+        // The head: command and headers, up to an empty line.
+        let from = self.scanned.saturating_sub(2);
+        let Some((head_len, body_start)) =
+            find_head_end(&src[from..]).map(|(h, b)| (h + from, b + from))
+        else {
+            self.scanned = src.len();
+            if src.len() > self.max_frame_bytes {
+                return Err(StompError::FrameTooLarge {
+                    limit: self.max_frame_bytes,
+                });
+            }
+            return Ok(None);
+        };
+        self.scanned = head_len;
+        let head = &src[..head_len];
+        let mut lines = head.split(|b| *b == b'\n').map(trim_cr);
+        let command = std::str::from_utf8(lines.next().unwrap_or_default())
+            .map_err(|_| protocol("the command is not UTF-8"))?
+            .to_owned();
+        if command.is_empty() || !command.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(protocol(format!("bad command line {command:?}")));
+        }
+        let escaped = !matches!(command.as_str(), "CONNECT" | "CONNECTED");
+        let mut headers = Vec::new();
+        for line in lines {
+            if headers.len() >= self.max_headers {
+                return Err(protocol(format!("more than {} headers", self.max_headers)));
+            }
+            let colon = line
+                .iter()
+                .position(|b| *b == b':')
+                .ok_or_else(|| protocol("a header line has no colon"))?;
+            headers.push((
+                unescape(&line[..colon], escaped)?,
+                unescape(&line[colon + 1..], escaped)?,
+            ));
+        }
+        let length = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map(|(_, v)| {
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| protocol(format!("bad content-length {v:?}")))
+            })
+            .transpose()?;
+        let body_end = match length {
+            Some(n) => {
+                if body_start + n + 1 > self.max_frame_bytes {
+                    return Err(StompError::FrameTooLarge {
+                        limit: self.max_frame_bytes,
+                    });
+                }
+                if src.len() < body_start + n + 1 {
+                    src.reserve(body_start + n + 1 - src.len());
+                    return Ok(None);
+                }
+                if src[body_start + n] != 0 {
+                    return Err(protocol(
+                        "the body does not end with NUL after content-length bytes",
+                    ));
+                }
+                body_start + n
+            }
+            None => match src[body_start.max(self.body_scanned)..]
+                .iter()
+                .position(|b| *b == 0)
+            {
+                Some(p) => body_start.max(self.body_scanned) + p,
+                None => {
+                    self.body_scanned = src.len();
+                    if src.len() > self.max_frame_bytes {
+                        return Err(StompError::FrameTooLarge {
+                            limit: self.max_frame_bytes,
+                        });
+                    }
+                    return Ok(None);
+                }
+            },
+        };
+        let mut frame_bytes = src.split_to(body_end + 1);
+        self.scanned = 0;
+        self.body_scanned = 0;
+        frame_bytes.truncate(body_end);
+        let body = frame_bytes.split_off(body_start).freeze();
+        Ok(Some(Inbound::Frame(Frame {
+            command,
+            headers,
+            body,
+        })))
+    }
+}
+
+/// Finds the blank line ending a frame's head: (head length, body start).
+fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(p) = buf[i..].iter().position(|b| *b == b'\n') {
+        let nl = i + p;
+        let rest = &buf[nl + 1..];
+        if rest.first() == Some(&b'\n') {
+            return Some((nl, nl + 2));
+        }
+        if rest.starts_with(b"\r\n") {
+            return Some((nl, nl + 3));
+        }
+        i = nl + 1;
+    }
+    None
+}
+
+impl Encoder<Frame> for StompCodec {
+    type Error = StompError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), StompError> {
+        let escaped = frame.escaped();
+        dst.reserve(frame.command.len() + frame.body.len() + 64 * (frame.headers.len() + 1));
+        dst.put_slice(frame.command.as_bytes());
+        dst.put_u8(b'\n');
+        for (k, v) in &frame.headers {
+            escape(k, escaped, dst);
+            dst.put_u8(b':');
+            escape(v, escaped, dst);
+            dst.put_u8(b'\n');
+        }
+        // A body with a NUL in it must say how long it is.
+        if frame.body.contains(&0) && frame.get("content-length").is_none() {
+            dst.put_slice(format!("content-length:{}\n", frame.body.len()).as_bytes());
+        }
+        dst.put_u8(b'\n');
+        dst.put_slice(&frame.body);
+        dst.put_u8(0);
+        Ok(())
+    }
+}
+
+/// One line for a person from an ERROR frame.
+pub fn error_message(frame: &Frame) -> String {
+    let header = frame.get("message").unwrap_or_default().trim();
+    let body = String::from_utf8_lossy(&frame.body);
+    let body = body.trim();
+    let text = if body.is_empty()
+        || body.contains(header) && !header.is_empty() && body.lines().count() > 3
+    {
+        header.to_owned()
+    } else if header.is_empty() || body.starts_with(header) {
+        body.lines().next().unwrap_or_default().to_owned()
+    } else {
+        header.to_owned()
+    };
+    let text = if text.len() > 300 {
+        format!("{}…", &text[..text.floor_char_boundary(300)])
+    } else {
+        text
+    };
+    if text.is_empty() {
+        "the broker sent an ERROR frame without a message".into()
+    } else {
+        text
+    }
+}
+
+/// STOMP heart-beat negotiation: (how often we must send, how soon we must hear).
+pub fn negotiate_heartbeat(
+    client: (u32, u32),
+    server: Option<&str>,
+) -> (Option<Duration>, Option<Duration>) {
+    let (sx, sy) = server
+        .and_then(|h| h.split_once(','))
+        .map(|(x, y)| {
+            (
+                x.trim().parse().unwrap_or(0u32),
+                y.trim().parse().unwrap_or(0u32),
+            )
+        })
+        .unwrap_or((0, 0));
+    let (cx, cy) = client;
+    let send = (cx != 0 && sy != 0).then(|| Duration::from_millis(cx.max(sy).into()));
+    let expect = (cy != 0 && sx != 0).then(|| Duration::from_millis(cy.max(sx).into()));
+    (send, expect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode_all(codec: &mut StompCodec, bytes: &[u8]) -> Result<Vec<Inbound>, StompError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(item) = codec.decode(&mut buf)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    fn encode(frame: Frame) -> BytesMut {
+        let mut buf = BytesMut::new();
+        StompCodec::default().encode(frame, &mut buf).unwrap();
+        buf
+    }
+
+    #[test]
+    fn escaping_round_trips_and_connected_is_left_alone() {
+        let frame = Frame::new("MESSAGE")
+            .header("a:b\nc", "x\\y\rz")
+            .body(&b"hi"[..]);
+        let wire = encode(frame.clone());
+        assert!(wire.starts_with(b"MESSAGE\na\\cb\\nc:x\\\\y\\rz\n\nhi\0"));
+        let got = decode_all(&mut StompCodec::default(), &wire).unwrap();
+        assert_eq!(got, vec![Inbound::Frame(frame)]);
+        let got = decode_all(
+            &mut StompCodec::default(),
+            b"CONNECTED\nsession:a\\cb\n\n\0",
+        )
+        .unwrap();
+        let Inbound::Frame(f) = &got[0] else { panic!() };
+        assert_eq!(f.get("session"), Some("a\\cb"));
+    }
+
+    #[test]
+    fn content_length_bodies_hold_nuls_and_heartbeats_sit_between_frames() {
+        let wire = b"\n\r\nMESSAGE\r\ncontent-length:3\r\nk:v\r\nk:second\r\n\r\na\0b\0\nRECEIPT\nreceipt-id:1\n\n\0\n";
+        let got = decode_all(&mut StompCodec::default(), wire).unwrap();
+        assert_eq!(got[0], Inbound::HeartBeat);
+        assert_eq!(got[1], Inbound::HeartBeat);
+        let Inbound::Frame(m) = &got[2] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(&m.body[..], b"a\0b");
+        assert_eq!(
+            m.get("k"),
+            Some("v"),
+            "the first of repeated headers counts"
+        );
+        assert_eq!(got[3], Inbound::HeartBeat, "ActiveMQ's EOL after the NUL");
+        let Inbound::Frame(r) = &got[4] else { panic!() };
+        assert_eq!(r.get("receipt-id"), Some("1"));
+        assert_eq!(got.len(), 6);
+    }
+
+    #[test]
+    fn a_frame_fed_byte_by_byte_decodes_the_same() {
+        let frame = Frame::new("MESSAGE")
+            .header("destination", "/queue/q")
+            .header("content-length", "3")
+            .body(vec![1u8, 0, 2]);
+        let wire = encode(frame.clone());
+        let mut codec = StompCodec::default();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for b in wire.iter() {
+            buf.put_u8(*b);
+            if let Some(item) = codec.decode(&mut buf).unwrap() {
+                got = Some(item);
+            }
+        }
+        assert_eq!(got, Some(Inbound::Frame(frame)));
+    }
+
+    #[test]
+    fn limits_and_bad_input_are_errors() {
+        let mut small = StompCodec {
+            max_frame_bytes: 100,
+            ..StompCodec::default()
+        };
+        let e = decode_all(&mut small, b"MESSAGE\ncontent-length:1000000000\n\n").unwrap_err();
+        assert!(matches!(e, StompError::FrameTooLarge { .. }), "{e}");
+        let e = decode_all(&mut small, &[b'A'; 200]).unwrap_err();
+        assert!(matches!(e, StompError::FrameTooLarge { .. }), "{e}");
+        let e = decode_all(&mut StompCodec::default(), b"MESSAGE\nk:\\t\n\n\0").unwrap_err();
+        assert!(e.to_string().contains("escape"), "{e}");
+    }
+
+    #[test]
+    fn heartbeats_negotiate_to_the_slower_side() {
+        let (send, expect) = negotiate_heartbeat((10_000, 10_000), Some("0,0"));
+        assert_eq!((send, expect), (None, None));
+        let (send, expect) = negotiate_heartbeat((10_000, 10_000), Some("5000,20000"));
+        assert_eq!(
+            (send, expect),
+            (Some(Duration::from_secs(20)), Some(Duration::from_secs(10)))
+        );
+    }
+
+    #[test]
+    fn error_frames_read_as_one_sentence() {
+        let f = Frame::new("ERROR")
+            .header("message", "User name [admin] or password is invalid.")
+            .body(&b"User name [admin] or password is invalid."[..]);
+        assert_eq!(
+            error_message(&f),
+            "User name [admin] or password is invalid."
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_frame_round_trips(
+            headers in proptest::collection::vec(("\\PC{1,12}", "\\PC{0,12}"), 0..8),
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let mut frame = Frame::new("SEND").body(body.clone());
+            for (k, v) in &headers {
+                frame = frame.header(k, v);
+            }
+            let has_len = frame.get("content-length").is_some();
+            prop_assume!(!has_len);
+            let wire = encode(frame.clone());
+            let got = decode_all(&mut StompCodec::default(), &wire).unwrap();
+            let Inbound::Frame(mut f) = got[0].clone() else { panic!() };
+            if body.contains(&0) {
+                f.headers.retain(|(k, _)| k != "content-length");
+            }
+            prop_assert_eq!(f, frame);
+        }
+
+        #[test]
+        fn no_input_panics_or_buffers_past_the_limit(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..20)) {
+            let mut codec = StompCodec { max_frame_bytes: 1024, ..StompCodec::default() };
+            let mut buf = BytesMut::new();
+            for chunk in chunks {
+                buf.put_slice(&chunk);
+                loop {
+                    match codec.decode(&mut buf) {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => break,
+                        Err(_) => return Ok(()),
+                    }
+                }
+                prop_assert!(buf.len() <= 1024 + 300);
+            }
+        }
+    }
+}

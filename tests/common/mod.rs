@@ -31,6 +31,10 @@ pub fn amqp_endpoint() -> String {
     format!("amqp://{}", host.split('/').next().unwrap())
 }
 
+pub fn stomp_endpoint() -> String {
+    std::env::var("MQTRIGGER_TEST_STOMP").unwrap_or_else(|_| "stomp://127.0.0.1:61613".into())
+}
+
 pub fn unique(name: &str) -> String {
     format!(
         "mqt-{name}-{}",
@@ -133,6 +137,8 @@ pub struct Setup {
     pub lambda_endpoint: Option<String>,
     pub timeout: u64,
     pub retry_initial_ms: u64,
+    /// "rabbitmq" or "activemq".
+    pub engine: String,
 }
 
 impl Setup {
@@ -150,6 +156,18 @@ impl Setup {
             lambda_endpoint: None,
             timeout: 30,
             retry_initial_ms: 50,
+            engine: "rabbitmq".into(),
+        }
+    }
+
+    /// The same mapping on the test ActiveMQ (STOMP, admin/admin).
+    pub fn activemq(queue: &str) -> Setup {
+        Setup {
+            username: "admin".into(),
+            password: "admin".into(),
+            endpoints: vec![stomp_endpoint()],
+            engine: "activemq".into(),
+            ..Setup::new(queue)
         }
     }
 
@@ -183,7 +201,7 @@ reconnect_max_ms = 1000
 
 [[brokers]]
 name = "test-rabbit"
-engine = "rabbitmq"
+engine = "{engine}"
 arn = "{BROKER_ARN}"
 endpoints = {endpoints:?}
 
@@ -202,7 +220,7 @@ BatchSize = {batch}
 {window}
 SourceAccessConfigurations = [
   {{ Type = "BASIC_AUTH", URI = "{SECRET_ARN}" }},
-  {{ Type = "VIRTUAL_HOST", URI = "{vhost}" }},
+  {vhost}
 ]
 "#,
             retry = self.retry_initial_ms,
@@ -213,7 +231,12 @@ SourceAccessConfigurations = [
             timeout = self.timeout,
             queue = self.queue,
             batch = self.batch_size,
-            vhost = self.vhost,
+            vhost = if self.engine == "rabbitmq" {
+                format!("{{ Type = \"VIRTUAL_HOST\", URI = \"{}\" }},", self.vhost)
+            } else {
+                String::new()
+            },
+            engine = self.engine,
         )
     }
 }
@@ -265,12 +288,19 @@ pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
 /// The messages of an `aws:rmq` event: (body, redelivered).
 pub fn messages(event: &serde_json::Value) -> Vec<(Vec<u8>, bool)> {
     use base64::Engine;
-    let by_queue = event["rmqMessagesByQueue"]
-        .as_object()
-        .expect("an aws:rmq event");
-    by_queue
-        .values()
-        .flat_map(|msgs| msgs.as_array().unwrap().iter())
+    let records: Vec<&serde_json::Value> = match event["rmqMessagesByQueue"].as_object() {
+        Some(by_queue) => by_queue
+            .values()
+            .flat_map(|m| m.as_array().unwrap().iter())
+            .collect(),
+        None => event["messages"]
+            .as_array()
+            .expect("an aws:mq or aws:rmq event")
+            .iter()
+            .collect(),
+    };
+    records
+        .into_iter()
         .map(|m| {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(m["data"].as_str().unwrap())
@@ -289,5 +319,120 @@ pub async fn wait_for<F: FnMut() -> bool>(what: &str, mut done: F) {
             "gave up waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A plain STOMP client for the tests, on the project's codec.
+pub struct Stomp {
+    framed: tokio_util::codec::Framed<tokio::net::TcpStream, mqtrigger::source::stomp::StompCodec>,
+    receipts: u32,
+}
+
+impl Stomp {
+    pub async fn connect(login: &str, passcode: &str) -> Stomp {
+        use futures::SinkExt;
+        use mqtrigger::source::stomp::{Frame, StompCodec};
+        let endpoint = stomp_endpoint();
+        let hostport = endpoint.trim_start_matches("stomp://").to_owned();
+        let stream = tokio::net::TcpStream::connect(&hostport)
+            .await
+            .expect("ActiveMQ must run (scripts/brokers up)");
+        let mut stomp = Stomp {
+            framed: tokio_util::codec::Framed::new(stream, StompCodec::default()),
+            receipts: 0,
+        };
+        let connect = Frame::new("CONNECT")
+            .header("accept-version", "1.2")
+            .header("host", "localhost")
+            .header("login", login)
+            .header("passcode", passcode);
+        stomp.framed.send(connect).await.unwrap();
+        let answer = stomp.frame().await.expect("CONNECTED");
+        assert_eq!(answer.command(), "CONNECTED", "{answer:?}");
+        stomp
+    }
+
+    /// The next frame, or None after `wait` of silence.
+    pub async fn frame_within(
+        &mut self,
+        wait: Duration,
+    ) -> Option<mqtrigger::source::stomp::Frame> {
+        use futures::StreamExt;
+        use mqtrigger::source::stomp::Inbound;
+        loop {
+            match tokio::time::timeout(wait, self.framed.next()).await {
+                Ok(Some(Ok(Inbound::Frame(f)))) => return Some(f),
+                Ok(Some(Ok(Inbound::HeartBeat))) => continue,
+                Ok(other) => panic!("STOMP connection ended: {other:?}"),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    pub async fn frame(&mut self) -> Option<mqtrigger::source::stomp::Frame> {
+        self.frame_within(Duration::from_secs(30)).await
+    }
+
+    /// Sends a message and waits for the broker's receipt.
+    pub async fn send(
+        &mut self,
+        queue: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        bytes_message: bool,
+    ) {
+        use futures::SinkExt;
+        use mqtrigger::source::stomp::Frame;
+        self.receipts += 1;
+        let receipt = format!("r{}", self.receipts);
+        let mut frame = Frame::new("SEND").header("destination", &format!("/queue/{queue}"));
+        for (k, v) in headers {
+            frame = frame.header(k, v);
+        }
+        if bytes_message {
+            frame = frame.header("content-length", &body.len().to_string());
+        }
+        frame = frame.header("receipt", &receipt).body(body.to_vec());
+        self.framed.send(frame).await.unwrap();
+        let answer = self.frame().await.unwrap();
+        assert_eq!(
+            answer.get("receipt-id"),
+            Some(receipt.as_str()),
+            "{answer:?}"
+        );
+    }
+
+    /// Takes the messages of `queue` for which `mine` holds (acking them) until
+    /// `wait` passes without one; others are left for their owners.
+    pub async fn take(
+        &mut self,
+        queue: &str,
+        wait: Duration,
+        mine: impl Fn(&mqtrigger::source::stomp::Frame) -> bool,
+    ) -> Vec<mqtrigger::source::stomp::Frame> {
+        use futures::SinkExt;
+        use mqtrigger::source::stomp::Frame;
+        let id = unique("sub");
+        let subscribe = Frame::new("SUBSCRIBE")
+            .header("id", &id)
+            .header("destination", &format!("/queue/{queue}"))
+            .header("ack", "client-individual");
+        self.framed.send(subscribe).await.unwrap();
+        let mut taken = Vec::new();
+        while let Some(f) = self.frame_within(wait).await {
+            if f.command() != "MESSAGE" {
+                continue;
+            }
+            if mine(&f) {
+                let ack = Frame::new("ACK").header("id", f.get("ack").unwrap());
+                self.framed.send(ack).await.unwrap();
+                taken.push(f);
+            }
+        }
+        self.framed
+            .send(Frame::new("UNSUBSCRIBE").header("id", &id))
+            .await
+            .unwrap();
+        taken
     }
 }

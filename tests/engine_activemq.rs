@@ -1,0 +1,181 @@
+//! The engine against the real ActiveMQ over STOMP.
+
+mod common;
+
+use common::*;
+use mqtrigger::mapping::{State, StateTransitionReason};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_arrive_as_the_exact_aws_mq_event_and_are_acked() {
+    let queue = unique("amq-shape");
+    let mut client = Stomp::connect("admin", "admin").await;
+    let headers = [
+        ("persistent", "true"),
+        ("priority", "7"),
+        ("correlation-id", "corr-1"),
+        ("reply-to", "/queue/replies"),
+        ("type", "order"),
+        ("tenant", "acme"),
+    ];
+    client.send(&queue, &headers, b"{\"order\":1}", false).await;
+    client.send(&queue, &[], &[0, 1, 2, 255], true).await;
+    let running = Running::start(&Setup::activemq(&queue)).await;
+    wait_for("both messages", || {
+        running
+            .events()
+            .iter()
+            .map(|e| messages(e).len())
+            .sum::<usize>()
+            == 2
+    })
+    .await;
+    let mut event = running.events().remove(0);
+
+    let typed: aws_lambda_events::event::activemq::ActiveMqEvent =
+        serde_json::from_value(event.clone()).unwrap();
+    assert_eq!(typed.event_source.as_deref(), Some("aws:mq"));
+    for m in event["messages"].as_array_mut().unwrap() {
+        let m = m.as_object_mut().unwrap();
+        assert!(
+            m.remove("messageID")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .starts_with("ID:")
+        );
+        let t = m.remove("timestamp").unwrap().as_i64().unwrap();
+        assert_eq!(m.remove("brokerInTime").unwrap().as_i64(), Some(t));
+        assert!(m.remove("brokerOutTime").unwrap().as_i64().unwrap() >= t);
+    }
+    let expected = serde_json::json!({
+        "eventSource": "aws:mq",
+        "eventSourceArn": BROKER_ARN,
+        "messages": [
+            {
+                "messageType": "jms/text-message", "deliveryMode": 2, "correlationID": "corr-1",
+                "replyTo": "/queue/replies", "destination": {"physicalName": queue}, "redelivered": false,
+                "type": "order", "expiration": 0, "priority": 7, "data": "eyJvcmRlciI6MX0=",
+                "properties": {"tenant": "acme"}
+            },
+            {
+                "messageType": "jms/bytes-message", "deliveryMode": 1, "correlationID": null,
+                "replyTo": null, "destination": {"physicalName": queue}, "redelivered": false,
+                "type": null, "expiration": 0, "priority": 4, "data": "AAEC/w==",
+                "properties": {}
+            }
+        ]
+    });
+    assert_eq!(event, expected);
+    wait_for("LastProcessingResult OK", || {
+        running.mapping().last_processing_result == "OK"
+    })
+    .await;
+    running.control.shutdown().await;
+    let left = client.take(&queue, Duration::from_secs(2), |_| true).await;
+    assert!(left.is_empty(), "acked messages do not come back: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_batch_is_retried_then_nacked_into_activemq_dlq() {
+    let queue = unique("amq-retry");
+    let mut client = Stomp::connect("admin", "admin").await;
+    let marker = unique("dead");
+    client
+        .send(&queue, &[("marker", &marker)], b"please fail", false)
+        .await;
+    let mut setup = Setup::activemq(&queue);
+    setup.function_env = vec![("FAIL".into(), "always".into())];
+    let running = Running::start(&setup).await;
+    let uuid = running.mapping().uuid;
+    wait_for("the dead letter", || {
+        !running
+            .control
+            .store()
+            .dead_letters(Some(uuid), 5)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    assert_eq!(
+        running.events().len(),
+        6,
+        "one attempt and 5 redeliveries, in the engine"
+    );
+    let letter = running
+        .control
+        .store()
+        .dead_letters(Some(uuid), 5)
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (letter.attempts, letter.destination.as_str()),
+        (6, "ActiveMQ.DLQ")
+    );
+    running.control.shutdown().await;
+    let moved = client
+        .take("ActiveMQ.DLQ", Duration::from_secs(2), |f| {
+            f.get("marker") == Some(marker.as_str())
+        })
+        .await;
+    assert_eq!(
+        moved.len(),
+        1,
+        "ActiveMQ moved the NACKed message to its DLQ"
+    );
+    assert_eq!(&moved[0].body[..], b"please fail");
+    assert_eq!(
+        moved[0].get("original-destination"),
+        Some(format!("/queue/{queue}").as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_returns_messages_marked_redelivered() {
+    let queue = unique("amq-redeliver");
+    let mut client = Stomp::connect("admin", "admin").await;
+    client.send(&queue, &[], b"in flight", false).await;
+    // A consumer that takes the message and vanishes without acking.
+    let mut careless = Stomp::connect("admin", "admin").await;
+    let seen = careless
+        .take(&queue, Duration::from_millis(500), |_| false)
+        .await;
+    assert!(seen.is_empty(), "it acked nothing");
+    drop(careless);
+    let running = Running::start(&Setup::activemq(&queue)).await;
+    wait_for("the message", || !running.events().is_empty()).await;
+    let event = running.events().remove(0);
+    assert_eq!(messages(&event), vec![(b"in flight".to_vec(), true)]);
+    running.control.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_missing_read_rights_stop_with_their_codes() {
+    let queue = unique("amq-auth");
+    let mut setup = Setup::activemq(&queue);
+    setup.password = "wrong".into();
+    let running = Running::start(&setup).await;
+    wait_for("the stop", || running.mapping().state == State::Disabled).await;
+    let m = running.mapping();
+    assert_eq!(
+        m.state_transition_reason,
+        StateTransitionReason::EventSourceAuthnError,
+        "{:?}",
+        m.state_detail
+    );
+    assert!(m.state_detail.unwrap().contains("'admin'"));
+
+    let mut setup = Setup::activemq(&queue);
+    setup.username = "noread".into();
+    setup.password = "noread-secret".into();
+    let running = Running::start(&setup).await;
+    wait_for("the stop", || running.mapping().state == State::Disabled).await;
+    let m = running.mapping();
+    assert_eq!(
+        m.state_transition_reason,
+        StateTransitionReason::EventSourceAuthzError,
+        "{:?}",
+        m.state_detail
+    );
+    assert!(m.state_detail.unwrap().contains("not authorized to read"));
+}
