@@ -65,6 +65,10 @@ pub struct BrokerConfig {
     /// Tried in order; the next one is used when one fails (Amazon MQ's
     /// active/standby pairs have two).
     pub endpoints: Vec<String>,
+    /// A PEM file of CA certificates to trust for TLS endpoints, besides the
+    /// system's (for brokers with a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A BASIC_AUTH secret: what AWS Secrets Manager would hold for Lambda.

@@ -179,3 +179,48 @@ async fn wrong_password_and_missing_read_rights_stop_with_their_codes() {
     );
     assert!(m.state_detail.unwrap().contains("not authorized to read"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomp_over_tls_verifies_the_broker_certificate() {
+    let queue = unique("amq-tls");
+    let mut client = Stomp::connect("admin", "admin").await;
+    client.send(&queue, &[], b"over tls", false).await;
+    let mut setup = Setup::activemq(&queue);
+    setup.endpoints = vec!["stomp+ssl://localhost:61614".into()];
+    setup.ca_file = Some(stomp_ca());
+    let running = Running::start(&setup).await;
+    wait_for("the message over TLS", || !running.events().is_empty()).await;
+    assert_eq!(
+        messages(&running.events()[0]),
+        vec![(b"over tls".to_vec(), false)]
+    );
+    running.control.shutdown().await;
+
+    // Not trusted: the system roots do not know the test CA.
+    let mut untrusted = Setup::activemq(&queue);
+    untrusted.endpoints = vec!["stomp+ssl://localhost:61614".into()];
+    let running = Running::start(&untrusted).await;
+    wait_for("the stop", || running.mapping().state == State::Disabled).await;
+    let m = running.mapping();
+    assert_eq!(
+        m.state_transition_reason,
+        StateTransitionReason::EsmConfigNotValid
+    );
+    let detail = m.state_detail.unwrap();
+    assert!(
+        detail.contains("TLS") && detail.contains("UnknownIssuer"),
+        "{detail}"
+    );
+
+    // Trusted, but the certificate is for "localhost", not 127.0.0.1.
+    let mut wrong_name = Setup::activemq(&queue);
+    wrong_name.endpoints = vec!["stomp+ssl://127.0.0.1:61614".into()];
+    wrong_name.ca_file = Some(stomp_ca());
+    let running = Running::start(&wrong_name).await;
+    wait_for("the stop", || running.mapping().state == State::Disabled).await;
+    let detail = running.mapping().state_detail.unwrap();
+    assert!(
+        detail.contains("TLS") && detail.contains("not valid for name"),
+        "{detail}"
+    );
+}

@@ -170,6 +170,7 @@ impl Poller {
             BrokerEngine::Activemq => {
                 let source = ActiveMqSource::connect(StompConfig {
                     endpoints: broker.endpoints.clone(),
+                    ca_file: broker.ca_file.clone(),
                     secret,
                     queue: spec.queue().to_owned(),
                     subscription: self.uuid.to_string(),

@@ -25,6 +25,8 @@ use tokio_util::codec::Framed;
 #[derive(Debug, Clone)]
 pub struct StompConfig {
     pub endpoints: Vec<String>,
+    /// Extra CA certificates (PEM) for `stomp+ssl://` endpoints.
+    pub ca_file: Option<std::path::PathBuf>,
     pub secret: Secret,
     pub queue: String,
     pub subscription: String,
@@ -37,6 +39,50 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Receipt = oneshot::Sender<Result<(), String>>;
+
+/// The socket, plain or TLS.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+type Conn = Framed<Box<dyn Io>, StompCodec>;
+
+/// Opens a TLS session that verifies the broker's certificate against the
+/// system's roots and `ca_file`. There is no fallback to plain text.
+async fn tls(
+    tcp: TcpStream,
+    host: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Box<dyn Io>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("ca_file {} is not PEM: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("`{host}` is not a valid TLS server name: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| {
+            format!(
+                "TLS with {host} failed: {e}; check the endpoint's host name, and the broker's `ca_file` for a private CA"
+            )
+        })?;
+    Ok(Box::new(stream))
+}
 
 /// Asks the I/O task to send a frame, optionally waiting for its RECEIPT.
 struct Outgoing {
@@ -121,11 +167,6 @@ impl ActiveMqSource {
             "for user '{}' at {host}:{port} (queue '{}')",
             config.secret.username, config.queue
         );
-        if tls {
-            return Err(SourceError::Config(format!(
-                "stomp+ssl:// is not supported by this build yet {what}; use a stomp:// endpoint"
-            )));
-        }
         let stream =
             tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
                 .await
@@ -138,7 +179,15 @@ impl ActiveMqSource {
                     SourceError::Connection(format!("cannot reach ActiveMQ {what}: {e}"))
                 })?;
         let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, StompCodec::default());
+        let stream: Box<dyn Io> = if tls {
+            // A certificate problem is the user's to fix, not a reason to retry.
+            self::tls(stream, &host, config.ca_file.as_deref())
+                .await
+                .map_err(|e| SourceError::Config(format!("{e} ({what})")))?
+        } else {
+            Box::new(stream)
+        };
+        let mut framed: Conn = Framed::new(stream, StompCodec::default());
         let connect = Frame::new("CONNECT")
             .header("accept-version", "1.2")
             .header("host", &host)
@@ -256,7 +305,7 @@ impl ActiveMqSource {
     }
 }
 
-async fn read_frame(framed: &mut Framed<TcpStream, StompCodec>) -> Result<Frame, String> {
+async fn read_frame(framed: &mut Conn) -> Result<Frame, String> {
     let read = async {
         loop {
             match framed.next().await {
@@ -275,7 +324,7 @@ async fn read_frame(framed: &mut Framed<TcpStream, StompCodec>) -> Result<Frame,
 /// Owns the socket: writes what the source asks, hands MESSAGE frames over,
 /// resolves receipts and keeps the heart-beats in both directions.
 async fn io_loop(
-    mut framed: Framed<TcpStream, StompCodec>,
+    mut framed: Conn,
     mut outgoing: mpsc::Receiver<Outgoing>,
     messages: mpsc::Sender<Result<Frame, SourceError>>,
     send_every: Option<Duration>,
@@ -341,7 +390,8 @@ async fn io_loop(
             _ = beat.tick(), if send_every.is_some() => {
                 // A heart-beat is a bare end-of-line between frames; the codec
                 // only writes whole frames, and its buffer is empty here.
-                if let Err(e) = framed.get_mut().write_all(b"\n").await {
+                let io = framed.get_mut();
+                if let Err(e) = async { io.write_all(b"\n").await?; io.flush().await }.await {
                     break fatal(e.to_string());
                 }
             }

@@ -35,6 +35,12 @@ pub fn stomp_endpoint() -> String {
     std::env::var("MQTRIGGER_TEST_STOMP").unwrap_or_else(|_| "stomp://127.0.0.1:61613".into())
 }
 
+/// The test CA that signed the stomp+ssl listener's certificate (for "localhost").
+pub fn stomp_ca() -> String {
+    std::env::var("MQTRIGGER_TEST_STOMP_CA")
+        .unwrap_or_else(|_| "/etc/activemq/instances-available/mqtrigger/tls/ca.pem".into())
+}
+
 pub fn unique(name: &str) -> String {
     format!(
         "mqt-{name}-{}",
@@ -139,6 +145,7 @@ pub struct Setup {
     pub retry_initial_ms: u64,
     /// "rabbitmq" or "activemq".
     pub engine: String,
+    pub ca_file: Option<String>,
 }
 
 impl Setup {
@@ -157,6 +164,7 @@ impl Setup {
             timeout: 30,
             retry_initial_ms: 50,
             engine: "rabbitmq".into(),
+            ca_file: None,
         }
     }
 
@@ -204,6 +212,7 @@ name = "test-rabbit"
 engine = "{engine}"
 arn = "{BROKER_ARN}"
 endpoints = {endpoints:?}
+{ca_file}
 
 [secrets]
 "{SECRET_ARN}" = {{ username = "{user}", password = "{pass}" }}
@@ -237,6 +246,11 @@ SourceAccessConfigurations = [
                 String::new()
             },
             engine = self.engine,
+            ca_file = self
+                .ca_file
+                .as_ref()
+                .map(|f| format!("ca_file = {f:?}"))
+                .unwrap_or_default(),
         )
     }
 }
