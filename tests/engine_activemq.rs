@@ -224,3 +224,22 @@ async fn stomp_over_tls_verifies_the_broker_certificate() {
         "{detail}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_endpoint_is_used_when_the_first_does_not_answer() {
+    let queue = unique("amq-failover");
+    let mut client = Stomp::connect("admin", "admin").await;
+    client.send(&queue, &[], b"via standby", false).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut setup = Setup::activemq(&queue);
+    setup.endpoints = vec![format!("stomp://{closed}"), stomp_endpoint()];
+    let running = Running::start(&setup).await;
+    wait_for("delivery through the second endpoint", || {
+        !running.events().is_empty()
+    })
+    .await;
+    running.control.shutdown().await;
+}
