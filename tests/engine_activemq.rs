@@ -87,27 +87,13 @@ async fn a_failing_batch_is_retried_then_nacked_into_activemq_dlq() {
     let mut setup = Setup::activemq(&queue);
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
-    let uuid = running.mapping().uuid;
-    wait_for("the dead letter", || {
-        !running
-            .control
-            .store()
-            .dead_letters(Some(uuid), 5)
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
     assert_eq!(
         running.events().len(),
         6,
         "one attempt and 5 redeliveries, in the engine"
     );
-    let letter = running
-        .control
-        .store()
-        .dead_letters(Some(uuid), 5)
-        .unwrap()
-        .remove(0);
+    let letter = running.dead_letters().remove(0);
     assert_eq!(
         (letter.attempts, letter.destination.as_str()),
         (6, "ActiveMQ.DLQ")

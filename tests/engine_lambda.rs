@@ -53,27 +53,13 @@ async fn batches_reach_a_lambda_endpoint_and_function_errors_are_retried() {
     broker
         .publish(&queue, b"fail", BasicProperties::default())
         .await;
-    let uuid = running.mapping().uuid;
-    wait_for("the dead letter", || {
-        !running
-            .control
-            .store()
-            .dead_letters(Some(uuid), 1)
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
     assert_eq!(
         server.invocations().len(),
         1 + 6,
         "one success, then 6 attempts of the failing batch"
     );
-    let letter = running
-        .control
-        .store()
-        .dead_letters(Some(uuid), 1)
-        .unwrap()
-        .remove(0);
+    let letter = running.dead_letters().remove(0);
     assert_eq!(
         letter.error.as_deref(),
         Some("{\"errorMessage\":\"no\"}"),

@@ -7,18 +7,6 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use mqtrigger::mapping::{State, StateTransitionReason};
 
-async fn stopped_with(running: &Running) -> (StateTransitionReason, String) {
-    wait_for("the mapping to stop", || {
-        running.mapping().state == State::Disabled
-    })
-    .await;
-    let m = running.mapping();
-    (
-        m.state_transition_reason,
-        m.state_detail.unwrap_or_default(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_acks_every_message_in_batches_of_batch_size() {
     let broker = Broker::connect().await;
@@ -154,17 +142,11 @@ async fn events_stay_under_6_mb_and_an_oversized_record_is_dead_lettered() {
     }
     let sizes: Vec<usize> = running.events().iter().map(|e| messages(e).len()).collect();
     assert_eq!(sizes, [2, 2, 1]);
-    let uuid = running.mapping().uuid;
     wait_for("the huge message in the journal", || {
-        !running
-            .control
-            .store()
-            .dead_letters(Some(uuid), 5)
-            .unwrap()
-            .is_empty()
+        !running.dead_letters().is_empty()
     })
     .await;
-    let letters = running.control.store().dead_letters(Some(uuid), 5).unwrap();
+    let letters = running.dead_letters();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].message_id.as_deref(), Some("huge"));
     assert!(
@@ -204,25 +186,15 @@ async fn a_failing_batch_is_retried_5_times_then_dead_lettered_to_the_dlq_queue(
     let mut setup = Setup::new(&queue);
     setup.window_secs = Some(1);
     let running = Running::start(&setup).await;
-    let uuid = running.mapping().uuid;
 
-    wait_for("the dead letters", || {
-        running
-            .control
-            .store()
-            .dead_letters(Some(uuid), 5)
-            .unwrap()
-            .len()
-            == 2
-    })
-    .await;
+    wait_for("the dead letters", || running.dead_letters().len() == 2).await;
     let events = running.events();
     assert_eq!(events.len(), 6, "one attempt and 5 redeliveries");
     assert!(
         events.iter().all(|e| messages(e).len() == 2),
         "the whole batch is retried"
     );
-    let letters = running.control.store().dead_letters(Some(uuid), 5).unwrap();
+    let letters = running.dead_letters();
     assert!(
         letters
             .iter()
@@ -296,17 +268,8 @@ async fn a_queue_with_a_dead_letter_exchange_gets_its_failures_rejected_to_it() 
     let mut setup = Setup::new(&queue);
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
-    let uuid = running.mapping().uuid;
 
-    wait_for("the dead letter", || {
-        !running
-            .control
-            .store()
-            .dead_letters(Some(uuid), 5)
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
     running.control.shutdown().await;
     let moved = broker.drain(&dead).await;
     assert_eq!(
@@ -321,7 +284,7 @@ async fn a_queue_with_a_dead_letter_exchange_gets_its_failures_rejected_to_it() 
         "RabbitMQ's own x-death header shows it was rejected"
     );
     assert_eq!(broker.ready(&queue).await, 0);
-    let letters = running.control.store().dead_letters(Some(uuid), 5).unwrap();
+    let letters = running.dead_letters();
     assert!(
         letters[0].destination.contains("dead-letter exchange"),
         "{}",
@@ -342,23 +305,9 @@ async fn a_message_that_expires_while_retried_is_dead_lettered_as_expired() {
     setup.function_env = vec![("FAIL".into(), "always".into())];
     setup.retry_initial_ms = 400;
     let running = Running::start(&setup).await;
-    let uuid = running.mapping().uuid;
 
-    wait_for("the dead letter", || {
-        !running
-            .control
-            .store()
-            .dead_letters(Some(uuid), 5)
-            .unwrap()
-            .is_empty()
-    })
-    .await;
-    let letter = running
-        .control
-        .store()
-        .dead_letters(Some(uuid), 5)
-        .unwrap()
-        .remove(0);
+    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    let letter = running.dead_letters().remove(0);
     assert!(letter.reason.contains("expired"), "{}", letter.reason);
     assert!(
         letter.attempts < 6,
@@ -379,7 +328,7 @@ async fn a_wrong_password_stops_the_mapping_with_event_source_authn_error() {
     let mut setup = Setup::new(&queue);
     setup.password = "not-the-password".into();
     let running = Running::start(&setup).await;
-    let (code, detail) = stopped_with(&running).await;
+    let (code, detail) = running.stopped().await;
     assert_eq!(
         code,
         StateTransitionReason::EventSourceAuthnError,
@@ -400,7 +349,7 @@ async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     setup.username = "mqt_noperm".into();
     setup.password = "mqt_noperm_secret".into();
     let running = Running::start(&setup).await;
-    let (code, detail) = stopped_with(&running).await;
+    let (code, detail) = running.stopped().await;
     assert_eq!(
         code,
         StateTransitionReason::EventSourceAuthzError,
@@ -412,7 +361,7 @@ async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     setup.username = "mqt_noread".into();
     setup.password = "mqt_noread_secret".into();
     let running = Running::start(&setup).await;
-    let (code, detail) = stopped_with(&running).await;
+    let (code, detail) = running.stopped().await;
     assert_eq!(
         code,
         StateTransitionReason::EventSourceAuthzError,
@@ -425,7 +374,7 @@ async fn a_user_without_permissions_stops_with_event_source_authz_error() {
 async fn a_missing_queue_stops_with_esm_config_not_valid() {
     let setup = Setup::new(&unique("missing"));
     let running = Running::start(&setup).await;
-    let (code, detail) = stopped_with(&running).await;
+    let (code, detail) = running.stopped().await;
     assert_eq!(code, StateTransitionReason::EsmConfigNotValid, "{detail}");
     assert!(detail.contains(&setup.queue), "{detail}");
 }
@@ -441,7 +390,7 @@ async fn a_missing_function_program_stops_with_function_config_not_valid_and_los
     let mut setup = Setup::new(&queue);
     setup.function_command = Some(vec!["/nonexistent/handler".into()]);
     let running = Running::start(&setup).await;
-    let (code, detail) = stopped_with(&running).await;
+    let (code, detail) = running.stopped().await;
     assert_eq!(
         code,
         StateTransitionReason::FunctionConfigNotValid,

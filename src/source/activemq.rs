@@ -147,15 +147,7 @@ fn now_ms() -> i64 {
 impl ActiveMqSource {
     /// Connects to the first endpoint that answers and subscribes.
     pub async fn connect(config: StompConfig) -> Result<ActiveMqSource, SourceError> {
-        let mut last = None;
-        for endpoint in &config.endpoints {
-            match Self::connect_one(endpoint, &config).await {
-                Ok(source) => return Ok(source),
-                Err(e @ SourceError::Connection(_)) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| SourceError::Config("the broker has no endpoints".into())))
+        super::first_answering(&config.endpoints, |e| Self::connect_one(e, &config)).await
     }
 
     async fn connect_one(

@@ -112,3 +112,25 @@ pub trait Source: Send {
     /// Where dead letters go, for the journal ("orders.dlq", "dead-letter exchange dlx").
     fn dead_letter_destination(&self) -> String;
 }
+
+/// Tries the endpoints in order and keeps the first that answers. Only an
+/// unreachable endpoint is a reason to try the next one: a refused login or a
+/// missing queue would be the same on the standby.
+pub async fn first_answering<'a, T, F, Fut>(
+    endpoints: &'a [String],
+    mut connect: F,
+) -> Result<T, SourceError>
+where
+    F: FnMut(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SourceError>>,
+{
+    let mut last = None;
+    for endpoint in endpoints {
+        match connect(endpoint).await {
+            Ok(source) => return Ok(source),
+            Err(e @ SourceError::Connection(_)) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| SourceError::Config("the broker has no endpoints".into())))
+}

@@ -107,17 +107,7 @@ pub fn classify(err: &lapin::Error, what: &str) -> SourceError {
 impl RabbitSource {
     /// Connects to the first endpoint that answers and starts consuming.
     pub async fn connect(config: RabbitConfig) -> Result<RabbitSource, SourceError> {
-        let mut last = None;
-        for endpoint in &config.endpoints {
-            match Self::connect_one(endpoint, &config).await {
-                Ok(source) => return Ok(source),
-                // Only an unreachable endpoint is a reason to try the next one;
-                // a refusal would be the same on the standby.
-                Err(e @ SourceError::Connection(_)) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| SourceError::Config("the broker has no endpoints".into())))
+        super::first_answering(&config.endpoints, |e| Self::connect_one(e, &config)).await
     }
 
     async fn connect_one(

@@ -288,6 +288,26 @@ impl Running {
     pub fn mapping(&self) -> Mapping {
         self.control.list().unwrap().remove(0)
     }
+
+    /// The mapping's dead letters in the journal, newest first.
+    pub fn dead_letters(&self) -> Vec<mqtrigger::store::DeadLetter> {
+        let uuid = self.mapping().uuid;
+        self.control.store().dead_letters(Some(uuid), 100).unwrap()
+    }
+
+    /// Waits for the mapping to stop itself; its reason and the sentence behind it.
+    pub async fn stopped(&self) -> (mqtrigger::mapping::StateTransitionReason, String) {
+        use mqtrigger::mapping::State;
+        wait_for("the mapping to stop", || {
+            self.mapping().state == State::Disabled
+        })
+        .await;
+        let m = self.mapping();
+        (
+            m.state_transition_reason,
+            m.state_detail.unwrap_or_default(),
+        )
+    }
 }
 
 pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
