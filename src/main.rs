@@ -16,8 +16,9 @@ use std::process::ExitCode;
     about = "Lambda's Amazon MQ trigger for any RabbitMQ or ActiveMQ broker and any function"
 )]
 struct Cli {
+    /// Without a subcommand: the console on ./mqtrigger.toml.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -31,6 +32,14 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The operations console: mappings, live batches, dead letters; enable,
+    /// disable and resize from the keyboard. Logs go to STATE/mqtrigger.log.
+    Console {
+        #[arg(long, short, default_value = "mqtrigger.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = ".state")]
+        state: PathBuf,
+    },
     /// Run every enabled mapping headless until SIGINT or SIGTERM.
     Serve {
         #[arg(long, short)]
@@ -72,9 +81,27 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let command = cli.command.unwrap_or(Command::Console {
+        config: "mqtrigger.toml".into(),
+        state: ".state".into(),
+    });
+    // The console owns the terminal: its logs go to a file in the state directory.
+    let log_file = match &command {
+        Command::Console { state, .. } => match open_log(state) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "mqtrigger: cannot open the log file in {}: {e}",
+                    state.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    init_logging(cli.log_format, log_file);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mqtrigger: {e:#}");
@@ -83,21 +110,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn open_log(state: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(state)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("mqtrigger.log"))
+}
+
+fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=off,aws=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (format, file) {
+        (LogFormat::Text, None) => builder.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, None) => builder.json().with_writer(std::io::stderr).init(),
+        (LogFormat::Text, Some(f)) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        (LogFormat::Json, Some(f)) => builder.json().with_writer(std::sync::Mutex::new(f)).init(),
     }
 }
 
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve { config, state } => serve(config, state).await,
+        Command::Console { config, state } => {
+            let config = Config::load(&config)?;
+            let store = Store::open(&state)?;
+            let control = Control::start(config, store).await?;
+            let result = mqtrigger::console::run(control.clone()).await;
+            control.shutdown().await;
+            result
+        }
         Command::Publish {
             broker,
             queue,

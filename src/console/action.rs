@@ -1,0 +1,42 @@
+//! Everything that can change the console's state, and what it asks of the engine.
+
+use crate::engine::EngineEvent;
+use crate::mapping::Mapping;
+use crate::store::DeadLetter;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Quit,
+    Up,
+    Down,
+    FocusNext,
+    Enable,
+    AskDisable,
+    BatchUp,
+    BatchDown,
+    AskBatchSize,
+    Inspect,
+    Help,
+    Confirm,
+    Back,
+    /// A key for the prompt's text field.
+    PromptKey(crossterm::event::KeyEvent),
+    Tick,
+    Engine(EngineEvent),
+    /// Fresh state from the store.
+    Loaded {
+        mappings: Vec<Mapping>,
+        dead_letters: Vec<DeadLetter>,
+    },
+    /// What became of an effect, for the toast.
+    Done(Result<String, String>),
+}
+
+/// A change the console asks of the engine, through the Control handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Enable(Uuid),
+    Disable(Uuid),
+    SetBatchSize(Uuid, u32),
+}

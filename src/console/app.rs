@@ -1,0 +1,326 @@
+//! The console's state, and the one place it changes: [`App::update`].
+
+use super::action::{Action, Effect};
+use crate::engine::EngineEvent;
+use crate::mapping::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, Mapping};
+use crate::store::DeadLetter;
+use chrono::{DateTime, Utc};
+use ratatui_textarea::TextArea;
+use std::collections::{HashMap, VecDeque};
+use uuid::Uuid;
+
+/// Recent batches kept per mapping.
+const BATCHES_KEPT: usize = 50;
+/// Seconds of message rate the sparkline shows.
+const RATE_HISTORY: usize = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Mappings,
+    Batches,
+    DeadLetters,
+}
+
+pub enum Mode {
+    Normal,
+    Confirm(Effect),
+    BatchPrompt {
+        input: Box<TextArea<'static>>,
+        error: Option<String>,
+    },
+    Help,
+    /// The dead letter at this index of the selected mapping's list.
+    Inspect(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    InFlight,
+    Ok,
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchView {
+    pub started: DateTime<Utc>,
+    pub messages: usize,
+    pub bytes: usize,
+    pub attempt: u32,
+    pub outcome: Outcome,
+    pub latency_ms: Option<u64>,
+}
+
+/// Counted since the console started.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub succeeded: u64,
+    pub failed_batches: u64,
+    pub dead_lettered: u64,
+    pub in_flight: usize,
+    /// Messages acked per second, oldest first.
+    pub rate: VecDeque<u64>,
+    this_second: u64,
+}
+
+pub struct App {
+    pub mappings: Vec<Mapping>,
+    pub selected: usize,
+    pub focus: Focus,
+    pub mode: Mode,
+    pub stats: HashMap<Uuid, Stats>,
+    pub batches: HashMap<Uuid, VecDeque<BatchView>>,
+    pub dead_letters: Vec<DeadLetter>,
+    pub dead_letter_selected: usize,
+    pub toast: Option<String>,
+    /// The time rendering measures ages against (set on each tick, so drawing stays pure).
+    pub now: DateTime<Utc>,
+    pub quit: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App {
+            mappings: Vec::new(),
+            selected: 0,
+            focus: Focus::Mappings,
+            mode: Mode::Normal,
+            stats: HashMap::new(),
+            batches: HashMap::new(),
+            dead_letters: Vec::new(),
+            dead_letter_selected: 0,
+            toast: None,
+            now: Utc::now(),
+            quit: false,
+        }
+    }
+}
+
+impl App {
+    pub fn selected_mapping(&self) -> Option<&Mapping> {
+        self.mappings.get(self.selected)
+    }
+
+    /// Dead letters of the selected mapping, newest first.
+    pub fn selected_dead_letters(&self) -> Vec<&DeadLetter> {
+        let Some(m) = self.selected_mapping() else {
+            return Vec::new();
+        };
+        self.dead_letters
+            .iter()
+            .filter(|d| d.mapping == m.uuid)
+            .collect()
+    }
+
+    pub fn update(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Tick => self.tick(),
+            Action::Loaded {
+                mappings,
+                dead_letters,
+            } => {
+                self.mappings = mappings;
+                self.mappings
+                    .sort_by(|a, b| a.spec.queue().cmp(b.spec.queue()));
+                self.selected = self.selected.min(self.mappings.len().saturating_sub(1));
+                self.dead_letters = dead_letters;
+            }
+            Action::Engine(event) => self.engine_event(event),
+            Action::Done(result) => {
+                self.toast = Some(match result {
+                    Ok(text) => text,
+                    Err(text) => format!("failed: {text}"),
+                })
+            }
+            other => return self.user_action(other),
+        }
+        None
+    }
+
+    fn user_action(&mut self, action: Action) -> Option<Effect> {
+        let uuid = self.selected_mapping().map(|m| m.uuid);
+        match (&mut self.mode, action) {
+            (Mode::BatchPrompt { input, error }, Action::PromptKey(key)) => {
+                input.input(key);
+                *error = batch_size_error(&input.lines().join(""));
+            }
+            (Mode::BatchPrompt { input, error }, Action::Confirm) => {
+                let text = input.lines().join("");
+                match (batch_size_error(&text), uuid) {
+                    (None, Some(uuid)) => {
+                        self.mode = Mode::Normal;
+                        return Some(Effect::SetBatchSize(uuid, text.trim().parse().ok()?));
+                    }
+                    (e, _) => *error = e,
+                }
+            }
+            (Mode::Confirm(effect), Action::Confirm) => {
+                let effect = effect.clone();
+                self.mode = Mode::Normal;
+                return Some(effect);
+            }
+            (_, Action::Back) => self.mode = Mode::Normal,
+            (Mode::Normal, action) => return self.normal_action(action, uuid),
+            _ => {}
+        }
+        None
+    }
+
+    fn normal_action(&mut self, action: Action, uuid: Option<Uuid>) -> Option<Effect> {
+        let batch_size = self
+            .selected_mapping()
+            .map(|m| m.spec.batch_size())
+            .unwrap_or(0);
+        match action {
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::FocusNext => {
+                self.focus = match self.focus {
+                    Focus::Mappings => Focus::Batches,
+                    Focus::Batches => Focus::DeadLetters,
+                    Focus::DeadLetters => Focus::Mappings,
+                }
+            }
+            Action::Help => self.mode = Mode::Help,
+            Action::Inspect if !self.selected_dead_letters().is_empty() => {
+                self.mode = Mode::Inspect(self.dead_letter_selected);
+            }
+            Action::Enable => return uuid.map(Effect::Enable),
+            Action::AskDisable => {
+                if let Some(uuid) = uuid {
+                    self.mode = Mode::Confirm(Effect::Disable(uuid));
+                }
+            }
+            Action::BatchUp if batch_size < MAX_BATCH_SIZE => {
+                return uuid.map(|u| Effect::SetBatchSize(u, step(batch_size, true)));
+            }
+            Action::BatchDown if batch_size > MIN_BATCH_SIZE => {
+                return uuid.map(|u| Effect::SetBatchSize(u, step(batch_size, false)));
+            }
+            Action::AskBatchSize if uuid.is_some() => {
+                let mut input = TextArea::new(vec![batch_size.to_string()]);
+                input.move_cursor(ratatui_textarea::CursorMove::End);
+                self.mode = Mode::BatchPrompt {
+                    input: Box::new(input),
+                    error: None,
+                };
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let letters = self.selected_dead_letters().len();
+        let (index, len) = match self.focus {
+            Focus::DeadLetters => (&mut self.dead_letter_selected, letters),
+            _ => (&mut self.selected, self.mappings.len()),
+        };
+        if len == 0 {
+            return;
+        }
+        *index = (*index as isize + delta).clamp(0, len as isize - 1) as usize;
+        if self.focus == Focus::Mappings {
+            self.dead_letter_selected = 0;
+        }
+    }
+
+    fn tick(&mut self) {
+        self.now = Utc::now();
+        for stats in self.stats.values_mut() {
+            stats.rate.push_back(std::mem::take(&mut stats.this_second));
+            while stats.rate.len() > RATE_HISTORY {
+                stats.rate.pop_front();
+            }
+        }
+    }
+
+    fn engine_event(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::MappingChanged(m) => {
+                match self.mappings.iter_mut().find(|x| x.uuid == m.uuid) {
+                    Some(slot) => *slot = *m,
+                    None => {
+                        self.mappings.push(*m);
+                        self.mappings
+                            .sort_by(|a, b| a.spec.queue().cmp(b.spec.queue()));
+                    }
+                }
+            }
+            EngineEvent::MappingDeleted(uuid) => {
+                self.mappings.retain(|m| m.uuid != uuid);
+                self.selected = self.selected.min(self.mappings.len().saturating_sub(1));
+            }
+            EngineEvent::BatchStarted {
+                mapping,
+                messages,
+                bytes,
+                attempt,
+            } => {
+                self.stats.entry(mapping).or_default().in_flight = messages;
+                let batches = self.batches.entry(mapping).or_default();
+                batches.push_front(BatchView {
+                    started: Utc::now(),
+                    messages,
+                    bytes,
+                    attempt,
+                    outcome: Outcome::InFlight,
+                    latency_ms: None,
+                });
+                batches.truncate(BATCHES_KEPT);
+            }
+            EngineEvent::BatchSucceeded {
+                mapping,
+                messages,
+                latency,
+                ..
+            } => {
+                let stats = self.stats.entry(mapping).or_default();
+                stats.in_flight = 0;
+                stats.succeeded += messages as u64;
+                stats.this_second += messages as u64;
+                self.finish_batch(mapping, Outcome::Ok, latency.as_millis() as u64);
+            }
+            EngineEvent::BatchFailed { mapping, error, .. } => {
+                let stats = self.stats.entry(mapping).or_default();
+                stats.in_flight = 0;
+                stats.failed_batches += 1;
+                self.finish_batch(mapping, Outcome::Failed(error), 0);
+            }
+            EngineEvent::DeadLettered {
+                mapping, messages, ..
+            } => {
+                self.stats.entry(mapping).or_default().dead_lettered += messages as u64;
+            }
+            EngineEvent::SettleFailed { .. } => {}
+        }
+    }
+
+    fn finish_batch(&mut self, mapping: Uuid, outcome: Outcome, latency_ms: u64) {
+        if let Some(b) = self.batches.get_mut(&mapping).and_then(|b| b.front_mut())
+            && b.outcome == Outcome::InFlight
+        {
+            b.outcome = outcome;
+            b.latency_ms = Some(latency_ms);
+        }
+    }
+}
+
+/// Doubles or halves, as a quick way across 1..=10000.
+fn step(size: u32, up: bool) -> u32 {
+    if up {
+        (size * 2).min(MAX_BATCH_SIZE)
+    } else {
+        (size / 2).max(MIN_BATCH_SIZE)
+    }
+}
+
+/// Lambda's rule for BatchSize, as the sentence shown under the prompt.
+pub fn batch_size_error(text: &str) -> Option<String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if (MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&n) => None,
+        _ => Some(format!(
+            "BatchSize must be a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
+        )),
+    }
+}

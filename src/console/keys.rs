@@ -1,0 +1,58 @@
+//! Where a key becomes an action. The help screen is generated from KEYMAP.
+
+use super::action::Action;
+use super::app::Mode;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// (keys, what they do), in the order the help screen shows them.
+pub const KEYMAP: &[(&str, &str)] = &[
+    ("↑ ↓ j k", "move"),
+    ("Tab", "next panel"),
+    ("Enter", "inspect the selected dead letter"),
+    ("e", "enable the mapping"),
+    ("d", "disable the mapping (asks first)"),
+    ("+ -", "BatchSize up or down"),
+    ("b", "type an exact BatchSize"),
+    ("?", "this help"),
+    ("Esc", "back"),
+    ("q", "quit"),
+];
+
+pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    match mode {
+        Mode::BatchPrompt { .. } => match key.code {
+            KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Esc => Some(Action::Back),
+            _ => Some(Action::PromptKey(key)),
+        },
+        Mode::Confirm(_) => match key.code {
+            KeyCode::Char('y') | KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Char('n') | KeyCode::Esc => Some(Action::Back),
+            _ => None,
+        },
+        Mode::Help | Mode::Inspect(_) => match key.code {
+            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => {
+                Some(Action::Back)
+            }
+            _ => None,
+        },
+        Mode::Normal => match key.code {
+            KeyCode::Char('q') => Some(Action::Quit),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::Tab => Some(Action::FocusNext),
+            KeyCode::Enter => Some(Action::Inspect),
+            KeyCode::Char('e') => Some(Action::Enable),
+            KeyCode::Char('d') => Some(Action::AskDisable),
+            KeyCode::Char('+') => Some(Action::BatchUp),
+            KeyCode::Char('-') => Some(Action::BatchDown),
+            KeyCode::Char('b') => Some(Action::AskBatchSize),
+            KeyCode::Char('?') => Some(Action::Help),
+            KeyCode::Esc => Some(Action::Back),
+            _ => None,
+        },
+    }
+}

@@ -1,0 +1,94 @@
+//! The operations console: a ratatui app that contains the engine.
+//!
+//! State lives in [`app::App`] and changes only through actions
+//! ([`action::Action`]); keys become actions in [`keys`]; drawing is a pure
+//! function of the state ([`ui::draw`]). Changes to mappings go through the
+//! engine's Control handle, like everything else.
+
+pub mod action;
+pub mod app;
+pub mod keys;
+pub mod ui;
+
+use crate::engine::{Control, EngineEvent};
+use action::{Action, Effect};
+use anyhow::Result;
+use app::App;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+const DEAD_LETTERS_SHOWN: usize = 200;
+
+fn load(control: &Control) -> Result<Action> {
+    Ok(Action::Loaded {
+        mappings: control.list()?,
+        dead_letters: control.store().dead_letters(None, DEAD_LETTERS_SHOWN)?,
+    })
+}
+
+/// Runs the console until the user quits; the terminal is restored on the way out.
+pub async fn run(control: Control) -> Result<()> {
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, &control).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) -> Result<()> {
+    let mut app = App::default();
+    app.update(load(control)?);
+    let mut keys = EventStream::new();
+    let mut engine = control.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    while !app.quit {
+        terminal.draw(|frame| ui::draw(frame, &app))?;
+        let action = tokio::select! {
+            Some(event) = keys.next() => match event? {
+                Event::Key(key) if key.kind == KeyEventKind::Press => keys::action(&app.mode, key),
+                _ => None,
+            },
+            event = engine.recv() => match event {
+                Ok(event @ EngineEvent::DeadLettered { .. }) => {
+                    app.update(Action::Engine(event));
+                    Some(load(control)?)
+                }
+                Ok(event) => Some(Action::Engine(event)),
+                // Missed events: read the whole state again.
+                Err(RecvError::Lagged(_)) => Some(load(control)?),
+                Err(RecvError::Closed) => None,
+            },
+            _ = tick.tick() => Some(Action::Tick),
+            Some(done) = done_rx.recv() => Some(Action::Done(done)),
+        };
+        if let Some(effect) = action.and_then(|a| app.update(a)) {
+            let control = control.clone();
+            let done = done_tx.clone();
+            tokio::spawn(async move {
+                let _ = done.send(apply(&control, effect).await);
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
+    let result = match effect {
+        Effect::Enable(uuid) => control
+            .enable(uuid)
+            .await
+            .map(|m| format!("enabled {}", m.spec.queue())),
+        Effect::Disable(uuid) => control
+            .disable(uuid)
+            .await
+            .map(|m| format!("disabled {}", m.spec.queue())),
+        Effect::SetBatchSize(uuid, n) => control
+            .set_batch_size(uuid, n)
+            .await
+            .map(|m| format!("BatchSize of {} is now {n}", m.spec.queue())),
+    };
+    result.map_err(|e| format!("{e:#}"))
+}

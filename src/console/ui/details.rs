@@ -1,0 +1,106 @@
+//! The selected mapping's live batches, and its errors: the stop code with
+//! what to fix, and the dead letters with their reasons.
+
+use super::{focused, panel};
+use crate::console::app::{App, Focus, Outcome};
+use crate::mapping::StateTransitionReason;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Table, Wrap};
+
+pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
+    let block = panel("Batches", focused(app, Focus::Batches));
+    let batches = app
+        .selected_mapping()
+        .and_then(|m| app.batches.get(&m.uuid));
+    let rows = batches.into_iter().flatten().map(|b| {
+        let age = (app.now - b.started).num_seconds().max(0);
+        let (outcome, style) = match &b.outcome {
+            Outcome::InFlight => ("in flight".to_owned(), Style::new().fg(Color::Yellow)),
+            Outcome::Ok => ("ok".to_owned(), Style::new().fg(Color::Green)),
+            Outcome::Failed(e) => (
+                format!("failed: {}", e.lines().next().unwrap_or_default()),
+                Style::new().fg(Color::Red),
+            ),
+        };
+        Row::new(vec![
+            b.messages.to_string(),
+            human_bytes(b.bytes),
+            format!("{age}s"),
+            b.attempt.to_string(),
+            b.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default(),
+            outcome,
+        ])
+        .style(style)
+    });
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(3),
+        Constraint::Length(8),
+        Constraint::Min(10),
+    ];
+    let header = Row::new(["MSGS", "BYTES", "AGE", "TRY", "LATENCY", "OUTCOME"])
+        .style(Style::new().add_modifier(Modifier::BOLD));
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {
+    let block = panel("Errors and dead letters", focused(app, Focus::DeadLetters));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(m) = app.selected_mapping() else {
+        return;
+    };
+    let stop = (m.state_transition_reason != StateTransitionReason::UserInitiated).then(|| {
+        format!(
+            "{}: {}",
+            m.state_transition_reason,
+            m.state_detail.as_deref().unwrap_or_default()
+        )
+    });
+    let stop_height = if stop.is_some() { 3 } else { 0 };
+    let [stop_area, list_area] =
+        Layout::vertical([Constraint::Length(stop_height), Constraint::Min(1)]).areas(inner);
+    if let Some(stop) = stop {
+        frame.render_widget(
+            Paragraph::new(stop)
+                .style(Style::new().fg(Color::Red))
+                .wrap(Wrap { trim: true }),
+            stop_area,
+        );
+    }
+    let letters = app.selected_dead_letters();
+    if letters.is_empty() {
+        frame.render_widget(
+            Line::from("no dead letters").style(Style::new().fg(Color::DarkGray)),
+            list_area,
+        );
+        return;
+    }
+    let items = letters.iter().map(|d| {
+        ListItem::new(format!(
+            "{} {} ×{} {}",
+            d.at.format("%H:%M:%S"),
+            d.message_id.as_deref().unwrap_or("-"),
+            d.attempts,
+            d.reason
+        ))
+    });
+    let list = List::new(items.collect::<Vec<_>>())
+        .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state =
+        ListState::default().with_selected(Some(app.dead_letter_selected.min(letters.len() - 1)));
+    frame.render_stateful_widget(list, list_area, &mut state);
+}
+
+pub fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1}MB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1}KB", n as f64 / 1024.0),
+        n => format!("{n}B"),
+    }
+}

@@ -1,0 +1,75 @@
+//! The mappings panel: one row per mapping.
+
+use super::{focused, panel};
+use crate::console::app::{App, Focus};
+use crate::mapping::State;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::{Cell, Row, Table, TableState};
+
+pub fn state_color(state: State) -> Color {
+    match state {
+        State::Enabled => Color::Green,
+        State::Disabled => Color::Red,
+        _ => Color::Yellow,
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let header = Row::new([
+        "STATE",
+        "REASON",
+        "QUEUE",
+        "FUNCTION",
+        "BATCH",
+        "WINDOW",
+        "MSG/S",
+        "IN FLIGHT",
+        "OK",
+        "FAILED",
+        "DEAD",
+        "LAST RESULT",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = app.mappings.iter().map(|m| {
+        let stats = app.stats.get(&m.uuid).cloned().unwrap_or_default();
+        let rate = stats.rate.back().copied().unwrap_or(0);
+        let window = m.spec.batching_window();
+        Row::new(vec![
+            Cell::from(m.state.to_string()).style(Style::new().fg(state_color(m.state))),
+            Cell::from(m.state_transition_reason.to_string()),
+            Cell::from(m.spec.queue().to_owned()),
+            Cell::from(m.spec.function_name.clone()),
+            Cell::from(m.spec.batch_size().to_string()),
+            Cell::from(format!("{}ms", window.as_millis())),
+            Cell::from(rate.to_string()),
+            Cell::from(stats.in_flight.to_string()),
+            Cell::from(stats.succeeded.to_string()),
+            Cell::from(stats.failed_batches.to_string()),
+            Cell::from(stats.dead_lettered.to_string()),
+            Cell::from(m.last_processing_result.clone()),
+        ])
+    });
+    let widths = [
+        Constraint::Length(9),
+        Constraint::Length(26),
+        Constraint::Min(12),
+        Constraint::Length(12),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Min(20),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(panel("Mappings", focused(app, Focus::Mappings)))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state =
+        TableState::default().with_selected((!app.mappings.is_empty()).then_some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}

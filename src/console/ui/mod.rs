@@ -1,0 +1,142 @@
+//! Drawing: a pure function of [`App`].
+
+mod details;
+mod inspector;
+mod mappings;
+
+use super::app::{App, Focus, Mode};
+use super::keys::KEYMAP;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let [title, table, lower, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Percentage(45),
+        Constraint::Min(6),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_title(frame, title, app);
+    mappings::draw(frame, table, app);
+    let [batches, errors] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
+    details::draw_batches(frame, batches, app);
+    details::draw_errors(frame, errors, app);
+    draw_footer(frame, footer, app);
+    match &app.mode {
+        Mode::Normal => {}
+        Mode::Help => draw_help(frame),
+        Mode::Confirm(effect) => {
+            let text = match effect {
+                super::action::Effect::Disable(_) => {
+                    "Disable this mapping? Its consumer stops; messages stay in the queue. (y/n)"
+                }
+                _ => "Go ahead? (y/n)",
+            };
+            let area = popup(frame.area(), 60, 5);
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .block(panel("Confirm", true)),
+                area,
+            );
+        }
+        Mode::BatchPrompt { input, error } => {
+            let area = popup(frame.area(), 60, 6);
+            frame.render_widget(Clear, area);
+            let block = panel("BatchSize (1-10000), Enter to apply, Esc to cancel", true);
+            let inner = block.inner(area);
+            frame.render_widget(block, area);
+            let [field, message] =
+                Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+            frame.render_widget(&**input, field);
+            if let Some(error) = error {
+                frame.render_widget(
+                    Paragraph::new(error.as_str()).style(Style::new().fg(Color::Red)),
+                    message,
+                );
+            }
+        }
+        Mode::Inspect(index) => inspector::draw(frame, frame.area(), app, *index),
+    }
+}
+
+fn draw_title(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = vec![
+        Span::styled(
+            " mqtrigger ",
+            Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ),
+        Span::raw(format!(" {} mapping(s)", app.mappings.len())),
+    ];
+    if let Some(toast) = &app.toast {
+        spans.push(Span::raw("   "));
+        spans.push(Span::styled(toast.as_str(), Style::new().fg(Color::Yellow)));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
+    let hints = match app.mode {
+        Mode::Normal => {
+            "e enable  d disable  +/- batch  b batch size  Tab panel  Enter inspect  ? help  q quit"
+        }
+        _ => "Esc back",
+    };
+    frame.render_widget(
+        Line::from(hints).style(Style::new().fg(Color::DarkGray)),
+        area,
+    );
+}
+
+fn draw_help(frame: &mut Frame) {
+    let lines: Vec<Line> = KEYMAP
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{keys:>10}  "),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let area = popup(frame.area(), 50, KEYMAP.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(panel("Keys", true)), area);
+}
+
+/// A bordered panel; the focused one stands out.
+pub fn panel(title: &str, focused: bool) -> Block<'_> {
+    let style = if focused {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new()
+    };
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(style)
+        .title(title)
+}
+
+pub fn focused(app: &App, focus: Focus) -> bool {
+    matches!(app.mode, Mode::Normal) && app.focus == focus
+}
+
+fn popup(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}

@@ -1,0 +1,215 @@
+//! The console drawn on ratatui's TestBackend, from a fixed state.
+
+use chrono::{TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use mqtrigger::console::action::{Action, Effect};
+use mqtrigger::console::app::App;
+use mqtrigger::console::{keys, ui};
+use mqtrigger::engine::EngineEvent;
+use mqtrigger::mapping::{
+    Mapping, MappingSpec, SourceAccessConfiguration, SourceAccessType, State, StateTransitionReason,
+};
+use mqtrigger::store::DeadLetter;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn mapping(n: u128, queue: &str) -> Mapping {
+    let spec = MappingSpec {
+        function_name: "echo".into(),
+        event_source_arn: "arn:aws:mq:us-east-1:000000000000:broker:b:b-1".into(),
+        queues: vec![queue.into()],
+        batch_size: Some(10),
+        maximum_batching_window_in_seconds: Some(1),
+        enabled: None,
+        filter_criteria: None,
+        source_access_configurations: vec![SourceAccessConfiguration {
+            kind: SourceAccessType::BasicAuth,
+            uri: "s".into(),
+        }],
+    };
+    let mut m = Mapping::new(
+        spec,
+        "arn:aws:lambda:local:000000000000:function:echo".into(),
+    );
+    m.uuid = Uuid::from_u128(n);
+    m
+}
+
+/// Two mappings, one stopped with a stop code, a batch history and a dead letter.
+fn app() -> App {
+    let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+    let orders = mapping(1, "orders");
+    let mut payments = mapping(2, "payments");
+    payments.state = State::Disabled;
+    payments.state_transition_reason = StateTransitionReason::EventSourceAuthnError;
+    payments.state_detail = Some(
+        "RabbitMQ refused the login for user 'app' at 127.0.0.1:5672 — check the secret".into(),
+    );
+    payments.last_processing_result = "PROBLEM: EVENT_SOURCE_AUTHN_ERROR".into();
+    let mut app = App::default();
+    app.update(Action::Loaded {
+        mappings: vec![payments, orders.clone()],
+        dead_letters: vec![DeadLetter {
+            id: 1,
+            mapping: orders.uuid,
+            at: now,
+            queue: "orders".into(),
+            message_id: Some("m-7".into()),
+            attempts: 6,
+            reason: "function failed 6 times (maximumRedeliveries reached)".into(),
+            error: Some("{\"errorType\":\"OrderInvalid\"}".into()),
+            destination: "orders.dlq".into(),
+            record: b"{\"data\":\"eyJvcmRlciI6N30=\"}".to_vec(),
+            body: b"{\"order\":7}".to_vec(),
+        }],
+    });
+    let events = [
+        EngineEvent::BatchStarted {
+            mapping: orders.uuid,
+            messages: 10,
+            bytes: 3200,
+            attempt: 1,
+        },
+        EngineEvent::BatchSucceeded {
+            mapping: orders.uuid,
+            messages: 10,
+            attempts: 1,
+            latency: Duration::from_millis(42),
+        },
+        EngineEvent::BatchStarted {
+            mapping: orders.uuid,
+            messages: 1,
+            bytes: 320,
+            attempt: 6,
+        },
+        EngineEvent::BatchFailed {
+            mapping: orders.uuid,
+            messages: 1,
+            attempt: 6,
+            error: "OrderInvalid".into(),
+        },
+        EngineEvent::DeadLettered {
+            mapping: orders.uuid,
+            messages: 1,
+            reason: "retries".into(),
+        },
+    ];
+    for e in events {
+        app.update(Action::Engine(e));
+    }
+    // Batches are stamped when they arrive; pin them for a stable picture.
+    for b in app.batches.values_mut().flatten() {
+        b.started = now - chrono::Duration::seconds(3);
+    }
+    app.now = now;
+    app
+}
+
+fn render(app: &App) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(110, 24)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    terminal.backend().to_string()
+}
+
+fn key(c: char) -> Action {
+    keys::action(
+        &App::default().mode,
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_main_screen() {
+    insta::assert_snapshot!(render(&app()));
+}
+
+#[test]
+fn a_stopped_mapping_says_what_to_fix() {
+    let mut app = app();
+    app.update(Action::Down); // payments, below orders
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn the_dead_letter_inspector_decodes_the_body() {
+    let mut app = app();
+    app.update(Action::Inspect);
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn help_is_made_from_the_key_map() {
+    let mut app = app();
+    app.update(key('?'));
+    let screen = render(&app);
+    for (keys, what) in keys::KEYMAP {
+        assert!(
+            screen.contains(keys) && screen.contains(what),
+            "{keys} {what} missing:\n{screen}"
+        );
+    }
+}
+
+#[test]
+fn the_batch_size_prompt_validates_in_place() {
+    let mut app = app();
+    app.update(key('b'));
+    let backspace = KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE);
+    app.update(Action::PromptKey(backspace));
+    app.update(Action::PromptKey(backspace));
+    for c in "20000".chars() {
+        app.update(Action::PromptKey(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    insta::assert_snapshot!(render(&app));
+    assert_eq!(
+        app.update(Action::Confirm),
+        None,
+        "an invalid size is not applied"
+    );
+    for _ in 0..5 {
+        app.update(Action::PromptKey(backspace));
+    }
+    app.update(Action::PromptKey(KeyEvent::new(
+        KeyCode::Char('5'),
+        KeyModifiers::NONE,
+    )));
+    app.update(Action::PromptKey(KeyEvent::new(
+        KeyCode::Char('0'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::SetBatchSize(Uuid::from_u128(1), 50))
+    );
+}
+
+#[test]
+fn disable_asks_first_and_keys_become_effects() {
+    let mut app = app();
+    assert_eq!(app.update(key('d')), None, "d only asks");
+    assert!(render(&app).contains("Disable this mapping?"));
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::Disable(Uuid::from_u128(1)))
+    );
+    assert_eq!(
+        app.update(key('e')),
+        Some(Effect::Enable(Uuid::from_u128(1)))
+    );
+    assert_eq!(
+        app.update(key('+')),
+        Some(Effect::SetBatchSize(Uuid::from_u128(1), 20))
+    );
+    assert_eq!(
+        app.update(key('-')),
+        Some(Effect::SetBatchSize(Uuid::from_u128(1), 5))
+    );
+    app.update(key('q'));
+    assert!(app.quit);
+}

@@ -1,0 +1,155 @@
+//! The real console binary in a real terminal: tmux runs it, send-keys types,
+//! capture-pane reads the screen. Needs tmux (scripts/test installs it).
+
+mod common;
+
+use common::*;
+use lapin::BasicProperties;
+use lapin::types::FieldTable;
+use std::path::Path;
+use std::process::Command;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let session = unique("console");
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "150",
+                "-y",
+                "34",
+                command,
+            ])
+            .status()
+            .expect("tmux must be installed (scripts/test installs it)");
+        assert!(status.success());
+        Tmux { session }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .status()
+            .unwrap()
+            .success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// The mapping as the store has it, read beside the running console.
+fn stored_mapping(state: &Path) -> serde_json::Value {
+    let db = rusqlite::Connection::open(state.join("mqtrigger.db")).unwrap();
+    let body: String = db
+        .query_row("SELECT body FROM mappings", [], |r| r.get(0))
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_traffic_and_its_keys_change_the_mapping() {
+    let broker = Broker::connect().await;
+    let queue = unique("tui");
+    broker.declare(&queue, FieldTable::default()).await;
+    for i in 0..12 {
+        broker
+            .publish(
+                &queue,
+                format!("m{i}").as_bytes(),
+                BasicProperties::default(),
+            )
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        Setup::new(&queue).toml(&dir.path().join("events.jsonl")),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let tmux = Tmux::start(&format!(
+        "{} console --config {} --state {}",
+        env!("CARGO_BIN_EXE_mqtrigger"),
+        config.display(),
+        state.display()
+    ));
+
+    wait_for("the mapping row with 12 messages acked", || {
+        let screen = tmux.screen();
+        screen.contains(&queue) && screen.contains(" 12 ") && screen.contains("Enabled")
+    })
+    .await;
+
+    tmux.keys(&["+"]);
+    wait_for("BatchSize 20 in the store", || {
+        stored_mapping(&state)["BatchSize"] == 20
+    })
+    .await;
+    wait_for("the toast", || tmux.screen().contains("BatchSize of")).await;
+
+    tmux.keys(&["b"]);
+    wait_for("the prompt", || {
+        tmux.screen().contains("BatchSize (1-10000)")
+    })
+    .await;
+    tmux.keys(&["BSpace", "BSpace", "0", "0", "0", "0", "0"]);
+    wait_for("the error in place", || {
+        tmux.screen()
+            .contains("must be a whole number from 1 to 10000")
+    })
+    .await;
+    tmux.keys(&["Escape"]);
+    // A key right after Escape would read as Alt+key: wait for the prompt to close.
+    wait_for("the prompt to close", || {
+        !tmux.screen().contains("BatchSize (1-10000)")
+    })
+    .await;
+
+    tmux.keys(&["d"]);
+    wait_for("the confirmation", || {
+        tmux.screen().contains("Disable this mapping?")
+    })
+    .await;
+    tmux.keys(&["y"]);
+    wait_for("Disabled in the store", || {
+        stored_mapping(&state)["State"] == "Disabled"
+    })
+    .await;
+    wait_for("Disabled on screen", || tmux.screen().contains("Disabled")).await;
+
+    tmux.keys(&["q"]);
+    wait_for("the console to exit", || !tmux.alive()).await;
+    broker.delete(&queue).await;
+}
