@@ -167,6 +167,7 @@ pub async fn publish_stomp(
     let rest = rest.split('/').next().unwrap_or_default();
     let (userinfo, hostport) = rest.rsplit_once('@').unwrap_or(("", rest));
     let (login, passcode) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let (login, passcode) = (percent_decode(login), percent_decode(passcode));
     let stream = tokio::net::TcpStream::connect(hostport)
         .await
         .with_context(|| format!("cannot connect to {hostport}"))?;
@@ -182,8 +183,8 @@ pub async fn publish_stomp(
     let connect = Frame::new("CONNECT")
         .header("accept-version", "1.2")
         .header("host", hostport.split(':').next().unwrap_or_default())
-        .header("login", login)
-        .header("passcode", passcode);
+        .header("login", &login)
+        .header("passcode", &passcode);
     framed.send(connect).await?;
     let answer = next(&mut framed).await?;
     if answer.command() != "CONNECTED" {
@@ -215,4 +216,27 @@ pub async fn publish_stomp(
     }
     framed.send(Frame::new("DISCONNECT")).await?;
     Ok(())
+}
+
+/// `%40` → `@`, as in the user part of a URL.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

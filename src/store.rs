@@ -238,14 +238,29 @@ impl Store {
         Ok(())
     }
 
+    pub fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
+        Ok(self.query_dead_letters("id = ?1", params![id])?.pop())
+    }
+
     /// The newest dead letters first.
     pub fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.query_dead_letters(
+            "(?1 IS NULL OR mapping = ?1) ORDER BY id DESC LIMIT ?2",
+            params![mapping.map(|u| u.to_string()), limit as i64],
+        )
+    }
+
+    fn query_dead_letters(
+        &self,
+        condition: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<DeadLetter>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body
-             FROM dead_letters WHERE (?1 IS NULL OR mapping = ?1) ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![mapping.map(|u| u.to_string()), limit as i64], |r| {
+             FROM dead_letters WHERE {condition}"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
             Ok(DeadLetter {
                 id: r.get(0)?,
                 mapping: r.get::<_, String>(1)?.parse().unwrap_or_default(),

@@ -210,6 +210,20 @@ fn disable_asks_first_and_keys_become_effects() {
         app.update(key('-')),
         Some(Effect::SetBatchSize(Uuid::from_u128(1), 5))
     );
+    assert_eq!(app.update(key('x')), None, "x only asks");
+    let screen = render(&app);
+    assert!(screen.contains("Delete this mapping?"), "{screen}");
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::Delete(Uuid::from_u128(1)))
+    );
+    assert_eq!(app.update(key('r')), None, "r only asks");
+    assert!(render(&app).contains("this dead letter's record"));
+    assert_eq!(app.update(Action::Confirm), Some(Effect::Replay(1)));
+    app.update(key('R'));
+    assert_eq!(app.update(Action::Back), None, "Esc cancels");
+    assert_eq!(app.update(key('R')), None);
+    assert_eq!(app.update(Action::Confirm), Some(Effect::Republish(1)));
     app.update(key('q'));
     assert!(app.quit);
 }

@@ -242,6 +242,36 @@ async fn a_failing_batch_is_retried_5_times_then_dead_lettered_to_the_dlq_queue(
         0,
         "the originals are acked once the dead letters are confirmed"
     );
+
+    // From the journal: a replay invokes the function with the same record, a
+    // republish puts the body back on the source queue.
+    let letter = running
+        .dead_letters()
+        .into_iter()
+        .find(|d| d.body == b"innocent bystander")
+        .unwrap();
+    let replayed = running
+        .control
+        .replay(letter.id)
+        .await
+        .expect("the bystander alone succeeds");
+    assert!(replayed.contains("\"ok\": true"), "{replayed}");
+    let last = running.events().pop().unwrap();
+    assert_eq!(
+        messages(&last),
+        vec![(b"innocent bystander".to_vec(), false)]
+    );
+    let failing = running
+        .dead_letters()
+        .into_iter()
+        .find(|d| d.body == b"please fail")
+        .unwrap();
+    let err = running.control.replay(failing.id).await.unwrap_err();
+    assert!(format!("{err:#}").contains("told to fail"), "{err:#}");
+    running.control.republish(failing.id).await.unwrap();
+    let back = broker.drain(&queue).await;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].delivery.data, b"please fail");
     broker.delete(&queue).await;
     broker.delete(&format!("{queue}.dlq")).await;
 }

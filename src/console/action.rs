@@ -16,6 +16,9 @@ pub enum Action {
     BatchUp,
     BatchDown,
     AskBatchSize,
+    AskReplay,
+    AskRepublish,
+    AskDelete,
     Inspect,
     Help,
     Confirm,
@@ -39,4 +42,9 @@ pub enum Effect {
     Enable(Uuid),
     Disable(Uuid),
     SetBatchSize(Uuid, u32),
+    Delete(Uuid),
+    /// Re-invoke the function with a dead letter's record.
+    Replay(i64),
+    /// Put a dead letter back on its source queue.
+    Republish(i64),
 }

@@ -191,6 +191,25 @@ impl App {
                     self.mode = Mode::Confirm(Effect::Disable(uuid));
                 }
             }
+            Action::AskDelete => {
+                if let Some(uuid) = uuid {
+                    self.mode = Mode::Confirm(Effect::Delete(uuid));
+                }
+            }
+            Action::AskReplay | Action::AskRepublish => {
+                let letter = self
+                    .selected_dead_letters()
+                    .get(self.dead_letter_selected)
+                    .map(|d| d.id);
+                match (letter, action) {
+                    (Some(id), Action::AskReplay) => self.mode = Mode::Confirm(Effect::Replay(id)),
+                    (Some(id), _) => self.mode = Mode::Confirm(Effect::Republish(id)),
+                    (None, _) => {
+                        self.toast =
+                            Some("no dead letter selected (Tab to the dead letters)".into())
+                    }
+                }
+            }
             Action::BatchUp if batch_size < MAX_BATCH_SIZE => {
                 return uuid.map(|u| Effect::SetBatchSize(u, step(batch_size, true)));
             }

@@ -85,10 +85,31 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
             .disable(uuid)
             .await
             .map(|m| format!("disabled {}", m.spec.queue())),
+        Effect::Delete(uuid) => control
+            .delete(uuid)
+            .await
+            .map(|()| "mapping deleted".to_owned()),
+        Effect::Replay(id) => control
+            .replay(id)
+            .await
+            .map(|r| format!("replayed; the function answered {}", one_line(&r))),
+        Effect::Republish(id) => control
+            .republish(id)
+            .await
+            .map(|()| "republished to the source queue".to_owned()),
         Effect::SetBatchSize(uuid, n) => control
             .set_batch_size(uuid, n)
             .await
             .map(|m| format!("BatchSize of {} is now {n}", m.spec.queue())),
     };
     result.map_err(|e| format!("{e:#}"))
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.len() > 80 {
+        format!("{}…", &line[..line.floor_char_boundary(80)])
+    } else {
+        line.to_owned()
+    }
 }

@@ -6,6 +6,7 @@
 
 mod batch;
 mod poller;
+mod replay;
 pub mod retry;
 
 pub use batch::{Batch, Batcher, Gathered};
@@ -393,4 +394,19 @@ async fn supervise(
             _ => return,
         }
     }
+}
+
+/// The event around a mapping's records: `aws:mq` for ActiveMQ, `aws:rmq` for RabbitMQ.
+pub fn event_frame(config: &Config, mapping: &Mapping) -> crate::event::EventFrame {
+    use crate::config::BrokerEngine;
+    use crate::mapping::SourceAccessType;
+    let arn = &mapping.spec.event_source_arn;
+    if config.broker(arn).map(|b| b.engine) == Some(BrokerEngine::Activemq) {
+        return crate::event::mq::frame(arn);
+    }
+    let vhost = mapping
+        .spec
+        .access(SourceAccessType::VirtualHost)
+        .unwrap_or("/");
+    crate::event::rmq::frame(arn, mapping.spec.queue(), vhost)
 }

@@ -10,7 +10,6 @@ use super::batch::{Batch, Batcher, Gathered};
 use super::retry::Backoff;
 use super::{Control, EngineEvent, RunSettings};
 use crate::config::BrokerEngine;
-use crate::event;
 use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{MAX_REDELIVERIES, Mapping, SourceAccessType, State, StateTransitionReason};
 use crate::source::activemq::{ActiveMqSource, StompConfig};
@@ -182,18 +181,6 @@ impl Poller {
         }
     }
 
-    fn frame(&self, mapping: &Mapping) -> event::EventFrame {
-        let arn = &mapping.spec.event_source_arn;
-        if self.control.config().broker(arn).map(|b| b.engine) == Some(BrokerEngine::Activemq) {
-            return event::mq::frame(arn);
-        }
-        let vhost = mapping
-            .spec
-            .access(SourceAccessType::VirtualHost)
-            .unwrap_or("/");
-        event::rmq::frame(&mapping.spec.event_source_arn, mapping.spec.queue(), vhost)
-    }
-
     async fn consume(
         &mut self,
         source: &mut dyn Source,
@@ -202,7 +189,7 @@ impl Poller {
     ) -> anyhow::Result<SessionEnd> {
         let settings = self.settings.borrow_and_update().clone();
         let mut batcher = Batcher::new(
-            self.frame(mapping),
+            super::event_frame(self.control.config(), mapping),
             settings.batch_size as usize,
             settings.window,
         );

@@ -41,7 +41,7 @@ pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(6),
         Constraint::Length(3),
         Constraint::Length(8),
-        Constraint::Min(10),
+        Constraint::Fill(1),
     ];
     let header = Row::new(["MSGS", "BYTES", "AGE", "TRY", "LATENCY", "OUTCOME"])
         .style(Style::new().add_modifier(Modifier::BOLD));

@@ -51,11 +51,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(m.last_processing_result.clone()),
         ])
     });
+    // Fixed widths but the last: an under-determined layout can be solved
+    // differently from one run to the next.
     let widths = [
         Constraint::Length(9),
-        Constraint::Length(26),
-        Constraint::Min(12),
-        Constraint::Length(12),
+        Constraint::Length(25),
+        Constraint::Length(16),
+        Constraint::Length(10),
         Constraint::Length(6),
         Constraint::Length(7),
         Constraint::Length(6),
@@ -63,7 +65,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Length(5),
-        Constraint::Min(20),
+        Constraint::Fill(1),
     ];
     let table = Table::new(rows, widths)
         .header(header)

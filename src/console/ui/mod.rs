@@ -31,11 +31,19 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Normal => {}
         Mode::Help => draw_help(frame),
         Mode::Confirm(effect) => {
+            use super::action::Effect;
             let text = match effect {
-                super::action::Effect::Disable(_) => {
+                Effect::Disable(_) => {
                     "Disable this mapping? Its consumer stops; messages stay in the queue. (y/n)"
                 }
-                _ => "Go ahead? (y/n)",
+                Effect::Delete(_) => {
+                    "Delete this mapping? Its consumer stops; messages stay in the queue. (y/n)"
+                }
+                Effect::Replay(_) => {
+                    "Invoke the function again with this dead letter's record? The broker is not touched. (y/n)"
+                }
+                Effect::Republish(_) => "Publish this dead letter back to its source queue? (y/n)",
+                Effect::Enable(_) | Effect::SetBatchSize(..) => "Go ahead? (y/n)",
             };
             let area = popup(frame.area(), 60, 5);
             frame.render_widget(Clear, area);
@@ -107,7 +115,7 @@ fn draw_help(frame: &mut Frame) {
             ])
         })
         .collect();
-    let area = popup(frame.area(), 50, KEYMAP.len() as u16 + 2);
+    let area = popup(frame.area(), 76, KEYMAP.len() as u16 + 2);
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(lines).block(panel("Keys", true)), area);
 }

@@ -1,0 +1,92 @@
+//! Second chances for dead letters, from the journal: replay re-invokes the
+//! function with the same record (the broker is not touched); republish puts
+//! the message back on its source queue, to go through the mapping again.
+
+use super::Control;
+use crate::config::BrokerEngine;
+use crate::invoke;
+use crate::mapping::SourceAccessType;
+use crate::publish::{self, Message};
+use anyhow::{Context, Result, anyhow};
+
+impl Control {
+    /// Invokes the mapping's function with a one-record event made of the
+    /// dead letter's record; returns the function's response.
+    pub async fn replay(&self, dead_letter: i64) -> Result<String> {
+        let letter = self
+            .store()
+            .dead_letter(dead_letter)?
+            .ok_or_else(|| anyhow!("no dead letter {dead_letter}"))?;
+        let mapping = self.get(letter.mapping)?;
+        let name = &mapping.spec.function_name;
+        let function = self
+            .config()
+            .functions
+            .get(name)
+            .with_context(|| format!("function `{name}` is not configured"))?;
+        let invoker = invoke::build(function).await?;
+        let event =
+            super::event_frame(self.config(), &mapping).assemble([letter.record.as_slice()]);
+        let response = invoker.invoke(event.into()).await?;
+        Ok(String::from_utf8_lossy(&response).into_owned())
+    }
+
+    /// Publishes the dead letter's body to the queue it came from.
+    pub async fn republish(&self, dead_letter: i64) -> Result<()> {
+        let letter = self
+            .store()
+            .dead_letter(dead_letter)?
+            .ok_or_else(|| anyhow!("no dead letter {dead_letter}"))?;
+        let mapping = self.get(letter.mapping)?;
+        let spec = &mapping.spec;
+        let broker = self
+            .config()
+            .broker(&spec.event_source_arn)
+            .context("the mapping's broker is not configured")?;
+        let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
+        let secret = self
+            .config()
+            .secrets
+            .get(secret_arn)
+            .context("the mapping's secret is not configured")?;
+        let endpoint = broker
+            .endpoints
+            .first()
+            .context("the broker has no endpoints")?;
+        let (scheme, rest) = endpoint
+            .split_once("://")
+            .context("a broker endpoint is not a URL")?;
+        let user = |s: &str| {
+            s.replace('%', "%25")
+                .replace('@', "%40")
+                .replace(':', "%3A")
+                .replace('/', "%2F")
+        };
+        let auth = format!("{}:{}", user(&secret.username), user(&secret.password));
+        let mut message = Message {
+            body: letter.body.clone(),
+            ..Message::default()
+        };
+        message
+            .headers
+            .push(("x-mqtrigger-republished".into(), "true".into()));
+        match broker.engine {
+            BrokerEngine::Rabbitmq => {
+                let vhost = spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
+                let url = format!(
+                    "{scheme}://{auth}@{}/{}",
+                    rest.trim_end_matches('/'),
+                    user(vhost)
+                );
+                publish::publish_amqp(&url, spec.queue(), &message, 1).await
+            }
+            BrokerEngine::Activemq => {
+                message
+                    .properties
+                    .push(("persistent".into(), "true".into()));
+                let url = format!("{scheme}://{auth}@{rest}");
+                publish::publish_stomp(&url, spec.queue(), &message, 1, false).await
+            }
+        }
+    }
+}
