@@ -56,7 +56,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let widths = [
         Constraint::Length(9),
         Constraint::Length(25),
-        Constraint::Length(16),
+        Constraint::Length(24),
         Constraint::Length(10),
         Constraint::Length(6),
         Constraint::Length(7),
