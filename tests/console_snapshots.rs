@@ -227,3 +227,84 @@ fn disable_asks_first_and_keys_become_effects() {
     app.update(key('q'));
     assert!(app.quit);
 }
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(Action::PromptKey(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+}
+
+#[test]
+fn filter_sort_and_the_command_line() {
+    let mut app = app();
+    app.update(key('/'));
+    type_text(&mut app, "pay");
+    app.update(Action::Confirm);
+    assert_eq!(app.visible().len(), 1);
+    assert_eq!(app.selected_mapping().unwrap().spec.queue(), "payments");
+    insta::assert_snapshot!(render(&app));
+    app.update(key('/'));
+    app.update(Action::Back);
+    assert_eq!(app.visible().len(), 2, "Esc clears the filter");
+
+    app.update(key('s')); // by state: Disabled before Enabled
+    assert_eq!(app.visible()[0].spec.queue(), "payments");
+    app.update(key('s')); // by function
+    app.update(key('s')); // by dead letters: orders has one
+    assert_eq!(app.visible()[0].spec.queue(), "orders");
+
+    app.update(key(':'));
+    type_text(&mut app, "batch 99999");
+    assert_eq!(app.update(Action::Confirm), None);
+    assert!(render(&app).contains("BatchSize must be a whole number from 1 to 10000"));
+    app.update(Action::Back);
+    app.update(key(':'));
+    type_text(&mut app, "batch 50");
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::SetBatchSize(Uuid::from_u128(1), 50))
+    );
+    app.update(key(':'));
+    type_text(&mut app, "disable 00000000-0000-0000-0000-000000000002");
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::Disable(Uuid::from_u128(2)))
+    );
+    app.update(key(':'));
+    type_text(&mut app, "replay");
+    assert_eq!(app.update(Action::Confirm), Some(Effect::Replay(1)));
+    app.update(key(':'));
+    type_text(&mut app, "frobnicate");
+    assert_eq!(app.update(Action::Confirm), None);
+    assert!(render(&app).contains("unknown command"));
+}
+
+#[test]
+fn a_click_selects_the_row_under_it() {
+    let screen = ratatui::layout::Rect::new(0, 0, 110, 24);
+    // Title line, then the table's top border and header.
+    assert_eq!(ui::mapping_row_at(screen, 10, 3), Some(0));
+    assert_eq!(ui::mapping_row_at(screen, 10, 4), Some(1));
+    assert_eq!(
+        ui::mapping_row_at(screen, 10, 2),
+        None,
+        "the header is not a row"
+    );
+    assert_eq!(
+        ui::mapping_row_at(screen, 0, 3),
+        None,
+        "the border is not a row"
+    );
+    let mut app = app();
+    app.update(Action::Select(1));
+    assert_eq!(app.selected_mapping().unwrap().spec.queue(), "payments");
+    app.update(Action::Select(7));
+    assert_eq!(
+        app.selected_mapping().unwrap().spec.queue(),
+        "payments",
+        "a click below the rows changes nothing"
+    );
+}

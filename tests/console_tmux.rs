@@ -137,6 +137,12 @@ async fn the_console_shows_traffic_and_its_keys_change_the_mapping() {
     })
     .await;
 
+    tmux.keys(&[":", "batch 33", "Enter"]);
+    wait_for("BatchSize 33 from the command line", || {
+        stored_mapping(&state)["BatchSize"] == 33
+    })
+    .await;
+
     tmux.keys(&["d"]);
     wait_for("the confirmation", || {
         tmux.screen().contains("Disable this mapping?")

@@ -19,6 +19,11 @@ pub enum Action {
     AskReplay,
     AskRepublish,
     AskDelete,
+    AskFilter,
+    AskCommand,
+    Sort,
+    /// A click on a row of the mappings table.
+    Select(usize),
     Inspect,
     Help,
     Confirm,

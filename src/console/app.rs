@@ -31,6 +31,44 @@ pub enum Mode {
     Help,
     /// The dead letter at this index of the selected mapping's list.
     Inspect(usize),
+    /// `/`: the mappings table shows only rows containing the text.
+    Filter {
+        input: Box<TextArea<'static>>,
+    },
+    /// `:`: a command line (`enable`, `disable`, `batch 50`, `replay`, …).
+    Command {
+        input: Box<TextArea<'static>>,
+        error: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    #[default]
+    Queue,
+    State,
+    Function,
+    DeadLetters,
+}
+
+impl SortBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortBy::Queue => "queue",
+            SortBy::State => "state",
+            SortBy::Function => "function",
+            SortBy::DeadLetters => "dead letters",
+        }
+    }
+
+    fn next(self) -> SortBy {
+        match self {
+            SortBy::Queue => SortBy::State,
+            SortBy::State => SortBy::Function,
+            SortBy::Function => SortBy::DeadLetters,
+            SortBy::DeadLetters => SortBy::Queue,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +110,10 @@ pub struct App {
     pub dead_letters: Vec<DeadLetter>,
     pub dead_letter_selected: usize,
     pub toast: Option<String>,
+    pub filter: String,
+    pub sort: SortBy,
+    /// When each mapping last changed, so the table can mark fresh changes.
+    pub changed_at: HashMap<Uuid, DateTime<Utc>>,
     /// The time rendering measures ages against (set on each tick, so drawing stays pure).
     pub now: DateTime<Utc>,
     pub quit: bool,
@@ -89,6 +131,9 @@ impl Default for App {
             dead_letters: Vec::new(),
             dead_letter_selected: 0,
             toast: None,
+            filter: String::new(),
+            sort: SortBy::default(),
+            changed_at: HashMap::new(),
             now: Utc::now(),
             quit: false,
         }
@@ -96,8 +141,43 @@ impl Default for App {
 }
 
 impl App {
+    /// The mappings the table shows: filtered, then sorted.
+    pub fn visible(&self) -> Vec<&Mapping> {
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<&Mapping> = self
+            .mappings
+            .iter()
+            .filter(|m| {
+                needle.is_empty()
+                    || [
+                        m.spec.queue(),
+                        m.spec.function_name.as_str(),
+                        &m.state.to_string(),
+                        &m.uuid.to_string(),
+                    ]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .collect();
+        let dead = |m: &Mapping| {
+            self.stats
+                .get(&m.uuid)
+                .map(|s| s.dead_lettered)
+                .unwrap_or(0)
+        };
+        match self.sort {
+            SortBy::Queue => rows.sort_by(|a, b| a.spec.queue().cmp(b.spec.queue())),
+            SortBy::State => rows.sort_by_key(|m| m.state.to_string()),
+            SortBy::Function => {
+                rows.sort_by(|a, b| a.spec.function_name.cmp(&b.spec.function_name))
+            }
+            SortBy::DeadLetters => rows.sort_by_key(|m| std::cmp::Reverse(dead(m))),
+        }
+        rows
+    }
+
     pub fn selected_mapping(&self) -> Option<&Mapping> {
-        self.mappings.get(self.selected)
+        self.visible().get(self.selected).copied()
     }
 
     /// Dead letters of the selected mapping, newest first.
@@ -120,9 +200,7 @@ impl App {
                 dead_letters,
             } => {
                 self.mappings = mappings;
-                self.mappings
-                    .sort_by(|a, b| a.spec.queue().cmp(b.spec.queue()));
-                self.selected = self.selected.min(self.mappings.len().saturating_sub(1));
+                self.clamp_selection();
                 self.dead_letters = dead_letters;
             }
             Action::Engine(event) => self.engine_event(event),
@@ -154,6 +232,35 @@ impl App {
                     (e, _) => *error = e,
                 }
             }
+            (Mode::Filter { input }, Action::PromptKey(key)) => {
+                input.input(key);
+                self.filter = input.lines().join("");
+                self.selected = 0;
+            }
+            (Mode::Filter { .. }, Action::Confirm) => self.mode = Mode::Normal,
+            (Mode::Filter { .. }, Action::Back) => {
+                self.filter.clear();
+                self.mode = Mode::Normal;
+            }
+            (Mode::Command { input, .. }, Action::PromptKey(key)) => {
+                input.input(key);
+            }
+            (Mode::Command { input, .. }, Action::Confirm) => {
+                let line = input.lines().join("");
+                match self.command(&line) {
+                    Ok(effect) => {
+                        if !self.quit {
+                            self.mode = Mode::Normal;
+                        }
+                        return effect;
+                    }
+                    Err(e) => {
+                        if let Mode::Command { error, .. } = &mut self.mode {
+                            *error = Some(e);
+                        }
+                    }
+                }
+            }
             (Mode::Confirm(effect), Action::Confirm) => {
                 let effect = effect.clone();
                 self.mode = Mode::Normal;
@@ -182,6 +289,25 @@ impl App {
                 }
             }
             Action::Help => self.mode = Mode::Help,
+            Action::AskFilter => {
+                let mut input = TextArea::new(vec![self.filter.clone()]);
+                input.move_cursor(ratatui_textarea::CursorMove::End);
+                self.mode = Mode::Filter {
+                    input: Box::new(input),
+                };
+            }
+            Action::AskCommand => {
+                self.mode = Mode::Command {
+                    input: Box::new(TextArea::default()),
+                    error: None,
+                };
+            }
+            Action::Sort => self.sort = self.sort.next(),
+            Action::Select(index) if index < self.visible().len() => {
+                self.selected = index;
+                self.focus = Focus::Mappings;
+                self.dead_letter_selected = 0;
+            }
             Action::Inspect if !self.selected_dead_letters().is_empty() => {
                 self.mode = Mode::Inspect(self.dead_letter_selected);
             }
@@ -231,9 +357,10 @@ impl App {
 
     fn move_by(&mut self, delta: isize) {
         let letters = self.selected_dead_letters().len();
+        let rows = self.visible().len();
         let (index, len) = match self.focus {
             Focus::DeadLetters => (&mut self.dead_letter_selected, letters),
-            _ => (&mut self.selected, self.mappings.len()),
+            _ => (&mut self.selected, rows),
         };
         if len == 0 {
             return;
@@ -257,18 +384,15 @@ impl App {
     fn engine_event(&mut self, event: EngineEvent) {
         match event {
             EngineEvent::MappingChanged(m) => {
+                self.changed_at.insert(m.uuid, Utc::now());
                 match self.mappings.iter_mut().find(|x| x.uuid == m.uuid) {
                     Some(slot) => *slot = *m,
-                    None => {
-                        self.mappings.push(*m);
-                        self.mappings
-                            .sort_by(|a, b| a.spec.queue().cmp(b.spec.queue()));
-                    }
+                    None => self.mappings.push(*m),
                 }
             }
             EngineEvent::MappingDeleted(uuid) => {
                 self.mappings.retain(|m| m.uuid != uuid);
-                self.selected = self.selected.min(self.mappings.len().saturating_sub(1));
+                self.clamp_selection();
             }
             EngineEvent::BatchStarted {
                 mapping,
@@ -313,6 +437,58 @@ impl App {
             }
             EngineEvent::SettleFailed { .. } => {}
         }
+    }
+
+    fn clamp_selection(&mut self) {
+        self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+    }
+
+    /// Runs a `:` command line on the selected mapping (or the one it names).
+    fn command(&mut self, line: &str) -> Result<Option<Effect>, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let target = |arg: Option<&&str>| -> Result<Uuid, String> {
+            match arg {
+                Some(id) => id
+                    .parse()
+                    .map_err(|_| format!("`{id}` is not a mapping UUID")),
+                None => self
+                    .selected_mapping()
+                    .map(|m| m.uuid)
+                    .ok_or_else(|| "no mapping selected".to_owned()),
+            }
+        };
+        let letter = || {
+            self.selected_dead_letters()
+                .get(self.dead_letter_selected)
+                .map(|d| d.id)
+                .ok_or_else(|| "no dead letter selected".to_owned())
+        };
+        Ok(Some(match words.as_slice() {
+            [] => return Ok(None),
+            ["q" | "quit"] => {
+                self.quit = true;
+                return Ok(None);
+            }
+            ["enable", rest @ ..] => Effect::Enable(target(rest.first())?),
+            ["disable", rest @ ..] => Effect::Disable(target(rest.first())?),
+            ["delete", rest @ ..] => Effect::Delete(target(rest.first())?),
+            ["batch", n, rest @ ..] => {
+                if let Some(e) = batch_size_error(n) {
+                    return Err(e);
+                }
+                Effect::SetBatchSize(
+                    target(rest.first())?,
+                    n.parse().map_err(|_| "not a number".to_owned())?,
+                )
+            }
+            ["replay"] => Effect::Replay(letter()?),
+            ["republish"] => Effect::Republish(letter()?),
+            _ => {
+                return Err(format!(
+                    "unknown command `{line}`: enable|disable|delete [UUID], batch N [UUID], replay, republish, q"
+                ));
+            }
+        }))
     }
 
     fn finish_batch(&mut self, mapping: Uuid, outcome: Outcome, latency_ms: u64) {

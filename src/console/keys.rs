@@ -22,6 +22,13 @@ pub const KEYMAP: &[(&str, &str)] = &[
         "R",
         "republish the selected dead letter to its queue (asks first)",
     ),
+    ("/", "filter the mappings (Esc clears)"),
+    ("s", "sort by queue, state, function, dead letters"),
+    (
+        ":",
+        "command: enable|disable|delete [UUID], batch N, replay, q",
+    ),
+    ("mouse", "wheel moves, click selects a mapping"),
     ("?", "this help"),
     ("Esc", "back"),
     ("q", "quit"),
@@ -32,7 +39,7 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     match mode {
-        Mode::BatchPrompt { .. } => match key.code {
+        Mode::BatchPrompt { .. } | Mode::Filter { .. } | Mode::Command { .. } => match key.code {
             KeyCode::Enter => Some(Action::Confirm),
             KeyCode::Esc => Some(Action::Back),
             _ => Some(Action::PromptKey(key)),
@@ -60,6 +67,9 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('-') => Some(Action::BatchDown),
             KeyCode::Char('b') => Some(Action::AskBatchSize),
             KeyCode::Char('x') => Some(Action::AskDelete),
+            KeyCode::Char('/') => Some(Action::AskFilter),
+            KeyCode::Char(':') => Some(Action::AskCommand),
+            KeyCode::Char('s') => Some(Action::Sort),
             KeyCode::Char('r') => Some(Action::AskReplay),
             KeyCode::Char('R') => Some(Action::AskRepublish),
             KeyCode::Char('?') => Some(Action::Help),

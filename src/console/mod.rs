@@ -14,7 +14,7 @@ use crate::engine::{Control, EngineEvent};
 use action::{Action, Effect};
 use anyhow::Result;
 use app::App;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -32,9 +32,22 @@ fn load(control: &Control) -> Result<Action> {
 /// Runs the console until the user quits; the terminal is restored on the way out.
 pub async fn run(control: Control) -> Result<()> {
     let mut terminal = ratatui::init();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     let result = event_loop(&mut terminal, &control).await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     result
+}
+
+fn mouse(event: MouseEvent, screen: ratatui::layout::Rect) -> Option<Action> {
+    match event.kind {
+        MouseEventKind::ScrollUp => Some(Action::Up),
+        MouseEventKind::ScrollDown => Some(Action::Down),
+        MouseEventKind::Down(MouseButton::Left) => {
+            ui::mapping_row_at(screen, event.column, event.row).map(Action::Select)
+        }
+        _ => None,
+    }
 }
 
 async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) -> Result<()> {
@@ -49,6 +62,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) 
         let action = tokio::select! {
             Some(event) = keys.next() => match event? {
                 Event::Key(key) if key.kind == KeyEventKind::Press => keys::action(&app.mode, key),
+                Event::Mouse(m) if matches!(app.mode, app::Mode::Normal) => {
+                    let size = terminal.size()?;
+                    mouse(m, ratatui::layout::Rect::new(0, 0, size.width, size.height))
+                }
                 _ => None,
             },
             event = engine.recv() => match event {

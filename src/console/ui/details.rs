@@ -8,10 +8,28 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Sparkline, Table, Wrap};
 
 pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
     let block = panel("Batches", focused(app, Focus::Batches));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [rate_area, table_area] =
+        Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
+    let rate: Vec<u64> = app
+        .selected_mapping()
+        .and_then(|m| app.stats.get(&m.uuid))
+        .map(|s| s.rate.iter().copied().collect())
+        .unwrap_or_default();
+    let [label, spark] =
+        Layout::horizontal([Constraint::Length(8), Constraint::Fill(1)]).areas(rate_area);
+    frame.render_widget(Paragraph::new("msg/s\n60s"), label);
+    frame.render_widget(
+        Sparkline::default()
+            .data(&rate)
+            .style(Style::new().fg(Color::Cyan)),
+        spark,
+    );
     let batches = app
         .selected_mapping()
         .and_then(|m| app.batches.get(&m.uuid));
@@ -45,7 +63,7 @@ pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
     ];
     let header = Row::new(["MSGS", "BYTES", "AGE", "TRY", "LATENCY", "OUTCOME"])
         .style(Style::new().add_modifier(Modifier::BOLD));
-    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+    frame.render_widget(Table::new(rows, widths).header(header), table_area);
 }
 
 pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {

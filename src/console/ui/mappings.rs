@@ -32,23 +32,43 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         "LAST RESULT",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = app.mappings.iter().map(|m| {
+    let visible = app.visible();
+    let mut title = format!("Mappings (by {})", app.sort.label());
+    if !app.filter.is_empty() {
+        title.push_str(&format!(
+            " /{} ({} of {})",
+            app.filter,
+            visible.len(),
+            app.mappings.len()
+        ));
+    }
+    let rows = visible.iter().map(|m| {
         let stats = app.stats.get(&m.uuid).cloned().unwrap_or_default();
+        // A mapping that changed in the last two seconds stands out.
+        let fresh = app
+            .changed_at
+            .get(&m.uuid)
+            .is_some_and(|t| (app.now - *t).num_seconds() < 2);
+        let mark = if fresh {
+            Style::new().add_modifier(Modifier::BOLD).fg(Color::Yellow)
+        } else {
+            Style::new()
+        };
         let rate = stats.rate.back().copied().unwrap_or(0);
         let window = m.spec.batching_window();
         Row::new(vec![
             Cell::from(m.state.to_string()).style(Style::new().fg(state_color(m.state))),
-            Cell::from(m.state_transition_reason.to_string()),
+            Cell::from(m.state_transition_reason.to_string()).style(mark),
             Cell::from(m.spec.queue().to_owned()),
             Cell::from(m.spec.function_name.clone()),
-            Cell::from(m.spec.batch_size().to_string()),
+            Cell::from(m.spec.batch_size().to_string()).style(mark),
             Cell::from(format!("{}ms", window.as_millis())),
             Cell::from(rate.to_string()),
             Cell::from(stats.in_flight.to_string()),
             Cell::from(stats.succeeded.to_string()),
             Cell::from(stats.failed_batches.to_string()),
             Cell::from(stats.dead_lettered.to_string()),
-            Cell::from(m.last_processing_result.clone()),
+            Cell::from(m.last_processing_result.clone()).style(mark),
         ])
     });
     // Fixed widths but the last: an under-determined layout can be solved
@@ -69,9 +89,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     ];
     let table = Table::new(rows, widths)
         .header(header)
-        .block(panel("Mappings", focused(app, Focus::Mappings)))
+        .block(panel(&title, focused(app, Focus::Mappings)))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state =
-        TableState::default().with_selected((!app.mappings.is_empty()).then_some(app.selected));
+        TableState::default().with_selected((!visible.is_empty()).then_some(app.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }

@@ -12,14 +12,28 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-pub fn draw(frame: &mut Frame, app: &App) {
-    let [title, table, lower, footer] = Layout::vertical([
+fn areas(area: Rect) -> [Rect; 4] {
+    Layout::vertical([
         Constraint::Length(1),
         Constraint::Percentage(45),
         Constraint::Min(6),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
+    .areas(area)
+}
+
+/// The mappings-table row under a screen position (for mouse clicks).
+pub fn mapping_row_at(screen: Rect, column: u16, row: u16) -> Option<usize> {
+    let table = areas(screen)[1];
+    // Below the top border and the header, inside the side borders.
+    let first = table.y + 2;
+    let inside =
+        column > table.x && column + 1 < table.right() && row >= first && row + 1 < table.bottom();
+    inside.then(|| usize::from(row - first))
+}
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let [title, table, lower, footer] = areas(frame.area());
     draw_title(frame, title, app);
     mappings::draw(frame, table, app);
     let [batches, errors] =
@@ -70,7 +84,37 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 );
             }
         }
+        Mode::Filter { input } => draw_line(frame, "/", input, None),
+        Mode::Command { input, error } => draw_line(frame, ":", input, error.as_deref()),
         Mode::Inspect(index) => inspector::draw(frame, frame.area(), app, *index),
+    }
+}
+
+/// A one-line prompt over the footer, with an error above it.
+fn draw_line(
+    frame: &mut Frame,
+    prefix: &str,
+    input: &ratatui_textarea::TextArea<'static>,
+    error: Option<&str>,
+) {
+    let area = frame.area();
+    let line = Rect {
+        y: area.bottom().saturating_sub(1),
+        height: 1,
+        ..area
+    };
+    frame.render_widget(Clear, line);
+    let [mark, field] =
+        Layout::horizontal([Constraint::Length(1), Constraint::Fill(1)]).areas(line);
+    frame.render_widget(Span::raw(prefix), mark);
+    frame.render_widget(input, field);
+    if let Some(error) = error {
+        let above = Rect {
+            y: line.y.saturating_sub(1),
+            ..line
+        };
+        frame.render_widget(Clear, above);
+        frame.render_widget(Line::from(error).style(Style::new().fg(Color::Red)), above);
     }
 }
 
