@@ -34,7 +34,7 @@ pub struct SourceAccessConfiguration {
 }
 
 /// What a user asks for: the fields of CreateEventSourceMapping.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct MappingSpec {
     pub function_name: String,

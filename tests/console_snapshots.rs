@@ -308,3 +308,52 @@ fn a_click_selects_the_row_under_it() {
         "a click below the rows changes nothing"
     );
 }
+
+#[test]
+fn the_add_mapping_form_checks_each_field_and_creates_the_mapping() {
+    use mqtrigger::config::BrokerEngine;
+    use mqtrigger::console::form::Choices;
+    let mut app = app();
+    app.choices = Choices {
+        brokers: vec![
+            (
+                "rabbit".into(),
+                "arn:aws:mq:us-east-1:0:broker:rabbit:b-1".into(),
+                BrokerEngine::Rabbitmq,
+            ),
+            (
+                "amq".into(),
+                "arn:aws:mq:us-east-1:0:broker:amq:b-2".into(),
+                BrokerEngine::Activemq,
+            ),
+        ],
+        functions: vec!["echo".into()],
+        secrets: vec!["arn:aws:secretsmanager:us-east-1:0:secret:s".into()],
+    };
+    app.update(key('n'));
+    assert_eq!(app.update(Action::Confirm), None, "the queue is required");
+    type_text(&mut app, "refunds");
+    app.update(Action::NextField); // FunctionName
+    app.update(Action::NextField); // BatchSize
+    let backspace = KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE);
+    for _ in 0..3 {
+        app.update(Action::PromptKey(backspace));
+    }
+    type_text(&mut app, "0");
+    insta::assert_snapshot!(render(&app));
+    assert_eq!(app.update(Action::Confirm), None, "BatchSize 0 is refused");
+    app.update(Action::PromptKey(backspace));
+    type_text(&mut app, "25");
+    let Some(Effect::Create(spec)) = app.update(Action::Confirm) else {
+        panic!("the form should create")
+    };
+    assert_eq!(spec.queues, ["refunds"]);
+    assert_eq!(spec.batch_size, Some(25));
+    assert_eq!(
+        spec.event_source_arn,
+        "arn:aws:mq:us-east-1:0:broker:rabbit:b-1"
+    );
+    assert_eq!(spec.function_name, "echo");
+    assert_eq!(spec.access(SourceAccessType::VirtualHost), Some("/"));
+    assert!(matches!(app.mode, mqtrigger::console::app::Mode::Normal));
+}

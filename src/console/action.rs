@@ -20,6 +20,9 @@ pub enum Action {
     AskRepublish,
     AskDelete,
     AskFilter,
+    AskNew,
+    NextField,
+    PrevField,
     AskCommand,
     Sort,
     /// A click on a row of the mappings table.
@@ -48,6 +51,7 @@ pub enum Effect {
     Disable(Uuid),
     SetBatchSize(Uuid, u32),
     Delete(Uuid),
+    Create(Box<crate::mapping::MappingSpec>),
     /// Re-invoke the function with a dead letter's record.
     Replay(i64),
     /// Put a dead letter back on its source queue.

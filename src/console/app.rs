@@ -31,6 +31,8 @@ pub enum Mode {
     Help,
     /// The dead letter at this index of the selected mapping's list.
     Inspect(usize),
+    /// `n`: the add-mapping form.
+    Form(Box<super::form::MappingForm>),
     /// `/`: the mappings table shows only rows containing the text.
     Filter {
         input: Box<TextArea<'static>>,
@@ -112,6 +114,8 @@ pub struct App {
     pub toast: Option<String>,
     pub filter: String,
     pub sort: SortBy,
+    /// What the add-mapping form may pick from.
+    pub choices: super::form::Choices,
     /// When each mapping last changed, so the table can mark fresh changes.
     pub changed_at: HashMap<Uuid, DateTime<Utc>>,
     /// The time rendering measures ages against (set on each tick, so drawing stays pure).
@@ -133,6 +137,7 @@ impl Default for App {
             toast: None,
             filter: String::new(),
             sort: SortBy::default(),
+            choices: Default::default(),
             changed_at: HashMap::new(),
             now: Utc::now(),
             quit: false,
@@ -232,6 +237,15 @@ impl App {
                     (e, _) => *error = e,
                 }
             }
+            (Mode::Form(form), Action::PromptKey(key)) => form.input(key),
+            (Mode::Form(form), Action::NextField) => form.move_focus(true),
+            (Mode::Form(form), Action::PrevField) => form.move_focus(false),
+            (Mode::Form(form), Action::Confirm) => {
+                if let Some(spec) = form.spec() {
+                    self.mode = Mode::Normal;
+                    return Some(Effect::Create(Box::new(spec)));
+                }
+            }
             (Mode::Filter { input }, Action::PromptKey(key)) => {
                 input.input(key);
                 self.filter = input.lines().join("");
@@ -295,6 +309,11 @@ impl App {
                 self.mode = Mode::Filter {
                     input: Box::new(input),
                 };
+            }
+            Action::AskNew => {
+                self.mode = Mode::Form(Box::new(super::form::MappingForm::new(
+                    self.choices.clone(),
+                )))
             }
             Action::AskCommand => {
                 self.mode = Mode::Command {

@@ -13,6 +13,7 @@ pub const KEYMAP: &[(&str, &str)] = &[
     ("d", "disable the mapping (asks first)"),
     ("+ -", "BatchSize up or down"),
     ("b", "type an exact BatchSize"),
+    ("n", "add a mapping (a form; Tab moves, Enter creates)"),
     ("x", "delete the mapping (asks first)"),
     (
         "r",
@@ -39,6 +40,13 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     match mode {
+        Mode::Form(_) => match key.code {
+            KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Tab | KeyCode::Down => Some(Action::NextField),
+            KeyCode::BackTab | KeyCode::Up => Some(Action::PrevField),
+            _ => Some(Action::PromptKey(key)),
+        },
         Mode::BatchPrompt { .. } | Mode::Filter { .. } | Mode::Command { .. } => match key.code {
             KeyCode::Enter => Some(Action::Confirm),
             KeyCode::Esc => Some(Action::Back),
@@ -67,6 +75,7 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('-') => Some(Action::BatchDown),
             KeyCode::Char('b') => Some(Action::AskBatchSize),
             KeyCode::Char('x') => Some(Action::AskDelete),
+            KeyCode::Char('n') => Some(Action::AskNew),
             KeyCode::Char('/') => Some(Action::AskFilter),
             KeyCode::Char(':') => Some(Action::AskCommand),
             KeyCode::Char('s') => Some(Action::Sort),

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod app;
+pub mod form;
 pub mod keys;
 pub mod ui;
 
@@ -51,7 +52,10 @@ fn mouse(event: MouseEvent, screen: ratatui::layout::Rect) -> Option<Action> {
 }
 
 async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) -> Result<()> {
-    let mut app = App::default();
+    let mut app = App {
+        choices: form::Choices::from_config(control.config()),
+        ..App::default()
+    };
     app.update(load(control)?);
     let mut keys = EventStream::new();
     let mut engine = control.subscribe();
@@ -102,6 +106,14 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
             .disable(uuid)
             .await
             .map(|m| format!("disabled {}", m.spec.queue())),
+        Effect::Create(spec) => control.create(*spec).await.map(|m| {
+            format!(
+                "created mapping {} of {} to {}",
+                m.uuid,
+                m.spec.function_name,
+                m.spec.queue()
+            )
+        }),
         Effect::Delete(uuid) => control
             .delete(uuid)
             .await

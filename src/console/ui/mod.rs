@@ -57,7 +57,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
                     "Invoke the function again with this dead letter's record? The broker is not touched. (y/n)"
                 }
                 Effect::Republish(_) => "Publish this dead letter back to its source queue? (y/n)",
-                Effect::Enable(_) | Effect::SetBatchSize(..) => "Go ahead? (y/n)",
+                Effect::Enable(_) | Effect::SetBatchSize(..) | Effect::Create(_) => {
+                    "Go ahead? (y/n)"
+                }
             };
             let area = popup(frame.area(), 60, 5);
             frame.render_widget(Clear, area);
@@ -84,6 +86,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 );
             }
         }
+        Mode::Form(form) => draw_form(frame, form),
         Mode::Filter { input } => draw_line(frame, "/", input, None),
         Mode::Command { input, error } => draw_line(frame, ":", input, error.as_deref()),
         Mode::Inspect(index) => inspector::draw(frame, frame.area(), app, *index),
@@ -115,6 +118,39 @@ fn draw_line(
         };
         frame.render_widget(Clear, above);
         frame.render_widget(Line::from(error).style(Style::new().fg(Color::Red)), above);
+    }
+}
+
+fn draw_form(frame: &mut Frame, form: &crate::console::form::MappingForm) {
+    use crate::console::form::LABELS;
+    let area = popup(frame.area(), 100, LABELS.len() as u16 * 2 + 3);
+    frame.render_widget(Clear, area);
+    let block = panel("New mapping: Tab/↑↓ move, Enter creates, Esc cancels", true);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let rows = Layout::vertical(vec![Constraint::Length(2); LABELS.len()]).split(inner);
+    for (i, label) in LABELS.iter().enumerate() {
+        let [name, value, error] = Layout::horizontal([
+            Constraint::Length(19),
+            Constraint::Length(40),
+            Constraint::Fill(1),
+        ])
+        .areas(rows[i]);
+        let style = if i == form.focused {
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        frame.render_widget(Span::styled(format!("{label:>17}: "), style), name);
+        frame.render_widget(&form.fields[i], value);
+        if let Some(e) = &form.errors[i] {
+            frame.render_widget(
+                Paragraph::new(e.as_str())
+                    .style(Style::new().fg(Color::Red))
+                    .wrap(Wrap { trim: true }),
+                error,
+            );
+        }
     }
 }
 
