@@ -130,7 +130,7 @@ impl MappingForm {
             (!number(BATCH).is_some_and(|n| (MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&n)))
                 .then(|| format!("{MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}")),
             (!self.value(WINDOW).is_empty()
-                && !number(WINDOW).is_some_and(|n| n <= MAX_BATCHING_WINDOW_SECS))
+                && number(WINDOW).is_none_or(|n| n > MAX_BATCHING_WINDOW_SECS))
             .then(|| format!("whole seconds, 0 to {MAX_BATCHING_WINDOW_SECS}; empty for 0.5 s")),
             (!self.choices.secrets.contains(&self.value(SECRET)))
                 .then(|| "a secret ARN of [secrets]".into()),
