@@ -37,6 +37,13 @@ fn mapping(n: u128, queue: &str) -> Mapping {
     m
 }
 
+/// An `aws:rmq` event of `n` copies of {"order":1}.
+fn batch_event(n: usize) -> bytes::Bytes {
+    let record = r#"{"basicProperties":{"contentType":"application/json","bodySize":11},"redelivered":false,"data":"eyJvcmRlciI6MX0="}"#;
+    let records = vec![record; n].join(",");
+    format!(r#"{{"eventSource":"aws:rmq","eventSourceArn":"arn:x","rmqMessagesByQueue":{{"orders::/":[{records}]}}}}"#).into()
+}
+
 /// Two mappings, one stopped with a stop code, a batch history and a dead letter.
 fn app() -> App {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
@@ -71,6 +78,7 @@ fn app() -> App {
             messages: 10,
             bytes: 3200,
             attempt: 1,
+            event: batch_event(10),
         },
         EngineEvent::BatchSucceeded {
             mapping: orders.uuid,
@@ -83,6 +91,7 @@ fn app() -> App {
             messages: 1,
             bytes: 320,
             attempt: 6,
+            event: batch_event(1),
         },
         EngineEvent::BatchFailed {
             mapping: orders.uuid,
@@ -356,4 +365,29 @@ fn the_add_mapping_form_checks_each_field_and_creates_the_mapping() {
     assert_eq!(spec.function_name, "echo");
     assert_eq!(spec.access(SourceAccessType::VirtualHost), Some("/"));
     assert!(matches!(app.mode, mqtrigger::console::app::Mode::Normal));
+}
+
+#[test]
+fn a_batch_opens_on_the_event_the_function_saw() {
+    let mut app = app();
+    app.update(Action::FocusNext); // batches
+    app.update(Action::Down); // the older batch, of 10 messages
+    app.update(Action::Inspect);
+    assert!(matches!(
+        app.mode,
+        mqtrigger::console::app::Mode::InspectBatch(1)
+    ));
+    insta::assert_snapshot!(render(&app));
+    app.update(Action::Down);
+    app.update(Action::Down);
+    assert_eq!(app.scroll, 2, "the inspector scrolls");
+    app.update(Action::Back);
+    app.update(Action::FocusNext); // dead letters
+    app.update(Action::Inspect);
+    let save = keys::action(
+        &app.mode,
+        KeyEvent::new(KeyCode::Char('w'), KeyModifiers::NONE),
+    )
+    .unwrap();
+    assert_eq!(app.update(save), Some(Effect::SaveBody(1)));
 }

@@ -20,6 +20,8 @@ pub enum Action {
     AskRepublish,
     AskDelete,
     AskFilter,
+    /// `w` in the inspector: write the body to a file.
+    Save,
     AskNew,
     NextField,
     PrevField,
@@ -51,6 +53,8 @@ pub enum Effect {
     Disable(Uuid),
     SetBatchSize(Uuid, u32),
     Delete(Uuid),
+    /// Write a dead letter's body to a file in the working directory.
+    SaveBody(i64),
     Create(Box<crate::mapping::MappingSpec>),
     /// Re-invoke the function with a dead letter's record.
     Replay(i64),

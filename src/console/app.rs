@@ -11,6 +11,8 @@ use uuid::Uuid;
 
 /// Recent batches kept per mapping.
 const BATCHES_KEPT: usize = 50;
+/// Recent batches per mapping whose whole event is kept for the inspector.
+const EVENTS_KEPT: usize = 5;
 /// Seconds of message rate the sparkline shows.
 const RATE_HISTORY: usize = 60;
 
@@ -31,6 +33,8 @@ pub enum Mode {
     Help,
     /// The dead letter at this index of the selected mapping's list.
     Inspect(usize),
+    /// The batch at this index of the selected mapping's batches: its whole event.
+    InspectBatch(usize),
     /// `n`: the add-mapping form.
     Form(Box<super::form::MappingForm>),
     /// `/`: the mappings table shows only rows containing the text.
@@ -88,6 +92,8 @@ pub struct BatchView {
     pub attempt: u32,
     pub outcome: Outcome,
     pub latency_ms: Option<u64>,
+    /// The event the function saw; kept for the newest batches only.
+    pub event: Option<bytes::Bytes>,
 }
 
 /// Counted since the console started.
@@ -111,6 +117,9 @@ pub struct App {
     pub batches: HashMap<Uuid, VecDeque<BatchView>>,
     pub dead_letters: Vec<DeadLetter>,
     pub dead_letter_selected: usize,
+    pub batch_selected: usize,
+    /// Lines scrolled in the inspector.
+    pub scroll: u16,
     pub toast: Option<String>,
     pub filter: String,
     pub sort: SortBy,
@@ -134,6 +143,8 @@ impl Default for App {
             batches: HashMap::new(),
             dead_letters: Vec::new(),
             dead_letter_selected: 0,
+            batch_selected: 0,
+            scroll: 0,
             toast: None,
             filter: String::new(),
             sort: SortBy::default(),
@@ -280,6 +291,19 @@ impl App {
                 self.mode = Mode::Normal;
                 return Some(effect);
             }
+            (Mode::Inspect(_) | Mode::InspectBatch(_), Action::Up) => {
+                self.scroll = self.scroll.saturating_sub(1)
+            }
+            (Mode::Inspect(_) | Mode::InspectBatch(_), Action::Down) => {
+                self.scroll = self.scroll.saturating_add(1)
+            }
+            (Mode::Inspect(index), Action::Save) => {
+                let index = *index;
+                return self
+                    .selected_dead_letters()
+                    .get(index)
+                    .map(|d| Effect::SaveBody(d.id));
+            }
             (_, Action::Back) => self.mode = Mode::Normal,
             (Mode::Normal, action) => return self.normal_action(action, uuid),
             _ => {}
@@ -327,7 +351,21 @@ impl App {
                 self.focus = Focus::Mappings;
                 self.dead_letter_selected = 0;
             }
+            Action::Inspect if self.focus == Focus::Batches => {
+                let has_event = self
+                    .selected_mapping()
+                    .and_then(|m| self.batches.get(&m.uuid))
+                    .and_then(|b| b.get(self.batch_selected))
+                    .is_some_and(|b| b.event.is_some());
+                if has_event {
+                    self.scroll = 0;
+                    self.mode = Mode::InspectBatch(self.batch_selected);
+                } else {
+                    self.toast = Some("only the newest batches keep their event".into());
+                }
+            }
             Action::Inspect if !self.selected_dead_letters().is_empty() => {
+                self.scroll = 0;
                 self.mode = Mode::Inspect(self.dead_letter_selected);
             }
             Action::Enable => return uuid.map(Effect::Enable),
@@ -377,8 +415,13 @@ impl App {
     fn move_by(&mut self, delta: isize) {
         let letters = self.selected_dead_letters().len();
         let rows = self.visible().len();
+        let batches = self
+            .selected_mapping()
+            .and_then(|m| self.batches.get(&m.uuid))
+            .map_or(0, |b| b.len());
         let (index, len) = match self.focus {
             Focus::DeadLetters => (&mut self.dead_letter_selected, letters),
+            Focus::Batches => (&mut self.batch_selected, batches),
             _ => (&mut self.selected, rows),
         };
         if len == 0 {
@@ -387,6 +430,7 @@ impl App {
         *index = (*index as isize + delta).clamp(0, len as isize - 1) as usize;
         if self.focus == Focus::Mappings {
             self.dead_letter_selected = 0;
+            self.batch_selected = 0;
         }
     }
 
@@ -418,6 +462,7 @@ impl App {
                 messages,
                 bytes,
                 attempt,
+                event,
             } => {
                 self.stats.entry(mapping).or_default().in_flight = messages;
                 let batches = self.batches.entry(mapping).or_default();
@@ -428,8 +473,13 @@ impl App {
                     attempt,
                     outcome: Outcome::InFlight,
                     latency_ms: None,
+                    event: Some(event),
                 });
                 batches.truncate(BATCHES_KEPT);
+                // Events can be 6 MB each: only the newest few stay inspectable.
+                for old in batches.iter_mut().skip(EVENTS_KEPT) {
+                    old.event = None;
+                }
             }
             EngineEvent::BatchSucceeded {
                 mapping,

@@ -8,7 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub const KEYMAP: &[(&str, &str)] = &[
     ("↑ ↓ j k", "move"),
     ("Tab", "next panel"),
-    ("Enter", "inspect the selected dead letter"),
+    ("Enter", "inspect the selected batch's event or dead letter"),
+    ("w", "in the inspector: save the body to a file"),
     ("e", "enable the mapping"),
     ("d", "disable the mapping (asks first)"),
     ("+ -", "BatchSize up or down"),
@@ -57,10 +58,17 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('n') | KeyCode::Esc => Some(Action::Back),
             _ => None,
         },
-        Mode::Help | Mode::Inspect(_) => match key.code {
+        Mode::Help => match key.code {
             KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => {
                 Some(Action::Back)
             }
+            _ => None,
+        },
+        Mode::Inspect(_) | Mode::InspectBatch(_) => match key.code {
+            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => Some(Action::Back),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::Char('w') => Some(Action::Save),
             _ => None,
         },
         Mode::Normal => match key.code {

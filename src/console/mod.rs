@@ -114,6 +114,7 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
                 m.spec.queue()
             )
         }),
+        Effect::SaveBody(id) => save_body(control, id),
         Effect::Delete(uuid) => control
             .delete(uuid)
             .await
@@ -141,4 +142,19 @@ fn one_line(text: &str) -> String {
     } else {
         line.to_owned()
     }
+}
+
+/// Writes a dead letter's body to `dead-letter-ID.body` in the working directory.
+fn save_body(control: &Control, id: i64) -> anyhow::Result<String> {
+    let letter = control
+        .store()
+        .dead_letter(id)?
+        .ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
+    let path = std::env::current_dir()?.join(format!("dead-letter-{id}.body"));
+    std::fs::write(&path, &letter.body)?;
+    Ok(format!(
+        "saved {} bytes to {}",
+        letter.body.len(),
+        path.display()
+    ))
 }

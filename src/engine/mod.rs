@@ -34,6 +34,8 @@ pub enum EngineEvent {
         messages: usize,
         bytes: usize,
         attempt: u32,
+        /// The event the function is given (shared, not copied).
+        event: bytes::Bytes,
     },
     BatchSucceeded {
         mapping: Uuid,

@@ -265,6 +265,7 @@ impl Poller {
                 messages,
                 bytes,
                 attempt,
+                event: event.clone(),
             });
             let started = Instant::now();
             // An invocation under way is never abandoned, even at shutdown:

@@ -70,3 +70,52 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, index: usize) {
         area,
     );
 }
+
+/// A batch's whole event as the function saw it, then each message's body decoded.
+pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, index: usize) {
+    use base64::Engine;
+    let Some(batch) = app
+        .selected_mapping()
+        .and_then(|m| app.batches.get(&m.uuid))
+        .and_then(|b| b.get(index))
+    else {
+        return;
+    };
+    let event = batch.event.as_deref().unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
+    let mut lines = vec![Line::from(format!(
+        "{} message(s), {} bytes, attempt {}",
+        batch.messages, batch.bytes, batch.attempt
+    ))];
+    let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
+        Some(q) => q.values().filter_map(|v| v.as_array()).flatten().collect(),
+        None => json["messages"]
+            .as_array()
+            .map(|m| m.iter().collect())
+            .unwrap_or_default(),
+    };
+    for (i, record) in records.iter().enumerate() {
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(record["data"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        lines.push(Line::from(""));
+        lines.push(Line::from(format!(
+            "message {} ({} bytes)",
+            i + 1,
+            body.len()
+        )));
+        lines.extend(decode_body(&body).lines().map(|l| Line::from(l.to_owned())));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from("the event"));
+    let pretty = serde_json::to_string_pretty(&json).unwrap_or_default();
+    lines.extend(pretty.lines().map(|l| Line::from(l.to_owned())));
+    frame.render_widget(Clear, area);
+    let paragraph = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .scroll((app.scroll, 0));
+    frame.render_widget(
+        paragraph.block(panel("Batch: ↑↓ scroll, Esc back", true)),
+        area,
+    );
+}

@@ -57,9 +57,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
                     "Invoke the function again with this dead letter's record? The broker is not touched. (y/n)"
                 }
                 Effect::Republish(_) => "Publish this dead letter back to its source queue? (y/n)",
-                Effect::Enable(_) | Effect::SetBatchSize(..) | Effect::Create(_) => {
-                    "Go ahead? (y/n)"
-                }
+                Effect::Enable(_)
+                | Effect::SetBatchSize(..)
+                | Effect::Create(_)
+                | Effect::SaveBody(_) => "Go ahead? (y/n)",
             };
             let area = popup(frame.area(), 60, 5);
             frame.render_widget(Clear, area);
@@ -90,6 +91,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Filter { input } => draw_line(frame, "/", input, None),
         Mode::Command { input, error } => draw_line(frame, ":", input, error.as_deref()),
         Mode::Inspect(index) => inspector::draw(frame, frame.area(), app, *index),
+        Mode::InspectBatch(index) => inspector::draw_batch(frame, frame.area(), app, *index),
     }
 }
 
