@@ -56,6 +56,11 @@ fn app() -> App {
     );
     payments.last_processing_result = "PROBLEM: EVENT_SOURCE_AUTHN_ERROR".into();
     let mut app = App::default();
+    app.choices.brokers = vec![(
+        "local".into(),
+        "arn:aws:mq:us-east-1:000000000000:broker:b:b-1".into(),
+        mqtrigger::config::BrokerEngine::Rabbitmq,
+    )];
     app.update(Action::Loaded {
         mappings: vec![payments, orders.clone()],
         dead_letters: vec![DeadLetter {
@@ -389,5 +394,11 @@ fn a_batch_opens_on_the_event_the_function_saw() {
         KeyEvent::new(KeyCode::Char('w'), KeyModifiers::NONE),
     )
     .unwrap();
-    assert_eq!(app.update(save), Some(Effect::SaveBody(1)));
+    assert_eq!(
+        app.update(save),
+        Some(Effect::Save(
+            "dead-letter-1.body".into(),
+            bytes::Bytes::from_static(b"{\"order\":7}")
+        ))
+    );
 }

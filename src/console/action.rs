@@ -53,11 +53,13 @@ pub enum Effect {
     Disable(Uuid),
     SetBatchSize(Uuid, u32),
     Delete(Uuid),
-    /// Write a dead letter's body to a file in the working directory.
-    SaveBody(i64),
+    /// Write bytes (a body, an event) to this file in the working directory.
+    Save(String, bytes::Bytes),
     Create(Box<crate::mapping::MappingSpec>),
     /// Re-invoke the function with a dead letter's record.
     Replay(i64),
+    /// Re-invoke a mapping's function with a batch's whole event.
+    ReplayEvent(Uuid, bytes::Bytes),
     /// Put a dead letter back on its source queue.
     Republish(i64),
 }

@@ -11,6 +11,8 @@ use uuid::Uuid;
 
 /// Recent batches kept per mapping.
 const BATCHES_KEPT: usize = 50;
+/// Function errors kept per mapping.
+const ERRORS_KEPT: usize = 5;
 /// Recent batches per mapping whose whole event is kept for the inspector.
 const EVENTS_KEPT: usize = 5;
 /// Seconds of message rate the sparkline shows.
@@ -106,6 +108,10 @@ pub struct Stats {
     /// Messages acked per second, oldest first.
     pub rate: VecDeque<u64>,
     this_second: u64,
+    /// Messages acked after 0, 1, … 5 redeliveries.
+    pub by_redeliveries: [u64; 6],
+    /// The newest function errors, newest first.
+    pub errors: VecDeque<String>,
 }
 
 pub struct App {
@@ -299,10 +305,22 @@ impl App {
             }
             (Mode::Inspect(index), Action::Save) => {
                 let index = *index;
-                return self
-                    .selected_dead_letters()
-                    .get(index)
-                    .map(|d| Effect::SaveBody(d.id));
+                return self.selected_dead_letters().get(index).map(|d| {
+                    Effect::Save(
+                        format!("dead-letter-{}.body", d.id),
+                        bytes::Bytes::from(d.body.clone()),
+                    )
+                });
+            }
+            (Mode::InspectBatch(index), Action::Save) => {
+                let index = *index;
+                let batch = uuid
+                    .and_then(|u| self.batches.get(&u))
+                    .and_then(|b| b.get(index));
+                let name = format!("batch-{}.json", self.now.format("%Y%m%dT%H%M%S"));
+                return batch
+                    .and_then(|b| b.event.clone())
+                    .map(|event| Effect::Save(name, event));
             }
             (_, Action::Back) => self.mode = Mode::Normal,
             (Mode::Normal, action) => return self.normal_action(action, uuid),
@@ -377,6 +395,17 @@ impl App {
             Action::AskDelete => {
                 if let Some(uuid) = uuid {
                     self.mode = Mode::Confirm(Effect::Delete(uuid));
+                }
+            }
+            Action::AskReplay if self.focus == Focus::Batches => {
+                let batch = uuid
+                    .and_then(|u| self.batches.get(&u))
+                    .and_then(|b| b.get(self.batch_selected));
+                match (uuid, batch.and_then(|b| b.event.clone())) {
+                    (Some(u), Some(event)) => {
+                        self.mode = Mode::Confirm(Effect::ReplayEvent(u, event))
+                    }
+                    _ => self.toast = Some("only the newest batches keep their event".into()),
                 }
             }
             Action::AskReplay | Action::AskRepublish => {
@@ -485,10 +514,12 @@ impl App {
                 mapping,
                 messages,
                 latency,
-                ..
+                attempts,
             } => {
                 let stats = self.stats.entry(mapping).or_default();
                 stats.in_flight = 0;
+                let redeliveries = (attempts.max(1) - 1).min(5) as usize;
+                stats.by_redeliveries[redeliveries] += messages as u64;
                 stats.succeeded += messages as u64;
                 stats.this_second += messages as u64;
                 self.finish_batch(mapping, Outcome::Ok, latency.as_millis() as u64);
@@ -497,6 +528,8 @@ impl App {
                 let stats = self.stats.entry(mapping).or_default();
                 stats.in_flight = 0;
                 stats.failed_batches += 1;
+                stats.errors.push_front(error.clone());
+                stats.errors.truncate(ERRORS_KEPT);
                 self.finish_batch(mapping, Outcome::Failed(error), 0);
             }
             EngineEvent::DeadLettered {

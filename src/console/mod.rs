@@ -114,7 +114,11 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
                 m.spec.queue()
             )
         }),
-        Effect::SaveBody(id) => save_body(control, id),
+        Effect::Save(name, bytes) => save(&name, &bytes),
+        Effect::ReplayEvent(uuid, event) => control
+            .replay_event(uuid, event)
+            .await
+            .map(|r| format!("replayed the batch; the function answered {}", one_line(&r))),
         Effect::Delete(uuid) => control
             .delete(uuid)
             .await
@@ -144,17 +148,9 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// Writes a dead letter's body to `dead-letter-ID.body` in the working directory.
-fn save_body(control: &Control, id: i64) -> anyhow::Result<String> {
-    let letter = control
-        .store()
-        .dead_letter(id)?
-        .ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
-    let path = std::env::current_dir()?.join(format!("dead-letter-{id}.body"));
-    std::fs::write(&path, &letter.body)?;
-    Ok(format!(
-        "saved {} bytes to {}",
-        letter.body.len(),
-        path.display()
-    ))
+/// Writes bytes to a file in the working directory.
+fn save(name: &str, bytes: &[u8]) -> anyhow::Result<String> {
+    let path = std::env::current_dir()?.join(name);
+    std::fs::write(&path, bytes)?;
+    Ok(format!("saved {} bytes to {}", bytes.len(), path.display()))
 }

@@ -31,6 +31,19 @@ impl Control {
         Ok(String::from_utf8_lossy(&response).into_owned())
     }
 
+    /// Invokes the mapping's function again with a whole event it saw before.
+    pub async fn replay_event(&self, mapping: uuid::Uuid, event: bytes::Bytes) -> Result<String> {
+        let mapping = self.get(mapping)?;
+        let name = &mapping.spec.function_name;
+        let function = self
+            .config()
+            .functions
+            .get(name)
+            .with_context(|| format!("function `{name}` is not configured"))?;
+        let response = invoke::build(function).await?.invoke(event).await?;
+        Ok(String::from_utf8_lossy(&response).into_owned())
+    }
+
     /// Publishes the dead letter's body to the queue it came from.
     pub async fn republish(&self, dead_letter: i64) -> Result<()> {
         let letter = self

@@ -81,8 +81,35 @@ pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {
         )
     });
     let stop_height = if stop.is_some() { 3 } else { 0 };
-    let [stop_area, list_area] =
-        Layout::vertical([Constraint::Length(stop_height), Constraint::Min(1)]).areas(inner);
+    let stats = app.stats.get(&m.uuid).cloned().unwrap_or_default();
+    let error_lines = stats.errors.len().min(2) as u16;
+    let [stop_area, counts_area, errors_area, list_area] = Layout::vertical([
+        Constraint::Length(stop_height),
+        Constraint::Length(1),
+        Constraint::Length(error_lines),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    let counts: Vec<String> = stats
+        .by_redeliveries
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{i}:{n}"))
+        .collect();
+    frame.render_widget(
+        Line::from(format!("acked after redeliveries  {}", counts.join(" "))),
+        counts_area,
+    );
+    let errors: Vec<Line> = stats
+        .errors
+        .iter()
+        .take(2)
+        .map(|e| {
+            Line::from(format!("error: {}", e.lines().next().unwrap_or_default()))
+                .style(Style::new().fg(Color::Red))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(errors), errors_area);
     if let Some(stop) = stop {
         frame.render_widget(
             Paragraph::new(stop)

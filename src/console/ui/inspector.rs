@@ -115,7 +115,7 @@ pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, index: usize) {
         .wrap(Wrap { trim: false })
         .scroll((app.scroll, 0));
     frame.render_widget(
-        paragraph.block(panel("Batch: ↑↓ scroll, Esc back", true)),
+        paragraph.block(panel("Batch: ↑↓ scroll, w saves the event, Esc back", true)),
         area,
     );
 }

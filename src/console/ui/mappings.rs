@@ -20,6 +20,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let header = Row::new([
         "STATE",
         "REASON",
+        "BROKER",
         "QUEUE",
         "FUNCTION",
         "BATCH",
@@ -59,6 +60,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Row::new(vec![
             Cell::from(m.state.to_string()).style(Style::new().fg(state_color(m.state))),
             Cell::from(m.state_transition_reason.to_string()).style(mark),
+            Cell::from(
+                app.choices
+                    .brokers
+                    .iter()
+                    .find(|b| b.1 == m.spec.event_source_arn)
+                    .map(|b| b.0.clone())
+                    .unwrap_or_default(),
+            ),
             Cell::from(m.spec.queue().to_owned()),
             Cell::from(m.spec.function_name.clone()),
             Cell::from(m.spec.batch_size().to_string()).style(mark),
@@ -76,6 +85,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let widths = [
         Constraint::Length(9),
         Constraint::Length(25),
+        Constraint::Length(12),
         Constraint::Length(24),
         Constraint::Length(10),
         Constraint::Length(6),

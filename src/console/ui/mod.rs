@@ -57,10 +57,13 @@ pub fn draw(frame: &mut Frame, app: &App) {
                     "Invoke the function again with this dead letter's record? The broker is not touched. (y/n)"
                 }
                 Effect::Republish(_) => "Publish this dead letter back to its source queue? (y/n)",
+                Effect::ReplayEvent(..) => {
+                    "Invoke the function again with this batch's event? The broker is not touched. (y/n)"
+                }
                 Effect::Enable(_)
                 | Effect::SetBatchSize(..)
                 | Effect::Create(_)
-                | Effect::SaveBody(_) => "Go ahead? (y/n)",
+                | Effect::Save(..) => "Go ahead? (y/n)",
             };
             let area = popup(frame.area(), 60, 5);
             frame.render_widget(Clear, area);
