@@ -18,17 +18,9 @@ impl Control {
             .dead_letter(dead_letter)?
             .ok_or_else(|| anyhow!("no dead letter {dead_letter}"))?;
         let mapping = self.get(letter.mapping)?;
-        let name = &mapping.spec.function_name;
-        let function = self
-            .config()
-            .functions
-            .get(name)
-            .with_context(|| format!("function `{name}` is not configured"))?;
-        let invoker = invoke::build(function).await?;
         let event =
             super::event_frame(self.config(), &mapping).assemble([letter.record.as_slice()]);
-        let response = invoker.invoke(event.into()).await?;
-        Ok(String::from_utf8_lossy(&response).into_owned())
+        self.replay_event(mapping.uuid, event.into()).await
     }
 
     /// Invokes the mapping's function again with a whole event it saw before.
