@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod engine;
 pub mod event;
+pub mod filter;
 pub mod invoke;
 pub mod mapping;
 pub mod publish;
