@@ -121,10 +121,30 @@ impl MappingSpec {
         if count(SourceAccessType::VirtualHost) > 1 {
             return Err("SourceAccessConfigurations may hold at most one VIRTUAL_HOST".into());
         }
-        if self.filter_criteria.is_some() {
-            return Err("FilterCriteria is not supported yet; remove it (every message would otherwise reach the function unfiltered)".into());
-        }
+        self.filters()?;
         Ok(())
+    }
+
+    /// `FilterCriteria = { Filters = [ { Pattern = "…" } ] }`, checked.
+    pub fn filters(&self) -> Result<Option<crate::filter::Filters>, String> {
+        let Some(criteria) = &self.filter_criteria else {
+            return Ok(None);
+        };
+        let shape = "FilterCriteria must look like { Filters = [ { Pattern = \"{…}\" } ] }";
+        let filters = criteria
+            .get("Filters")
+            .and_then(|f| f.as_array())
+            .ok_or(shape)?;
+        let patterns = filters
+            .iter()
+            .map(|f| f.get("Pattern").and_then(|p| p.as_str()).ok_or(shape))
+            .collect::<Result<Vec<&str>, _>>()?;
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        crate::filter::Filters::parse(&patterns)
+            .map(Some)
+            .map_err(|e| format!("FilterCriteria: {e}"))
     }
 }
 

@@ -104,6 +104,8 @@ pub struct Stats {
     pub succeeded: u64,
     pub failed_batches: u64,
     pub dead_lettered: u64,
+    /// Messages the mapping's filters kept from the function.
+    pub filtered: u64,
     pub in_flight: usize,
     /// Messages acked per second, oldest first.
     pub rate: VecDeque<u64>,
@@ -536,6 +538,9 @@ impl App {
                 mapping, messages, ..
             } => {
                 self.stats.entry(mapping).or_default().dead_lettered += messages as u64;
+            }
+            EngineEvent::Filtered { mapping, messages } => {
+                self.stats.entry(mapping).or_default().filtered += messages as u64;
             }
             EngineEvent::SettleFailed { .. } => {}
         }

@@ -6,6 +6,7 @@
 //! an event on its own is handed back to be dead-lettered.
 
 use crate::event::{EventFrame, MAX_EVENT_BYTES};
+use crate::filter::Filters;
 use crate::source::{Delivery, Source, SourceError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -70,15 +71,47 @@ pub struct Batcher {
     pub batch_size: usize,
     pub window: Duration,
     held: Option<Delivery>,
+    filters: Option<Filters>,
+    /// Messages filtered out (and acked) since the last `take_filtered`.
+    filtered: usize,
 }
 
 impl Batcher {
-    pub fn new(frame: EventFrame, batch_size: usize, window: Duration) -> Self {
+    pub fn new(
+        frame: EventFrame,
+        batch_size: usize,
+        window: Duration,
+        filters: Option<Filters>,
+    ) -> Self {
         Self {
             frame,
             batch_size: batch_size.max(1),
             window,
             held: None,
+            filters,
+            filtered: 0,
+        }
+    }
+
+    /// How many messages the filters kept from the function since last asked.
+    pub fn take_filtered(&mut self) -> usize {
+        std::mem::take(&mut self.filtered)
+    }
+
+    /// The next message that passes the filters; the others are acked at once,
+    /// as Lambda does (they are never invoked and never dead-lettered).
+    async fn next_passing(&mut self, source: &mut dyn Source) -> Result<Delivery, SourceError> {
+        loop {
+            let d = source.next().await?;
+            match &self.filters {
+                Some(f) if !f.matches(&d.body) => {
+                    if let Err(e) = source.ack(std::slice::from_ref(&d.tag)).await {
+                        return Err(SourceError::Connection(e.to_string()));
+                    }
+                    self.filtered += 1;
+                }
+                _ => return Ok(d),
+            }
         }
     }
 
@@ -92,7 +125,7 @@ impl Batcher {
     pub async fn gather(&mut self, source: &mut dyn Source) -> Result<Gathered, SourceError> {
         let first = match self.held.take() {
             Some(d) => d,
-            None => source.next().await?,
+            None => self.next_passing(source).await?,
         };
         if self.too_large(&first) {
             return Ok(Gathered::TooLarge(first));
@@ -101,7 +134,7 @@ impl Batcher {
         batch.push(first);
         let deadline = Instant::now() + self.window;
         while batch.len() < self.batch_size {
-            let next = match tokio::time::timeout_at(deadline, source.next()).await {
+            let next = match tokio::time::timeout_at(deadline, self.next_passing(source)).await {
                 Err(_window_over) => break,
                 Ok(next) => next?,
             };

@@ -54,6 +54,11 @@ pub enum EngineEvent {
         messages: usize,
         reason: String,
     },
+    /// Messages matched no filter: acked without invoking the function.
+    Filtered {
+        mapping: Uuid,
+        messages: usize,
+    },
     /// Messages were invoked but could not be acked; the broker delivers them again.
     SettleFailed {
         mapping: Uuid,

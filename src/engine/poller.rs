@@ -192,6 +192,7 @@ impl Poller {
             super::event_frame(self.control.config(), mapping),
             settings.batch_size as usize,
             settings.window,
+            mapping.spec.filters().ok().flatten(),
         );
         loop {
             let gathered = tokio::select! {
@@ -204,6 +205,13 @@ impl Poller {
                 }
                 g = batcher.gather(source) => g,
             };
+            let filtered = batcher.take_filtered();
+            if filtered > 0 {
+                self.control.emit(EngineEvent::Filtered {
+                    mapping: self.uuid,
+                    messages: filtered,
+                });
+            }
             let outcome = match gathered {
                 Err(SourceError::Connection(m)) => return Ok(SessionEnd::Lost(m)),
                 Err(e) => return Ok(SessionEnd::Stop(stop_code(&e), e.to_string())),

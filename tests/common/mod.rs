@@ -146,6 +146,8 @@ pub struct Setup {
     /// "rabbitmq" or "activemq".
     pub engine: String,
     pub ca_file: Option<String>,
+    /// A FilterCriteria pattern (JSON).
+    pub filter: Option<String>,
 }
 
 impl Setup {
@@ -165,6 +167,7 @@ impl Setup {
             retry_initial_ms: 50,
             engine: "rabbitmq".into(),
             ca_file: None,
+            filter: None,
         }
     }
 
@@ -227,6 +230,7 @@ EventSourceArn = "{BROKER_ARN}"
 Queues = ["{queue}"]
 BatchSize = {batch}
 {window}
+{filter}
 SourceAccessConfigurations = [
   {{ Type = "BASIC_AUTH", URI = "{SECRET_ARN}" }},
   {vhost}
@@ -246,6 +250,11 @@ SourceAccessConfigurations = [
                 String::new()
             },
             engine = self.engine,
+            filter = self
+                .filter
+                .as_ref()
+                .map(|p| format!("FilterCriteria = {{ Filters = [ {{ Pattern = '{p}' }} ] }}"))
+                .unwrap_or_default(),
             ca_file = self
                 .ca_file
                 .as_ref()

@@ -30,6 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         "OK",
         "FAILED",
         "DEAD",
+        "FILTERED",
         "LAST RESULT",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
@@ -77,6 +78,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(stats.succeeded.to_string()),
             Cell::from(stats.failed_batches.to_string()),
             Cell::from(stats.dead_lettered.to_string()),
+            Cell::from(stats.filtered.to_string()),
             Cell::from(m.last_processing_result.clone()).style(mark),
         ])
     });
@@ -84,7 +86,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // differently from one run to the next.
     let widths = [
         Constraint::Length(9),
-        Constraint::Length(25),
+        Constraint::Length(22),
         Constraint::Length(12),
         Constraint::Length(24),
         Constraint::Length(10),
@@ -95,6 +97,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Length(5),
+        Constraint::Length(8),
         Constraint::Fill(1),
     ];
     let table = Table::new(rows, widths)
