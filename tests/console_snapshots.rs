@@ -358,6 +358,20 @@ fn the_add_mapping_form_checks_each_field_and_creates_the_mapping() {
     assert_eq!(app.update(Action::Confirm), None, "BatchSize 0 is refused");
     app.update(Action::PromptKey(backspace));
     type_text(&mut app, "25");
+    for _ in 0..4 {
+        app.update(Action::NextField); // window, secret, vhost, filter
+    }
+    type_text(&mut app, r#"{"data":{"kind":"order"}}"#);
+    let screen = render(&app);
+    assert!(
+        screen.contains("inside a list"),
+        "the filter is checked in place:\n{screen}"
+    );
+    assert_eq!(app.update(Action::Confirm), None);
+    for _ in 0..9 {
+        app.update(Action::PromptKey(backspace));
+    }
+    type_text(&mut app, r#"["order"]}}"#);
     let Some(Effect::Create(spec)) = app.update(Action::Confirm) else {
         panic!("the form should create")
     };
@@ -369,6 +383,10 @@ fn the_add_mapping_form_checks_each_field_and_creates_the_mapping() {
     );
     assert_eq!(spec.function_name, "echo");
     assert_eq!(spec.access(SourceAccessType::VirtualHost), Some("/"));
+    assert_eq!(
+        spec.filter_criteria.unwrap()["Filters"][0]["Pattern"],
+        r#"{"data":{"kind":["order"]}}"#
+    );
     assert!(matches!(app.mode, mqtrigger::console::app::Mode::Normal));
 }
 
@@ -401,4 +419,37 @@ fn a_batch_opens_on_the_event_the_function_saw() {
             bytes::Bytes::from_static(b"{\"order\":7}")
         ))
     );
+}
+
+#[test]
+fn the_filter_editor_validates_as_you_type_and_dry_runs() {
+    let mut app = app();
+    app.update(key('f'));
+    type_text(&mut app, r#"{"data":{"order":7"#);
+    assert!(render(&app).contains("not JSON yet"));
+    assert_eq!(
+        app.update(Action::Apply),
+        None,
+        "an unfinished pattern is not applied"
+    );
+    type_text(&mut app, "}}");
+    assert!(render(&app).contains("must be inside a list"));
+    app.update(Action::Back);
+    app.update(key('f'));
+    type_text(&mut app, r#"{"data":{"order":[7]}}"#);
+    insta::assert_snapshot!(render(&app));
+    let Some(Effect::SetFilter(uuid, Some(criteria))) = app.update(Action::Apply) else {
+        panic!("Ctrl-s applies a valid pattern")
+    };
+    assert_eq!(uuid, Uuid::from_u128(1));
+    assert_eq!(
+        criteria["Filters"][0]["Pattern"],
+        r#"{"data":{"order":[7]}}"#
+    );
+    let ctrl_s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL);
+    app.update(key('f'));
+    assert!(matches!(
+        keys::action(&app.mode, ctrl_s),
+        Some(Action::Apply)
+    ));
 }

@@ -104,3 +104,63 @@ fn a_bad_pattern_is_refused_when_the_mapping_is_made() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_applied_at_run_time_takes_effect_and_is_stored() {
+    let broker = Broker::connect().await;
+    let queue = unique("filter-live");
+    broker.declare(&queue, FieldTable::default()).await;
+    let running = Running::start(&Setup::new(&queue)).await;
+    broker
+        .publish(&queue, br#"{"kind":"refund"}"#, BasicProperties::default())
+        .await;
+    wait_for("the unfiltered refund", || !running.events().is_empty()).await;
+
+    let uuid = running.mapping().uuid;
+    let criteria = serde_json::json!({ "Filters": [ { "Pattern": PATTERN } ] });
+    let bad =
+        serde_json::json!({ "Filters": [ { "Pattern": "{\"data\":{\"kind\":\"order\"}}" } ] });
+    assert!(
+        running
+            .control
+            .set_filter_criteria(uuid, Some(bad))
+            .await
+            .is_err(),
+        "a bad pattern never reaches the mapping"
+    );
+    let m = running
+        .control
+        .set_filter_criteria(uuid, Some(criteria.clone()))
+        .await
+        .unwrap();
+    assert_eq!(m.state, mqtrigger::mapping::State::Enabled);
+    assert_eq!(running.mapping().spec.filter_criteria, Some(criteria));
+
+    broker
+        .publish(&queue, br#"{"kind":"refund"}"#, BasicProperties::default())
+        .await;
+    broker
+        .publish(&queue, br#"{"kind":"order"}"#, BasicProperties::default())
+        .await;
+    wait_for("the order", || running.events().len() == 2).await;
+    let bodies: Vec<Vec<u8>> = running
+        .events()
+        .iter()
+        .flat_map(messages)
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            br#"{"kind":"refund"}"#.to_vec(),
+            br#"{"kind":"order"}"#.to_vec()
+        ]
+    );
+    running.control.shutdown().await;
+    assert_eq!(
+        broker.ready(&queue).await,
+        0,
+        "the second refund was acked, not left behind"
+    );
+    broker.delete(&queue).await;
+}

@@ -20,6 +20,10 @@ pub enum Action {
     AskRepublish,
     AskDelete,
     AskFilter,
+    /// `f`: edit the selected mapping's FilterCriteria.
+    EditFilter,
+    /// Ctrl-s in the filter editor.
+    Apply,
     /// `w` in the inspector: write the body to a file.
     Save,
     AskNew,
@@ -56,6 +60,8 @@ pub enum Effect {
     /// Write bytes (a body, an event) to this file in the working directory.
     Save(String, bytes::Bytes),
     Create(Box<crate::mapping::MappingSpec>),
+    /// Replace a mapping's FilterCriteria (None removes it).
+    SetFilter(Uuid, Option<serde_json::Value>),
     /// Re-invoke the function with a dead letter's record.
     Replay(i64),
     /// Re-invoke a mapping's function with a batch's whole event.

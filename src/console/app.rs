@@ -37,6 +37,11 @@ pub enum Mode {
     Inspect(usize),
     /// The batch at this index of the selected mapping's batches: its whole event.
     InspectBatch(usize),
+    /// `f`: the FilterCriteria editor, with the error of the text so far.
+    FilterEditor {
+        input: Box<TextArea<'static>>,
+        error: Option<String>,
+    },
     /// `n`: the add-mapping form.
     Form(Box<super::form::MappingForm>),
     /// `/`: the mappings table shows only rows containing the text.
@@ -256,6 +261,20 @@ impl App {
                     (e, _) => *error = e,
                 }
             }
+            (Mode::FilterEditor { input, error }, Action::PromptKey(key)) => {
+                input.input(key);
+                *error = criteria_from_text(&input.lines().join("\n")).err();
+            }
+            (Mode::FilterEditor { input, error }, Action::Apply) => {
+                match (criteria_from_text(&input.lines().join("\n")), uuid) {
+                    (Ok(criteria), Some(uuid)) => {
+                        self.mode = Mode::Normal;
+                        return Some(Effect::SetFilter(uuid, criteria));
+                    }
+                    (Err(e), _) => *error = Some(e),
+                    _ => {}
+                }
+            }
             (Mode::Form(form), Action::PromptKey(key)) => form.input(key),
             (Mode::Form(form), Action::NextField) => form.move_focus(true),
             (Mode::Form(form), Action::PrevField) => form.move_focus(false),
@@ -352,6 +371,25 @@ impl App {
                 input.move_cursor(ratatui_textarea::CursorMove::End);
                 self.mode = Mode::Filter {
                     input: Box::new(input),
+                };
+            }
+            Action::EditFilter if uuid.is_some() => {
+                let text = self
+                    .selected_mapping()
+                    .and_then(|m| {
+                        m.spec
+                            .filters()
+                            .ok()
+                            .flatten()
+                            .map(|_| m.spec.filter_criteria.clone())
+                    })
+                    .flatten()
+                    .map(|c| patterns_text(&c))
+                    .unwrap_or_default();
+                let input = TextArea::new(text.lines().map(str::to_owned).collect());
+                self.mode = Mode::FilterEditor {
+                    input: Box::new(input),
+                    error: None,
                 };
             }
             Action::AskNew => {
@@ -606,6 +644,77 @@ impl App {
             b.latency_ms = Some(latency_ms);
         }
     }
+}
+
+/// The editor's text as FilterCriteria: one pattern (a JSON object), or a
+/// JSON list of up to five; empty removes the filter.
+pub fn criteria_from_text(text: &str) -> Result<Option<serde_json::Value>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON yet: {e}"))?;
+    let patterns: Vec<String> = match value {
+        serde_json::Value::Array(list) => list.iter().map(|p| p.to_string()).collect(),
+        one => vec![one.to_string()],
+    };
+    crate::filter::Filters::parse(&patterns)?;
+    let filters: Vec<serde_json::Value> = patterns
+        .iter()
+        .map(|p| serde_json::json!({ "Pattern": p }))
+        .collect();
+    Ok(Some(serde_json::json!({ "Filters": filters })))
+}
+
+/// FilterCriteria as the editor shows it: the patterns, pretty.
+pub fn patterns_text(criteria: &serde_json::Value) -> String {
+    let patterns: Vec<serde_json::Value> = criteria["Filters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            f["Pattern"]
+                .as_str()
+                .and_then(|p| serde_json::from_str(p).ok())
+        })
+        .collect();
+    let shown = if patterns.len() == 1 {
+        patterns[0].clone()
+    } else {
+        serde_json::Value::Array(patterns)
+    };
+    serde_json::to_string_pretty(&shown).unwrap_or_default()
+}
+
+/// Bodies the dry run tries a filter on: the messages of the newest batches,
+/// then the dead letters.
+pub fn sample_bodies(app: &App) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    let Some(m) = app.selected_mapping() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for batch in app.batches.get(&m.uuid).into_iter().flatten() {
+        let Some(event) = &batch.event else { continue };
+        let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
+        let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
+            Some(q) => q.values().filter_map(|v| v.as_array()).flatten().collect(),
+            None => json["messages"]
+                .as_array()
+                .map(|m| m.iter().collect())
+                .unwrap_or_default(),
+        };
+        for r in records {
+            let body = base64::engine::general_purpose::STANDARD
+                .decode(r["data"].as_str().unwrap_or_default())
+                .unwrap_or_default();
+            out.push(("message".to_owned(), body));
+        }
+    }
+    for d in app.selected_dead_letters() {
+        out.push((format!("dead letter {}", d.id), d.body.clone()));
+    }
+    out
 }
 
 /// Doubles or halves, as a quick way across 1..=10000.

@@ -30,7 +30,7 @@ impl Choices {
     }
 }
 
-pub const LABELS: [&str; 7] = [
+pub const LABELS: [&str; 8] = [
     "Broker",
     "Queue",
     "FunctionName",
@@ -38,6 +38,7 @@ pub const LABELS: [&str; 7] = [
     "Window (s)",
     "BASIC_AUTH secret",
     "VIRTUAL_HOST",
+    "Filter pattern",
 ];
 const BROKER: usize = 0;
 const QUEUE: usize = 1;
@@ -46,6 +47,7 @@ const BATCH: usize = 3;
 const WINDOW: usize = 4;
 const SECRET: usize = 5;
 const VHOST: usize = 6;
+const FILTER: usize = 7;
 
 pub struct MappingForm {
     pub fields: Vec<TextArea<'static>>,
@@ -76,6 +78,7 @@ impl MappingForm {
             String::new(),
             first(&choices.secrets),
             "/".into(),
+            String::new(),
         ];
         let mut form = MappingForm {
             fields: values.iter().map(|v| field(v)).collect(),
@@ -140,6 +143,14 @@ impl MappingForm {
                 }
                 _ => None,
             },
+            super::app::criteria_from_text(&self.value(FILTER))
+                .err()
+                .map(|e| {
+                    e.trim_start_matches(
+                        "InvalidParameterValueException: Invalid filter pattern definition: ",
+                    )
+                    .to_owned()
+                }),
         ];
     }
 
@@ -170,7 +181,9 @@ impl MappingForm {
             batch_size: self.value(BATCH).parse().ok(),
             maximum_batching_window_in_seconds: self.value(WINDOW).parse().ok(),
             enabled: Some(true),
-            filter_criteria: None,
+            filter_criteria: super::app::criteria_from_text(&self.value(FILTER))
+                .ok()
+                .flatten(),
             source_access_configurations: access,
         };
         spec.validate().ok().map(|()| spec)

@@ -16,6 +16,7 @@ pub const KEYMAP: &[(&str, &str)] = &[
     ("b", "type an exact BatchSize"),
     ("n", "add a mapping (a form; Tab moves, Enter creates)"),
     ("x", "delete the mapping (asks first)"),
+    ("f", "edit FilterCriteria, with a dry run; Ctrl-s applies"),
     (
         "r",
         "replay the selected dead letter to the function (asks first)",
@@ -41,6 +42,13 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     match mode {
+        Mode::FilterEditor { .. } => match key.code {
+            KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                Some(Action::Apply)
+            }
+            KeyCode::Esc => Some(Action::Back),
+            _ => Some(Action::PromptKey(key)),
+        },
         Mode::Form(_) => match key.code {
             KeyCode::Enter => Some(Action::Confirm),
             KeyCode::Esc => Some(Action::Back),
@@ -84,6 +92,7 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('b') => Some(Action::AskBatchSize),
             KeyCode::Char('x') => Some(Action::AskDelete),
             KeyCode::Char('n') => Some(Action::AskNew),
+            KeyCode::Char('f') => Some(Action::EditFilter),
             KeyCode::Char('/') => Some(Action::AskFilter),
             KeyCode::Char(':') => Some(Action::AskCommand),
             KeyCode::Char('s') => Some(Action::Sort),

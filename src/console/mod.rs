@@ -115,6 +115,16 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
             )
         }),
         Effect::Save(name, bytes) => save(&name, &bytes),
+        Effect::SetFilter(uuid, criteria) => {
+            let removed = criteria.is_none();
+            control.set_filter_criteria(uuid, criteria).await.map(|m| {
+                if removed {
+                    format!("filter of {} removed", m.spec.queue())
+                } else {
+                    format!("filter of {} applied", m.spec.queue())
+                }
+            })
+        }
         Effect::ReplayEvent(uuid, event) => control
             .replay_event(uuid, event)
             .await

@@ -252,6 +252,30 @@ impl Control {
         Ok(m)
     }
 
+    /// Replaces the mapping's FilterCriteria (None removes it). The pattern is
+    /// checked first; the running consumer picks it up at once (State goes
+    /// Updating, then Enabled).
+    pub async fn set_filter_criteria(
+        &self,
+        uuid: Uuid,
+        criteria: Option<serde_json::Value>,
+    ) -> Result<Mapping> {
+        let mut spec = self.get(uuid)?.spec;
+        spec.filter_criteria = criteria.clone();
+        spec.validate().map_err(|e| anyhow!(e))?;
+        let m = self.modify(uuid, |m| {
+            m.spec.filter_criteria = criteria;
+            if m.state == State::Enabled {
+                m.state = State::Updating;
+            }
+        })?;
+        self.push_settings(&m);
+        if m.state == State::Updating {
+            return self.modify(uuid, |m| m.state = State::Enabled);
+        }
+        Ok(m)
+    }
+
     /// Creates a mapping at run time (console, API).
     pub async fn create(&self, spec: MappingSpec) -> Result<Mapping> {
         spec.validate().map_err(|e| anyhow!(e))?;

@@ -94,13 +94,20 @@ pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, index: usize) {
             .map(|m| m.iter().collect())
             .unwrap_or_default(),
     };
+    let filters = app
+        .selected_mapping()
+        .and_then(|m| m.spec.filters().ok().flatten());
     for (i, record) in records.iter().enumerate() {
         let body = base64::engine::general_purpose::STANDARD
             .decode(record["data"].as_str().unwrap_or_default())
             .unwrap_or_default();
         lines.push(Line::from(""));
+        let matched = match filters.as_ref().and_then(|f| f.matching(&body)) {
+            Some(n) => format!(", matched filter {}", n + 1),
+            None => String::new(),
+        };
         lines.push(Line::from(format!(
-            "message {} ({} bytes)",
+            "message {} ({} bytes){matched}",
             i + 1,
             body.len()
         )));

@@ -36,6 +36,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     .style(Style::new().add_modifier(Modifier::BOLD));
     let visible = app.visible();
     let mut title = format!("Mappings (by {})", app.sort.label());
+    if let Some(criteria) = app
+        .selected_mapping()
+        .and_then(|m| m.spec.filter_criteria.as_ref())
+    {
+        let patterns: Vec<&str> = criteria["Filters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["Pattern"].as_str())
+            .collect();
+        title.push_str(&format!(" · filter: {}", patterns.join(" OR ")));
+    }
     if !app.filter.is_empty() {
         title.push_str(&format!(
             " /{} ({} of {})",

@@ -63,7 +63,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 Effect::Enable(_)
                 | Effect::SetBatchSize(..)
                 | Effect::Create(_)
-                | Effect::Save(..) => "Go ahead? (y/n)",
+                | Effect::Save(..)
+                | Effect::SetFilter(..) => "Go ahead? (y/n)",
             };
             let area = popup(frame.area(), 60, 5);
             frame.render_widget(Clear, area);
@@ -91,6 +92,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
             }
         }
         Mode::Form(form) => draw_form(frame, form),
+        Mode::FilterEditor { input, error } => {
+            draw_filter_editor(frame, app, input, error.as_deref())
+        }
         Mode::Filter { input } => draw_line(frame, "/", input, None),
         Mode::Command { input, error } => draw_line(frame, ":", input, error.as_deref()),
         Mode::Inspect(index) => inspector::draw(frame, frame.area(), app, *index),
@@ -123,6 +127,82 @@ fn draw_line(
         };
         frame.render_widget(Clear, above);
         frame.render_widget(Line::from(error).style(Style::new().fg(Color::Red)), above);
+    }
+}
+
+/// The FilterCriteria editor and, beside it, what the pattern would do to
+/// the messages this mapping saw lately and to its dead letters.
+fn draw_filter_editor(
+    frame: &mut Frame,
+    app: &App,
+    input: &ratatui_textarea::TextArea<'static>,
+    error: Option<&str>,
+) {
+    let area = popup(frame.area(), frame.area().width, frame.area().height);
+    frame.render_widget(Clear, area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let block = panel(
+        "FilterCriteria: one pattern or a list; Ctrl-s applies, Esc discards",
+        true,
+    );
+    let inner = block.inner(left);
+    frame.render_widget(block, left);
+    let [text, message] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(2)]).areas(inner);
+    frame.render_widget(input, text);
+    let (status, style) = match error {
+        Some(e) => (e.to_owned(), Style::new().fg(Color::Red)),
+        None => ("valid".to_owned(), Style::new().fg(Color::Green)),
+    };
+    frame.render_widget(
+        Paragraph::new(status)
+            .style(style)
+            .wrap(Wrap { trim: true }),
+        message,
+    );
+
+    let criteria = crate::console::app::criteria_from_text(&input.lines().join("\n"));
+    let filters = criteria.ok().flatten().and_then(|c| {
+        let patterns: Vec<String> = c["Filters"]
+            .as_array()?
+            .iter()
+            .filter_map(|f| f["Pattern"].as_str().map(str::to_owned))
+            .collect();
+        crate::filter::Filters::parse(&patterns).ok()
+    });
+    let lines: Vec<Line> = crate::console::app::sample_bodies(app)
+        .into_iter()
+        .map(|(what, body)| {
+            let verdict = match &filters {
+                None if error.is_some() => Span::raw("  ?  "),
+                None => Span::styled("pass ", Style::new().fg(Color::Green)),
+                Some(f) => match f.matching(&body) {
+                    Some(i) => {
+                        Span::styled(format!("pass {}", i + 1), Style::new().fg(Color::Green))
+                    }
+                    None => Span::styled("drop ", Style::new().fg(Color::Red)),
+                },
+            };
+            let text = String::from_utf8_lossy(&body).replace('\n', " ");
+            Line::from(vec![verdict, Span::raw(format!("  {what}: {text}"))])
+        })
+        .collect();
+    let empty = lines.is_empty();
+    let dry_run = Paragraph::new(lines).block(panel("Dry run (pass N: matched filter N)", false));
+    frame.render_widget(dry_run, right);
+    if empty {
+        let inner = Rect {
+            x: right.x + 1,
+            y: right.y + 1,
+            width: right.width.saturating_sub(2),
+            height: 1,
+        };
+        frame.render_widget(
+            Line::from("no recent messages or dead letters to try")
+                .style(Style::new().fg(Color::DarkGray)),
+            inner,
+        );
     }
 }
 
