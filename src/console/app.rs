@@ -689,25 +689,13 @@ pub fn patterns_text(criteria: &serde_json::Value) -> String {
 /// Bodies the dry run tries a filter on: the messages of the newest batches,
 /// then the dead letters.
 pub fn sample_bodies(app: &App) -> Vec<(String, Vec<u8>)> {
-    use base64::Engine;
     let Some(m) = app.selected_mapping() else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for batch in app.batches.get(&m.uuid).into_iter().flatten() {
         let Some(event) = &batch.event else { continue };
-        let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
-        let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
-            Some(q) => q.values().filter_map(|v| v.as_array()).flatten().collect(),
-            None => json["messages"]
-                .as_array()
-                .map(|m| m.iter().collect())
-                .unwrap_or_default(),
-        };
-        for r in records {
-            let body = base64::engine::general_purpose::STANDARD
-                .decode(r["data"].as_str().unwrap_or_default())
-                .unwrap_or_default();
+        for body in crate::event::bodies(event) {
             out.push(("message".to_owned(), body));
         }
     }

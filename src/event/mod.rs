@@ -44,3 +44,30 @@ impl EventFrame {
         out
     }
 }
+
+/// The decoded bodies of an `aws:rmq` or `aws:mq` event, in order: what the
+/// console shows of a batch the function saw.
+pub fn bodies(event: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
+    let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
+        Some(by_queue) => by_queue
+            .values()
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .collect(),
+        None => json["messages"]
+            .as_array()
+            .map(|m| m.iter().collect())
+            .unwrap_or_default(),
+    };
+    records
+        .into_iter()
+        .map(|r| {
+            let data = r["data"].as_str().unwrap_or_default();
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap_or_default()
+        })
+        .collect()
+}

@@ -73,7 +73,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, index: usize) {
 
 /// A batch's whole event as the function saw it, then each message's body decoded.
 pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, index: usize) {
-    use base64::Engine;
     let Some(batch) = app
         .selected_mapping()
         .and_then(|m| app.batches.get(&m.uuid))
@@ -87,20 +86,10 @@ pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, index: usize) {
         "{} message(s), {} bytes, attempt {}",
         batch.messages, batch.bytes, batch.attempt
     ))];
-    let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
-        Some(q) => q.values().filter_map(|v| v.as_array()).flatten().collect(),
-        None => json["messages"]
-            .as_array()
-            .map(|m| m.iter().collect())
-            .unwrap_or_default(),
-    };
     let filters = app
         .selected_mapping()
         .and_then(|m| m.spec.filters().ok().flatten());
-    for (i, record) in records.iter().enumerate() {
-        let body = base64::engine::general_purpose::STANDARD
-            .decode(record["data"].as_str().unwrap_or_default())
-            .unwrap_or_default();
+    for (i, body) in crate::event::bodies(event).into_iter().enumerate() {
         lines.push(Line::from(""));
         let matched = match filters.as_ref().and_then(|f| f.matching(&body)) {
             Some(n) => format!(", matched filter {}", n + 1),
