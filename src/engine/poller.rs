@@ -37,6 +37,9 @@ struct Poller {
     uuid: Uuid,
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
+    /// The LastProcessingResult this task wrote last, so that a steady
+    /// stream of good batches costs no store reads or writes.
+    last_result: std::sync::Mutex<Option<String>>,
 }
 
 pub(super) async fn run(
@@ -54,6 +57,7 @@ pub(super) async fn run(
         uuid,
         cancel,
         settings,
+        last_result: std::sync::Mutex::new(None),
     };
     let span = tracing::info_span!("mapping", %uuid, %function, %queue);
     if let Err(e) = poller.run().instrument(span).await {
@@ -435,11 +439,16 @@ impl Poller {
     }
 
     fn note_result(&self, result: String) -> anyhow::Result<()> {
+        let mut last = self.last_result.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() == Some(result.as_str()) {
+            return Ok(());
+        }
         let current = self.control.get(self.uuid)?;
         if current.last_processing_result != result {
             self.control
-                .modify(self.uuid, |m| m.last_processing_result = result)?;
+                .modify(self.uuid, |m| m.last_processing_result = result.clone())?;
         }
+        *last = Some(result);
         Ok(())
     }
 
