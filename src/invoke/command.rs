@@ -1,21 +1,29 @@
 //! The `command` runtime: a local program started once per batch.
 //!
-//! The event JSON goes to its stdin, its stdout is the response, and each
-//! line of its stderr goes to the log. Exit 0 is success; any other exit, a
-//! signal or the timeout is a function error, as a crash or timeout is on Lambda.
+//! The event JSON goes to its stdin (then stdin is closed), its stdout is the
+//! response, and each line of its stderr goes to the log. Exit 0 is success;
+//! any other exit, a signal or the timeout is a function error, as a crash or
+//! a timeout is on Lambda.
+//!
+//! The program runs in its own process group. When it exits, or times out, or
+//! the invocation is cancelled, whatever is left of that group is killed: like
+//! a Lambda sandbox after its handler returns, nothing a function started
+//! outlives the invocation, and no leftover process can hold its output open.
 
 use super::{InvokeError, Invoker, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, VecDeque};
+use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Child;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// How much of stderr an error payload carries.
 const STDERR_TAIL_BYTES: usize = 4096;
+/// A stderr "line" longer than this is logged in pieces.
+const MAX_LOG_LINE: usize = 16 * 1024;
 
 pub struct CommandInvoker {
     command: Vec<String>,
@@ -24,6 +32,8 @@ pub struct CommandInvoker {
 }
 
 impl CommandInvoker {
+    /// `command` is the program and its arguments; `env` is added to the
+    /// environment mqtrigger runs in.
     pub fn new(command: Vec<String>, env: BTreeMap<String, String>, timeout: Duration) -> Self {
         Self {
             command,
@@ -32,29 +42,30 @@ impl CommandInvoker {
         }
     }
 
-    fn spawn(&self) -> Result<Child, InvokeError> {
-        let program = self.command.first().map(String::as_str).unwrap_or_default();
+    fn spawn(&self) -> Result<tokio::process::Child, InvokeError> {
+        let Some((program, args)) = self.command.split_first() else {
+            return Err(InvokeError::ConfigNotValid(
+                "`command` is empty: give the program and its arguments".into(),
+            ));
+        };
         tokio::process::Command::new(program)
-            .args(&self.command[1..])
+            .args(args)
             .envs(&self.env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group, so a timeout kills what it started too.
             .process_group(0)
+            // A cancelled invocation (the engine shutting down) kills it.
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| {
-                InvokeError::ConfigNotValid(format!(
-                    "function command `{program}` cannot be started: {e} — check the function's `command`"
-                ))
-            })
+            .map_err(|e| spawn_error(program, &e))
     }
 
     async fn run(&self, event: Bytes) -> Result<Bytes, InvokeError> {
         let mut child = self.spawn()?;
-        let pgid = child.id();
-        let program = self.command[0].clone();
+        let mut group = ProcessGroup(child.id().map(|pid| pid as libc::pid_t));
+        let program = self.command[0].as_str();
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -64,22 +75,26 @@ impl CommandInvoker {
             let _ = stdin.write_all(&event).await;
             drop(stdin);
         };
+        let exit = async {
+            let status = child.wait().await;
+            // Leftovers (a background grandchild) must not keep the pipes open.
+            group.kill();
+            status
+        };
         let work = async {
             let ((), out, tail, status) = tokio::join!(
                 write,
                 read_limited(stdout),
-                log_stderr(stderr, &program),
-                child.wait()
+                log_stderr(stderr, program),
+                exit
             );
             (out, tail, status)
         };
         let (out, tail, status) = match tokio::time::timeout(self.timeout, work).await {
             Ok(done) => done,
             Err(_) => {
-                if let Some(pgid) = pgid {
-                    // SAFETY: signals the process group we created; no memory is touched.
-                    unsafe { libc::killpg(pgid as i32, libc::SIGKILL) };
-                }
+                group.kill();
+                // Reaps it: no zombie is left behind.
                 let _ = child.wait().await;
                 return Err(InvokeError::Timeout(self.timeout));
             }
@@ -88,26 +103,69 @@ impl CommandInvoker {
             status.map_err(|e| InvokeError::Transient(format!("waiting for `{program}`: {e}")))?;
         let out =
             out.map_err(|e| InvokeError::Transient(format!("reading `{program}`'s output: {e}")))?;
-        if status.success() {
-            return match out {
-                Output::Complete(bytes) => Ok(Bytes::from(bytes)),
-                Output::TooLarge => Err(InvokeError::Function {
-                    error_type: "Function.ResponseSizeTooLarge".into(),
-                    payload: format!("the response is larger than {MAX_RESPONSE_BYTES} bytes"),
-                }),
-            };
+        match (status.success(), out) {
+            (true, Output::Complete(bytes)) => Ok(Bytes::from(bytes)),
+            (true, Output::TooLarge(len)) => Err(too_large(len)),
+            (false, Output::Complete(bytes)) => Err(function_error(status, &bytes, &tail)),
+            (false, Output::TooLarge(_)) => Err(function_error(status, &[], &tail)),
         }
-        let stdout = match &out {
-            Output::Complete(bytes) => bytes.as_slice(),
-            Output::TooLarge => &[],
-        };
-        Err(function_error(status, stdout, &tail))
+    }
+}
+
+impl Invoker for CommandInvoker {
+    fn invoke(&self, event: Bytes) -> BoxFuture<'_, Result<Bytes, InvokeError>> {
+        Box::pin(self.run(event))
+    }
+
+    fn describe(&self) -> String {
+        format!("command {}", self.command.join(" "))
+    }
+}
+
+/// The function's process group; killed (once) when the function is done,
+/// has timed out, or the invocation is dropped.
+struct ProcessGroup(Option<libc::pid_t>);
+
+impl ProcessGroup {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            // SAFETY: killpg only sends a signal; no memory is involved. The
+            // group's leader is not reaped yet, or the group still has
+            // members, or (a few microseconds after reaping) the id has not
+            // been handed out again: Linux allocates ids sequentially.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A program that cannot be started is a configuration problem; running out
+/// of processes or file descriptors is not.
+fn spawn_error(program: &str, e: &std::io::Error) -> InvokeError {
+    let reason = e.to_string();
+    let reason = reason.split(" (os error").next().unwrap_or_default();
+    let not_startable = matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied)
+        || e.raw_os_error() == Some(libc::ENOEXEC);
+    if not_startable {
+        InvokeError::ConfigNotValid(format!(
+            "function command `{program}` cannot be started: {reason} — check the function's `command`"
+        ))
+    } else {
+        InvokeError::Transient(format!(
+            "function command `{program}` cannot be started now: {reason}"
+        ))
     }
 }
 
 enum Output {
     Complete(Vec<u8>),
-    TooLarge,
+    /// More than [`MAX_RESPONSE_BYTES`]; how many bytes in all.
+    TooLarge(u64),
 }
 
 async fn read_limited(stdout: impl AsyncRead + Unpin) -> std::io::Result<Output> {
@@ -116,37 +174,83 @@ async fn read_limited(stdout: impl AsyncRead + Unpin) -> std::io::Result<Output>
     limited.read_to_end(&mut buf).await?;
     if buf.len() > MAX_RESPONSE_BYTES {
         // Drain the rest so the program is not blocked writing to a full pipe.
-        tokio::io::copy(&mut limited.into_inner(), &mut tokio::io::sink()).await?;
-        return Ok(Output::TooLarge);
+        let rest = tokio::io::copy(&mut limited.into_inner(), &mut tokio::io::sink()).await?;
+        return Ok(Output::TooLarge(buf.len() as u64 + rest));
     }
     Ok(Output::Complete(buf))
 }
 
-/// Logs stderr line by line and keeps its tail for the error payload.
-async fn log_stderr(stderr: impl AsyncRead + Unpin, program: &str) -> String {
-    let mut lines = BufReader::new(stderr).lines();
-    let mut tail: VecDeque<String> = VecDeque::new();
-    let mut tail_bytes = 0;
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "mqtrigger::function", program, "{line}");
-        tail_bytes += line.len() + 1;
-        tail.push_back(line);
-        while tail_bytes > STDERR_TAIL_BYTES && tail.len() > 1 {
-            tail_bytes -= tail.pop_front().map(|l| l.len() + 1).unwrap_or_default();
+/// Lambda's own error for a response over its limit.
+fn too_large(len: u64) -> InvokeError {
+    let error_type = "Function.ResponseSizeTooLarge";
+    let message = format!(
+        "response too large: the function wrote {len} bytes to stdout, more than the {MAX_RESPONSE_BYTES} bytes a response may have"
+    );
+    InvokeError::Function {
+        error_type: error_type.into(),
+        payload: serde_json::json!({ "errorType": error_type, "errorMessage": message })
+            .to_string(),
+    }
+}
+
+/// Logs stderr line by line (whatever its encoding) and keeps its last
+/// [`STDERR_TAIL_BYTES`] for the error payload. Reads to the end, so the
+/// program never blocks on a full stderr pipe.
+async fn log_stderr(mut stderr: impl AsyncRead + Unpin, program: &str) -> String {
+    let log = |line: &[u8]| {
+        let line = String::from_utf8_lossy(line);
+        tracing::info!(target: "mqtrigger::function", program, "{}", line.trim_end_matches('\r'));
+    };
+    let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL_BYTES);
+    let mut cut = false;
+    let mut line = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        tail.extend(chunk);
+        if tail.len() > STDERR_TAIL_BYTES {
+            cut = true;
+            tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+        }
+        for piece in chunk.split_inclusive(|&b| b == b'\n') {
+            match piece.strip_suffix(b"\n") {
+                Some(end) => {
+                    line.extend_from_slice(end);
+                    log(&line);
+                    line.clear();
+                }
+                None => line.extend_from_slice(piece),
+            }
+            if line.len() >= MAX_LOG_LINE {
+                log(&line);
+                line.clear();
+            }
         }
     }
-    tail.into_iter().collect::<Vec<_>>().join("\n")
+    if !line.is_empty() {
+        log(&line);
+    }
+    let mut tail = Vec::from(tail);
+    if cut {
+        // Start at a line boundary near the cut, or at least at a character.
+        let start = match tail.iter().position(|&b| b == b'\n') {
+            Some(i) if i < 512 && i + 1 < tail.len() => i + 1,
+            _ => tail.iter().position(|&b| b & 0xC0 != 0x80).unwrap_or(0),
+        };
+        tail.drain(..start);
+    }
+    String::from_utf8_lossy(&tail).trim_end().to_owned()
 }
 
 /// Lambda's error shape: the program's own `{"errorType","errorMessage"}`
 /// when it printed one, else one made from the exit status and stderr.
-fn function_error(
-    status: std::process::ExitStatus,
-    stdout: &[u8],
-    stderr_tail: &str,
-) -> InvokeError {
+fn function_error(status: ExitStatus, stdout: &[u8], stderr_tail: &str) -> InvokeError {
     if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(stdout)
-        && obj.contains_key("errorMessage")
+        && (obj.contains_key("errorMessage") || obj.contains_key("errorType"))
     {
         let error_type = obj
             .get("errorType")
@@ -160,22 +264,93 @@ fn function_error(
     }
     let (error_type, message) = match (status.code(), status.signal()) {
         (Some(code), _) => ("Runtime.ExitError", format!("exit status {code}")),
-        (None, Some(signal)) => ("Runtime.Signal", format!("killed by signal {signal}")),
+        (None, Some(signal)) => (
+            "Runtime.Signal",
+            format!("killed by {}", signal_name(signal)),
+        ),
         _ => ("Runtime.ExitError", status.to_string()),
     };
-    let payload = serde_json::json!({ "errorType": error_type, "errorMessage": message, "stderr": stderr_tail });
+    let payload = serde_json::json!({
+        "errorType": error_type,
+        "errorMessage": message,
+        "stderr": stderr_tail,
+    });
     InvokeError::Function {
         error_type: error_type.into(),
         payload: payload.to_string(),
     }
 }
 
-impl Invoker for CommandInvoker {
-    fn invoke(&self, event: Bytes) -> BoxFuture<'_, Result<Bytes, InvokeError>> {
-        Box::pin(self.run(event))
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => return format!("signal {signal}"),
+    };
+    format!("signal {signal} ({name})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_stderr_tail_is_the_last_lines_within_the_limit() {
+        let mut text = String::new();
+        for i in 0..1000 {
+            text.push_str(&format!("line {i}\n"));
+        }
+        let tail = log_stderr(text.as_bytes(), "test").await;
+        assert!(tail.len() <= STDERR_TAIL_BYTES, "{}", tail.len());
+        assert!(tail.starts_with("line "), "starts at a line: {tail:.20}");
+        assert!(tail.ends_with("line 999"), "{tail}");
+        assert!(tail.len() > STDERR_TAIL_BYTES - 20, "keeps ~4 KB");
     }
 
-    fn describe(&self) -> String {
-        format!("command {}", self.command.join(" "))
+    #[tokio::test]
+    async fn stderr_that_is_not_utf8_or_has_no_newline_is_still_read_to_the_end() {
+        let mut bytes = vec![0xff, 0xfe, b'\n'];
+        bytes.extend(std::iter::repeat_n(b'x', 100_000));
+        bytes.extend(b"\nthe end");
+        let tail = log_stderr(&bytes[..], "test").await;
+        assert!(tail.ends_with("xxx\nthe end"), "{tail:.40}");
+        assert!(tail.len() > STDERR_TAIL_BYTES - 10 && tail.len() <= STDERR_TAIL_BYTES);
+    }
+
+    #[test]
+    fn a_lambda_shaped_stdout_is_the_error_payload() {
+        let status = ExitStatus::from_raw(1 << 8);
+        let out = br#"{"errorType":"Bad","errorMessage":"no"}"#;
+        let InvokeError::Function {
+            error_type,
+            payload,
+        } = function_error(status, out, "tail")
+        else {
+            panic!()
+        };
+        assert_eq!((error_type.as_str(), payload.as_bytes()), ("Bad", &out[..]));
+        // Any other stdout: a synthesized payload with the exit status.
+        let InvokeError::Function {
+            error_type,
+            payload,
+        } = function_error(status, b"[1]", "tail")
+        else {
+            panic!()
+        };
+        assert_eq!(error_type, "Runtime.ExitError");
+        let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(payload["errorMessage"], "exit status 1");
+        assert_eq!(payload["stderr"], "tail");
     }
 }

@@ -1,14 +1,29 @@
 //! The `lambda` runtime: aws-sdk-lambda Invoke (RequestResponse).
 //!
-//! The SDK's own retries are off: the engine retries whole batches and counts
-//! the attempts, as Lambda's poller does.
+//! - The SDK's own retries are off: the engine retries whole batches and
+//!   counts the attempts, as Lambda's poller does.
+//! - The client gives up `timeout + 5 s` after sending (840 s + 5 s when no
+//!   `timeout` is configured: the function's real timeout lives on Lambda,
+//!   which answers a timed-out function with a function error of its own).
+//!   Giving up is [`InvokeError::Timeout`].
+//! - An `endpoint_url` on this machine (127.0.0.0/8, `localhost`, `::1`)
+//!   needs no AWS account: region and credentials come from the environment
+//!   and the shared config files only (never the EC2 instance metadata
+//!   service, which hangs off EC2), and when there are no credentials the
+//!   requests are signed with the dummy `mqtrigger-local` ones.
 
 use super::{FunctionConfig, InvokeError, Invoker};
 use aws_config::BehaviorVersion;
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::timeout::TimeoutConfig;
-use aws_sdk_lambda::config::{Credentials, Region};
-use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError as ApiError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
@@ -18,29 +33,39 @@ use std::time::Duration;
 
 /// How long a Lambda invoke may take when no `timeout` is configured: the
 /// function's real timeout lives on Lambda, and 14 minutes is its maximum.
-const DEFAULT_LAMBDA_TIMEOUT: Duration = Duration::from_secs(super::MAX_TIMEOUT_SECS);
+pub const DEFAULT_LAMBDA_TIMEOUT: Duration = Duration::from_secs(super::MAX_TIMEOUT_SECS);
+/// Added to the function's timeout before the client gives up, so Lambda's
+/// own timeout error (a function error with the logs' request id) comes first.
+const CLIENT_GRACE: Duration = Duration::from_secs(5);
+/// How long looking for credentials may take before a local endpoint gets
+/// the dummy ones (a `credential_process` could hang).
+const LOCAL_CREDENTIALS_WAIT: Duration = Duration::from_secs(2);
+/// The access key and secret a local endpoint is signed with when the
+/// environment has no credentials.
+pub const LOCAL_ACCESS_KEY: &str = "mqtrigger-local";
+const DEFAULT_REGION: &str = "us-east-1";
 
 pub struct LambdaInvoker {
     client: aws_sdk_lambda::Client,
     function: String,
+    /// The endpoint URL, or "Lambda in REGION".
     endpoint: String,
     timeout: Duration,
 }
 
 /// A Lambda-compatible server on this machine needs no AWS account.
-fn is_loopback(url: &str) -> bool {
-    let host = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let host = host.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
-    let host = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-    } else {
-        host.split(':').next().unwrap_or_default()
+pub fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
     };
-    host == "localhost"
+    host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
@@ -49,28 +74,31 @@ fn is_loopback(url: &str) -> bool {
 impl LambdaInvoker {
     pub async fn new(config: &FunctionConfig) -> Result<Self, InvokeError> {
         let function = config.lambda.clone().unwrap_or_default();
-        let local = config.endpoint_url.as_deref().is_some_and(is_loopback);
-        let env_region = std::env::var("AWS_REGION")
-            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-            .ok();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        match config.region.clone().or(env_region) {
-            Some(region) => loader = loader.region(Region::new(region)),
-            // Without a region the chain would ask the instance metadata
-            // service, which hangs off EC2; a local endpoint needs none.
-            None if local => loader = loader.region(Region::new("us-east-1")),
-            None => {}
+        if function.trim().is_empty() {
+            return Err(InvokeError::ConfigNotValid(
+                "`lambda` is empty: give the function's name or ARN".into(),
+            ));
         }
+        if let Some(url) = &config.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(InvokeError::ConfigNotValid(format!(
+                "`endpoint_url = \"{url}\"` is not an http:// or https:// URL"
+            )));
+        }
+        let local = config.endpoint_url.as_deref().is_some_and(is_loopback);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &config.profile {
             loader = loader.profile_name(profile);
-        } else if local && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(Credentials::new(
-                "mqtrigger-local",
-                "mqtrigger-local",
-                None,
-                None,
-                "mqtrigger",
-            ));
+        }
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        } else if local {
+            loader = loader.region(local_region_chain(config.profile.as_deref()));
+        }
+        if local {
+            loader =
+                loader.credentials_provider(local_credentials(config.profile.as_deref()).await);
         }
         let shared = loader.load().await;
         let timeout = config
@@ -80,14 +108,14 @@ impl LambdaInvoker {
         let region = shared
             .region()
             .cloned()
-            .unwrap_or_else(|| Region::new("us-east-1"));
+            .unwrap_or_else(|| Region::new(DEFAULT_REGION));
         let mut builder = aws_sdk_lambda::config::Builder::from(&shared)
             .region(region.clone())
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_timeout(timeout + Duration::from_secs(5))
+                    .operation_timeout(timeout + CLIENT_GRACE)
                     .build(),
             );
         if let Some(url) = &config.endpoint_url {
@@ -111,7 +139,7 @@ impl LambdaInvoker {
             .invoke()
             .function_name(&self.function)
             .invocation_type(InvocationType::RequestResponse)
-            .payload(Blob::new(event.to_vec()))
+            .payload(Blob::new(event))
             .send()
             .await;
         match result {
@@ -137,45 +165,66 @@ impl LambdaInvoker {
         let fix = "check the function's `lambda`, `region` and `endpoint_url`";
         match err {
             SdkError::TimeoutError(_) => InvokeError::Timeout(self.timeout),
-            SdkError::DispatchFailure(e) if e.is_timeout() => InvokeError::Timeout(self.timeout),
-            SdkError::DispatchFailure(e) => InvokeError::Transient(format!(
-                "cannot reach {endpoint} to invoke '{function}': {:?}",
-                e.as_connector_error()
-            )),
+            SdkError::DispatchFailure(e) => {
+                let why = match e.as_connector_error() {
+                    Some(c) => causes(c),
+                    None => format!("{e:?}"),
+                };
+                // Signing happens before sending: a request that cannot be
+                // signed for want of credentials fails here too. None at all,
+                // or a broken setup, is for the user to fix; a provider that
+                // failed to answer (SSO, STS unreachable) may recover.
+                let no_credentials = e.is_other()
+                    && (why.contains("the credential provider was not enabled")
+                        || why.contains("the credentials provider was not properly configured"));
+                if no_credentials {
+                    InvokeError::ConfigNotValid(format!(
+                        "no usable AWS credentials to invoke Lambda function '{function}' at {endpoint} ({why}) — set the function's `profile`, or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                    ))
+                } else {
+                    InvokeError::Transient(format!(
+                        "cannot reach {endpoint} to invoke '{function}': {why}"
+                    ))
+                }
+            }
             SdkError::ServiceError(se) => {
                 let status = se.raw().status().as_u16();
                 let e = se.into_err();
-                let code = e.code().unwrap_or("Unknown").to_owned();
-                let message = e.message().unwrap_or_default().to_owned();
-                let said = format!("{code}: {message}");
-                match e {
-                    ApiError::ResourceNotFoundException(_) => InvokeError::ConfigNotValid(format!(
-                        "Lambda function '{function}' was not found at {endpoint} ({said}) — {fix}"
-                    )),
-                    ApiError::RequestTooLargeException(_)
-                    | ApiError::SerializedRequestEntityTooLargeException(_) => {
-                        InvokeError::Function {
-                            error_type: "RequestTooLarge".into(),
-                            payload: said,
-                        }
-                    }
-                    ApiError::TooManyRequestsException(_)
-                    | ApiError::ServiceException(_)
-                    | ApiError::ResourceNotReadyException(_)
-                    | ApiError::EniNotReadyException(_)
-                    | ApiError::SnapStartNotReadyException(_) => InvokeError::Transient(format!(
-                        "{endpoint} could not invoke '{function}' now ({said})"
-                    )),
-                    _ if status >= 500 || status == 429 => InvokeError::Transient(format!(
+                let code = e.code().filter(|c| !c.is_empty()).unwrap_or("Unknown");
+                let said = match e.message().filter(|m| !m.is_empty()) {
+                    Some(m) => format!("{code}: {m}"),
+                    None => code.to_owned(),
+                };
+                let code = code.to_owned();
+                match class_of(&code, status) {
+                    Class::TooLarge => InvokeError::Function {
+                        error_type: "RequestTooLarge".into(),
+                        payload: serde_json::json!({
+                            "errorType": code,
+                            "errorMessage": format!("{endpoint} refused the event: {said}"),
+                        })
+                        .to_string(),
+                    },
+                    Class::Transient => InvokeError::Transient(format!(
                         "{endpoint} could not invoke '{function}' now (HTTP {status}, {said})"
                     )),
-                    _ => InvokeError::ConfigNotValid(format!(
-                        "{endpoint} refused to invoke Lambda function '{function}' (HTTP {status}, {said}) — {fix}"
+                    Class::Config if code == "ResourceNotFoundException" => {
+                        InvokeError::ConfigNotValid(format!(
+                            "Lambda function '{function}' was not found at {endpoint} ({said}) — {fix}"
+                        ))
+                    }
+                    Class::Config => InvokeError::ConfigNotValid(format!(
+                        "{endpoint} refused to invoke Lambda function '{function}' (HTTP {status}, {said}) — {fix}, and the function's state and permissions"
                     )),
                 }
             }
+            SdkError::ConstructionFailure(_) => InvokeError::ConfigNotValid(format!(
+                "cannot build an Invoke request for Lambda function '{function}' ({}) — {fix}",
+                causes(&err)
+            )),
             other => InvokeError::Transient(format!(
-                "invoking '{function}' at {endpoint} failed: {other:?}"
+                "invoking '{function}' at {endpoint} failed: {}",
+                causes(&other)
             )),
         }
     }
@@ -191,17 +240,158 @@ impl Invoker for LambdaInvoker {
     }
 }
 
+/// An error and its sources in one line: "io error: client error (Connect):
+/// tcp connect error: Connection refused (os error 111)".
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        // Some layers repeat their source's text.
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Region for a local endpoint: the environment, then the profile; never IMDS.
+fn local_region_chain(profile: Option<&str>) -> RegionProviderChain {
+    let mut from_profile = ProfileFileRegionProvider::builder();
+    if let Some(p) = profile {
+        from_profile = from_profile.profile_name(p);
+    }
+    RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(from_profile.build())
+        .or_else(Region::new(DEFAULT_REGION))
+}
+
+/// Credentials for a local endpoint: the environment and the profile (the
+/// configured one first), never IMDS; if they give none within
+/// [`LOCAL_CREDENTIALS_WAIT`], the dummy `mqtrigger-local` ones.
+async fn local_credentials(profile: Option<&str>) -> SharedCredentialsProvider {
+    let mut from_profile = ProfileFileCredentialsProvider::builder();
+    if let Some(p) = profile {
+        from_profile = from_profile.profile_name(p);
+    }
+    let from_env = EnvironmentVariableCredentialsProvider::new();
+    let chain = match profile {
+        Some(_) => CredentialsProviderChain::first_try("Profile", from_profile.build())
+            .or_else("Environment", from_env),
+        None => CredentialsProviderChain::first_try("Environment", from_env)
+            .or_else("Profile", from_profile.build()),
+    };
+    match tokio::time::timeout(LOCAL_CREDENTIALS_WAIT, chain.provide_credentials()).await {
+        Ok(Ok(_)) => SharedCredentialsProvider::new(chain),
+        found => {
+            let why = match found {
+                Ok(Err(e)) => DisplayErrorContext(e).to_string(),
+                _ => format!("none within {LOCAL_CREDENTIALS_WAIT:?}"),
+            };
+            tracing::debug!(
+                "no AWS credentials ({why}); signing for the local endpoint with dummy ones"
+            );
+            SharedCredentialsProvider::new(Credentials::new(
+                LOCAL_ACCESS_KEY,
+                LOCAL_ACCESS_KEY,
+                None,
+                None,
+                "mqtrigger-local",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Class {
+    /// The function cannot be invoked as configured: stop the mapping.
+    Config,
+    /// Try again later.
+    Transient,
+    /// The event is over Lambda's request limit.
+    TooLarge,
+}
+
+/// What an Invoke API error means for the mapping, by error code (matched
+/// without regard to case, as Lambda's spelling varies: `EC2ThrottledException`,
+/// `KMSAccessDeniedException`), else by HTTP status.
+fn class_of(code: &str, status: u16) -> Class {
+    let code = code.to_ascii_lowercase();
+    let code = code.strip_suffix("exception").unwrap_or(&code);
+    match code {
+        "requesttoolarge" | "serializedrequestentitytoolarge" => Class::TooLarge,
+        // Throttling, Lambda's own trouble, and states Lambda says to wait out.
+        "toomanyrequests"
+        | "throttling"
+        | "throttled"
+        | "requestlimitexceeded"
+        | "service"
+        | "internalfailure"
+        | "serviceunavailable"
+        | "requesttimeout"
+        | "resourcenotready"
+        | "eninotready"
+        | "snapstartnotready"
+        | "snapstarttimeout"
+        | "ec2throttled"
+        | "ec2unexpected"
+        | "codeartifactuserpending"
+        | "efsmounttimeout"
+        | "s3filesmounttimeout" => Class::Transient,
+        // The function, its permissions or its VPC/KMS/EFS setup need fixing,
+        // although Lambda answers some of these with 5xx.
+        "resourcenotfound"
+        | "invalidparametervalue"
+        | "accessdenied"
+        | "unrecognizedclient"
+        | "invalidsignature"
+        | "expiredtoken"
+        | "resourceconflict"
+        | "kmsaccessdenied"
+        | "kmsdisabled"
+        | "kmsinvalidstate"
+        | "kmsnotfound"
+        | "enilimitreached"
+        | "invalidsubnetid"
+        | "invalidsecuritygroupid"
+        | "subnetipaddresslimitreached"
+        | "ec2accessdenied"
+        | "invalidzipfile"
+        | "invalidruntime"
+        | "efsio"
+        | "efsmountconnectivity"
+        | "efsmountfailure"
+        | "s3filesmountconnectivity"
+        | "s3filesmountfailure"
+        | "codeartifactuserdeleted"
+        | "codeartifactuserfailed"
+        | "snapstart"
+        | "snapstartregenerationfailure"
+        | "recursiveinvocation"
+        | "modenotsupported"
+        | "nopublishedversion"
+        | "unsupportedmediatype"
+        | "invalidrequestcontent" => Class::Config,
+        _ if status == 413 => Class::TooLarge,
+        _ if status == 429 || status == 408 || status >= 500 => Class::Transient,
+        _ => Class::Config,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_loopback;
+    use super::*;
 
     #[test]
     fn loopback_endpoints_are_recognised() {
         for url in [
             "http://127.0.0.1:9001",
             "http://localhost:9001/x",
+            "http://LOCALHOST",
             "http://[::1]:9001",
             "http://127.3.2.1",
+            "http://user:pw@127.0.0.1:9001",
         ] {
             assert!(is_loopback(url), "{url}");
         }
@@ -209,8 +399,33 @@ mod tests {
             "https://lambda.us-east-1.amazonaws.com",
             "http://10.0.0.1:9001",
             "http://localhost.example.com",
+            "http://[::2]:9001",
+            "http://example.com/127.0.0.1",
         ] {
             assert!(!is_loopback(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn api_errors_are_classified_by_code_then_status() {
+        let cases = [
+            ("ResourceNotFoundException", 404, Class::Config),
+            ("AccessDeniedException", 403, Class::Config),
+            ("KMSAccessDeniedException", 502, Class::Config),
+            ("ENILimitReachedException", 502, Class::Config),
+            ("ResourceConflictException", 409, Class::Config),
+            ("EC2ThrottledException", 502, Class::Transient),
+            ("EniNotReadyException", 502, Class::Transient),
+            ("TooManyRequestsException", 429, Class::Transient),
+            ("ThrottlingException", 400, Class::Transient),
+            ("ServiceException", 500, Class::Transient),
+            ("RequestTooLargeException", 413, Class::TooLarge),
+            ("Unknown", 413, Class::TooLarge),
+            ("Unknown", 503, Class::Transient),
+            ("Unknown", 404, Class::Config),
+        ];
+        for (code, status, class) in cases {
+            assert_eq!(class_of(code, status), class, "{code} {status}");
         }
     }
 }

@@ -4,7 +4,11 @@
 //! It answers `POST /2015-03-31/functions/{name}/invocations` as Lambda does:
 //! the function's result with 200, a function error with 200 and
 //! `X-Amz-Function-Error`, an API error with its status, `x-amzn-ErrorType`
-//! and a JSON body, so aws-sdk-lambda raises the same typed errors.
+//! and a JSON body, so aws-sdk-lambda raises the same typed errors. `{name}`
+//! reaches the handler decoded and as the caller wrote it: a name,
+//! `name:qualifier`, or an ARN. An event over Lambda's 6 MB request limit is
+//! refused with 413 `RequestTooLargeException` without calling the handler.
+//! Signatures are not checked.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,6 +20,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Lambda's limit on a synchronous invocation's request payload.
+pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 
 /// How the server answers one invocation.
 #[derive(Debug, Clone)]
@@ -64,13 +71,15 @@ pub struct LambdaServer {
 }
 
 impl LambdaServer {
-    /// Serves on a free port of 127.0.0.1.
+    /// Serves on a free port of 127.0.0.1 until dropped;
+    /// `handler(function_name, payload)` decides each answer.
     pub async fn start(
         handler: impl Fn(&str, Bytes) -> Reply + Send + Sync + 'static,
     ) -> std::io::Result<LambdaServer> {
         Self::start_on("127.0.0.1:0".parse().expect("an address"), handler).await
     }
 
+    /// Serves on `addr` (port 0: any free port) until dropped.
     pub async fn start_on(
         addr: SocketAddr,
         handler: impl Fn(&str, Bytes) -> Reply + Send + Sync + 'static,
@@ -85,7 +94,8 @@ impl LambdaServer {
         let app = Router::new()
             .route("/2015-03-31/functions/{name}/invocations", post(invoke))
             .with_state(shared)
-            .layer(axum::extract::DefaultBodyLimit::max(7 * 1024 * 1024));
+            // Larger than Lambda's limit, so the server can answer as Lambda does.
+            .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_REQUEST_BYTES));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -103,7 +113,8 @@ impl LambdaServer {
         })
     }
 
-    /// Every invocation so far, in order: (function name, payload).
+    /// Every invocation the handler was asked about so far, in order:
+    /// (function name, payload). Events refused for their size are not here.
     pub fn invocations(&self) -> Vec<(String, Bytes)> {
         self.invocations
             .lock()
@@ -128,7 +139,15 @@ async fn invoke(
     Path(name): Path<String>,
     payload: Bytes,
 ) -> Response {
-    // `name:qualifier` and full ARNs reach the handler as the caller wrote them.
+    if payload.len() > MAX_REQUEST_BYTES {
+        return respond(Reply::Status(
+            413,
+            "RequestTooLargeException".into(),
+            format!(
+                "Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation"
+            ),
+        ));
+    }
     shared
         .invocations
         .lock()
@@ -139,6 +158,10 @@ async fn invoke(
         tokio::time::sleep(delay).await;
         reply = *inner;
     }
+    respond(reply)
+}
+
+fn respond(reply: Reply) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         "x-amzn-RequestId",
@@ -149,7 +172,10 @@ async fn invoke(
         HeaderValue::from_static("$LATEST"),
     );
     match reply {
-        Reply::Ok(body) => (StatusCode::OK, headers, body).into_response(),
+        Reply::Ok(body) => {
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+            (StatusCode::OK, headers, body).into_response()
+        }
         Reply::FunctionError { kind, payload } => {
             if let Ok(v) = HeaderValue::from_str(&kind) {
                 headers.insert("X-Amz-Function-Error", v);
@@ -161,7 +187,8 @@ async fn invoke(
                 headers.insert("x-amzn-ErrorType", v);
             }
             headers.insert("content-type", HeaderValue::from_static("application/json"));
-            let body = serde_json::json!({ "Type": "User", "message": message }).to_string();
+            let origin = if status >= 500 { "Service" } else { "User" };
+            let body = serde_json::json!({ "Type": origin, "Message": message }).to_string();
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (status, headers, body).into_response()
         }

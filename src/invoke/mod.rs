@@ -45,6 +45,9 @@ pub struct FunctionConfig {
 }
 
 impl FunctionConfig {
+    /// A `command`'s timeout: `timeout`, else Lambda's default of 3 s. (The
+    /// `lambda` runtime waits `timeout`, else 840 s, plus 5 s: the function's
+    /// own timeout is configured on Lambda.)
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS))
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A test function whose behaviour the first argument picks."""
-import json, os, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 
 mode = sys.argv[1]
 if mode == "echo":
@@ -9,19 +9,49 @@ elif mode == "lambda-error":
     sys.stdin.read()
     print(json.dumps({"errorType": "OrderInvalid", "errorMessage": "order 7 has no lines"}))
     sys.exit(1)
+elif mode == "plain-fail":
+    sys.stdin.read()
+    print("this is not JSON")
+    print("bad input", file=sys.stderr)
+    sys.exit(2)
 elif mode == "crash":
     sys.stdin.read()
     for i in range(500):
         print(f"trace line {i}", file=sys.stderr)
     print("Traceback: something broke", file=sys.stderr)
     sys.exit(3)
+elif mode == "signal":
+    sys.stdin.read()
+    print("about to die", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)
 elif mode == "ignore-stdin":
     print("done")
 elif mode == "env":
     print(os.environ.get("GREETING", ""))
+elif mode == "stderr":
+    # Several MB of stderr before stdin is read: the pipe must be drained
+    # while the program runs, whatever the bytes are.
+    err = sys.stderr.buffer
+    err.write(b"\xff\xfe not utf-8\n")
+    for i in range(40000):
+        err.write(b"log line %d with some padding to make it longer.........\n" % i)
+    err.write(b"hello from stderr\n")
+    err.flush()
+    data = sys.stdin.buffer.read()
+    print(len(data))
+elif mode == "huge-response":
+    sys.stdin.read()
+    sys.stdout.write("y" * (7 * 1024 * 1024))
 elif mode == "hang":
     # A grandchild that would outlive a careless timeout.
     child = subprocess.Popen(["sleep", "600"])
     with open(sys.argv[2], "w") as f:
-        f.write(str(child.pid))
+        f.write(f"{os.getpid()} {child.pid}")
     time.sleep(600)
+elif mode == "background":
+    # Succeeds at once but leaves a grandchild that holds stdout and stderr.
+    child = subprocess.Popen(["sleep", "600"])
+    with open(sys.argv[2], "w") as f:
+        f.write(f"{os.getpid()} {child.pid}")
+    print("done")
