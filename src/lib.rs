@@ -5,6 +5,7 @@
 //! `event` → `invoke` → outcome (ack, retry, dead letter). The engine is a
 //! library; the CLI drives it through [`engine::Control`].
 
+pub mod api;
 pub mod config;
 pub mod console;
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod event;
 pub mod filter;
 pub mod invoke;
 pub mod mapping;
+pub mod metrics;
 pub mod publish;
 pub mod source;
 pub mod store;

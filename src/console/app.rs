@@ -580,7 +580,7 @@ impl App {
             EngineEvent::Filtered { mapping, messages } => {
                 self.stats.entry(mapping).or_default().filtered += messages as u64;
             }
-            EngineEvent::SettleFailed { .. } => {}
+            EngineEvent::SettleFailed { .. } | EngineEvent::Received { .. } => {}
         }
     }
 

@@ -29,6 +29,13 @@ use uuid::Uuid;
 pub enum EngineEvent {
     MappingChanged(Box<Mapping>),
     MappingDeleted(Uuid),
+    /// Messages came from the broker (each counted once, when first gathered).
+    Received {
+        mapping: Uuid,
+        messages: usize,
+        /// How many of them the broker marked redelivered.
+        redelivered: usize,
+    },
     BatchStarted {
         mapping: Uuid,
         messages: usize,

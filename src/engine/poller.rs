@@ -210,6 +210,21 @@ impl Poller {
                 g = batcher.gather(source) => g,
             };
             let filtered = batcher.take_filtered();
+            let (received, redelivered) = match &gathered {
+                Ok(Gathered::Batch(b)) => (
+                    b.len(),
+                    b.deliveries.iter().filter(|d| d.redelivered).count(),
+                ),
+                Ok(Gathered::TooLarge(d)) => (1, usize::from(d.redelivered)),
+                Err(_) => (0, 0),
+            };
+            if received + filtered > 0 {
+                self.control.emit(EngineEvent::Received {
+                    mapping: self.uuid,
+                    messages: received + filtered,
+                    redelivered,
+                });
+            }
             if filtered > 0 {
                 self.control.emit(EngineEvent::Filtered {
                     mapping: self.uuid,
@@ -310,6 +325,12 @@ impl Poller {
                     });
                 }
                 Err(InvokeError::ConfigNotValid(m)) => {
+                    self.control.emit(EngineEvent::BatchFailed {
+                        mapping: self.uuid,
+                        messages,
+                        attempt,
+                        error: m.clone(),
+                    });
                     self.journal_batch(
                         messages,
                         bytes,

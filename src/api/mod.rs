@@ -1,0 +1,3 @@
+//! Lambda's event-source-mapping REST API over [`crate::engine::Control`].
+
+pub mod sigv4;

@@ -1,0 +1,1 @@
+//! Prometheus metrics per mapping (written by a helper).
