@@ -26,6 +26,32 @@ struct RawConfig {
     mappings: Vec<Spanned<MappingSpec>>,
     #[serde(default)]
     engine: EngineSettings,
+    #[serde(default)]
+    api: ApiSettings,
+    #[serde(default)]
+    secrets_manager: SecretsManagerSettings,
+}
+
+/// `[api]`: Lambda's event-source-mapping REST API.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Where `serve` and `console` listen when `--api` is not given.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The keys whose SigV4 signatures are accepted. Without keys the API
+    /// serves loopback only, and does not check signatures.
+    #[serde(default)]
+    pub access_keys: Vec<crate::api::sigv4::AccessKey>,
+}
+
+/// `[secrets_manager]`: where BASIC_AUTH secrets not in `[secrets]` are read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsManagerSettings {
+    /// Another Secrets Manager endpoint (LocalStack, a test server).
+    pub endpoint_url: Option<String>,
+    /// The region, when the secret's ARN and the environment do not say.
+    pub region: Option<String>,
 }
 
 /// The whole config, validated.
@@ -37,6 +63,8 @@ pub struct Config {
     pub functions: BTreeMap<String, FunctionConfig>,
     pub mappings: Vec<MappingSpec>,
     pub engine: EngineSettings,
+    pub api: ApiSettings,
+    pub secrets_manager: SecretsManagerSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -232,11 +260,12 @@ impl Config {
             }
             if let Some(secret) = spec.access(SourceAccessType::BasicAuth)
                 && !raw.secrets.contains_key(secret)
+                && !is_secrets_manager_arn(secret)
             {
                 return Err(at(
                     span,
                     format!(
-                        "{what}: BASIC_AUTH secret `{secret}` is not in [secrets]; add it there"
+                        "{what}: BASIC_AUTH secret `{secret}` is not in [secrets]; add it there, or give the ARN of an AWS Secrets Manager secret"
                     ),
                 ));
             }
@@ -257,12 +286,19 @@ impl Config {
             functions,
             mappings,
             engine: raw.engine,
+            api: raw.api,
+            secrets_manager: raw.secrets_manager,
         })
     }
 
     pub fn broker(&self, arn: &str) -> Option<&BrokerConfig> {
         self.brokers.iter().find(|b| b.arn == arn)
     }
+}
+
+/// Secrets not in `[secrets]` with such an ARN are read from Secrets Manager.
+pub fn is_secrets_manager_arn(uri: &str) -> bool {
+    uri.starts_with("arn:") && uri.split(':').nth(2) == Some("secretsmanager")
 }
 
 /// The line of the field a validation message names (its first word), inside

@@ -15,5 +15,6 @@ pub mod invoke;
 pub mod mapping;
 pub mod metrics;
 pub mod publish;
+pub mod secrets;
 pub mod source;
 pub mod store;

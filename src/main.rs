@@ -6,8 +6,11 @@ use mqtrigger::config::Config;
 use mqtrigger::engine::Control;
 use mqtrigger::publish::{self, Message};
 use mqtrigger::store::Store;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +33,79 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum MappingsCommand {
+    /// Every mapping (all pages), optionally of one function or broker.
+    List {
+        #[arg(long)]
+        function_name: Option<String>,
+        #[arg(long)]
+        event_source_arn: Option<String>,
+        /// Page size asked of the API.
+        #[arg(long)]
+        max_items: Option<i32>,
+    },
+    Get {
+        uuid: String,
+    },
+    Create {
+        #[arg(long)]
+        function_name: String,
+        #[arg(long)]
+        event_source_arn: String,
+        #[arg(long)]
+        queue: String,
+        /// The BASIC_AUTH secret's ARN.
+        #[arg(long)]
+        secret: String,
+        /// RabbitMQ only.
+        #[arg(long)]
+        virtual_host: Option<String>,
+        #[arg(long)]
+        batch_size: Option<i32>,
+        /// MaximumBatchingWindowInSeconds.
+        #[arg(long)]
+        batching_window: Option<i32>,
+        /// A FilterCriteria pattern; repeat for several.
+        #[arg(long = "filter-pattern")]
+        filter_patterns: Vec<String>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    Update {
+        uuid: String,
+        #[arg(long)]
+        function_name: Option<String>,
+        #[arg(long)]
+        batch_size: Option<i32>,
+        #[arg(long)]
+        batching_window: Option<i32>,
+        #[arg(long = "filter-pattern")]
+        filter_patterns: Vec<String>,
+        /// Remove the filters.
+        #[arg(long, conflicts_with = "filter_patterns")]
+        no_filter: bool,
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    Delete {
+        uuid: String,
+    },
+    Enable {
+        uuid: String,
+    },
+    Disable {
+        uuid: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// The operations console: mappings, live batches, dead letters; enable,
@@ -39,6 +115,9 @@ enum Command {
         config: PathBuf,
         #[arg(long, default_value = ".state")]
         state: PathBuf,
+        /// Also serve Lambda's event-source-mapping API here (overrides [api] listen).
+        #[arg(long)]
+        api: Option<SocketAddr>,
     },
     /// Run every enabled mapping headless until SIGINT or SIGTERM.
     Serve {
@@ -47,6 +126,26 @@ enum Command {
         /// Where mappings and the journal are kept.
         #[arg(long, default_value = ".state")]
         state: PathBuf,
+        /// Serve Lambda's event-source-mapping API here (overrides [api] listen).
+        #[arg(long)]
+        api: Option<SocketAddr>,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
+    },
+    /// Manage the mappings of a running `serve --api` or `console --api`.
+    Mappings {
+        /// The API's URL.
+        #[arg(
+            long,
+            env = "MQTRIGGER_ENDPOINT",
+            default_value = "http://127.0.0.1:9001"
+        )]
+        endpoint: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        #[command(subcommand)]
+        command: MappingsCommand,
     },
     /// Send sample messages to a queue.
     Publish {
@@ -84,6 +183,7 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Console {
         config: "mqtrigger.toml".into(),
         state: ".state".into(),
+        api: None,
     });
     // The console owns the terminal: its logs go to a file in the state directory.
     let log_file = match &command {
@@ -135,15 +235,35 @@ fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve { config, state } => serve(config, state).await,
-        Command::Console { config, state } => {
+        Command::Serve {
+            config,
+            state,
+            api,
+            metrics,
+        } => serve(config, state, api, metrics).await,
+        Command::Console { config, state, api } => {
             let config = Config::load(&config)?;
+            let api_listener = bind_api(&config, api).await?;
             let store = Store::open(&state)?;
             let control = Control::start(config, store).await?;
+            let stop = CancellationToken::new();
+            if let Some(listener) = api_listener {
+                tokio::spawn(mqtrigger::api::serve(
+                    control.clone(),
+                    listener,
+                    stop.clone(),
+                ));
+            }
             let result = mqtrigger::console::run(control.clone()).await;
+            stop.cancel();
             control.shutdown().await;
             result
         }
+        Command::Mappings {
+            endpoint,
+            output,
+            command,
+        } => mappings(&endpoint, output, command).await,
         Command::Publish {
             broker,
             queue,
@@ -194,10 +314,52 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-async fn serve(config_path: PathBuf, state: PathBuf) -> Result<()> {
+/// Binds the API's address (`--api`, else `[api] listen`) before anything
+/// starts, so a bad address fails at once.
+async fn bind_api(config: &Config, flag: Option<SocketAddr>) -> Result<Option<TcpListener>> {
+    match flag.or(config.api.listen) {
+        Some(addr) => Ok(Some(
+            mqtrigger::api::bind(addr, &config.api.access_keys).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+async fn serve(
+    config_path: PathBuf,
+    state: PathBuf,
+    api: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+) -> Result<()> {
     let config = Config::load(&config_path)?;
+    let api_listener = bind_api(&config, api).await?;
+    let metrics_listener = match metrics {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+        ),
+        None => None,
+    };
     let store = Store::open(&state)?;
     let control = Control::start(config, store).await?;
+    let stop = CancellationToken::new();
+    if let Some(listener) = api_listener {
+        tracing::info!(addr = %listener.local_addr()?, "serving Lambda's event-source-mapping API");
+        tokio::spawn(mqtrigger::api::serve(
+            control.clone(),
+            listener,
+            stop.clone(),
+        ));
+    }
+    if let Some(listener) = metrics_listener {
+        tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
+        tokio::spawn(mqtrigger::metrics::serve(
+            control.clone(),
+            listener,
+            stop.clone(),
+        ));
+    }
     let mappings = control.list()?;
     tracing::info!(mappings = mappings.len(), state = %state.display(), "serving");
     for m in &mappings {
@@ -205,8 +367,83 @@ async fn serve(config_path: PathBuf, state: PathBuf) -> Result<()> {
     }
     wait_for_signal().await?;
     tracing::info!("stopping: finishing invocations under way, returning the rest to the brokers");
+    stop.cancel();
     control.shutdown().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) -> Result<()> {
+    use mqtrigger::api::client::{self, Change, Request};
+    let patterns = |p: Vec<String>, none: bool| match (p.is_empty(), none) {
+        (_, true) => Some(Vec::new()),
+        (true, false) => None,
+        (false, false) => Some(p),
+    };
+    let request = match command {
+        MappingsCommand::List {
+            function_name,
+            event_source_arn,
+            max_items,
+        } => Request::List {
+            function_name,
+            event_source_arn,
+            max_items,
+        },
+        MappingsCommand::Get { uuid } => Request::Get(uuid),
+        MappingsCommand::Create {
+            function_name,
+            event_source_arn,
+            queue,
+            secret,
+            virtual_host,
+            batch_size,
+            batching_window,
+            filter_patterns,
+            disabled,
+        } => Request::Create(Box::new(Change {
+            function_name: Some(function_name),
+            event_source_arn: Some(event_source_arn),
+            queue: Some(queue),
+            secret: Some(secret),
+            virtual_host,
+            batch_size,
+            batching_window,
+            filter_patterns: patterns(filter_patterns, false),
+            enabled: Some(!disabled),
+        })),
+        MappingsCommand::Update {
+            uuid,
+            function_name,
+            batch_size,
+            batching_window,
+            filter_patterns,
+            no_filter,
+            secret,
+        } => Request::Update(
+            uuid,
+            Box::new(Change {
+                function_name,
+                batch_size,
+                batching_window,
+                filter_patterns: patterns(filter_patterns, no_filter),
+                secret,
+                ..Change::default()
+            }),
+        ),
+        MappingsCommand::Delete { uuid } => Request::Delete(uuid),
+        MappingsCommand::Enable { uuid } => Request::Enable(uuid),
+        MappingsCommand::Disable { uuid } => Request::Disable(uuid),
+    };
+    let answer = client::run(endpoint, request).await?;
+    let text = match (output, answer.get("EventSourceMappings")) {
+        (Output::Json, _) => serde_json::to_string_pretty(&answer)? + "\n",
+        (Output::Table, Some(all)) => {
+            client::table(all.as_array().map(Vec::as_slice).unwrap_or_default())
+        }
+        (Output::Table, None) => client::table(std::slice::from_ref(&answer)),
+    };
+    print!("{text}");
     Ok(())
 }
 

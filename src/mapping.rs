@@ -148,6 +148,38 @@ impl MappingSpec {
     }
 }
 
+/// The fields of UpdateEventSourceMapping; what is absent stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct MappingUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_batching_window_in_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_criteria: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_access_configurations: Option<Vec<SourceAccessConfiguration>>,
+}
+
+/// Lambda reads `FilterCriteria: {}` and `{ Filters: [] }` as "no filter".
+pub fn normalize_filter_criteria(criteria: serde_json::Value) -> Option<serde_json::Value> {
+    let empty = match &criteria {
+        serde_json::Value::Null => true,
+        serde_json::Value::Object(o) => match o.get("Filters") {
+            None => o.is_empty(),
+            Some(serde_json::Value::Array(a)) => a.is_empty(),
+            Some(_) => false,
+        },
+        _ => false,
+    };
+    (!empty).then_some(criteria)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     Creating,

@@ -132,7 +132,7 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
         Effect::Delete(uuid) => control
             .delete(uuid)
             .await
-            .map(|()| "mapping deleted".to_owned()),
+            .map(|m| format!("mapping of {} deleted", m.spec.queue())),
         Effect::Replay(id) => control
             .replay(id)
             .await

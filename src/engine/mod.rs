@@ -12,9 +12,9 @@ pub mod retry;
 pub use batch::{Batch, Batcher, Gathered};
 
 use crate::config::Config;
-use crate::mapping::{self, Mapping, MappingSpec, State, StateTransitionReason};
+use crate::mapping::{self, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason};
 use crate::store::Store;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::Result;
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -74,6 +74,20 @@ pub enum EngineEvent {
     },
 }
 
+/// Why Control refused a request; the API maps each to Lambda's error type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No such mapping, or no such function.
+    #[error("{0}")]
+    NotFound(String),
+    /// A field is wrong; the sentence names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The function is already mapped to the queue.
+    #[error("{0}")]
+    Conflict(String),
+}
+
 /// The settings a running mapping picks up without restarting.
 #[derive(Debug, Clone, PartialEq)]
 struct RunSettings {
@@ -94,6 +108,9 @@ struct Inner {
     runners: Mutex<HashMap<Uuid, Runner>>,
     /// Serializes read-modify-write of a mapping between Control and pollers.
     mapping_lock: Mutex<()>,
+    secrets: crate::secrets::Secrets,
+    /// Serializes the stop-and-start halves of changes that finish in the background.
+    restart_lock: tokio::sync::Mutex<()>,
 }
 
 /// The one handle through which everything drives the engine.
@@ -109,11 +126,13 @@ impl Control {
         let (events, _) = broadcast::channel(4096);
         let control = Control {
             inner: Arc::new(Inner {
-                config,
                 store: Arc::new(store),
                 events,
                 runners: Mutex::new(HashMap::new()),
                 mapping_lock: Mutex::new(()),
+                restart_lock: tokio::sync::Mutex::new(()),
+                secrets: crate::secrets::Secrets::new(&config),
+                config,
             }),
         };
         control.import_config_mappings()?;
@@ -172,6 +191,22 @@ impl Control {
         Ok(())
     }
 
+    /// The configured function a FunctionName names: its name, its ARN, or
+    /// `name:qualifier`-free partial ARNs ending in `function:name`.
+    pub fn resolve_function(&self, given: &str) -> Option<String> {
+        let functions = &self.inner.config.functions;
+        if functions.contains_key(given) {
+            return Some(given.to_owned());
+        }
+        functions
+            .iter()
+            .find(|(name, f)| {
+                let arn = mapping::function_arn(name, f);
+                arn == given || arn.ends_with(&format!(":{given}"))
+            })
+            .map(|(name, _)| name.clone())
+    }
+
     fn function_arn(&self, name: &str) -> String {
         match self.inner.config.functions.get(name) {
             Some(f) => mapping::function_arn(name, f),
@@ -181,6 +216,10 @@ impl Control {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    pub fn secrets(&self) -> &crate::secrets::Secrets {
+        &self.inner.secrets
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -202,10 +241,9 @@ impl Control {
     }
 
     pub fn get(&self, uuid: Uuid) -> Result<Mapping> {
-        self.inner
-            .store
-            .mapping(uuid)?
-            .ok_or_else(|| anyhow!("no mapping {uuid}"))
+        self.inner.store.mapping(uuid)?.ok_or_else(|| {
+            ControlError::NotFound(format!("The event source mapping {uuid} does not exist")).into()
+        })
     }
 
     /// Changes a mapping in the store and tells the watchers.
@@ -253,7 +291,7 @@ impl Control {
     pub async fn set_batch_size(&self, uuid: Uuid, batch_size: u32) -> Result<Mapping> {
         let mut spec = self.get(uuid)?.spec;
         spec.batch_size = Some(batch_size);
-        spec.validate().map_err(|e| anyhow!(e))?;
+        spec.validate().map_err(ControlError::Invalid)?;
         let m = self.modify(uuid, |m| m.spec.batch_size = Some(batch_size))?;
         self.push_settings(&m);
         Ok(m)
@@ -269,7 +307,7 @@ impl Control {
     ) -> Result<Mapping> {
         let mut spec = self.get(uuid)?.spec;
         spec.filter_criteria = criteria.clone();
-        spec.validate().map_err(|e| anyhow!(e))?;
+        spec.validate().map_err(ControlError::Invalid)?;
         let m = self.modify(uuid, |m| {
             m.spec.filter_criteria = criteria;
             if m.state == State::Enabled {
@@ -283,49 +321,141 @@ impl Control {
         Ok(m)
     }
 
-    /// Creates a mapping at run time (console, API).
-    pub async fn create(&self, spec: MappingSpec) -> Result<Mapping> {
-        spec.validate().map_err(|e| anyhow!(e))?;
-        self.check_references(&spec)?;
-        if self.list()?.iter().any(|m| m.spec.conflicts_with(&spec)) {
-            bail!(
-                "the function {} is already mapped to queue {}",
-                spec.function_name,
-                spec.queue()
-            );
-        }
-        let m = Mapping::new(spec.clone(), self.function_arn(&spec.function_name));
+    /// Creates a mapping at run time (console, API). As on Lambda the answer
+    /// is the mapping in state `Creating`; a later get shows `Enabled` or
+    /// `Disabled`.
+    pub async fn create(&self, mut spec: MappingSpec) -> Result<Mapping> {
+        spec.function_name = self.known_function(&spec.function_name)?;
+        spec.filter_criteria = spec
+            .filter_criteria
+            .take()
+            .and_then(mapping::normalize_filter_criteria);
+        spec.validate().map_err(ControlError::Invalid)?;
+        self.check_broker(&spec)?;
+        self.check_conflict(&spec, None)?;
+        let mut m = Mapping::new(spec.clone(), self.function_arn(&spec.function_name));
+        let settled = m.state;
+        m.state = State::Creating;
         self.inner.store.put_mapping(&m, None)?;
         self.emit(EngineEvent::MappingChanged(Box::new(m.clone())));
-        if m.wants_to_run() {
-            self.spawn(&m);
+        let running = self.modify(m.uuid, |m| m.state = settled)?;
+        if running.wants_to_run() {
+            self.spawn(&running);
         }
         Ok(m)
     }
 
-    fn check_references(&self, spec: &MappingSpec) -> Result<()> {
-        let config = &self.inner.config;
-        config.broker(&spec.event_source_arn).with_context(|| {
-            format!(
-                "EventSourceArn {} names no configured broker",
-                spec.event_source_arn
-            )
+    /// UpdateEventSourceMapping: changes any of the fields a user may change.
+    /// Answers the mapping in state `Updating`; the consumer restarts with
+    /// the new settings in the background, and then the state is `Enabled`
+    /// or `Disabled`.
+    pub async fn update(&self, uuid: Uuid, update: MappingUpdate) -> Result<Mapping> {
+        let current = self.get(uuid)?;
+        let mut spec = current.spec.clone();
+        if let Some(name) = &update.function_name {
+            spec.function_name = self.known_function(name)?;
+        }
+        if let Some(b) = update.batch_size {
+            spec.batch_size = Some(b);
+        }
+        if let Some(w) = update.maximum_batching_window_in_seconds {
+            spec.maximum_batching_window_in_seconds = Some(w);
+        }
+        if let Some(f) = &update.filter_criteria {
+            spec.filter_criteria = mapping::normalize_filter_criteria(f.clone());
+        }
+        if let Some(access) = &update.source_access_configurations {
+            spec.source_access_configurations = access.clone();
+        }
+        if let Some(e) = update.enabled {
+            spec.enabled = Some(e);
+        }
+        spec.validate().map_err(ControlError::Invalid)?;
+        self.check_conflict(&spec, Some(uuid))?;
+        let function_arn = self.function_arn(&spec.function_name);
+        let answer = self.modify(uuid, |m| {
+            m.spec = spec;
+            m.function_arn = function_arn;
+            m.state = State::Updating;
+            m.state_transition_reason = StateTransitionReason::UserInitiated;
+            m.state_detail = None;
         })?;
-        if !config.functions.contains_key(&spec.function_name) {
-            bail!(
-                "FunctionName {} is not a configured function",
-                spec.function_name
-            );
+        let control = self.clone();
+        tokio::spawn(async move {
+            let _restarting = control.inner.restart_lock.lock().await;
+            control.stop_runner(uuid).await;
+            let settled = control.modify(uuid, |m| {
+                m.state = if m.wants_to_run() {
+                    State::Enabled
+                } else {
+                    State::Disabled
+                };
+            });
+            match settled {
+                Ok(m) if m.wants_to_run() => control.spawn(&m),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(mapping = %uuid, "update did not finish: {e:#}"),
+            }
+        });
+        Ok(answer)
+    }
+
+    /// The configured function's name for a FunctionName, or NotFound.
+    fn known_function(&self, given: &str) -> Result<String> {
+        if given.trim().is_empty() {
+            return Err(ControlError::Invalid("FunctionName is required".into()).into());
+        }
+        self.resolve_function(given).ok_or_else(|| {
+            ControlError::NotFound(format!(
+                "Function not found: {given}. mqtrigger invokes the functions of the config file; add a [functions.{given}] section"
+            ))
+            .into()
+        })
+    }
+
+    fn check_broker(&self, spec: &MappingSpec) -> Result<()> {
+        if self.inner.config.broker(&spec.event_source_arn).is_none() {
+            return Err(ControlError::Invalid(format!(
+                "EventSourceArn {} names no configured broker; add it to a [[brokers]] entry's arn",
+                spec.event_source_arn
+            ))
+            .into());
         }
         Ok(())
     }
 
-    pub async fn delete(&self, uuid: Uuid) -> Result<()> {
-        self.modify(uuid, |m| m.state = State::Deleting)?;
-        self.stop_runner(uuid).await;
-        self.inner.store.delete_mapping(uuid)?;
-        self.emit(EngineEvent::MappingDeleted(uuid));
+    /// Lambda allows one mapping per function and queue.
+    fn check_conflict(&self, spec: &MappingSpec, except: Option<Uuid>) -> Result<()> {
+        let clash = self
+            .list()?
+            .into_iter()
+            .find(|m| Some(m.uuid) != except && m.spec.conflicts_with(spec));
+        if let Some(other) = clash {
+            return Err(ControlError::Conflict(format!(
+                "An event source mapping with {} and function {} already exists. Please update or delete the existing mapping with UUID {}",
+                spec.event_source_arn, spec.function_name, other.uuid
+            ))
+            .into());
+        }
         Ok(())
+    }
+
+    /// Answers the mapping in state `Deleting`; it is gone once the
+    /// invocation under way (if any) has finished and been settled.
+    pub async fn delete(&self, uuid: Uuid) -> Result<Mapping> {
+        let answer = self.modify(uuid, |m| m.state = State::Deleting)?;
+        let control = self.clone();
+        let finish = tokio::spawn(async move {
+            let _restarting = control.inner.restart_lock.lock().await;
+            control.stop_runner(uuid).await;
+            match control.inner.store.delete_mapping(uuid) {
+                Ok(_) => control.emit(EngineEvent::MappingDeleted(uuid)),
+                Err(e) => tracing::error!(mapping = %uuid, "cannot delete the mapping: {e:#}"),
+            }
+        });
+        // A quick finish is the common case; a slow function must not hold the caller.
+        let _ = tokio::time::timeout(Duration::from_millis(200), finish).await;
+        Ok(answer)
     }
 
     fn push_settings(&self, m: &Mapping) {

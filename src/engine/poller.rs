@@ -12,6 +12,7 @@ use super::{Control, EngineEvent, RunSettings};
 use crate::config::BrokerEngine;
 use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{MAX_REDELIVERIES, Mapping, SourceAccessType, State, StateTransitionReason};
+use crate::secrets::SecretError;
 use crate::source::activemq::{ActiveMqSource, StompConfig};
 use crate::source::rabbitmq::{RabbitConfig, RabbitSource};
 use crate::source::{DeadLetterReason, Delivery, Source, SourceError};
@@ -79,6 +80,8 @@ impl Poller {
         };
         let settings = self.control.config().engine.clone();
         let mut reconnect = Backoff::new(Duration::from_secs(1), settings.reconnect_max());
+        // Read a refused Secrets Manager secret again once, not forever.
+        let mut reread_secret = false;
         loop {
             if self.cancel.is_cancelled() {
                 return Ok(());
@@ -99,9 +102,17 @@ impl Poller {
                         _ = tokio::time::sleep(delay) => continue,
                     }
                 }
+                Err(SourceError::Authentication(m))
+                    if !reread_secret && self.secret_was_rotated(&mapping) =>
+                {
+                    tracing::warn!("{m}; reading the secret again");
+                    reread_secret = true;
+                    continue;
+                }
                 Err(e) => return self.stop(stop_code(&e), e.to_string()),
             };
             reconnect.reset();
+            reread_secret = false;
             let end = self.consume(&mut *source, &*invoker, &mapping).await;
             source.close().await;
             match end? {
@@ -119,6 +130,16 @@ impl Poller {
                 }
             }
         }
+    }
+
+    /// The broker refused the credentials. A Secrets Manager secret may have
+    /// been rotated since it was read: forget it and try once more.
+    fn secret_was_rotated(&self, mapping: &Mapping) -> bool {
+        let uri = mapping
+            .spec
+            .access(SourceAccessType::BasicAuth)
+            .unwrap_or_default();
+        self.control.secrets().forget(uri)
     }
 
     async fn invoker(&self, mapping: &Mapping) -> Result<Arc<dyn Invoker>, InvokeError> {
@@ -146,11 +167,15 @@ impl Poller {
             ))
         })?;
         let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
-        let secret = config.secrets.get(secret_arn).cloned().ok_or_else(|| {
-            SourceError::Config(format!(
-                "BASIC_AUTH secret {secret_arn} is not in [secrets]"
-            ))
-        })?;
+        let secret = self
+            .control
+            .secrets()
+            .get(secret_arn)
+            .await
+            .map_err(|e| match e {
+                SecretError::Config(m) => SourceError::Config(m),
+                SecretError::Unavailable(m) => SourceError::Connection(m),
+            })?;
         let settings = self.settings.borrow().clone();
         match broker.engine {
             BrokerEngine::Rabbitmq => {

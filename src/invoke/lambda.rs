@@ -270,7 +270,7 @@ fn local_region_chain(profile: Option<&str>) -> RegionProviderChain {
 /// Credentials for a local endpoint: the environment and the profile (the
 /// configured one first), never IMDS; if they give none within
 /// [`LOCAL_CREDENTIALS_WAIT`], the dummy `mqtrigger-local` ones.
-async fn local_credentials(profile: Option<&str>) -> SharedCredentialsProvider {
+pub(crate) async fn local_credentials(profile: Option<&str>) -> SharedCredentialsProvider {
     let mut from_profile = ProfileFileCredentialsProvider::builder();
     if let Some(p) = profile {
         from_profile = from_profile.profile_name(p);

@@ -148,6 +148,10 @@ pub struct Setup {
     pub ca_file: Option<String>,
     /// A FilterCriteria pattern (JSON).
     pub filter: Option<String>,
+    /// The mapping's BASIC_AUTH URI (`[secrets]` holds SECRET_ARN only).
+    pub secret_arn: String,
+    /// More TOML at the end of the file (`[api]`, `[secrets_manager]`, …).
+    pub extra_toml: String,
 }
 
 impl Setup {
@@ -168,6 +172,8 @@ impl Setup {
             engine: "rabbitmq".into(),
             ca_file: None,
             filter: None,
+            extra_toml: String::new(),
+            secret_arn: SECRET_ARN.into(),
         }
     }
 
@@ -232,10 +238,14 @@ BatchSize = {batch}
 {window}
 {filter}
 SourceAccessConfigurations = [
-  {{ Type = "BASIC_AUTH", URI = "{SECRET_ARN}" }},
+  {{ Type = "BASIC_AUTH", URI = "{secret_arn}" }},
   {vhost}
 ]
+
+{extra}
 "#,
+            extra = self.extra_toml,
+            secret_arn = self.secret_arn,
             retry = self.retry_initial_ms,
             retry_max = self.retry_initial_ms * 4,
             endpoints = self.endpoints,

@@ -1,0 +1,365 @@
+//! `mqtrigger mappings …`: a client of a running mqtrigger's API.
+//!
+//! It is aws-sdk-lambda pointed at the endpoint, so the CLI exercises the
+//! same path as any SDK user. A loopback endpoint needs no AWS setup.
+
+use aws_config::BehaviorVersion;
+use aws_sdk_lambda::config::Region;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::types::{
+    EventSourceMappingConfiguration as Remote, Filter, FilterCriteria, SourceAccessConfiguration,
+    SourceAccessType,
+};
+use serde_json::{Value, json};
+
+/// What the user asked the API for, as typed.
+#[derive(Debug, Clone)]
+pub enum Request {
+    List {
+        function_name: Option<String>,
+        event_source_arn: Option<String>,
+        max_items: Option<i32>,
+    },
+    Get(String),
+    Create(Box<Change>),
+    Update(String, Box<Change>),
+    Delete(String),
+    Enable(String),
+    Disable(String),
+}
+
+/// The fields of a create or update; what is None is left out.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub function_name: Option<String>,
+    pub event_source_arn: Option<String>,
+    pub queue: Option<String>,
+    pub secret: Option<String>,
+    pub virtual_host: Option<String>,
+    pub batch_size: Option<i32>,
+    pub batching_window: Option<i32>,
+    /// `Some(vec![])` removes the filters.
+    pub filter_patterns: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
+/// Lambda's error, as the API gave it: the CLI prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RemoteError {
+    pub code: String,
+    pub message: String,
+}
+
+fn remote_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    endpoint: &str,
+    e: SdkError<E, R>,
+) -> RemoteError {
+    match &e {
+        SdkError::ServiceError(_) => RemoteError {
+            code: e.code().unwrap_or("Error").to_owned(),
+            message: e.message().unwrap_or_default().to_owned(),
+        },
+        _ => RemoteError {
+            code: "ConnectionError".into(),
+            message: format!(
+                "cannot reach the mqtrigger API at {endpoint} (is `mqtrigger serve --api` running?): {}",
+                DisplayErrorContext(&e)
+            ),
+        },
+    }
+}
+
+pub async fn client(endpoint: &str) -> aws_sdk_lambda::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if crate::invoke::lambda::is_loopback(endpoint) {
+        loader = loader
+            .credentials_provider(crate::invoke::lambda::local_credentials(None).await)
+            .region(Region::new("us-east-1"));
+    }
+    let shared = loader.load().await;
+    let mut config = aws_sdk_lambda::config::Builder::from(&shared).endpoint_url(endpoint);
+    if shared.region().is_none() {
+        config = config.region(Region::new("us-east-1"));
+    }
+    aws_sdk_lambda::Client::from_conf(config.build())
+}
+
+/// Runs one request; the answer is JSON in Lambda's shapes: one mapping,
+/// or `{"EventSourceMappings": [...]}` for a list (every page).
+pub async fn run(endpoint: &str, request: Request) -> Result<Value, RemoteError> {
+    let lambda = client(endpoint).await;
+    let err = |e| remote_error(endpoint, e);
+    let one = match request {
+        Request::List {
+            function_name,
+            event_source_arn,
+            max_items,
+        } => {
+            let mut pages = lambda
+                .list_event_source_mappings()
+                .set_function_name(function_name)
+                .set_event_source_arn(event_source_arn)
+                .set_max_items(max_items)
+                .into_paginator()
+                .send();
+            let mut all = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| remote_error(endpoint, e))?;
+                all.extend(page.event_source_mappings().iter().map(to_json));
+            }
+            return Ok(json!({ "EventSourceMappings": all }));
+        }
+        Request::Get(uuid) => {
+            let out = lambda.get_event_source_mapping().uuid(uuid).send();
+            let out = out.await.map_err(err)?;
+            to_json_fields(
+                out.uuid(),
+                out.batch_size(),
+                out.maximum_batching_window_in_seconds(),
+                out.event_source_arn(),
+                out.function_arn(),
+                out.last_modified(),
+                out.last_processing_result(),
+                out.state(),
+                out.state_transition_reason(),
+                out.queues(),
+                out.source_access_configurations(),
+                out.filter_criteria(),
+            )
+        }
+        Request::Create(change) => {
+            let out = lambda
+                .create_event_source_mapping()
+                .set_function_name(change.function_name)
+                .set_event_source_arn(change.event_source_arn)
+                .set_queues(change.queue.map(|q| vec![q]))
+                .set_source_access_configurations(access(&change.secret, &change.virtual_host))
+                .set_batch_size(change.batch_size)
+                .set_maximum_batching_window_in_seconds(change.batching_window)
+                .set_filter_criteria(change.filter_patterns.map(criteria))
+                .set_enabled(change.enabled)
+                .send()
+                .await
+                .map_err(|e| remote_error(endpoint, e))?;
+            to_json_fields(
+                out.uuid(),
+                out.batch_size(),
+                out.maximum_batching_window_in_seconds(),
+                out.event_source_arn(),
+                out.function_arn(),
+                out.last_modified(),
+                out.last_processing_result(),
+                out.state(),
+                out.state_transition_reason(),
+                out.queues(),
+                out.source_access_configurations(),
+                out.filter_criteria(),
+            )
+        }
+        Request::Update(uuid, change) => update(&lambda, endpoint, uuid, *change).await?,
+        Request::Enable(uuid) => {
+            let change = Change {
+                enabled: Some(true),
+                ..Change::default()
+            };
+            update(&lambda, endpoint, uuid, change).await?
+        }
+        Request::Disable(uuid) => {
+            let change = Change {
+                enabled: Some(false),
+                ..Change::default()
+            };
+            update(&lambda, endpoint, uuid, change).await?
+        }
+        Request::Delete(uuid) => {
+            let out = lambda.delete_event_source_mapping().uuid(uuid).send();
+            let out = out.await.map_err(|e| remote_error(endpoint, e))?;
+            to_json_fields(
+                out.uuid(),
+                out.batch_size(),
+                out.maximum_batching_window_in_seconds(),
+                out.event_source_arn(),
+                out.function_arn(),
+                out.last_modified(),
+                out.last_processing_result(),
+                out.state(),
+                out.state_transition_reason(),
+                out.queues(),
+                out.source_access_configurations(),
+                out.filter_criteria(),
+            )
+        }
+    };
+    Ok(one)
+}
+
+async fn update(
+    lambda: &aws_sdk_lambda::Client,
+    endpoint: &str,
+    uuid: String,
+    change: Change,
+) -> Result<Value, RemoteError> {
+    let access = access(&change.secret, &change.virtual_host);
+    let out = lambda
+        .update_event_source_mapping()
+        .uuid(uuid)
+        .set_function_name(change.function_name)
+        .set_batch_size(change.batch_size)
+        .set_maximum_batching_window_in_seconds(change.batching_window)
+        .set_filter_criteria(change.filter_patterns.map(criteria))
+        .set_source_access_configurations(access)
+        .set_enabled(change.enabled)
+        .send()
+        .await
+        .map_err(|e| remote_error(endpoint, e))?;
+    Ok(to_json_fields(
+        out.uuid(),
+        out.batch_size(),
+        out.maximum_batching_window_in_seconds(),
+        out.event_source_arn(),
+        out.function_arn(),
+        out.last_modified(),
+        out.last_processing_result(),
+        out.state(),
+        out.state_transition_reason(),
+        out.queues(),
+        out.source_access_configurations(),
+        out.filter_criteria(),
+    ))
+}
+
+fn access(
+    secret: &Option<String>,
+    vhost: &Option<String>,
+) -> Option<Vec<SourceAccessConfiguration>> {
+    let entry = |kind, uri: &String| {
+        SourceAccessConfiguration::builder()
+            .r#type(kind)
+            .uri(uri)
+            .build()
+    };
+    let mut all = Vec::new();
+    if let Some(s) = secret {
+        all.push(entry(SourceAccessType::BasicAuth, s));
+    }
+    if let Some(v) = vhost {
+        all.push(entry(SourceAccessType::VirtualHost, v));
+    }
+    (!all.is_empty()).then_some(all)
+}
+
+fn criteria(patterns: Vec<String>) -> FilterCriteria {
+    FilterCriteria::builder()
+        .set_filters(Some(
+            patterns
+                .into_iter()
+                .map(|p| Filter::builder().pattern(p).build())
+                .collect(),
+        ))
+        .build()
+}
+
+fn to_json(m: &Remote) -> Value {
+    to_json_fields(
+        m.uuid(),
+        m.batch_size(),
+        m.maximum_batching_window_in_seconds(),
+        m.event_source_arn(),
+        m.function_arn(),
+        m.last_modified(),
+        m.last_processing_result(),
+        m.state(),
+        m.state_transition_reason(),
+        m.queues(),
+        m.source_access_configurations(),
+        m.filter_criteria(),
+    )
+}
+
+// The SDK gives each operation's output its own type with the same
+// accessors; this takes the accessors' values.
+#[allow(clippy::too_many_arguments)]
+fn to_json_fields(
+    uuid: Option<&str>,
+    batch_size: Option<i32>,
+    window: Option<i32>,
+    event_source_arn: Option<&str>,
+    function_arn: Option<&str>,
+    last_modified: Option<&aws_sdk_lambda::primitives::DateTime>,
+    last_processing_result: Option<&str>,
+    state: Option<&str>,
+    reason: Option<&str>,
+    queues: &[String],
+    access: &[SourceAccessConfiguration],
+    filters: Option<&FilterCriteria>,
+) -> Value {
+    let mut v = json!({
+        "UUID": uuid,
+        "BatchSize": batch_size,
+        "MaximumBatchingWindowInSeconds": window,
+        "EventSourceArn": event_source_arn,
+        "FunctionArn": function_arn,
+        "LastModified": last_modified.map(|t| t.secs()),
+        "LastProcessingResult": last_processing_result,
+        "State": state,
+        "StateTransitionReason": reason,
+        "Queues": queues,
+        "SourceAccessConfigurations": access.iter().map(|a| json!({
+            "Type": a.r#type().map(|t| t.as_str()),
+            "URI": a.uri(),
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(f) = filters {
+        v["FilterCriteria"] = json!({
+            "Filters": f.filters().iter().map(|f| json!({ "Pattern": f.pattern() })).collect::<Vec<_>>()
+        });
+    }
+    v
+}
+
+/// The table people read: one row per mapping.
+pub fn table(mappings: &[Value]) -> String {
+    let rows: Vec<[String; 6]> = mappings
+        .iter()
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap_or("").to_owned();
+            let function = s("FunctionArn")
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            [
+                s("UUID"),
+                s("State"),
+                function,
+                m["Queues"][0].as_str().unwrap_or("").to_owned(),
+                m["BatchSize"].to_string(),
+                s("LastProcessingResult"),
+            ]
+        })
+        .collect();
+    let header = ["UUID", "STATE", "FUNCTION", "QUEUE", "BATCH", "LAST RESULT"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i == 5 {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header);
+    for row in &rows {
+        out.push_str(&line(row.each_ref().map(String::as_str)));
+    }
+    out
+}

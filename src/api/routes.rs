@@ -1,0 +1,195 @@
+//! The five event-source-mapping operations and their JSON shapes.
+
+use super::ApiError;
+use crate::engine::Control;
+use crate::mapping::{Mapping, MappingSpec, MappingUpdate, SourceAccessConfiguration, State};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as Shared};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const COLLECTION: &str = "/2015-03-31/event-source-mappings/";
+const DEFAULT_MAX_ITEMS: usize = 100;
+const MAX_ITEMS: usize = 10_000;
+
+pub fn router(control: Control) -> Router {
+    let item = "/2015-03-31/event-source-mappings/{uuid}";
+    Router::new()
+        .route(COLLECTION, get(list).post(create))
+        .route(COLLECTION.trim_end_matches('/'), get(list).post(create))
+        .route(item, get(fetch).put(update).delete(delete))
+        .fallback(|| async {
+            ApiError::not_found("mqtrigger serves only Lambda's event-source-mappings API")
+        })
+        .with_state(control)
+}
+
+/// Lambda's EventSourceMappingConfiguration, as the SDKs read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventSourceMappingConfiguration {
+    #[serde(rename = "UUID")]
+    pub uuid: Uuid,
+    pub batch_size: u32,
+    pub maximum_batching_window_in_seconds: u32,
+    pub event_source_arn: String,
+    pub function_arn: String,
+    /// Epoch seconds.
+    pub last_modified: f64,
+    pub last_processing_result: String,
+    pub state: State,
+    pub state_transition_reason: String,
+    pub queues: Vec<String>,
+    pub source_access_configurations: Vec<SourceAccessConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_criteria: Option<serde_json::Value>,
+}
+
+impl From<&Mapping> for EventSourceMappingConfiguration {
+    fn from(m: &Mapping) -> Self {
+        // A stop code's sentence says what to fix; Lambda puts it here too.
+        let reason = match &m.state_detail {
+            Some(detail) => format!("{}: {detail}", m.state_transition_reason),
+            None => m.state_transition_reason.to_string(),
+        };
+        EventSourceMappingConfiguration {
+            uuid: m.uuid,
+            batch_size: m.spec.batch_size(),
+            maximum_batching_window_in_seconds: m
+                .spec
+                .maximum_batching_window_in_seconds
+                .unwrap_or(0),
+            event_source_arn: m.spec.event_source_arn.clone(),
+            function_arn: m.function_arn.clone(),
+            last_modified: m.last_modified.timestamp_millis() as f64 / 1000.0,
+            last_processing_result: m.last_processing_result.clone(),
+            state: m.state,
+            state_transition_reason: reason,
+            queues: m.spec.queues.clone(),
+            source_access_configurations: m.spec.source_access_configurations.clone(),
+            filter_criteria: m.spec.filter_criteria.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListEventSourceMappings {
+    pub event_source_mappings: Vec<EventSourceMappingConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListQuery {
+    function_name: Option<String>,
+    event_source_arn: Option<String>,
+    marker: Option<String>,
+    max_items: Option<String>,
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("the request body: {e}")))
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text)
+        .map_err(|_| ApiError::not_found(format!("The event source mapping {text} does not exist")))
+}
+
+fn answer(status: StatusCode, m: &Mapping) -> Response {
+    (status, Json(EventSourceMappingConfiguration::from(m))).into_response()
+}
+
+async fn create(Shared(control): Shared<Control>, body: Bytes) -> Result<Response, ApiError> {
+    let spec: MappingSpec = parse_body(&body)?;
+    let m = control.create(spec).await?;
+    tracing::info!(uuid = %m.uuid, function = %m.spec.function_name, queue = m.spec.queue(), "mapping created through the API");
+    Ok(answer(StatusCode::ACCEPTED, &m))
+}
+
+async fn fetch(
+    Shared(control): Shared<Control>,
+    Path(uuid): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = control.get(parse_uuid(&uuid)?)?;
+    Ok(answer(StatusCode::OK, &m))
+}
+
+async fn update(
+    Shared(control): Shared<Control>,
+    Path(uuid): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let uuid = parse_uuid(&uuid)?;
+    let change: MappingUpdate = parse_body(&body)?;
+    let m = control.update(uuid, change).await?;
+    tracing::info!(%uuid, "mapping updated through the API");
+    Ok(answer(StatusCode::ACCEPTED, &m))
+}
+
+async fn delete(
+    Shared(control): Shared<Control>,
+    Path(uuid): Path<String>,
+) -> Result<Response, ApiError> {
+    let uuid = parse_uuid(&uuid)?;
+    let m = control.delete(uuid).await?;
+    tracing::info!(%uuid, "mapping deleted through the API");
+    Ok(answer(StatusCode::ACCEPTED, &m))
+}
+
+async fn list(
+    Shared(control): Shared<Control>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ListEventSourceMappings>, ApiError> {
+    let max_items = match &query.max_items {
+        None => DEFAULT_MAX_ITEMS,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_ITEMS).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(format!("MaxItems {text} must be 1 to {MAX_ITEMS}"))
+            })?,
+    };
+    let function = query
+        .function_name
+        .as_ref()
+        .map(|f| control.resolve_function(f).unwrap_or_else(|| f.clone()));
+    let mut mappings: Vec<Mapping> = control
+        .list()?
+        .into_iter()
+        .filter(|m| function.as_ref().is_none_or(|f| &m.spec.function_name == f))
+        .filter(|m| {
+            query
+                .event_source_arn
+                .as_ref()
+                .is_none_or(|a| &m.spec.event_source_arn == a)
+        })
+        .collect();
+    // The marker is the last UUID of the previous page: stable while
+    // mappings come and go between pages.
+    mappings.sort_by_key(|m| m.uuid);
+    let start = match &query.marker {
+        None => 0,
+        Some(marker) => {
+            let after = Uuid::parse_str(marker)
+                .map_err(|_| ApiError::invalid(format!("Marker {marker} is not valid")))?;
+            mappings.partition_point(|m| m.uuid <= after)
+        }
+    };
+    let page: Vec<&Mapping> = mappings.iter().skip(start).take(max_items).collect();
+    let next_marker = match page.last() {
+        Some(last) if start + page.len() < mappings.len() => Some(last.uuid.to_string()),
+        _ => None,
+    };
+    Ok(Json(ListEventSourceMappings {
+        event_source_mappings: page.into_iter().map(Into::into).collect(),
+        next_marker,
+    }))
+}

@@ -1,0 +1,183 @@
+//! BASIC_AUTH secrets: from `[secrets]`, else from AWS Secrets Manager.
+//!
+//! Amazon MQ keeps a broker's credentials in Secrets Manager as
+//! `{"username": …, "password": …}`; mqtrigger reads them the same way, keeps
+//! them in memory, and reads them again when the broker refuses them (the
+//! secret may have been rotated). A secret's value never goes into a log
+//! line, an error or a response: errors name the secret's ARN only.
+
+use crate::config::{Config, Secret, SecretsManagerSettings, is_secrets_manager_arn};
+use aws_config::BehaviorVersion;
+use aws_sdk_secretsmanager::config::Region;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use tokio::sync::OnceCell;
+
+/// Why a secret could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The user must fix something (name, permissions, the secret's shape).
+    #[error("{0}")]
+    Config(String),
+    /// Secrets Manager could not be reached; worth trying again.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub struct Secrets {
+    inline: BTreeMap<String, Secret>,
+    settings: SecretsManagerSettings,
+    clients: Mutex<HashMap<String, aws_sdk_secretsmanager::Client>>,
+    shared: OnceCell<aws_config::SdkConfig>,
+    cache: Mutex<HashMap<String, Secret>>,
+}
+
+impl Secrets {
+    pub fn new(config: &Config) -> Secrets {
+        Secrets {
+            inline: config.secrets.clone(),
+            settings: config.secrets_manager.clone(),
+            clients: Mutex::default(),
+            shared: OnceCell::new(),
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The secret a BASIC_AUTH URI names.
+    pub async fn get(&self, uri: &str) -> Result<Secret, SecretError> {
+        if let Some(s) = self.inline.get(uri) {
+            return Ok(s.clone());
+        }
+        if !is_secrets_manager_arn(uri) {
+            return Err(SecretError::Config(format!(
+                "BASIC_AUTH secret {uri} is not in [secrets]; add it there, or give the ARN of an AWS Secrets Manager secret"
+            )));
+        }
+        if let Some(s) = self.lock_cache().get(uri) {
+            return Ok(s.clone());
+        }
+        let secret = self.fetch(uri).await?;
+        self.lock_cache().insert(uri.to_owned(), secret.clone());
+        Ok(secret)
+    }
+
+    /// The broker refused the credentials: read the secret again next time.
+    /// False when it is not one that can change (a `[secrets]` entry).
+    pub fn forget(&self, uri: &str) -> bool {
+        self.lock_cache().remove(uri).is_some()
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secret>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn fetch(&self, arn: &str) -> Result<Secret, SecretError> {
+        let client = self.client(arn).await;
+        let answer = client.get_secret_value().secret_id(arn).send().await;
+        let output = answer.map_err(|e| {
+            let code = e.code().unwrap_or_default().to_owned();
+            let message = e.message().unwrap_or_default().to_owned();
+            match (&e, code.as_str()) {
+                (SdkError::ServiceError(_), "ResourceNotFoundException") => SecretError::Config(
+                    format!("Secrets Manager has no secret {arn}; check the BASIC_AUTH URI"),
+                ),
+                (SdkError::ServiceError(_), "AccessDeniedException")
+                | (SdkError::ServiceError(_), "UnrecognizedClientException") => {
+                    SecretError::Config(format!(
+                        "Secrets Manager refused to read {arn} ({code}); give mqtrigger's AWS identity secretsmanager:GetSecretValue on it"
+                    ))
+                }
+                (SdkError::ServiceError(_), _) => SecretError::Config(format!(
+                    "Secrets Manager could not read {arn}: {code} {message}"
+                )),
+                _ => SecretError::Unavailable(format!(
+                    "cannot reach Secrets Manager to read {arn}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )),
+            }
+        })?;
+        let text = output.secret_string().ok_or_else(|| {
+            SecretError::Config(format!(
+                "secret {arn} has no SecretString; store {{\"username\": …, \"password\": …}} as text"
+            ))
+        })?;
+        parse_secret(text).ok_or_else(|| {
+            SecretError::Config(format!(
+                "secret {arn} is not JSON with string fields \"username\" and \"password\" (as Amazon MQ stores it)"
+            ))
+        })
+    }
+
+    async fn client(&self, arn: &str) -> aws_sdk_secretsmanager::Client {
+        // The secret's ARN says its region; one client per region.
+        let region = arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .or_else(|| self.settings.region.clone());
+        let key = region.clone().unwrap_or_default();
+        if let Some(c) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return c.clone();
+        }
+        let shared = self.shared.get_or_init(|| self.load_shared()).await;
+        let mut builder = aws_sdk_secretsmanager::config::Builder::from(shared);
+        if let Some(r) = region {
+            builder = builder.region(Region::new(r));
+        }
+        if let Some(url) = &self.settings.endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, client.clone());
+        client
+    }
+
+    async fn load_shared(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let local = self
+            .settings
+            .endpoint_url
+            .as_deref()
+            .is_some_and(crate::invoke::lambda::is_loopback);
+        if local {
+            loader =
+                loader.credentials_provider(crate::invoke::lambda::local_credentials(None).await);
+            if self.settings.region.is_none() {
+                loader = loader.region(Region::new("us-east-1"));
+            }
+        }
+        loader.load().await
+    }
+}
+
+fn parse_secret(text: &str) -> Option<Secret> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some(Secret {
+        username: value.get("username")?.as_str()?.to_owned(),
+        password: value.get("password")?.as_str()?.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amazon_mq_secrets_parse_and_other_shapes_do_not() {
+        let s = parse_secret(r#"{"username":"app","password":"p@ss"}"#).unwrap();
+        assert_eq!((s.username.as_str(), s.password.as_str()), ("app", "p@ss"));
+        assert!(parse_secret(r#"{"user":"app","password":"x"}"#).is_none());
+        assert!(parse_secret(r#"{"username":"app","password":5}"#).is_none());
+        assert!(parse_secret("app:x").is_none());
+    }
+}

@@ -1,0 +1,308 @@
+//! `mqtrigger serve --api --metrics`, the `mqtrigger mappings` CLI, and
+//! BASIC_AUTH secrets read from a Secrets Manager endpoint: the binary as a
+//! user runs it.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// `serve` with its stderr (the log) kept in `log`.
+fn serve(dir: &std::path::Path, args: &[String]) -> Child {
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+        .args(["serve", "--config"])
+        .arg(dir.join("mqtrigger.toml"))
+        .arg("--state")
+        .arg(dir.join("state"))
+        .args(args)
+        .env("RUST_LOG", "debug,lapin=debug,aws=debug,hyper=info,h2=info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the binary runs")
+}
+
+fn stop(mut child: Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+}
+
+fn mappings_cli(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+        .args(["mappings", "--endpoint", endpoint])
+        .args(args)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    Some(response)
+}
+
+async fn wait_listening(addr: SocketAddr) {
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < limit,
+            "nothing listens on {addr}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn write_config(dir: &std::path::Path, setup: &Setup) -> std::path::PathBuf {
+    let record = dir.join("events.jsonl");
+    std::fs::write(&record, b"").unwrap();
+    std::fs::write(dir.join("mqtrigger.toml"), setup.toml(&record)).unwrap();
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mappings_cli_and_the_metrics_endpoint_work_against_serve() {
+    let broker = Broker::connect().await;
+    let config_queue = unique("cp-config");
+    let queue = unique("cp-cli");
+    broker.declare(&config_queue, Default::default()).await;
+    broker.declare(&queue, Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = write_config(dir.path(), &Setup::new(&config_queue));
+    let (api, metrics) = (free_port(), free_port());
+    let server = serve(
+        dir.path(),
+        &[
+            "--api".into(),
+            api.to_string(),
+            "--metrics".into(),
+            metrics.to_string(),
+        ],
+    );
+    wait_listening(api).await;
+    let endpoint = format!("http://{api}");
+
+    let out = mappings_cli(&endpoint, &["list"]);
+    let table = stdout(&out);
+    assert!(table.starts_with("UUID"), "{table}");
+    assert!(table.contains(&config_queue), "{table}");
+
+    let out = mappings_cli(
+        &endpoint,
+        &[
+            "--output",
+            "json",
+            "create",
+            "--function-name",
+            "recorder",
+            "--event-source-arn",
+            BROKER_ARN,
+            "--queue",
+            &queue,
+            "--secret",
+            SECRET_ARN,
+            "--virtual-host",
+            "/",
+            "--batch-size",
+            "5",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(created["State"], "Creating");
+    assert_eq!(created["BatchSize"], 5);
+    let uuid = created["UUID"].as_str().unwrap().to_owned();
+
+    for i in 0..7 {
+        broker
+            .publish(&queue, format!("m{i}").as_bytes(), Default::default())
+            .await;
+    }
+    wait_for("7 messages at the function", || {
+        read_events(&record)
+            .iter()
+            .map(|e| messages(e).len())
+            .sum::<usize>()
+            == 7
+    })
+    .await;
+
+    let out = mappings_cli(&endpoint, &["update", &uuid, "--batch-size", "2"]);
+    assert!(stdout(&out).contains("Updating"));
+    let out = mappings_cli(&endpoint, &["--output", "json", "get", &uuid]);
+    let got: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(got["BatchSize"], 2);
+    let out = mappings_cli(&endpoint, &["disable", &uuid]);
+    stdout(&out);
+    let out = mappings_cli(&endpoint, &["--output", "json", "list", "--max-items", "1"]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(all["EventSourceMappings"].as_array().unwrap().len(), 2);
+
+    // Lambda's error, and a non-zero exit.
+    let out = mappings_cli(&endpoint, &["get", "2a4d9d52-0000-4000-8000-000000000000"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
+    let out = mappings_cli("http://127.0.0.1:9", &["list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the mqtrigger API"));
+
+    // The metrics a user would graph.
+    let text = http_get(metrics, "/metrics").await.unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains(&uuid))
+            .unwrap_or_else(|| panic!("no {name} for {uuid} in:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(line("mqtrigger_messages_received_total"), 7.0);
+    assert_eq!(line("mqtrigger_messages_succeeded_total"), 7.0);
+    assert_eq!(line("mqtrigger_messages_in_flight"), 0.0);
+    assert!(line("mqtrigger_batches_invoked_total") >= 2.0);
+    assert!(text.contains("mqtrigger_function_latency_seconds_bucket"));
+    assert!(text.contains("mqtrigger_batch_size_messages_bucket"));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mqtrigger_mapping_state")
+                && l.contains(&uuid)
+                && l.contains("state=\"Disabled\"")
+                && l.ends_with(" 1")),
+        "{text}"
+    );
+
+    let out = mappings_cli(&endpoint, &["delete", &uuid]);
+    assert!(stdout(&out).contains("Deleting"));
+    stop(server);
+    broker.delete(&queue).await;
+    broker.delete(&config_queue).await;
+}
+
+/// A Secrets Manager endpoint: GetSecretValue answers `stale` the first
+/// time (a secret since rotated), `fresh` after that.
+async fn secrets_manager(stale: &'static str, fresh: &'static str) -> (String, Arc<AtomicUsize>) {
+    use axum::http::HeaderMap;
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counter = reads.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let counter = counter.clone();
+            async move {
+                let target = headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                assert_eq!(target, "secretsmanager.GetSecretValue");
+                let asked: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let arn = asked["SecretId"].as_str().unwrap().to_owned();
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let password = if n == 0 { stale } else { fresh };
+                let secret = serde_json::json!({ "username": "mqt_app", "password": password });
+                let answer = serde_json::json!({
+                    "ARN": arn, "Name": "broker", "VersionId": format!("v{n}"),
+                    "SecretString": secret.to_string(), "CreatedDate": 1.7e9,
+                });
+                (
+                    [("content-type", "application/x-amz-json-1.1")],
+                    answer.to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, reads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_manager_secrets_are_read_reread_on_refusal_and_never_shown() {
+    const STALE: &str = "stale-password-4b1d";
+    const FRESH: &str = "mqt_app_secret";
+    let (sm_url, reads) = secrets_manager(STALE, FRESH).await;
+    let broker = Broker::connect().await;
+    let queue = unique("cp-secret");
+    broker.declare(&queue, Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(&queue);
+    setup.secret_arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:broker-app".into();
+    setup.extra_toml = format!("[secrets_manager]\nendpoint_url = \"{sm_url}\"\n");
+    let record = write_config(dir.path(), &setup);
+    let api = free_port();
+    let server = serve(dir.path(), &["--api".into(), api.to_string()]);
+
+    broker
+        .publish(&queue, b"needs the rotated secret", Default::default())
+        .await;
+    wait_for("the message at the function", || {
+        !read_events(&record).is_empty()
+    })
+    .await;
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        2,
+        "read once, refused by RabbitMQ, read again"
+    );
+    let mappings = http_get(api, "/2015-03-31/event-source-mappings/")
+        .await
+        .unwrap();
+    assert!(mappings.contains("\"State\":\"Enabled\""), "{mappings}");
+    stop(server);
+
+    // Everything the run produced: the log, the API's answers, the store.
+    let mut seen = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(seen.contains("reading the secret again"), "{seen}");
+    seen.push_str(&mappings);
+    for entry in std::fs::read_dir(dir.path().join("state")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    for secret in [STALE, FRESH] {
+        assert!(!seen.contains(secret), "{secret} was shown");
+    }
+    broker.delete(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_refused_after_a_fresh_read_stops_the_mapping_without_showing_it() {
+    const WRONG: &str = "wrong-password-9c2e";
+    let (sm_url, reads) = secrets_manager(WRONG, WRONG).await;
+    let queue = unique("cp-wrong");
+    let mut setup = Setup::new(&queue);
+    setup.secret_arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:wrong".into();
+    setup.extra_toml = format!("[secrets_manager]\nendpoint_url = \"{sm_url}\"\n");
+    let running = Running::start(&setup).await;
+    let (reason, detail) = running.stopped().await;
+    assert_eq!(
+        reason,
+        mqtrigger::mapping::StateTransitionReason::EventSourceAuthnError
+    );
+    assert_eq!(reads.load(Ordering::SeqCst), 2);
+    assert!(!detail.contains(WRONG), "{detail}");
+    assert!(detail.contains("mqt_app"), "names the user: {detail}");
+}
