@@ -159,3 +159,66 @@ async fn the_console_shows_traffic_and_its_keys_change_the_mapping() {
     wait_for("the console to exit", || !tmux.alive()).await;
     broker.delete(&queue).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_made_through_console_api_shows_in_the_console_at_once() {
+    let broker = Broker::connect().await;
+    let queue = unique("tui-api");
+    let other = unique("tui-api-new");
+    broker.declare(&queue, FieldTable::default()).await;
+    broker.declare(&other, FieldTable::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        Setup::new(&queue).toml(&dir.path().join("events.jsonl")),
+    )
+    .unwrap();
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let tmux = Tmux::start(&format!(
+        "{} console --config {} --state {} --api {api}",
+        env!("CARGO_BIN_EXE_mqtrigger"),
+        config.display(),
+        dir.path().join("state").display()
+    ));
+    wait_for("the config's mapping", || tmux.screen().contains(&queue)).await;
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+        .args(["mappings", "--endpoint", &format!("http://{api}"), "create"])
+        .args([
+            "--function-name",
+            "recorder",
+            "--event-source-arn",
+            BROKER_ARN,
+        ])
+        .args([
+            "--queue",
+            &other,
+            "--secret",
+            SECRET_ARN,
+            "--batch-size",
+            "7",
+        ])
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The QUEUE column shows the first 24 characters.
+    wait_for("the API's mapping on screen", || {
+        tmux.screen().contains(&other[..20])
+    })
+    .await;
+
+    tmux.keys(&["q"]);
+    wait_for("the console to exit", || !tmux.alive()).await;
+    broker.delete(&queue).await;
+    broker.delete(&other).await;
+}
