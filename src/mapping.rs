@@ -50,9 +50,29 @@ pub struct MappingSpec {
     pub filter_criteria: Option<serde_json::Value>,
     #[serde(default)]
     pub source_access_configurations: Vec<SourceAccessConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_config: Option<ScalingConfig>,
 }
 
+/// How many batches of one mapping may be with the function at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct ScalingConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_concurrency: Option<u32>,
+}
+
+pub const MAX_CONCURRENCY: u32 = 1000;
+
 impl MappingSpec {
+    /// Batches with the function at once: 1 (the default) keeps the queue's
+    /// order; more let a slow function work on several batches, unordered.
+    pub fn concurrency(&self) -> u32 {
+        self.scaling_config
+            .and_then(|s| s.maximum_concurrency)
+            .unwrap_or(1)
+    }
+
     pub fn batch_size(&self) -> u32 {
         self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
     }
@@ -115,6 +135,13 @@ impl MappingSpec {
                 .filter(|c| c.kind == k)
                 .count()
         };
+        if let Some(c) = self.scaling_config.and_then(|s| s.maximum_concurrency)
+            && !(1..=MAX_CONCURRENCY).contains(&c)
+        {
+            return Err(format!(
+                "ScalingConfig.MaximumConcurrency {c} is out of range: it must be 1 to {MAX_CONCURRENCY}"
+            ));
+        }
         if count(SourceAccessType::BasicAuth) != 1 {
             return Err("SourceAccessConfigurations needs exactly one BASIC_AUTH entry (the secret with the broker's username and password)".into());
         }
@@ -164,6 +191,8 @@ pub struct MappingUpdate {
     pub filter_criteria: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_access_configurations: Option<Vec<SourceAccessConfiguration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_config: Option<ScalingConfig>,
 }
 
 /// Lambda reads `FilterCriteria: {}` and `{ Filters: [] }` as "no filter".

@@ -320,6 +320,7 @@ mod tests {
                 enabled: None,
                 filter_criteria: None,
                 source_access_configurations: vec![],
+                scaling_config: None,
             },
             "arn:aws:lambda:local:0:function:echo".into(),
         )

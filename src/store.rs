@@ -346,6 +346,7 @@ mod tests {
                 kind: SourceAccessType::BasicAuth,
                 uri: "s".into(),
             }],
+            scaling_config: None,
         }
     }
 

@@ -28,6 +28,7 @@ fn mapping(n: u128, queue: &str) -> Mapping {
             kind: SourceAccessType::BasicAuth,
             uri: "s".into(),
         }],
+        scaling_config: None,
     };
     let mut m = Mapping::new(
         spec,

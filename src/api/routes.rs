@@ -47,6 +47,8 @@ pub struct EventSourceMappingConfiguration {
     pub source_access_configurations: Vec<SourceAccessConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_criteria: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling_config: Option<crate::mapping::ScalingConfig>,
 }
 
 impl From<&Mapping> for EventSourceMappingConfiguration {
@@ -72,6 +74,7 @@ impl From<&Mapping> for EventSourceMappingConfiguration {
             queues: m.spec.queues.clone(),
             source_access_configurations: m.spec.source_access_configurations.clone(),
             filter_criteria: m.spec.filter_criteria.clone(),
+            scaling_config: m.spec.scaling_config,
         }
     }
 }

@@ -185,6 +185,7 @@ impl MappingForm {
                 .ok()
                 .flatten(),
             source_access_configurations: access,
+            scaling_config: None,
         };
         spec.validate().ok().map(|()| spec)
     }

@@ -71,6 +71,8 @@ pub struct Batcher {
     pub batch_size: usize,
     pub window: Duration,
     held: Option<Delivery>,
+    /// The batch being gathered and when its window closes.
+    partial: Option<(Batch, Instant)>,
     filters: Option<Filters>,
     /// Messages filtered out (and acked) since the last `take_filtered`.
     filtered: usize,
@@ -88,6 +90,7 @@ impl Batcher {
             batch_size: batch_size.max(1),
             window,
             held: None,
+            partial: None,
             filters,
             filtered: 0,
         }
@@ -119,31 +122,46 @@ impl Batcher {
         self.frame.event_size(1, d.record.len()) > MAX_EVENT_BYTES
     }
 
-    /// Waits for the next batch. Not cancel-safe for the messages already
-    /// gathered; the caller drops the batcher and its source together, and
-    /// the broker takes the unsettled messages back.
+    /// Waits for the next batch. Cancel-safe: what was gathered stays in the
+    /// batcher for the next call, so the engine can stop waiting to settle
+    /// another batch and come back.
     pub async fn gather(&mut self, source: &mut dyn Source) -> Result<Gathered, SourceError> {
-        let first = match self.held.take() {
-            Some(d) => d,
-            None => self.next_passing(source).await?,
-        };
-        if self.too_large(&first) {
-            return Ok(Gathered::TooLarge(first));
+        if self.partial.is_none() {
+            let first = match self.held.take() {
+                Some(d) => d,
+                None => self.next_passing(source).await?,
+            };
+            if self.too_large(&first) {
+                return Ok(Gathered::TooLarge(first));
+            }
+            let mut batch = Batch::default();
+            batch.push(first);
+            self.partial = Some((batch, Instant::now() + self.window));
         }
-        let mut batch = Batch::default();
-        batch.push(first);
-        let deadline = Instant::now() + self.window;
-        while batch.len() < self.batch_size {
+        loop {
+            let Some((batch, deadline)) = &self.partial else {
+                unreachable!("set above")
+            };
+            if batch.len() >= self.batch_size {
+                break;
+            }
+            let deadline = *deadline;
             let next = match tokio::time::timeout_at(deadline, self.next_passing(source)).await {
                 Err(_window_over) => break,
                 Ok(next) => next?,
             };
-            if self.too_large(&next) || !batch.fits(&self.frame, &next) {
+            let Some((batch, _)) = &mut self.partial else {
+                unreachable!("set above")
+            };
+            if self.frame.event_size(1, next.record.len()) > MAX_EVENT_BYTES
+                || !batch.fits(&self.frame, &next)
+            {
                 self.held = Some(next);
                 break;
             }
             batch.push(next);
         }
+        let (batch, _) = self.partial.take().expect("set above");
         Ok(Gathered::Batch(batch))
     }
 

@@ -93,6 +93,17 @@ pub enum ControlError {
 struct RunSettings {
     batch_size: u32,
     window: Duration,
+    concurrency: u32,
+}
+
+impl RunSettings {
+    fn of(m: &Mapping) -> RunSettings {
+        RunSettings {
+            batch_size: m.spec.batch_size(),
+            window: m.spec.batching_window(),
+            concurrency: m.spec.concurrency(),
+        }
+    }
 }
 
 struct Runner {
@@ -370,6 +381,9 @@ impl Control {
         if let Some(e) = update.enabled {
             spec.enabled = Some(e);
         }
+        if let Some(scaling) = update.scaling_config {
+            spec.scaling_config = Some(scaling);
+        }
         spec.validate().map_err(ControlError::Invalid)?;
         self.check_conflict(&spec, Some(uuid))?;
         let function_arn = self.function_arn(&spec.function_name);
@@ -466,19 +480,13 @@ impl Control {
             .unwrap_or_else(|p| p.into_inner())
             .get(&m.uuid)
         {
-            runner.settings.send_replace(RunSettings {
-                batch_size: m.spec.batch_size(),
-                window: m.spec.batching_window(),
-            });
+            runner.settings.send_replace(RunSettings::of(m));
         }
     }
 
     fn spawn(&self, m: &Mapping) {
         let cancel = CancellationToken::new();
-        let (settings, settings_rx) = watch::channel(RunSettings {
-            batch_size: m.spec.batch_size(),
-            window: m.spec.batching_window(),
-        });
+        let (settings, settings_rx) = watch::channel(RunSettings::of(m));
         let task = tokio::spawn(supervise(self.clone(), m.uuid, cancel.clone(), settings_rx));
         let old = self
             .inner

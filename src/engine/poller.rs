@@ -10,6 +10,7 @@ use super::batch::{Batch, Batcher, Gathered};
 use super::retry::Backoff;
 use super::{Control, EngineEvent, RunSettings};
 use crate::config::BrokerEngine;
+use crate::event::EventFrame;
 use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{MAX_REDELIVERIES, Mapping, SourceAccessType, State, StateTransitionReason};
 use crate::secrets::SecretError;
@@ -18,6 +19,9 @@ use crate::source::rabbitmq::{RabbitConfig, RabbitSource};
 use crate::source::{DeadLetterReason, Delivery, Source, SourceError};
 use crate::store::{BatchRecord, DeadLetter};
 use chrono::Utc;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
@@ -25,7 +29,32 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+/// How one batch's invocations ended, for [`Poller::settle`].
+struct Delivered {
+    /// Messages whose TTL passed between attempts: dead letters.
+    expired: Vec<Delivery>,
+    attempts: u32,
+    last_error: Option<String>,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    /// Every message expired before an attempt.
+    Empty,
+    Ack {
+        batch: Batch,
+        latency: Duration,
+    },
+    /// The retries ran out.
+    DeadLetter(Batch),
+    /// The function cannot be invoked at all: stop the mapping.
+    Stop(String),
+    /// Shutting down between attempts: the broker takes the batch back.
+    Cancelled,
+}
+
 /// Why a consuming session ended.
+#[derive(Clone)]
 enum SessionEnd {
     Cancelled,
     SettingsChanged,
@@ -67,7 +96,7 @@ pub(super) async fn run(
 }
 
 impl Poller {
-    async fn run(mut self) -> anyhow::Result<()> {
+    async fn run(self) -> anyhow::Result<()> {
         let mapping = self.control.get(self.uuid)?;
         let invoker = match self.invoker(&mapping).await {
             Ok(i) => i,
@@ -78,8 +107,9 @@ impl Poller {
                 return self.stop(StateTransitionReason::FunctionConfigNotValid, e.to_string());
             }
         };
-        let settings = self.control.config().engine.clone();
-        let mut reconnect = Backoff::new(Duration::from_secs(1), settings.reconnect_max());
+        let engine = self.control.config().engine.clone();
+        let mut reconnect = Backoff::new(Duration::from_secs(1), engine.reconnect_max());
+        let mut settings = self.settings.clone();
         // Read a refused Secrets Manager secret again once, not forever.
         let mut reread_secret = false;
         loop {
@@ -113,7 +143,9 @@ impl Poller {
             };
             reconnect.reset();
             reread_secret = false;
-            let end = self.consume(&mut *source, &*invoker, &mapping).await;
+            let end = self
+                .consume(&mut *source, &*invoker, &mapping, &mut settings)
+                .await;
             source.close().await;
             match end? {
                 SessionEnd::Cancelled => return Ok(()),
@@ -188,9 +220,7 @@ impl Poller {
                         .to_owned(),
                     queue: spec.queue().to_owned(),
                     consumer_tag: self.uuid.to_string(),
-                    // Two batches: the next one fills while the function runs.
-                    prefetch: (settings.batch_size.saturating_mul(2)).min(u32::from(u16::MAX))
-                        as u16,
+                    prefetch: prefetch(&settings).min(u32::from(u16::MAX)) as u16,
                 })
                 .await?;
                 Ok(Box::new(source))
@@ -202,7 +232,7 @@ impl Poller {
                     secret,
                     queue: spec.queue().to_owned(),
                     subscription: self.uuid.to_string(),
-                    prefetch: settings.batch_size.saturating_mul(2),
+                    prefetch: prefetch(&settings),
                 })
                 .await?;
                 Ok(Box::new(source))
@@ -210,107 +240,131 @@ impl Poller {
         }
     }
 
+    /// Consumes until the session ends: gathers batches, runs up to
+    /// MaximumConcurrency of them at once, and settles each as it finishes.
+    /// One batch is gathered ahead, so the next is ready when a slot frees.
     async fn consume(
-        &mut self,
+        &self,
         source: &mut dyn Source,
         invoker: &dyn Invoker,
         mapping: &Mapping,
+        settings: &mut watch::Receiver<RunSettings>,
     ) -> anyhow::Result<SessionEnd> {
-        let settings = self.settings.borrow_and_update().clone();
+        let current = settings.borrow_and_update().clone();
         let mut batcher = Batcher::new(
             super::event_frame(self.control.config(), mapping),
-            settings.batch_size as usize,
-            settings.window,
+            current.batch_size as usize,
+            current.window,
             mapping.spec.filters().ok().flatten(),
         );
+        let frame = batcher.frame.clone();
+        let slots = current.concurrency.max(1) as usize;
+        let mut running = FuturesUnordered::new();
+        let mut waiting: VecDeque<Batch> = VecDeque::new();
+        let mut end: Option<SessionEnd> = None;
         loop {
-            let gathered = tokio::select! {
-                _ = self.cancel.cancelled() => return Ok(SessionEnd::Cancelled),
-                changed = self.settings.changed() => {
-                    if changed.is_err() {
-                        return Ok(SessionEnd::Cancelled);
+            while end.is_none() && running.len() < slots {
+                let Some(batch) = waiting.pop_front() else {
+                    break;
+                };
+                running.push(self.invoke_batch(invoker, &frame, batch));
+            }
+            if let Some(end) = &end
+                && running.is_empty()
+            {
+                return Ok(end.clone());
+            }
+            let may_gather = end.is_none() && waiting.is_empty();
+            tokio::select! {
+                // Settling first keeps the broker's unacked count low.
+                biased;
+                Some(done) = running.next(), if !running.is_empty() => {
+                    if let Some(e) = self.settle(source, done).await? {
+                        end.get_or_insert(e);
                     }
-                    return Ok(SessionEnd::SettingsChanged);
                 }
-                g = batcher.gather(source) => g,
-            };
-            let filtered = batcher.take_filtered();
-            let (received, redelivered) = match &gathered {
-                Ok(Gathered::Batch(b)) => (
-                    b.len(),
-                    b.deliveries.iter().filter(|d| d.redelivered).count(),
-                ),
-                Ok(Gathered::TooLarge(d)) => (1, usize::from(d.redelivered)),
-                Err(_) => (0, 0),
-            };
-            if received + filtered > 0 {
-                self.control.emit(EngineEvent::Received {
-                    mapping: self.uuid,
-                    messages: received + filtered,
-                    redelivered,
-                });
-            }
-            if filtered > 0 {
-                self.control.emit(EngineEvent::Filtered {
-                    mapping: self.uuid,
-                    messages: filtered,
-                });
-            }
-            let outcome = match gathered {
-                Err(SourceError::Connection(m)) => return Ok(SessionEnd::Lost(m)),
-                Err(e) => return Ok(SessionEnd::Stop(stop_code(&e), e.to_string())),
-                Ok(Gathered::TooLarge(d)) => {
-                    let reason = DeadLetterReason::TooLarge {
-                        bytes: d.record.len(),
-                    };
-                    self.dead_letter(source, vec![d], &reason, 0, None).await
+                _ = self.cancel.cancelled(), if end.is_none() => {
+                    end = Some(SessionEnd::Cancelled);
                 }
-                Ok(Gathered::Batch(batch)) => self.deliver(source, invoker, &batcher, batch).await,
-            };
-            match outcome {
-                Ok(None) => {}
-                Ok(Some(end)) => return Ok(end),
-                Err(e) => return Err(e),
+                changed = settings.changed(), if end.is_none() => {
+                    end = Some(if changed.is_err() {
+                        SessionEnd::Cancelled
+                    } else {
+                        SessionEnd::SettingsChanged
+                    });
+                }
+                gathered = batcher.gather(source), if may_gather => {
+                    self.count_received(&gathered, batcher.take_filtered());
+                    match gathered {
+                        Err(SourceError::Connection(m)) => end = Some(SessionEnd::Lost(m)),
+                        Err(e) => end = Some(SessionEnd::Stop(stop_code(&e), e.to_string())),
+                        Ok(Gathered::TooLarge(d)) => {
+                            let reason = DeadLetterReason::TooLarge {
+                                bytes: d.record.len(),
+                            };
+                            if let Some(e) = self.dead_letter(source, vec![d], &reason, 0, None).await? {
+                                end = Some(e);
+                            }
+                        }
+                        Ok(Gathered::Batch(batch)) => waiting.push_back(batch),
+                    }
+                }
             }
         }
     }
 
-    /// Invokes the function with one batch until it succeeds or the batch is dead-lettered.
-    async fn deliver(
+    fn count_received(&self, gathered: &Result<Gathered, SourceError>, filtered: usize) {
+        let (received, redelivered) = match gathered {
+            Ok(Gathered::Batch(b)) => (
+                b.len(),
+                b.deliveries.iter().filter(|d| d.redelivered).count(),
+            ),
+            Ok(Gathered::TooLarge(d)) => (1, usize::from(d.redelivered)),
+            Err(_) => (0, 0),
+        };
+        if received + filtered > 0 {
+            self.control.emit(EngineEvent::Received {
+                mapping: self.uuid,
+                messages: received + filtered,
+                redelivered,
+            });
+        }
+        if filtered > 0 {
+            self.control.emit(EngineEvent::Filtered {
+                mapping: self.uuid,
+                messages: filtered,
+            });
+        }
+    }
+
+    /// Invokes the function with one batch until it succeeds or the retries
+    /// run out. Touches no broker: [`Self::settle`] does that with the result.
+    async fn invoke_batch(
         &self,
-        source: &mut dyn Source,
         invoker: &dyn Invoker,
-        batcher: &Batcher,
+        frame: &EventFrame,
         mut batch: Batch,
-    ) -> anyhow::Result<Option<SessionEnd>> {
+    ) -> Delivered {
         let mut backoff = {
             let s = &self.control.config().engine;
             Backoff::new(s.retry_initial(), s.retry_max())
         };
-        let mut attempt = 0;
-        let mut last_error: Option<String> = None;
+        let mut done = Delivered {
+            expired: Vec::new(),
+            attempts: 0,
+            last_error: None,
+            outcome: Outcome::Empty,
+        };
         loop {
             let now = SystemTime::now();
             let expired = batch.split_off(|d| d.expires_at.is_none_or(|t| t > now));
-            if !expired.is_empty() {
-                let end = self
-                    .dead_letter(
-                        source,
-                        expired,
-                        &DeadLetterReason::Expired,
-                        attempt,
-                        last_error.clone(),
-                    )
-                    .await?;
-                if end.is_some() {
-                    return Ok(end);
-                }
-            }
+            done.expired.extend(expired);
             if batch.is_empty() {
-                return Ok(None);
+                return done;
             }
-            attempt += 1;
-            let event = bytes::Bytes::from(batch.event(&batcher.frame));
+            done.attempts += 1;
+            let attempt = done.attempts;
+            let event = bytes::Bytes::from(batch.event(frame));
             let (messages, bytes) = (batch.len(), event.len());
             self.control.emit(EngineEvent::BatchStarted {
                 mapping: self.uuid,
@@ -326,28 +380,9 @@ impl Poller {
             let latency = started.elapsed();
             let error = match result {
                 Ok(_response) => {
-                    let tags: Vec<_> = batch.deliveries.iter().map(|d| d.tag.clone()).collect();
-                    let settled = source.ack(&tags).await;
                     self.journal_batch(messages, bytes, attempt, "OK", None, latency);
-                    self.control.emit(EngineEvent::BatchSucceeded {
-                        mapping: self.uuid,
-                        messages,
-                        attempts: attempt,
-                        latency,
-                    });
-                    self.note_result("OK".into())?;
-                    return Ok(match settled {
-                        Ok(()) => None,
-                        Err(e) => {
-                            tracing::warn!("{e}; the broker will deliver them again");
-                            self.control.emit(EngineEvent::SettleFailed {
-                                mapping: self.uuid,
-                                messages: e.count,
-                                reason: e.reason.clone(),
-                            });
-                            Some(SessionEnd::Lost(e.to_string()))
-                        }
-                    });
+                    done.outcome = Outcome::Ack { batch, latency };
+                    return done;
                 }
                 Err(InvokeError::ConfigNotValid(m)) => {
                     self.control.emit(EngineEvent::BatchFailed {
@@ -364,10 +399,8 @@ impl Poller {
                         Some(m.clone()),
                         latency,
                     );
-                    return Ok(Some(SessionEnd::Stop(
-                        StateTransitionReason::FunctionConfigNotValid,
-                        m,
-                    )));
+                    done.outcome = Outcome::Stop(m);
+                    return done;
                 }
                 Err(e) => e,
             };
@@ -390,23 +423,86 @@ impl Poller {
                 attempt,
                 error: text.clone(),
             });
-            last_error = Some(text);
+            done.last_error = Some(text);
             if attempt > MAX_REDELIVERIES {
-                let reason = DeadLetterReason::RetriesExhausted { attempts: attempt };
-                let all = std::mem::take(&mut batch.deliveries);
-                return self
-                    .dead_letter(source, all, &reason, attempt, last_error)
-                    .await;
+                done.outcome = Outcome::DeadLetter(batch);
+                return done;
             }
-            self.note_result(format!(
+            if let Err(e) = self.note_result(format!(
                 "PROBLEM: Function call failed. {}",
                 one_line(&error.to_string())
-            ))?;
+            )) {
+                tracing::warn!("cannot record the result: {e:#}");
+            }
             let delay = backoff.next_delay();
             tokio::select! {
                 // Shutting down mid-retry: the broker takes the batch back.
-                _ = self.cancel.cancelled() => return Ok(Some(SessionEnd::Cancelled)),
+                _ = self.cancel.cancelled() => {
+                    done.outcome = Outcome::Cancelled;
+                    return done;
+                }
                 _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Tells the broker how a batch ended: ack, or dead letters.
+    async fn settle(
+        &self,
+        source: &mut dyn Source,
+        done: Delivered,
+    ) -> anyhow::Result<Option<SessionEnd>> {
+        if !done.expired.is_empty() {
+            let end = self
+                .dead_letter(
+                    source,
+                    done.expired,
+                    &DeadLetterReason::Expired,
+                    done.attempts,
+                    done.last_error.clone(),
+                )
+                .await?;
+            if end.is_some() {
+                return Ok(end);
+            }
+        }
+        match done.outcome {
+            Outcome::Empty => Ok(None),
+            Outcome::Cancelled => Ok(Some(SessionEnd::Cancelled)),
+            Outcome::Stop(m) => Ok(Some(SessionEnd::Stop(
+                StateTransitionReason::FunctionConfigNotValid,
+                m,
+            ))),
+            Outcome::DeadLetter(mut batch) => {
+                let reason = DeadLetterReason::RetriesExhausted {
+                    attempts: done.attempts,
+                };
+                let all = std::mem::take(&mut batch.deliveries);
+                self.dead_letter(source, all, &reason, done.attempts, done.last_error)
+                    .await
+            }
+            Outcome::Ack { batch, latency } => {
+                let tags: Vec<_> = batch.deliveries.iter().map(|d| d.tag.clone()).collect();
+                let settled = source.ack(&tags).await;
+                self.control.emit(EngineEvent::BatchSucceeded {
+                    mapping: self.uuid,
+                    messages: tags.len(),
+                    attempts: done.attempts,
+                    latency,
+                });
+                self.note_result("OK".into())?;
+                Ok(match settled {
+                    Ok(()) => None,
+                    Err(e) => {
+                        tracing::warn!("{e}; the broker will deliver them again");
+                        self.control.emit(EngineEvent::SettleFailed {
+                            mapping: self.uuid,
+                            messages: e.count,
+                            reason: e.reason.clone(),
+                        });
+                        Some(SessionEnd::Lost(e.to_string()))
+                    }
+                })
             }
         }
     }
@@ -509,6 +605,14 @@ impl Poller {
         })?;
         Ok(())
     }
+}
+
+/// A batch for each slot and one more, so the next batch fills while the
+/// function runs.
+fn prefetch(settings: &RunSettings) -> u32 {
+    settings
+        .batch_size
+        .saturating_mul(settings.concurrency.max(1).saturating_add(1))
 }
 
 fn stop_code(e: &SourceError) -> StateTransitionReason {

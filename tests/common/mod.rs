@@ -148,6 +148,8 @@ pub struct Setup {
     pub ca_file: Option<String>,
     /// A FilterCriteria pattern (JSON).
     pub filter: Option<String>,
+    /// More fields of the [[mappings]] entry (`ScalingConfig = …`).
+    pub mapping_toml: String,
     /// The mapping's BASIC_AUTH URI (`[secrets]` holds SECRET_ARN only).
     pub secret_arn: String,
     /// More TOML at the end of the file (`[api]`, `[secrets_manager]`, …).
@@ -174,6 +176,7 @@ impl Setup {
             filter: None,
             extra_toml: String::new(),
             secret_arn: SECRET_ARN.into(),
+            mapping_toml: String::new(),
         }
     }
 
@@ -237,6 +240,7 @@ Queues = ["{queue}"]
 BatchSize = {batch}
 {window}
 {filter}
+{mapping_extra}
 SourceAccessConfigurations = [
   {{ Type = "BASIC_AUTH", URI = "{secret_arn}" }},
   {vhost}
@@ -246,6 +250,7 @@ SourceAccessConfigurations = [
 "#,
             extra = self.extra_toml,
             secret_arn = self.secret_arn,
+            mapping_extra = self.mapping_toml,
             retry = self.retry_initial_ms,
             retry_max = self.retry_initial_ms * 4,
             endpoints = self.endpoints,

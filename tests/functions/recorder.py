@@ -3,11 +3,13 @@
 
 RECORD_TO   file to append one JSON line per invocation (the whole event)
 SLEEP       seconds to sleep after recording
+SPANS_TO    file to append "start end" (nanoseconds) per invocation
 FAIL        "always" fails every batch; otherwise a batch fails when a
             message body contains the text "fail"
 """
 import base64, json, os, sys, time
 
+started = time.time_ns()
 raw = sys.stdin.buffer.read()
 event = json.loads(raw)
 with open(os.environ["RECORD_TO"], "ab") as f:
@@ -15,6 +17,9 @@ with open(os.environ["RECORD_TO"], "ab") as f:
     f.flush()
     os.fsync(f.fileno())
 time.sleep(float(os.environ.get("SLEEP", "0")))
+if "SPANS_TO" in os.environ:
+    with open(os.environ["SPANS_TO"], "a") as f:
+        f.write(f"{started} {time.time_ns()}\n")
 
 def bodies(event):
     for msgs in event.get("rmqMessagesByQueue", {}).values():
