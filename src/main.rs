@@ -1,6 +1,6 @@
 //! The `mqtrigger` command line.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use mqtrigger::config::Config;
 use mqtrigger::engine::Control;
@@ -31,6 +31,12 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum BenchFunction {
+    Lambda,
+    Command,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -175,6 +181,56 @@ enum Command {
     LambdaServer {
         #[arg(long, default_value = "127.0.0.1:9001")]
         listen: std::net::SocketAddr,
+        /// bench: log each message's publish→invoke latency here.
+        #[arg(long, hide = true)]
+        latency_log: Option<PathBuf>,
+        /// bench: take this long per invoke.
+        #[arg(long, hide = true, default_value_t = 0)]
+        sleep_ms: u64,
+    },
+    /// Measure the engine against the broker's own ceiling (see BENCHMARKS.md).
+    Bench {
+        /// amqp://user:pass@host:port/vhost or stomp://user:pass@host:port
+        #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        broker: String,
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// Body size in bytes (at least 20: the publish time).
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        #[arg(long, default_value_t = 100)]
+        batch_size: u32,
+        /// MaximumBatchingWindowInSeconds.
+        #[arg(long, default_value_t = 0)]
+        window: u32,
+        #[arg(long, value_enum, default_value_t = BenchFunction::Lambda)]
+        function: BenchFunction,
+        /// ScalingConfig.MaximumConcurrency.
+        #[arg(long, default_value_t = 1)]
+        concurrency: u32,
+        /// The function takes this long per batch.
+        #[arg(long, default_value_t = 0)]
+        function_sleep_ms: u64,
+        /// Publish at this many messages/s while consuming (measures latency),
+        /// instead of filling the queue first.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Only the engine, no ceiling run.
+        #[arg(long)]
+        no_ceiling: bool,
+        /// Instead: start this many mappings on empty queues and measure what they cost.
+        #[arg(long)]
+        idle_mappings: Option<usize>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// bench's command function: logs latencies from the event on stdin.
+    #[command(hide = true)]
+    BenchSink {
+        #[arg(long)]
+        latency_log: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        sleep_ms: u64,
     },
 }
 
@@ -285,23 +341,81 @@ async fn run(command: Command) -> Result<()> {
                 headers,
                 properties,
             };
-            if broker.starts_with("stomp://") {
-                publish::publish_stomp(&broker, &queue, &message, count, bytes_message).await?;
-            } else if broker.starts_with("amqp://") || broker.starts_with("amqps://") {
-                publish::publish_amqp(&broker, &queue, &message, count).await?;
-            } else {
-                bail!(
-                    "--broker `{broker}`: give amqp://user:pass@host:port/vhost or stomp://user:pass@host:port"
-                );
-            }
+            publish::publish(&broker, &queue, &message, count, bytes_message).await?;
             eprintln!("published {count} message(s) to {queue}");
             Ok(())
         }
-        Command::LambdaServer { listen } => {
+        Command::BenchSink {
+            latency_log,
+            sleep_ms,
+        } => mqtrigger::bench::sink(&latency_log, std::time::Duration::from_millis(sleep_ms)),
+        Command::Bench {
+            broker,
+            messages,
+            size,
+            batch_size,
+            window,
+            function,
+            concurrency,
+            function_sleep_ms,
+            rate,
+            no_ceiling,
+            idle_mappings,
+            output,
+        } => {
+            if let Some(m) = idle_mappings {
+                let report = mqtrigger::bench::idle(&broker, m, 10).await?;
+                match output {
+                    Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                    Output::Table => print!("{report}"),
+                }
+                return Ok(());
+            }
+            let options = mqtrigger::bench::BenchOptions {
+                broker,
+                messages,
+                size,
+                batch_size,
+                window_secs: window,
+                function: match function {
+                    BenchFunction::Lambda => mqtrigger::bench::FunctionKind::Lambda,
+                    BenchFunction::Command => mqtrigger::bench::FunctionKind::Command,
+                },
+                concurrency,
+                function_sleep: std::time::Duration::from_millis(function_sleep_ms),
+                rate,
+                skip_ceiling: no_ceiling,
+            };
+            let report = mqtrigger::bench::run(&options).await?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Table => print!("{report}"),
+            }
+            Ok(())
+        }
+        Command::LambdaServer {
+            listen,
+            latency_log,
+            sleep_ms,
+        } => {
             use mqtrigger::invoke::lambda_server::{LambdaServer, Reply};
-            let server = LambdaServer::start_on(listen, |name, payload| {
-                tracing::info!(function = name, bytes = payload.len(), "invoked");
-                Reply::Ok(bytes::Bytes::from_static(b"{}"))
+            let delay = std::time::Duration::from_millis(sleep_ms);
+            let server = LambdaServer::start_on(listen, move |name, payload| {
+                if let Some(log) = &latency_log {
+                    let at = mqtrigger::bench::probe::now_ns();
+                    let stamps = mqtrigger::bench::probe::stamps_in_event(&payload);
+                    if let Err(e) = mqtrigger::bench::probe::log_latencies(log, &stamps, at) {
+                        tracing::warn!("cannot write {}: {e}", log.display());
+                    }
+                } else {
+                    tracing::info!(function = name, bytes = payload.len(), "invoked");
+                }
+                let answer = Reply::Ok(bytes::Bytes::from_static(b"{}"));
+                if delay.is_zero() {
+                    answer
+                } else {
+                    Reply::Delay(delay, Box::new(answer))
+                }
             })
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

@@ -95,127 +95,271 @@ pub fn properties(message: &Message) -> Result<BasicProperties> {
 
 /// Publishes `count` copies with publisher confirms. The queue is declared
 /// (durable, classic) when it does not exist yet.
-pub async fn publish_amqp(url: &str, queue: &str, message: &Message, count: usize) -> Result<()> {
-    let props = properties(message)?;
-    let conn = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .with_context(|| format!("cannot connect to {url}"))?;
-    let probe = conn.create_channel().await?;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    if probe
-        .queue_declare(queue.into(), passive, FieldTable::default())
-        .await
-        .is_err()
-    {
-        let channel = conn.create_channel().await?;
-        let durable = QueueDeclareOptions {
-            durable: true,
+/// An open connection that sends messages to one queue, confirmed: AMQP
+/// publisher confirms, or a STOMP receipt for the last frame.
+// One per connection and never stored in bulk: size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Publisher {
+    Amqp {
+        conn: Connection,
+        channel: lapin::Channel,
+        props: Box<BasicProperties>,
+        queue: String,
+        pending: Vec<lapin::PublisherConfirm>,
+    },
+    Stomp {
+        framed: Box<StompStream>,
+        template: crate::source::stomp::Frame,
+        sent: usize,
+    },
+}
+
+type StompStream =
+    tokio_util::codec::Framed<tokio::net::TcpStream, crate::source::stomp::StompCodec>;
+
+/// Confirms are awaited in groups of this many, so publishing stays pipelined.
+const CONFIRM_EVERY: usize = 1000;
+
+impl Publisher {
+    /// Connects to `amqp://…` (declaring the queue durable if it is missing)
+    /// or `stomp://…`. `message` gives the properties and headers.
+    pub async fn connect(
+        url: &str,
+        queue: &str,
+        message: &Message,
+        bytes_message: bool,
+    ) -> Result<Publisher> {
+        if url.starts_with("stomp+ssl://") {
+            bail!(
+                "publishing over stomp+ssl:// is not supported yet; give the broker's plain stomp:// listener"
+            );
+        }
+        if url.starts_with("stomp://") {
+            Self::connect_stomp(url, queue, message, bytes_message).await
+        } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
+            Self::connect_amqp(url, queue, message).await
+        } else {
+            bail!(
+                "--broker `{url}`: give amqp://user:pass@host:port/vhost or stomp://user:pass@host:port"
+            )
+        }
+    }
+
+    async fn connect_amqp(url: &str, queue: &str, message: &Message) -> Result<Publisher> {
+        let props = properties(message)?;
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .with_context(|| format!("cannot connect to {url}"))?;
+        let probe = conn.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
             ..Default::default()
         };
-        channel
-            .queue_declare(queue.into(), durable, FieldTable::default())
+        if probe
+            .queue_declare(queue.into(), passive, FieldTable::default())
             .await
-            .with_context(|| format!("cannot declare queue {queue}"))?;
-    }
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    let mut pending = Vec::with_capacity(count.min(10_000));
-    for i in 0..count {
-        let confirm = channel
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions::default(),
-                &message.body,
-                props.clone(),
-            )
+            .is_err()
+        {
+            let channel = conn.create_channel().await?;
+            let durable = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue.into(), durable, FieldTable::default())
+                .await
+                .with_context(|| format!("cannot declare queue {queue}"))?;
+        }
+        let channel = conn.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        pending.push(confirm);
-        if pending.len() >= 1000 || i + 1 == count {
-            for c in pending.drain(..) {
-                match c.await? {
-                    Confirmation::Ack(_) => {}
-                    other => bail!("RabbitMQ did not confirm a message: {other:?}"),
+        Ok(Publisher::Amqp {
+            conn,
+            channel,
+            props: Box::new(props),
+            queue: queue.to_owned(),
+            pending: Vec::new(),
+        })
+    }
+
+    async fn connect_stomp(
+        url: &str,
+        queue: &str,
+        message: &Message,
+        bytes_message: bool,
+    ) -> Result<Publisher> {
+        use crate::source::stomp::{Frame, StompCodec, error_message};
+        use futures::SinkExt;
+        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+        let rest = rest.split('/').next().unwrap_or_default();
+        let (userinfo, hostport) = rest.rsplit_once('@').unwrap_or(("", rest));
+        let (login, passcode) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let (login, passcode) = (percent_decode(login), percent_decode(passcode));
+        let stream = tokio::net::TcpStream::connect(hostport)
+            .await
+            .with_context(|| format!("cannot connect to {hostport}"))?;
+        stream.set_nodelay(true)?;
+        let mut framed = tokio_util::codec::Framed::new(stream, StompCodec::default());
+        let connect = Frame::new("CONNECT")
+            .header("accept-version", "1.2")
+            .header("host", hostport.split(':').next().unwrap_or_default())
+            .header("login", &login)
+            .header("passcode", &passcode);
+        framed.send(connect).await?;
+        let answer = next_frame(&mut framed).await?;
+        if answer.command() != "CONNECTED" {
+            bail!(
+                "ActiveMQ refused the connection: {}",
+                error_message(&answer)
+            );
+        }
+        let mut template = Frame::new("SEND").header("destination", &format!("/queue/{queue}"));
+        for (k, v) in message.properties.iter().chain(&message.headers) {
+            template = template.header(&k.replace('_', "-"), v);
+        }
+        if bytes_message {
+            template = template.header("content-length", &message.body.len().to_string());
+        }
+        Ok(Publisher::Stomp {
+            framed: Box::new(framed),
+            template,
+            sent: 0,
+        })
+    }
+
+    /// Sends one message; confirmation may come later (see [`Self::finish`]).
+    pub async fn send(&mut self, body: &[u8]) -> Result<()> {
+        match self {
+            Publisher::Amqp {
+                channel,
+                props,
+                queue,
+                pending,
+                ..
+            } => {
+                let confirm = channel
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        body,
+                        (**props).clone(),
+                    )
+                    .await?;
+                pending.push(confirm);
+                if pending.len() >= CONFIRM_EVERY {
+                    await_confirms(pending).await?;
+                }
+            }
+            Publisher::Stomp {
+                framed,
+                template,
+                sent,
+            } => {
+                use futures::SinkExt;
+                let mut frame = template.clone().body(body.to_vec());
+                if template.get("content-length").is_some() {
+                    frame = frame.header("content-length", &body.len().to_string());
+                }
+                // Buffered, not flushed: the codec writes frames in bulk.
+                framed.feed(frame).await?;
+                *sent += 1;
+                if *sent % 64 == 0 {
+                    framed.flush().await?;
                 }
             }
         }
+        Ok(())
     }
-    conn.close(200, "done".into()).await?;
+
+    /// Puts buffered frames on the wire now (a paced publisher wants each
+    /// message out when it is stamped).
+    pub async fn flush(&mut self) -> Result<()> {
+        if let Publisher::Stomp { framed, .. } = self {
+            use futures::SinkExt;
+            framed.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the broker has every message sent, then disconnects.
+    pub async fn finish(self) -> Result<()> {
+        match self {
+            Publisher::Amqp {
+                conn, mut pending, ..
+            } => {
+                await_confirms(&mut pending).await?;
+                conn.close(200, "done".into()).await?;
+            }
+            Publisher::Stomp { mut framed, .. } => {
+                use crate::source::stomp::{Frame, error_message};
+                use futures::SinkExt;
+                // A receipt for a frame after every SEND proves the broker has them all.
+                framed
+                    .send(Frame::new("DISCONNECT").header("receipt", "published"))
+                    .await?;
+                let answer = next_frame(&mut framed).await?;
+                if answer.command() != "RECEIPT" {
+                    bail!("ActiveMQ refused a message: {}", error_message(&answer));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn await_confirms(pending: &mut Vec<lapin::PublisherConfirm>) -> Result<()> {
+    for c in pending.drain(..) {
+        match c.await? {
+            Confirmation::Ack(_) => {}
+            other => bail!("RabbitMQ did not confirm a message: {other:?}"),
+        }
+    }
     Ok(())
 }
 
-/// Publishes `count` copies over STOMP (`stomp://user:pass@host:port`).
-/// Headers and properties become frame headers (`reply_to` → `reply-to`);
-/// `bytes_message` sends `content-length`, which makes ActiveMQ create a
-/// BytesMessage instead of a TextMessage. The last SEND asks for a receipt,
-/// so the call returns once the broker has every message.
-pub async fn publish_stomp(
-    url: &str,
-    queue: &str,
-    message: &Message,
-    count: usize,
-    bytes_message: bool,
-) -> Result<()> {
-    use crate::source::stomp::{Frame, Inbound, StompCodec, error_message};
-    use futures::{SinkExt, StreamExt};
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let rest = rest.split('/').next().unwrap_or_default();
-    let (userinfo, hostport) = rest.rsplit_once('@').unwrap_or(("", rest));
-    let (login, passcode) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let (login, passcode) = (percent_decode(login), percent_decode(passcode));
-    let stream = tokio::net::TcpStream::connect(hostport)
-        .await
-        .with_context(|| format!("cannot connect to {hostport}"))?;
-    let mut framed = tokio_util::codec::Framed::new(stream, StompCodec::default());
-    let next = async |framed: &mut tokio_util::codec::Framed<tokio::net::TcpStream, StompCodec>| loop {
+async fn next_frame(framed: &mut StompStream) -> Result<crate::source::stomp::Frame> {
+    use crate::source::stomp::Inbound;
+    use futures::StreamExt;
+    loop {
         match framed.next().await {
             Some(Ok(Inbound::Frame(f))) => return Ok(f),
             Some(Ok(Inbound::HeartBeat)) => continue,
             Some(Err(e)) => bail!("{e}"),
             None => bail!("the broker closed the connection"),
         }
-    };
-    let connect = Frame::new("CONNECT")
-        .header("accept-version", "1.2")
-        .header("host", hostport.split(':').next().unwrap_or_default())
-        .header("login", &login)
-        .header("passcode", &passcode);
-    framed.send(connect).await?;
-    let answer = next(&mut framed).await?;
-    if answer.command() != "CONNECTED" {
-        bail!(
-            "ActiveMQ refused the connection: {}",
-            error_message(&answer)
-        );
     }
-    let mut template = Frame::new("SEND").header("destination", &format!("/queue/{queue}"));
-    for (k, v) in message.properties.iter().chain(&message.headers) {
-        template = template.header(&k.replace('_', "-"), v);
+}
+
+/// Deletes an AMQP queue (bench cleans up after itself). STOMP has no way
+/// to; ActiveMQ drops empty queues on its own if so configured.
+pub async fn delete_queue(url: &str, queue: &str) -> Result<()> {
+    if !url.starts_with("amqp") {
+        return Ok(());
     }
-    if bytes_message {
-        template = template.header("content-length", &message.body.len().to_string());
-    }
-    let template = template.body(message.body.clone());
-    for i in 0..count {
-        let mut frame = template.clone();
-        if i + 1 == count {
-            frame = frame.header("receipt", "published");
-        }
-        framed.send(frame).await?;
-    }
-    if count > 0 {
-        let answer = next(&mut framed).await?;
-        if answer.command() != "RECEIPT" {
-            bail!("ActiveMQ refused a message: {}", error_message(&answer));
-        }
-    }
-    framed.send(Frame::new("DISCONNECT")).await?;
+    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    channel
+        .queue_delete(queue.into(), Default::default())
+        .await?;
+    conn.close(200, "done".into()).await?;
     Ok(())
+}
+
+/// `mqtrigger publish`: `count` copies of `message`.
+pub async fn publish(
+    url: &str,
+    queue: &str,
+    message: &Message,
+    count: usize,
+    bytes_message: bool,
+) -> Result<()> {
+    let mut publisher = Publisher::connect(url, queue, message, bytes_message).await?;
+    for _ in 0..count {
+        publisher.send(&message.body).await?;
+    }
+    publisher.finish().await
 }
 
 /// `%40` → `@`, as in the user part of a URL.

@@ -278,8 +278,22 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Records batch outcomes in one transaction.
+    pub fn add_batches(&self, batches: &[BatchRecord]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for b in batches {
+            Self::insert_batch(&tx, b)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn add_batch(&self, b: &BatchRecord) -> Result<()> {
-        let conn = self.conn();
+        Self::insert_batch(&self.conn(), b)
+    }
+
+    fn insert_batch(conn: &rusqlite::Connection, b: &BatchRecord) -> Result<()> {
         conn.prepare_cached(
             "INSERT INTO batches(mapping, at, messages, bytes, attempts, outcome, error, latency_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

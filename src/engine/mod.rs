@@ -120,6 +120,9 @@ struct Inner {
     /// Serializes read-modify-write of a mapping between Control and pollers.
     mapping_lock: Mutex<()>,
     secrets: crate::secrets::Secrets,
+    /// Batch outcomes go to the store from a thread of their own, so a
+    /// disk write never sits between two invocations.
+    journal: Mutex<Option<Journal>>,
     /// Serializes the stop-and-start halves of changes that finish in the background.
     restart_lock: tokio::sync::Mutex<()>,
 }
@@ -135,9 +138,12 @@ impl Control {
     /// and starts every enabled one.
     pub async fn start(config: Config, store: Store) -> Result<Control> {
         let (events, _) = broadcast::channel(4096);
+        let store = Arc::new(store);
+        let journal = Journal::start(store.clone());
         let control = Control {
             inner: Arc::new(Inner {
-                store: Arc::new(store),
+                store,
+                journal: Mutex::new(Some(journal)),
                 events,
                 runners: Mutex::new(HashMap::new()),
                 mapping_lock: Mutex::new(()),
@@ -270,6 +276,15 @@ impl Control {
         self.inner.store.put_mapping(&m, None)?;
         self.emit(EngineEvent::MappingChanged(Box::new(m.clone())));
         Ok(m)
+    }
+
+    /// Queues a batch outcome for the store (the batch history is for
+    /// people; a crash may lose its last entries, never a message).
+    fn journal(&self, record: crate::store::BatchRecord) {
+        let journal = self.inner.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(j) = journal.as_ref() {
+            let _ = j.records.send(record);
+        }
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -536,6 +551,51 @@ impl Control {
         for r in runners {
             let _ = r.task.await;
         }
+        // The history written and the store let go, before the caller goes on.
+        let journal = self
+            .inner
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(j) = journal {
+            drop(j.records);
+            if let Some(thread) = j.thread {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+        }
+    }
+}
+
+/// The thread that writes batch outcomes to the store.
+struct Journal {
+    records: std::sync::mpsc::Sender<crate::store::BatchRecord>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Journal {
+    fn start(store: Arc<Store>) -> Journal {
+        let (records, rx) = std::sync::mpsc::channel::<crate::store::BatchRecord>();
+        let thread = std::thread::Builder::new()
+            .name("mqtrigger-journal".into())
+            .spawn(move || {
+                // Ends when the engine stops sending.
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter().take(999));
+                    if let Err(e) = store.add_batches(&batch) {
+                        tracing::warn!("cannot journal {} batch(es): {e:#}", batch.len());
+                    }
+                }
+            });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!("no batch history: cannot start its thread: {e}");
+                None
+            }
+        };
+        Journal { records, thread }
     }
 }
 
@@ -570,6 +630,13 @@ async fn supervise(
             _ => return,
         }
     }
+}
+
+/// How many unsettled messages the broker may push to one mapping: a batch
+/// for each slot, the batch gathered ahead, and one more in transit, so the
+/// broker never waits on an ack to keep the next batch coming.
+pub fn prefetch(batch_size: u32, concurrency: u32) -> u32 {
+    batch_size.saturating_mul(concurrency.max(1).saturating_add(2))
 }
 
 /// The event around a mapping's records: `aws:mq` for ActiveMQ, `aws:rmq` for RabbitMQ.

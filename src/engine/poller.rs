@@ -279,8 +279,30 @@ impl Poller {
                 // Settling first keeps the broker's unacked count low.
                 biased;
                 Some(done) = running.next(), if !running.is_empty() => {
-                    if let Some(e) = self.settle(source, done).await? {
-                        end.get_or_insert(e);
+                    let mut finished = VecDeque::from([done]);
+                    while let Some(done) = finished.pop_front() {
+                        // The next batch goes to the function before this
+                        // one is settled: the broker's round trip overlaps
+                        // the invocation, and invocations stay in order.
+                        while end.is_none() && running.len() < slots {
+                            let Some(batch) = waiting.pop_front() else {
+                                break;
+                            };
+                            running.push(self.invoke_batch(invoker, &frame, batch));
+                        }
+                        let settling = self.settle(source, done);
+                        tokio::pin!(settling);
+                        let ended = loop {
+                            tokio::select! {
+                                ended = &mut settling => break ended?,
+                                Some(d) = running.next(), if !running.is_empty() => {
+                                    finished.push_back(d);
+                                }
+                            }
+                        };
+                        if let Some(e) = ended {
+                            end.get_or_insert(e);
+                        }
                     }
                 }
                 _ = self.cancel.cancelled(), if end.is_none() => {
@@ -575,9 +597,7 @@ impl Poller {
             error,
             latency_ms: latency.as_millis() as u64,
         };
-        if let Err(e) = self.control.store().add_batch(&record) {
-            tracing::warn!("cannot journal a batch: {e:#}");
-        }
+        self.control.journal(record);
     }
 
     fn note_result(&self, result: String) -> anyhow::Result<()> {
@@ -607,12 +627,8 @@ impl Poller {
     }
 }
 
-/// A batch for each slot and one more, so the next batch fills while the
-/// function runs.
 fn prefetch(settings: &RunSettings) -> u32 {
-    settings
-        .batch_size
-        .saturating_mul(settings.concurrency.max(1).saturating_add(1))
+    super::prefetch(settings.batch_size, settings.concurrency)
 }
 
 fn stop_code(e: &SourceError) -> StateTransitionReason {

@@ -83,14 +83,14 @@ impl Control {
                     rest.trim_end_matches('/'),
                     user(vhost)
                 );
-                publish::publish_amqp(&url, spec.queue(), &message, 1).await
+                publish::publish(&url, spec.queue(), &message, 1, false).await
             }
             BrokerEngine::Activemq => {
                 message
                     .properties
                     .push(("persistent".into(), "true".into()));
                 let url = format!("{scheme}://{auth}@{rest}");
-                publish::publish_stomp(&url, spec.queue(), &message, 1, false).await
+                publish::publish(&url, spec.queue(), &message, 1, false).await
             }
         }
     }

@@ -1,12 +1,14 @@
 //! ActiveMQ over STOMP 1.2.
 //!
-//! One connection per mapping, subscribed with `ack:client-individual` and a
-//! prefetch of two batches; the subscription id is the mapping's UUID. A
+//! One connection per mapping, subscribed with `ack:client-individual` and
+//! the engine's prefetch; the subscription id is the mapping's UUID. A
 //! background task owns the socket: it sends heart-beats while the function
 //! runs (ActiveMQ drops a silent client, and with it every unacked message),
-//! notices a silent broker, and matches RECEIPTs to the frames that asked
-//! for them. Dead letters are NACKed: ActiveMQ moves a NACKed message to
-//! `ActiveMQ.DLQ` at once, so the engine's retries happen before that.
+//! notices a silent broker, writes queued frames together, and matches
+//! RECEIPTs to the frames that asked for them. ACKs are not waited for (a
+//! refused ACK ends the connection, and the broker redelivers); NACKs and
+//! DISCONNECT are. Dead letters are NACKed: ActiveMQ moves a NACKed message
+//! to `ActiveMQ.DLQ` at once, so the engine's retries happen before that.
 
 use super::stomp::{Frame, Inbound, StompCodec};
 use super::{DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError};
@@ -171,6 +173,7 @@ impl ActiveMqSource {
                     SourceError::Connection(format!("cannot reach ActiveMQ {what}: {e}"))
                 })?;
         let _ = stream.set_nodelay(true);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
         let stream: Box<dyn Io> = if tls {
             // A certificate problem is the user's to fix, not a reason to retry.
             self::tls(stream, &host, config.ca_file.as_deref())
@@ -222,6 +225,7 @@ impl ActiveMqSource {
         let (messages_tx, messages) = mpsc::channel(config.prefetch.clamp(1, 20_000) as usize * 2);
         let task = tokio::spawn(io_loop(
             framed,
+            fd,
             outgoing_rx,
             messages_tx,
             send_every,
@@ -263,16 +267,21 @@ impl ActiveMqSource {
         }
     }
 
-    /// Sends ACK or NACK frames; the last one asks for a RECEIPT, which
-    /// ActiveMQ sends after it has handled all of them.
-    async fn settle(&mut self, command: &str, tags: Vec<String>) -> Result<(), SettleError> {
+    /// Sends ACK or NACK frames. With `confirm`, the last one asks for a
+    /// RECEIPT, which ActiveMQ sends after it has handled all of them.
+    async fn settle(
+        &mut self,
+        command: &str,
+        tags: Vec<String>,
+        confirm: bool,
+    ) -> Result<(), SettleError> {
         let count = tags.len();
         let fail = |reason: String| SettleError { count, reason };
         let mut rx = None;
         for (i, id) in tags.iter().enumerate() {
             let mut frame = Frame::new(command).header("id", id);
             let mut receipt = None;
-            if i + 1 == count {
+            if confirm && i + 1 == count {
                 self.next_receipt += 1;
                 let receipt_id = format!("{}-{}", command.to_lowercase(), self.next_receipt);
                 frame = frame.header("receipt", &receipt_id);
@@ -297,6 +306,24 @@ impl ActiveMqSource {
     }
 }
 
+/// Has the kernel acknowledge what the broker sent us right away, instead of
+/// after the delayed-ACK timer. ActiveMQ does not set TCP_NODELAY, so its
+/// small RECEIPT frame otherwise waits (Nagle) for that ACK: 40 ms per
+/// batch, measured with `mqtrigger bench`.
+fn ack_at_once(fd: std::os::fd::RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: fd is the connection's socket, open while io_loop owns it.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 async fn read_frame(framed: &mut Conn) -> Result<Frame, String> {
     let read = async {
         loop {
@@ -317,6 +344,7 @@ async fn read_frame(framed: &mut Conn) -> Result<Frame, String> {
 /// resolves receipts and keeps the heart-beats in both directions.
 async fn io_loop(
     mut framed: Conn,
+    fd: std::os::fd::RawFd,
     mut outgoing: mpsc::Receiver<Outgoing>,
     messages: mpsc::Sender<Result<Frame, SourceError>>,
     send_every: Option<Duration>,
@@ -365,17 +393,30 @@ async fn io_loop(
                 }
             }
             request = outgoing.recv() => {
-                let Some(Outgoing { frame, receipt }) = request else {
+                let Some(first) = request else {
                     // The source is gone: say goodbye so the broker returns
                     // the unacked messages now rather than at a timeout.
                     let _ = framed.send(Frame::new("DISCONNECT")).await;
                     break Ok(());
                 };
-                if let Some((id, tx)) = receipt {
-                    receipts.insert(id, tx);
+                // Whatever else is queued goes out in the same write.
+                let mut wants_receipt = false;
+                let mut sent = Ok(());
+                for Outgoing { frame, receipt } in std::iter::once(first).chain(std::iter::from_fn(|| outgoing.try_recv().ok())) {
+                    if let Some((id, tx)) = receipt {
+                        receipts.insert(id, tx);
+                        wants_receipt = true;
+                    }
+                    sent = framed.feed(frame).await;
+                    if sent.is_err() {
+                        break;
+                    }
                 }
-                if let Err(e) = framed.send(frame).await {
+                if let Err(e) = sent.and(framed.flush().await) {
                     break fatal(e.to_string());
+                }
+                if wants_receipt {
+                    ack_at_once(fd);
                 }
                 beat.reset();
             }
@@ -416,7 +457,9 @@ impl Source for ActiveMqSource {
 
     fn ack<'a>(&'a mut self, tags: &'a [DeliveryTag]) -> BoxFuture<'a, Result<(), SettleError>> {
         let ids = stomp_ids(tags.iter());
-        Box::pin(self.settle("ACK", ids))
+        // Not waited for: an ACK the broker refuses ends the connection
+        // with an ERROR, and it delivers those messages again.
+        Box::pin(self.settle("ACK", ids, false))
     }
 
     fn dead_letter<'a>(
@@ -425,7 +468,7 @@ impl Source for ActiveMqSource {
         _reason: &'a DeadLetterReason,
     ) -> BoxFuture<'a, Result<(), SettleError>> {
         let ids = stomp_ids(deliveries.iter().map(|d| &d.tag));
-        Box::pin(self.settle("NACK", ids))
+        Box::pin(self.settle("NACK", ids, true))
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {

@@ -197,13 +197,15 @@ impl RabbitSource {
             .map(|ms| received + Duration::from_millis(ms));
         let message_id = properties.message_id().as_ref().map(|m| m.to_string());
         let tag = delivery.delivery_tag;
-        self.ackers.insert(tag, delivery.acker.clone());
-        self.properties.insert(tag, delivery.properties.clone());
+        let redelivered = delivery.redelivered;
+        // Moved, not cloned: this runs once per message.
+        self.ackers.insert(tag, delivery.acker);
+        self.properties.insert(tag, delivery.properties);
         Ok(Delivery {
             tag: DeliveryTag::Amqp(tag),
             record,
             body: Bytes::from(delivery.data),
-            redelivered: delivery.redelivered,
+            redelivered,
             expires_at,
             message_id,
         })

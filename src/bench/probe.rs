@@ -1,0 +1,151 @@
+//! What bench measures with: publish times carried in message bodies,
+//! latency logs written where the function runs, and this process's
+//! memory and CPU.
+
+use base64::Engine;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A body starts with its publish time: 20 decimal digits of nanoseconds.
+pub const STAMP_LEN: usize = 20;
+
+pub fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}
+
+/// A body of `size` bytes (at least the stamp) stamped with now.
+pub fn stamped_body(size: usize) -> Vec<u8> {
+    let mut body = format!("{:020}", now_ns()).into_bytes();
+    body.resize(size.max(STAMP_LEN), b'x');
+    body
+}
+
+pub fn stamp_of(body: &[u8]) -> Option<u128> {
+    std::str::from_utf8(body.get(..STAMP_LEN)?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The publish times in an event: each record's `data` is base64, and the
+/// first 28 characters of it decode to the stamp. The event is not parsed.
+pub fn stamps_in_event(event: &[u8]) -> Vec<u128> {
+    let Ok(text) = std::str::from_utf8(event) else {
+        return Vec::new();
+    };
+    text.match_indices("\"data\":\"")
+        .filter_map(|(at, key)| {
+            let start = at + key.len();
+            let prefix = text.get(start..start + 28)?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(prefix)
+                .ok()?;
+            stamp_of(&decoded)
+        })
+        .collect()
+}
+
+/// Appends one line per message: microseconds from publish to `at_ns`.
+pub fn log_latencies(log: &Path, stamps: &[u128], at_ns: u128) -> std::io::Result<()> {
+    let mut text = String::with_capacity(stamps.len() * 8);
+    for s in stamps {
+        text.push_str(&(at_ns.saturating_sub(*s) / 1000).to_string());
+        text.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    f.write_all(text.as_bytes())
+}
+
+pub fn read_latencies(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+/// p50, p99 and max, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub fn latency(mut micros: Vec<u64>) -> Latency {
+    if micros.is_empty() {
+        return Latency::default();
+    }
+    micros.sort_unstable();
+    let at = |q: f64| {
+        let i = ((micros.len() as f64 * q).ceil() as usize).clamp(1, micros.len()) - 1;
+        micros[i] as f64 / 1000.0
+    };
+    Latency {
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        max_ms: *micros.last().unwrap_or(&0) as f64 / 1000.0,
+    }
+}
+
+/// Resets this process's peak RSS to its current RSS (Linux ≥ 4.0).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn peak_rss_mb() -> f64 {
+    status_kb("VmHWM:") as f64 / 1024.0
+}
+
+pub fn rss_mb() -> f64 {
+    status_kb("VmRSS:") as f64 / 1024.0
+}
+
+/// User plus system CPU time of this process so far.
+pub fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_survive_the_event() {
+        let body = stamped_body(100);
+        assert_eq!(body.len(), 100);
+        let stamp = stamp_of(&body).unwrap();
+        let record = crate::event::rmq::record(&Default::default(), &body, false);
+        let event = [b"{\"x\":[".as_slice(), &record, b",", &record, b"]}"].concat();
+        assert_eq!(stamps_in_event(&event), vec![stamp, stamp]);
+    }
+
+    #[test]
+    fn percentiles() {
+        let l = latency((1..=100).map(|i| i * 1000).collect());
+        assert_eq!((l.p50_ms, l.p99_ms, l.max_ms), (50.0, 99.0, 100.0));
+    }
+}
