@@ -200,9 +200,9 @@ enum Command {
         size: usize,
         #[arg(long, default_value_t = 100)]
         batch_size: u32,
-        /// MaximumBatchingWindowInSeconds.
-        #[arg(long, default_value_t = 0)]
-        window: u32,
+        /// MaximumBatchingWindowInSeconds (default: Lambda's 0.5 s).
+        #[arg(long)]
+        window: Option<u32>,
         #[arg(long, value_enum, default_value_t = BenchFunction::Lambda)]
         function: BenchFunction,
         /// ScalingConfig.MaximumConcurrency.
@@ -221,6 +221,9 @@ enum Command {
         /// Instead: start this many mappings on empty queues and measure what they cost.
         #[arg(long)]
         idle_mappings: Option<usize>,
+        /// How long idle mappings are watched.
+        #[arg(long, default_value_t = 10)]
+        idle_seconds: u64,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -361,10 +364,11 @@ async fn run(command: Command) -> Result<()> {
             rate,
             no_ceiling,
             idle_mappings,
+            idle_seconds,
             output,
         } => {
             if let Some(m) = idle_mappings {
-                let report = mqtrigger::bench::idle(&broker, m, 10).await?;
+                let report = mqtrigger::bench::idle(&broker, m, idle_seconds).await?;
                 match output {
                     Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                     Output::Table => print!("{report}"),

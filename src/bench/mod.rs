@@ -40,7 +40,8 @@ pub struct BenchOptions {
     pub messages: usize,
     pub size: usize,
     pub batch_size: u32,
-    pub window_secs: u32,
+    /// MaximumBatchingWindowInSeconds; None is Lambda's default, 0.5 s.
+    pub window_secs: Option<u32>,
     pub function: FunctionKind,
     pub concurrency: u32,
     /// The function sleeps this long per batch (a slow function).
@@ -158,6 +159,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
 
 fn reset_measures() {
     probe::reset_peak_rss();
+    tracing::info!("RSS before the phase: {:.1} MB", probe::rss_mb());
 }
 
 /// Publishing for a phase: all of it now, or at `--rate` in the background.
@@ -332,7 +334,7 @@ fn mapping_spec(options: &BenchOptions, broker: &BrokerUrl, queue: &str) -> Mapp
         event_source_arn: BROKER_ARN.into(),
         queues: vec![queue.into()],
         batch_size: Some(options.batch_size),
-        maximum_batching_window_in_seconds: Some(options.window_secs),
+        maximum_batching_window_in_seconds: options.window_secs,
         enabled: Some(true),
         filter_criteria: None,
         source_access_configurations: access,
@@ -354,8 +356,13 @@ async fn wait_for_all(
     let mut first: Option<Instant> = None;
     let (mut done, mut next_sample, mut samples) = (0, n.div_ceil(10), Vec::new());
     let mut invoking = Duration::ZERO;
+    let (mut batches, mut biggest) = (0usize, 0usize);
     while done < n {
         match events.recv().await {
+            Ok(EngineEvent::BatchStarted { mapping, bytes, .. }) if mapping == uuid => {
+                batches += 1;
+                biggest = biggest.max(bytes);
+            }
             Ok(EngineEvent::Received { mapping, .. }) if mapping == uuid => {
                 first.get_or_insert_with(Instant::now);
             }
@@ -410,7 +417,8 @@ async fn wait_for_all(
     }
     let elapsed = first.map(|f| f.elapsed()).unwrap_or_default();
     tracing::info!(
-        "the function was being invoked {:.0}% of the time ({:?} of {:?})",
+        "{batches} batches, {:.0} messages each on average, the largest event {biggest} bytes; the function was being invoked {:.0}% of the time ({:?} of {:?})",
+        n as f64 / batches.max(1) as f64,
         invoking.as_secs_f64() * 100.0 / elapsed.as_secs_f64().max(1e-9),
         invoking,
         elapsed
@@ -427,7 +435,7 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
         messages: 0,
         size: 0,
         batch_size: 100,
-        window_secs: 0,
+        window_secs: None,
         function: FunctionKind::Command,
         concurrency: 1,
         function_sleep: Duration::ZERO,

@@ -47,7 +47,8 @@ pub struct Report {
     pub messages: usize,
     pub size: usize,
     pub batch_size: u32,
-    pub window_seconds: u32,
+    /// None: Lambda's default of 0.5 s.
+    pub window_seconds: Option<u32>,
     pub function: FunctionKind,
     pub function_sleep_ms: u64,
     pub concurrency: u32,
@@ -96,12 +97,14 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} messages of {} bytes from {}, BatchSize {}, window {} s, function {:?}{}, concurrency {}{}",
+            "{} messages of {} bytes from {}, BatchSize {}, window {}, function {:?}{}, concurrency {}{}",
             self.messages,
             self.size,
             self.broker,
             self.batch_size,
-            self.window_seconds,
+            self.window_seconds
+                .map(|w| format!("{w} s"))
+                .unwrap_or_else(|| "0.5 s (default)".into()),
             self.function,
             if self.function_sleep_ms > 0 {
                 format!(" sleeping {} ms", self.function_sleep_ms)

@@ -125,7 +125,15 @@ impl Batcher {
     /// Waits for the next batch. Cancel-safe: what was gathered stays in the
     /// batcher for the next call, so the engine can stop waiting to settle
     /// another batch and come back.
-    pub async fn gather(&mut self, source: &mut dyn Source) -> Result<Gathered, SourceError> {
+    ///
+    /// With `hold_open` the window does not close the batch: no slot is
+    /// free to invoke it yet, so it keeps filling until it is full or the
+    /// caller takes it with [`Self::take_due`].
+    pub async fn gather(
+        &mut self,
+        source: &mut dyn Source,
+        hold_open: bool,
+    ) -> Result<Gathered, SourceError> {
         if self.partial.is_none() {
             let first = match self.held.take() {
                 Some(d) => d,
@@ -146,9 +154,13 @@ impl Batcher {
                 break;
             }
             let deadline = *deadline;
-            let next = match tokio::time::timeout_at(deadline, self.next_passing(source)).await {
-                Err(_window_over) => break,
-                Ok(next) => next?,
+            let next = if hold_open {
+                self.next_passing(source).await?
+            } else {
+                match tokio::time::timeout_at(deadline, self.next_passing(source)).await {
+                    Err(_window_over) => break,
+                    Ok(next) => next?,
+                }
             };
             let Some((batch, _)) = &mut self.partial else {
                 unreachable!("set above")
@@ -163,6 +175,16 @@ impl Batcher {
         }
         let (batch, _) = self.partial.take().expect("set above");
         Ok(Gathered::Batch(batch))
+    }
+
+    /// The batch being gathered, if its window has closed.
+    pub fn take_due(&mut self) -> Option<Batch> {
+        match &self.partial {
+            Some((_, deadline)) if Instant::now() >= *deadline => {
+                self.partial.take().map(|(batch, _)| batch)
+            }
+            _ => None,
+        }
     }
 
     /// Takes the held-back record, if any (when the batcher is dropped, the

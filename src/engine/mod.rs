@@ -633,10 +633,13 @@ async fn supervise(
 }
 
 /// How many unsettled messages the broker may push to one mapping: a batch
-/// for each slot, the batch gathered ahead, and one more in transit, so the
-/// broker never waits on an ack to keep the next batch coming.
+/// for each slot, the batch gathered ahead, and up to a thousand more in
+/// transit, so the broker never waits on an ack to keep the next batch
+/// coming. (A whole third batch of 10,000 would only cost memory.)
 pub fn prefetch(batch_size: u32, concurrency: u32) -> u32 {
-    batch_size.saturating_mul(concurrency.max(1).saturating_add(2))
+    batch_size
+        .saturating_mul(concurrency.max(1).saturating_add(1))
+        .saturating_add(batch_size.min(1000))
 }
 
 /// The event around a mapping's records: `aws:mq` for ActiveMQ, `aws:rmq` for RabbitMQ.

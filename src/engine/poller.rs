@@ -274,6 +274,15 @@ impl Poller {
             {
                 return Ok(end.clone());
             }
+            let slot_free = running.len() < slots;
+            if end.is_none()
+                && slot_free
+                && let Some(batch) = batcher.take_due()
+            {
+                self.count_received_batch(&batch, batcher.take_filtered());
+                running.push(self.invoke_batch(invoker, &frame, batch));
+                continue;
+            }
             let may_gather = end.is_none() && waiting.is_empty();
             tokio::select! {
                 // Settling first keeps the broker's unacked count low.
@@ -288,6 +297,13 @@ impl Poller {
                             let Some(batch) = waiting.pop_front() else {
                                 break;
                             };
+                            running.push(self.invoke_batch(invoker, &frame, batch));
+                        }
+                        if end.is_none()
+                            && running.len() < slots
+                            && let Some(batch) = batcher.take_due()
+                        {
+                            self.count_received_batch(&batch, batcher.take_filtered());
                             running.push(self.invoke_batch(invoker, &frame, batch));
                         }
                         let settling = self.settle(source, done);
@@ -315,7 +331,7 @@ impl Poller {
                         SessionEnd::SettingsChanged
                     });
                 }
-                gathered = batcher.gather(source), if may_gather => {
+                gathered = batcher.gather(source, !slot_free), if may_gather => {
                     self.count_received(&gathered, batcher.take_filtered());
                     match gathered {
                         Err(SourceError::Connection(m)) => end = Some(SessionEnd::Lost(m)),
@@ -335,6 +351,11 @@ impl Poller {
         }
     }
 
+    fn count_received_batch(&self, batch: &Batch, filtered: usize) {
+        let redelivered = batch.deliveries.iter().filter(|d| d.redelivered).count();
+        self.emit_received(batch.len(), redelivered, filtered);
+    }
+
     fn count_received(&self, gathered: &Result<Gathered, SourceError>, filtered: usize) {
         let (received, redelivered) = match gathered {
             Ok(Gathered::Batch(b)) => (
@@ -344,6 +365,10 @@ impl Poller {
             Ok(Gathered::TooLarge(d)) => (1, usize::from(d.redelivered)),
             Err(_) => (0, 0),
         };
+        self.emit_received(received, redelivered, filtered);
+    }
+
+    fn emit_received(&self, received: usize, redelivered: usize, filtered: usize) {
         if received + filtered > 0 {
             self.control.emit(EngineEvent::Received {
                 mapping: self.uuid,

@@ -55,6 +55,9 @@ pub struct RabbitSource {
 }
 
 /// The URI for one endpoint with the secret's credentials and the vhost.
+/// The largest AMQP frame we ask for (an endpoint's `?frame_max=` wins).
+pub const FRAME_MAX: u32 = 8192;
+
 pub fn amqp_uri(endpoint: &str, secret: &Secret, vhost: &str) -> Result<AMQPUri, String> {
     let mut uri: AMQPUri = endpoint
         .parse()
@@ -65,6 +68,12 @@ pub fn amqp_uri(endpoint: &str, secret: &Secret, vhost: &str) -> Result<AMQPUri,
     if uri.query.heartbeat.is_none() {
         // Notice a dead broker within a minute instead of the TCP timeout.
         uri.query.heartbeat = Some(20);
+    }
+    if uri.query.frame_max.is_none() {
+        // lapin keeps 32 frames of buffer each way per connection: 8 MB at
+        // RabbitMQ's 128 KB frames, 0.5 MB at 8 KB. Bigger messages just
+        // take more frames.
+        uri.query.frame_max = Some(FRAME_MAX);
     }
     if uri.query.connection_timeout.is_none() {
         uri.query.connection_timeout = Some(10_000);
