@@ -124,6 +124,9 @@ enum Command {
         /// Also serve Lambda's event-source-mapping API here (overrides [api] listen).
         #[arg(long)]
         api: Option<SocketAddr>,
+        /// Watch only: no change, replay or republish, from the keys or the API.
+        #[arg(long)]
+        readonly: bool,
     },
     /// Run every enabled mapping headless until SIGINT or SIGTERM.
     Serve {
@@ -138,6 +141,9 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics.
         #[arg(long)]
         metrics: Option<SocketAddr>,
+        /// The API may read but not change anything.
+        #[arg(long)]
+        readonly: bool,
     },
     /// Manage the mappings of a running `serve --api` or `console --api`.
     Mappings {
@@ -243,6 +249,7 @@ fn main() -> ExitCode {
         config: "mqtrigger.toml".into(),
         state: ".state".into(),
         api: None,
+        readonly: false,
     });
     // The console owns the terminal: its logs go to a file in the state directory.
     let log_file = match &command {
@@ -271,10 +278,7 @@ fn main() -> ExitCode {
 
 fn open_log(state: &std::path::Path) -> std::io::Result<std::fs::File> {
     std::fs::create_dir_all(state)?;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state.join("mqtrigger.log"))
+    mqtrigger::store::private_file(&state.join("mqtrigger.log"))
 }
 
 fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
@@ -299,12 +303,21 @@ async fn run(command: Command) -> Result<()> {
             state,
             api,
             metrics,
-        } => serve(config, state, api, metrics).await,
-        Command::Console { config, state, api } => {
+            readonly,
+        } => serve(config, state, api, metrics, readonly).await,
+        Command::Console {
+            config,
+            state,
+            api,
+            readonly,
+        } => {
             let config = Config::load(&config)?;
             let api_listener = bind_api(&config, api).await?;
             let store = Store::open(&state)?;
             let control = Control::start(config, store).await?;
+            if readonly {
+                control.make_readonly();
+            }
             let stop = CancellationToken::new();
             if let Some(listener) = api_listener {
                 tokio::spawn(mqtrigger::api::serve(
@@ -448,6 +461,7 @@ async fn serve(
     state: PathBuf,
     api: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
+    readonly: bool,
 ) -> Result<()> {
     let config = Config::load(&config_path)?;
     let api_listener = bind_api(&config, api).await?;
@@ -461,6 +475,9 @@ async fn serve(
     };
     let store = Store::open(&state)?;
     let control = Control::start(config, store).await?;
+    if readonly {
+        control.make_readonly();
+    }
     let stop = CancellationToken::new();
     if let Some(listener) = api_listener {
         tracing::info!(addr = %listener.local_addr()?, "serving Lambda's event-source-mapping API");

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
@@ -58,13 +59,26 @@ pub struct BatchRecord {
     pub latency_ms: u64,
 }
 
+/// Opens `path` for writing, creating it with mode 0600 if it is new (an
+/// existing file keeps its mode: the user may have chosen it).
+pub fn private_file(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
 impl Store {
     /// Opens (creating) the store in `dir` and takes its lock.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
         let lock_path = dir.join("mqtrigger.lock");
-        let lock = File::create(&lock_path)
+        let lock = private_file(&lock_path)
             .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
         // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
@@ -75,6 +89,10 @@ impl Store {
             );
         }
         let db_path = dir.join("mqtrigger.db");
+        // Dead letters hold message bodies: only this user may read them.
+        // SQLite gives its -wal and -shm files the database file's mode.
+        private_file(&db_path)
+            .with_context(|| format!("cannot create the store {}", db_path.display()))?;
         let conn = Connection::open(&db_path)
             .with_context(|| format!("cannot open the store {}", db_path.display()))?;
         let store = Store {

@@ -338,6 +338,30 @@ async fn requests_without_a_valid_signature_are_refused() {
     assert_eq!(api.running.control.list().unwrap().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readonly_engine_refuses_changes_through_the_api() {
+    let queue = unique("api-readonly");
+    let api = start_api(&queue).await;
+    api.running.control.make_readonly();
+    let client = lambda(&api.url, KEY_ID, KEY_SECRET, None);
+    let uuid = api.running.mapping().uuid.to_string();
+    let listed = client.list_event_source_mappings().send().await.unwrap();
+    assert_eq!(listed.event_source_mappings().len(), 1, "reading is fine");
+    let refused = client
+        .update_event_source_mapping()
+        .uuid(&uuid)
+        .batch_size(5)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("AccessDeniedException"));
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(403)
+    );
+    assert_eq!(api.running.mapping().spec.batch_size(), 10);
+}
+
 #[tokio::test]
 async fn without_keys_the_api_will_not_listen_beyond_loopback() {
     let err = mqtrigger::api::bind("0.0.0.0:0".parse().unwrap(), &[])

@@ -234,11 +234,17 @@ fn disable_asks_first_and_keys_become_effects() {
     );
     assert_eq!(app.update(key('r')), None, "r only asks");
     assert!(render(&app).contains("this dead letter's record"));
-    assert_eq!(app.update(Action::Confirm), Some(Effect::Replay(1)));
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::Replay(Uuid::from_u128(1), 1))
+    );
     app.update(key('R'));
     assert_eq!(app.update(Action::Back), None, "Esc cancels");
     assert_eq!(app.update(key('R')), None);
-    assert_eq!(app.update(Action::Confirm), Some(Effect::Republish(1)));
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::Republish(Uuid::from_u128(1), 1))
+    );
     app.update(key('q'));
     assert!(app.quit);
 }
@@ -290,7 +296,10 @@ fn filter_sort_and_the_command_line() {
     );
     app.update(key(':'));
     type_text(&mut app, "replay");
-    assert_eq!(app.update(Action::Confirm), Some(Effect::Replay(1)));
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::Replay(Uuid::from_u128(1), 1))
+    );
     app.update(key(':'));
     type_text(&mut app, "frobnicate");
     assert_eq!(app.update(Action::Confirm), None);

@@ -278,8 +278,14 @@ async fn secrets_manager_secrets_are_read_reread_on_refusal_and_never_shown() {
     let mut seen = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(seen.contains("reading the secret again"), "{seen}");
     seen.push_str(&mappings);
-    for entry in std::fs::read_dir(dir.path().join("state")).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let state = dir.path().join("state");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700, "the state directory is private");
+    for entry in std::fs::read_dir(&state).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{} is private", path.display());
+        let bytes = std::fs::read(&path).unwrap();
         seen.push_str(&String::from_utf8_lossy(&bytes));
     }
     for secret in [STALE, FRESH] {

@@ -250,9 +250,10 @@ async fn a_failing_batch_is_retried_5_times_then_dead_lettered_to_the_dlq_queue(
         .into_iter()
         .find(|d| d.body == b"innocent bystander")
         .unwrap();
+    let uuid = running.mapping().uuid;
     let replayed = running
         .control
-        .replay(letter.id)
+        .replay(uuid, letter.id)
         .await
         .expect("the bystander alone succeeds");
     assert!(replayed.contains("\"ok\": true"), "{replayed}");
@@ -266,12 +267,35 @@ async fn a_failing_batch_is_retried_5_times_then_dead_lettered_to_the_dlq_queue(
         .into_iter()
         .find(|d| d.body == b"please fail")
         .unwrap();
-    let err = running.control.replay(failing.id).await.unwrap_err();
+    let err = running.control.replay(uuid, failing.id).await.unwrap_err();
     assert!(format!("{err:#}").contains("told to fail"), "{err:#}");
-    running.control.republish(failing.id).await.unwrap();
+    running.control.republish(uuid, failing.id).await.unwrap();
     let back = broker.drain(&queue).await;
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].delivery.data, b"please fail");
+
+    // Only through the mapping whose journal holds it.
+    let stranger = uuid::Uuid::new_v4();
+    let err = running
+        .control
+        .republish(stranger, failing.id)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("has no dead letter"), "{err:#}");
+    // --readonly is the engine's rule, not only the console's.
+    running.control.make_readonly();
+    for refused in [
+        running.control.replay(uuid, failing.id).await.map(|_| ()),
+        running.control.republish(uuid, failing.id).await,
+        running.control.set_batch_size(uuid, 5).await.map(|_| ()),
+        running.control.disable(uuid).await.map(|_| ()),
+        running.control.delete(uuid).await.map(|_| ()),
+    ] {
+        let err = refused.unwrap_err();
+        assert!(format!("{err:#}").contains("--readonly"), "{err:#}");
+    }
+    assert_eq!(broker.ready(&queue).await, 0, "nothing was republished");
+    assert_eq!(running.mapping().state, mqtrigger::mapping::State::Enabled);
     broker.delete(&queue).await;
     broker.delete(&format!("{queue}.dlq")).await;
 }

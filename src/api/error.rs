@@ -63,6 +63,11 @@ impl From<anyhow::Error> for ApiError {
         match e.downcast_ref::<ControlError>() {
             Some(ControlError::NotFound(m)) => Self::not_found(m),
             Some(ControlError::Invalid(m)) => Self::invalid(m),
+            Some(ControlError::ReadOnly(m)) => Self {
+                status: StatusCode::FORBIDDEN,
+                kind: "AccessDeniedException",
+                message: m.clone(),
+            },
             Some(ControlError::Conflict(m)) => Self {
                 status: StatusCode::CONFLICT,
                 kind: "ResourceConflictException",

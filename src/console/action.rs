@@ -62,10 +62,10 @@ pub enum Effect {
     Create(Box<crate::mapping::MappingSpec>),
     /// Replace a mapping's FilterCriteria (None removes it).
     SetFilter(Uuid, Option<serde_json::Value>),
-    /// Re-invoke the function with a dead letter's record.
-    Replay(i64),
+    /// Re-invoke the function with a dead letter's record (of that mapping).
+    Replay(Uuid, i64),
     /// Re-invoke a mapping's function with a batch's whole event.
     ReplayEvent(Uuid, bytes::Bytes),
-    /// Put a dead letter back on its source queue.
-    Republish(i64),
+    /// Put a dead letter (of that mapping) back on its source queue.
+    Republish(Uuid, i64),
 }

@@ -452,10 +452,12 @@ impl App {
                 let letter = self
                     .selected_dead_letters()
                     .get(self.dead_letter_selected)
-                    .map(|d| d.id);
+                    .map(|d| (d.mapping, d.id));
                 match (letter, action) {
-                    (Some(id), Action::AskReplay) => self.mode = Mode::Confirm(Effect::Replay(id)),
-                    (Some(id), _) => self.mode = Mode::Confirm(Effect::Republish(id)),
+                    (Some((m, id)), Action::AskReplay) => {
+                        self.mode = Mode::Confirm(Effect::Replay(m, id))
+                    }
+                    (Some((m, id)), _) => self.mode = Mode::Confirm(Effect::Republish(m, id)),
                     (None, _) => {
                         self.toast =
                             Some("no dead letter selected (Tab to the dead letters)".into())
@@ -605,7 +607,7 @@ impl App {
         let letter = || {
             self.selected_dead_letters()
                 .get(self.dead_letter_selected)
-                .map(|d| d.id)
+                .map(|d| (d.mapping, d.id))
                 .ok_or_else(|| "no dead letter selected".to_owned())
         };
         Ok(Some(match words.as_slice() {
@@ -626,8 +628,14 @@ impl App {
                     n.parse().map_err(|_| "not a number".to_owned())?,
                 )
             }
-            ["replay"] => Effect::Replay(letter()?),
-            ["republish"] => Effect::Republish(letter()?),
+            ["replay"] => {
+                let (m, id) = letter()?;
+                Effect::Replay(m, id)
+            }
+            ["republish"] => {
+                let (m, id) = letter()?;
+                Effect::Republish(m, id)
+            }
             _ => {
                 return Err(format!(
                     "unknown command `{line}`: enable|disable|delete [UUID], batch N [UUID], replay, republish, q"

@@ -133,12 +133,12 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
             .delete(uuid)
             .await
             .map(|m| format!("mapping of {} deleted", m.spec.queue())),
-        Effect::Replay(id) => control
-            .replay(id)
+        Effect::Replay(mapping, id) => control
+            .replay(mapping, id)
             .await
             .map(|r| format!("replayed; the function answered {}", one_line(&r))),
-        Effect::Republish(id) => control
-            .republish(id)
+        Effect::Republish(mapping, id) => control
+            .republish(mapping, id)
             .await
             .map(|()| "republished to the source queue".to_owned()),
         Effect::SetBatchSize(uuid, n) => control

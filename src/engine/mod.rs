@@ -86,6 +86,9 @@ pub enum ControlError {
     /// The function is already mapped to the queue.
     #[error("{0}")]
     Conflict(String),
+    /// This mqtrigger was started `--readonly`.
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 /// The settings a running mapping picks up without restarting.
@@ -123,6 +126,8 @@ struct Inner {
     /// Batch outcomes go to the store from a thread of their own, so a
     /// disk write never sits between two invocations.
     journal: Mutex<Option<Journal>>,
+    /// `--readonly`: the mappings run, but nothing may change them.
+    readonly: std::sync::atomic::AtomicBool,
     /// Serializes the stop-and-start halves of changes that finish in the background.
     restart_lock: tokio::sync::Mutex<()>,
 }
@@ -148,6 +153,7 @@ impl Control {
                 runners: Mutex::new(HashMap::new()),
                 mapping_lock: Mutex::new(()),
                 restart_lock: tokio::sync::Mutex::new(()),
+                readonly: std::sync::atomic::AtomicBool::new(false),
                 secrets: crate::secrets::Secrets::new(&config),
                 config,
             }),
@@ -235,6 +241,32 @@ impl Control {
         &self.inner.config
     }
 
+    /// From now on, refuse every change (enable, disable, batch size,
+    /// filters, create, update, delete, replay, republish) to every caller:
+    /// console, API and CLI alike.
+    pub fn make_readonly(&self) {
+        self.inner
+            .readonly
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_readonly(&self) -> bool {
+        self.inner
+            .readonly
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.is_readonly() {
+            return Err(ControlError::ReadOnly(
+                "mqtrigger runs --readonly: mappings cannot be changed, replayed or republished; restart it without --readonly"
+                    .into(),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     pub fn secrets(&self) -> &crate::secrets::Secrets {
         &self.inner.secrets
     }
@@ -293,6 +325,7 @@ impl Control {
     }
 
     pub async fn enable(&self, uuid: Uuid) -> Result<Mapping> {
+        self.check_writable()?;
         let m = self.modify(uuid, |m| {
             m.spec.enabled = Some(true);
             m.state = State::Enabled;
@@ -305,6 +338,7 @@ impl Control {
     }
 
     pub async fn disable(&self, uuid: Uuid) -> Result<Mapping> {
+        self.check_writable()?;
         self.modify(uuid, |m| {
             m.spec.enabled = Some(false);
             m.state = State::Disabling;
@@ -315,6 +349,7 @@ impl Control {
     }
 
     pub async fn set_batch_size(&self, uuid: Uuid, batch_size: u32) -> Result<Mapping> {
+        self.check_writable()?;
         let mut spec = self.get(uuid)?.spec;
         spec.batch_size = Some(batch_size);
         spec.validate().map_err(ControlError::Invalid)?;
@@ -331,6 +366,7 @@ impl Control {
         uuid: Uuid,
         criteria: Option<serde_json::Value>,
     ) -> Result<Mapping> {
+        self.check_writable()?;
         let mut spec = self.get(uuid)?.spec;
         spec.filter_criteria = criteria.clone();
         spec.validate().map_err(ControlError::Invalid)?;
@@ -351,6 +387,7 @@ impl Control {
     /// is the mapping in state `Creating`; a later get shows `Enabled` or
     /// `Disabled`.
     pub async fn create(&self, mut spec: MappingSpec) -> Result<Mapping> {
+        self.check_writable()?;
         spec.function_name = self.known_function(&spec.function_name)?;
         spec.filter_criteria = spec
             .filter_criteria
@@ -376,6 +413,7 @@ impl Control {
     /// the new settings in the background, and then the state is `Enabled`
     /// or `Disabled`.
     pub async fn update(&self, uuid: Uuid, update: MappingUpdate) -> Result<Mapping> {
+        self.check_writable()?;
         let current = self.get(uuid)?;
         let mut spec = current.spec.clone();
         if let Some(name) = &update.function_name {
@@ -472,6 +510,7 @@ impl Control {
     /// Answers the mapping in state `Deleting`; it is gone once the
     /// invocation under way (if any) has finished and been settled.
     pub async fn delete(&self, uuid: Uuid) -> Result<Mapping> {
+        self.check_writable()?;
         let answer = self.modify(uuid, |m| m.state = State::Deleting)?;
         let control = self.clone();
         let finish = tokio::spawn(async move {

@@ -2,21 +2,34 @@
 //! function with the same record (the broker is not touched); republish puts
 //! the message back on its source queue, to go through the mapping again.
 
-use super::Control;
+use super::{Control, ControlError};
 use crate::config::BrokerEngine;
 use crate::invoke;
 use crate::mapping::SourceAccessType;
 use crate::publish::{self, Message};
-use anyhow::{Context, Result, anyhow};
+use crate::store::DeadLetter;
+use anyhow::{Context, Result};
+use uuid::Uuid;
 
 impl Control {
+    /// A dead letter of this mapping's journal, and no other's.
+    fn letter_of(&self, mapping: Uuid, dead_letter: i64) -> Result<DeadLetter> {
+        self.store()
+            .dead_letter(dead_letter)?
+            .filter(|l| l.mapping == mapping)
+            .ok_or_else(|| {
+                ControlError::NotFound(format!(
+                    "mapping {mapping} has no dead letter {dead_letter}"
+                ))
+                .into()
+            })
+    }
+
     /// Invokes the mapping's function with a one-record event made of the
     /// dead letter's record; returns the function's response.
-    pub async fn replay(&self, dead_letter: i64) -> Result<String> {
-        let letter = self
-            .store()
-            .dead_letter(dead_letter)?
-            .ok_or_else(|| anyhow!("no dead letter {dead_letter}"))?;
+    pub async fn replay(&self, mapping: Uuid, dead_letter: i64) -> Result<String> {
+        self.check_writable()?;
+        let letter = self.letter_of(mapping, dead_letter)?;
         let mapping = self.get(letter.mapping)?;
         let event =
             super::event_frame(self.config(), &mapping).assemble([letter.record.as_slice()]);
@@ -24,7 +37,8 @@ impl Control {
     }
 
     /// Invokes the mapping's function again with a whole event it saw before.
-    pub async fn replay_event(&self, mapping: uuid::Uuid, event: bytes::Bytes) -> Result<String> {
+    pub async fn replay_event(&self, mapping: Uuid, event: bytes::Bytes) -> Result<String> {
+        self.check_writable()?;
         let mapping = self.get(mapping)?;
         let name = &mapping.spec.function_name;
         let function = self
@@ -37,11 +51,9 @@ impl Control {
     }
 
     /// Publishes the dead letter's body to the queue it came from.
-    pub async fn republish(&self, dead_letter: i64) -> Result<()> {
-        let letter = self
-            .store()
-            .dead_letter(dead_letter)?
-            .ok_or_else(|| anyhow!("no dead letter {dead_letter}"))?;
+    pub async fn republish(&self, mapping: Uuid, dead_letter: i64) -> Result<()> {
+        self.check_writable()?;
+        let letter = self.letter_of(mapping, dead_letter)?;
         let mapping = self.get(letter.mapping)?;
         let spec = &mapping.spec;
         let broker = self
@@ -49,11 +61,7 @@ impl Control {
             .broker(&spec.event_source_arn)
             .context("the mapping's broker is not configured")?;
         let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
-        let secret = self
-            .config()
-            .secrets
-            .get(secret_arn)
-            .context("the mapping's secret is not configured")?;
+        let secret = self.secrets().get(secret_arn).await?;
         let endpoint = broker
             .endpoints
             .first()

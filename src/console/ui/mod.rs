@@ -53,10 +53,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 Effect::Delete(_) => {
                     "Delete this mapping? Its consumer stops; messages stay in the queue. (y/n)"
                 }
-                Effect::Replay(_) => {
+                Effect::Replay(..) => {
                     "Invoke the function again with this dead letter's record? The broker is not touched. (y/n)"
                 }
-                Effect::Republish(_) => "Publish this dead letter back to its source queue? (y/n)",
+                Effect::Republish(..) => "Publish this dead letter back to its source queue? (y/n)",
                 Effect::ReplayEvent(..) => {
                     "Invoke the function again with this batch's event? The broker is not touched. (y/n)"
                 }
