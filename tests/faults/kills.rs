@@ -1,0 +1,106 @@
+//! SIGKILL of `mqtrigger serve` at random moments while 20,000 messages flow.
+
+use super::*;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const TOTAL: usize = 20_000;
+const KILLS: usize = 10;
+const BATCH: u32 = 100;
+
+fn serve(dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+        .args(["serve", "--config"])
+        .arg(dir.join("c.toml"))
+        .arg("--state")
+        .arg(dir.join("state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A small xorshift: random kill times, reproducible from the printed seed.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+async fn kill_at_random(setup: Setup, url: &str) {
+    let mut setup = setup;
+    setup.batch_size = BATCH;
+    setup.window_secs = Some(0);
+    fill(url, &setup.queue, TOTAL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("events.jsonl");
+    std::fs::write(&record, b"").unwrap();
+    std::fs::write(dir.path().join("c.toml"), setup.toml(&record)).unwrap();
+
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!(
+        "{}: {TOTAL} messages, {KILLS} kills, seed {seed}",
+        setup.queue
+    );
+    for kill in 1..=KILLS {
+        let mut child = serve(dir.path());
+        let before = read_events(&record).len();
+        // Some progress first, so each kill lands in the middle of the flow.
+        wait_for("a batch after the restart", || {
+            read_events(&record).len() > before
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(next(&mut seed) % 600)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        eprintln!(
+            "kill {kill}: {} invocations so far",
+            read_events(&record).len()
+        );
+    }
+    let mut child = serve(dir.path());
+    wait_for("every message at the function", || {
+        tally(&read_events(&record)).0.len() == TOTAL
+    })
+    .await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+
+    let (counts, unmarked) = tally(&read_events(&record));
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{}: {} distinct messages invoked, {duplicates} duplicates after {KILLS} kills",
+        setup.queue,
+        counts.len()
+    );
+    assert_eq!(counts.len(), TOTAL, "every message reached the function");
+    assert_eq!(unmarked, 0, "every duplicate was marked redelivered");
+    // Only batches under way at a kill come twice: the one being invoked
+    // (MaximumConcurrency 1), and the one before it if its ack had not
+    // reached the broker yet (the next invocation starts while it is sent).
+    assert!(
+        duplicates <= KILLS * 2 * BATCH as usize,
+        "{duplicates} duplicates: more than the batches in flight at {KILLS} kills"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_sigkills_lose_nothing_on_rabbitmq() {
+    let queue = unique("fault-kill");
+    let broker = Broker::connect().await;
+    broker.declare(&queue, Default::default()).await;
+    kill_at_random(Setup::new(&queue), &amqp_url()).await;
+    assert_eq!(broker.ready(&queue).await, 0);
+    broker.delete(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_sigkills_lose_nothing_on_activemq() {
+    let queue = unique("fault-kill-amq");
+    kill_at_random(Setup::activemq(&queue), &stomp_url()).await;
+}

@@ -1,0 +1,52 @@
+//! Faults, survived: each test does something bad to a running mqtrigger or
+//! its surroundings, prints what it did and what it counted, and checks that
+//! every message reached the function and nothing was lost.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod connections;
+mod functions;
+mod kills;
+
+use common::*;
+
+/// Publishes `count` messages `f00000`…, persistent, through mqtrigger's own publisher.
+pub async fn fill(url: &str, queue: &str, count: usize) {
+    let message = mqtrigger::publish::Message {
+        properties: if url.starts_with("stomp") {
+            vec![("persistent".into(), "true".into())]
+        } else {
+            vec![("delivery_mode".into(), "2".into())]
+        },
+        ..Default::default()
+    };
+    let mut publisher = mqtrigger::publish::Publisher::connect(url, queue, &message, false)
+        .await
+        .unwrap();
+    for i in 0..count {
+        publisher.send(format!("f{i:05}").as_bytes()).await.unwrap();
+    }
+    publisher.finish().await.unwrap();
+}
+
+/// How often each body reached the function, and how many sightings after
+/// the first were not marked redelivered (there must be none).
+pub fn tally(events: &[serde_json::Value]) -> (std::collections::HashMap<Vec<u8>, usize>, usize) {
+    let mut counts = std::collections::HashMap::new();
+    let mut unmarked = 0;
+    for e in events {
+        for (body, redelivered) in messages(e) {
+            let n = counts.entry(body).or_insert(0);
+            *n += 1;
+            if *n > 1 && !redelivered {
+                unmarked += 1;
+            }
+        }
+    }
+    (counts, unmarked)
+}
+
+pub fn stomp_url() -> String {
+    stomp_endpoint().replace("stomp://", "stomp://admin:admin@")
+}
