@@ -240,6 +240,9 @@ enum Command {
         latency_log: PathBuf,
         #[arg(long, default_value_t = 0)]
         sleep_ms: u64,
+        /// Fail the batch when a message body starts with this (scripts/soak).
+        #[arg(long)]
+        fail_on: Option<String>,
     },
 }
 
@@ -364,7 +367,12 @@ async fn run(command: Command) -> Result<()> {
         Command::BenchSink {
             latency_log,
             sleep_ms,
-        } => mqtrigger::bench::sink(&latency_log, std::time::Duration::from_millis(sleep_ms)),
+            fail_on,
+        } => mqtrigger::bench::sink(
+            &latency_log,
+            std::time::Duration::from_millis(sleep_ms),
+            fail_on.as_deref(),
+        ),
         Command::Bench {
             broker,
             messages,

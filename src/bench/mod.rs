@@ -482,13 +482,21 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
 
 /// `mqtrigger bench-sink`: the command function. Logs each message's
 /// latency, sleeps if asked, answers `{}`.
-pub fn sink(latency_log: &Path, sleep: Duration) -> Result<()> {
+pub fn sink(latency_log: &Path, sleep: Duration, fail_on: Option<&str>) -> Result<()> {
     use std::io::Read;
     let mut event = Vec::new();
     std::io::stdin().read_to_end(&mut event)?;
     let at = probe::now_ns();
     probe::log_latencies(latency_log, &probe::stamps_in_event(&event), at)?;
     std::thread::sleep(sleep);
+    if let Some(prefix) = fail_on
+        && crate::event::bodies(&event)
+            .iter()
+            .any(|b| b.starts_with(prefix.as_bytes()))
+    {
+        println!(r#"{{"errorType":"SoakFailure","errorMessage":"a message asked to fail"}}"#);
+        std::process::exit(1);
+    }
     println!("{{}}");
     Ok(())
 }
