@@ -292,8 +292,11 @@ impl Publisher {
                 await_confirms(&mut pending).await?;
                 // Every message is confirmed; a close that goes wrong
                 // now loses nothing.
-                if let Err(e) = conn.close(200, "done".into()).await {
-                    tracing::debug!("closing the AMQP connection: {e}");
+                let closing = conn.close(200, "done".into());
+                match tokio::time::timeout(std::time::Duration::from_secs(5), closing).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!("closing the AMQP connection: {e}"),
+                    Err(_) => tracing::debug!("the AMQP connection took too long to close"),
                 }
             }
             Publisher::Stomp { mut framed, .. } => {
@@ -313,9 +316,20 @@ impl Publisher {
     }
 }
 
+/// How long the broker may take to confirm what was sent: a connection lost
+/// mid-publish must end in an error, not a wait forever.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn await_confirms(pending: &mut Vec<lapin::PublisherConfirm>) -> Result<()> {
     for c in pending.drain(..) {
-        match c.await? {
+        let confirmed = tokio::time::timeout(CONFIRM_TIMEOUT, c)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "RabbitMQ confirmed nothing for {CONFIRM_TIMEOUT:?} (was the connection lost?); some messages may not have been published"
+                )
+            })?;
+        match confirmed? {
             Confirmation::Ack(_) => {}
             other => bail!("RabbitMQ did not confirm a message: {other:?}"),
         }
