@@ -160,11 +160,39 @@ impl Control {
         };
         control.import_config_mappings()?;
         for mapping in control.list()? {
+            let Some(mapping) = control.finish_interrupted_change(mapping)? else {
+                continue;
+            };
             if mapping.wants_to_run() {
                 control.spawn(&mapping);
             }
         }
         Ok(control)
+    }
+
+    /// A change that a crash cut short (the store says Creating, Updating,
+    /// Enabling, Disabling or Deleting) is finished now: the spec in the
+    /// store is the intent. None when the mapping was being deleted.
+    fn finish_interrupted_change(&self, m: Mapping) -> Result<Option<Mapping>> {
+        match m.state {
+            State::Enabled | State::Disabled => Ok(Some(m)),
+            State::Deleting => {
+                tracing::info!(uuid = %m.uuid, "finishing a deletion a stop cut short");
+                self.inner.store.delete_mapping(m.uuid)?;
+                Ok(None)
+            }
+            interrupted => {
+                tracing::info!(uuid = %m.uuid, state = %interrupted, "finishing a change a stop cut short");
+                self.modify(m.uuid, |m| {
+                    m.state = if m.wants_to_run() {
+                        State::Enabled
+                    } else {
+                        State::Disabled
+                    };
+                })
+                .map(Some)
+            }
+        }
     }
 
     /// Config-file mappings are created on first start. A run-time change
@@ -638,8 +666,9 @@ impl Journal {
     }
 }
 
-/// Runs a mapping's poller and starts it again if it panics: a bug in one
-/// mapping must neither take the others down nor leave this one dead.
+/// Runs a mapping's poller and starts it again if it fails or panics (a
+/// store it cannot read, a bug): one mapping's trouble must neither take the
+/// others down nor leave this one silently dead.
 async fn supervise(
     control: Control,
     uuid: Uuid,
@@ -654,19 +683,22 @@ async fn supervise(
             cancel.clone(),
             settings.clone(),
         ));
-        match poller.await {
-            Err(e) if e.is_panic() => {
-                tracing::error!(mapping = %uuid, "mapping task panicked; restarting it: {e}");
-                let _ = control.modify(uuid, |m| {
-                    m.last_processing_result =
-                        "PROBLEM: internal error in mqtrigger; the mapping restarts".into()
-                });
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                }
-            }
-            _ => return,
+        let why = match poller.await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(e) if e.is_panic() => format!("it panicked: {e}"),
+            Err(_) => return,
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        tracing::error!(mapping = %uuid, "mapping task failed ({why}); restarting it");
+        let _ = control.modify(uuid, |m| {
+            m.last_processing_result = format!("PROBLEM: mqtrigger restarts this mapping: {why}")
+        });
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
 }

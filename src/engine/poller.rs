@@ -77,7 +77,7 @@ pub(super) async fn run(
     uuid: Uuid,
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
-) {
+) -> anyhow::Result<()> {
     let (function, queue) = match control.get(uuid) {
         Ok(m) => (m.spec.function_name.clone(), m.spec.queue().to_owned()),
         Err(_) => Default::default(),
@@ -90,9 +90,7 @@ pub(super) async fn run(
         last_result: std::sync::Mutex::new(None),
     };
     let span = tracing::info_span!("mapping", %uuid, %function, %queue);
-    if let Err(e) = poller.run().instrument(span).await {
-        tracing::error!(mapping = %uuid, "mapping task failed: {e:#}");
-    }
+    poller.run().instrument(span).await
 }
 
 impl Poller {
@@ -126,7 +124,7 @@ impl Poller {
                 Err(SourceError::Connection(m)) => {
                     let delay = reconnect.next_delay();
                     tracing::warn!("{m}; retrying in {delay:?}");
-                    self.note_result(format!("PROBLEM: Connection error. {m}"))?;
+                    self.note_result(format!("PROBLEM: Connection error. {m}"));
                     tokio::select! {
                         _ = self.cancel.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(delay) => continue,
@@ -154,7 +152,7 @@ impl Poller {
                 SessionEnd::Lost(m) => {
                     let delay = reconnect.next_delay();
                     tracing::warn!("{m}; reconnecting in {delay:?}");
-                    self.note_result(format!("PROBLEM: Connection error. {m}"))?;
+                    self.note_result(format!("PROBLEM: Connection error. {m}"));
                     tokio::select! {
                         _ = self.cancel.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(delay) => {}
@@ -475,12 +473,10 @@ impl Poller {
                 done.outcome = Outcome::DeadLetter(batch);
                 return done;
             }
-            if let Err(e) = self.note_result(format!(
+            self.note_result(format!(
                 "PROBLEM: Function call failed. {}",
                 one_line(&error.to_string())
-            )) {
-                tracing::warn!("cannot record the result: {e:#}");
-            }
+            ));
             let delay = backoff.next_delay();
             tokio::select! {
                 // Shutting down mid-retry: the broker takes the batch back.
@@ -537,7 +533,7 @@ impl Poller {
                     attempts: done.attempts,
                     latency,
                 });
-                self.note_result("OK".into())?;
+                self.note_result("OK".into());
                 Ok(match settled {
                     Ok(()) => None,
                     Err(e) => {
@@ -582,7 +578,16 @@ impl Poller {
             })
             .collect();
         let store = self.control.store().clone();
-        tokio::task::spawn_blocking(move || store.add_dead_letters(&letters)).await??;
+        let journaled =
+            tokio::task::spawn_blocking(move || store.add_dead_letters(&letters)).await?;
+        if let Err(e) = journaled {
+            // Without the journal's copy the broker keeps the messages: they
+            // come back after a reconnect, and the journal is tried again.
+            let problem = format!("cannot write the dead-letter journal: {e:#}");
+            tracing::error!("{problem}; the messages stay with the broker");
+            self.note_result(format!("PROBLEM: {problem}"));
+            return Ok(Some(SessionEnd::Lost(problem)));
+        }
         tracing::warn!(messages = deliveries.len(), %destination, "dead-lettered: {reason}");
         let settled = source.dead_letter(&deliveries, reason).await;
         self.control.emit(EngineEvent::DeadLettered {
@@ -593,7 +598,7 @@ impl Poller {
         self.note_result(format!(
             "PROBLEM: {} message(s) dead-lettered to {destination}: {reason}",
             deliveries.len()
-        ))?;
+        ));
         Ok(match settled {
             Ok(()) => None,
             Err(e) => {
@@ -625,18 +630,24 @@ impl Poller {
         self.control.journal(record);
     }
 
-    fn note_result(&self, result: String) -> anyhow::Result<()> {
+    /// Records LastProcessingResult. It is for people: a store that cannot
+    /// be written (a full disk) is logged, and the messages flow on.
+    fn note_result(&self, result: String) {
         let mut last = self.last_result.lock().unwrap_or_else(|p| p.into_inner());
         if last.as_deref() == Some(result.as_str()) {
-            return Ok(());
+            return;
         }
-        let current = self.control.get(self.uuid)?;
-        if current.last_processing_result != result {
-            self.control
-                .modify(self.uuid, |m| m.last_processing_result = result.clone())?;
+        let written = self.control.get(self.uuid).and_then(|current| {
+            if current.last_processing_result != result {
+                self.control
+                    .modify(self.uuid, |m| m.last_processing_result = result.clone())?;
+            }
+            Ok(())
+        });
+        match written {
+            Ok(()) => *last = Some(result),
+            Err(e) => tracing::warn!("cannot record LastProcessingResult `{result}`: {e:#}"),
         }
-        *last = Some(result);
-        Ok(())
     }
 
     /// Stops this mapping with a stop code; the others go on.
