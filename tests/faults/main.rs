@@ -8,6 +8,7 @@ mod common;
 mod connections;
 mod functions;
 mod kills;
+mod stomp;
 mod store;
 
 use common::*;
