@@ -219,6 +219,7 @@ impl Poller {
                     queue: spec.queue().to_owned(),
                     consumer_tag: self.uuid.to_string(),
                     prefetch: prefetch(&settings).min(u32::from(u16::MAX)) as u16,
+                    ca_file: broker.ca_file.clone(),
                 })
                 .await?;
                 Ok(Box::new(source))

@@ -32,6 +32,8 @@ pub struct RabbitConfig {
     pub queue: String,
     pub consumer_tag: String,
     pub prefetch: u16,
+    /// PEM CA certificates to trust for amqps://, besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// How dead letters leave the queue.
@@ -105,12 +107,55 @@ pub fn classify(err: &lapin::Error, what: &str) -> SourceError {
         };
     }
     let text = err.to_string();
+    // A certificate problem is the user's to fix, never a reason to retry
+    // (and never a reason to fall back to plain text).
+    if let Some(problem) = tls_problem(&text) {
+        return SourceError::Config(format!("TLS {what}: {problem} ({text})"));
+    }
     // RabbitMQ answers a bad password by closing the socket during the
     // handshake; lapin reports that as an I/O error with this wording.
     if text.contains("ACCESS_REFUSED") || text.contains("authentication failure") {
         return SourceError::Authentication(format!("RabbitMQ refused the login {what}: {text}"));
     }
     SourceError::Connection(format!("cannot reach RabbitMQ {what}: {text}"))
+}
+
+/// What to fix when the TLS handshake failed on the broker's certificate.
+fn tls_problem(text: &str) -> Option<&'static str> {
+    if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
+        Some(
+            "the broker's certificate is not signed by a trusted CA; give its CA in the broker's `ca_file`",
+        )
+    } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+        Some(
+            "the broker's certificate is not for this host name; connect with a name the certificate lists",
+        )
+    } else if text.contains("invalid peer certificate")
+        || text.contains("certificate") && text.contains("expired")
+    {
+        Some("the broker's certificate was refused")
+    } else {
+        None
+    }
+}
+
+/// The TLS settings for amqps://: the system's roots plus `ca_file`.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<lapin::tcp::OwnedTLSConfig, SourceError> {
+    let cert_chain = match ca_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            SourceError::Config(format!(
+                "cannot read the broker's ca_file {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    Ok(lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain,
+    })
 }
 
 impl RabbitSource {
@@ -137,7 +182,10 @@ impl RabbitSource {
             // stop_app`). The engine reconnects itself, with back-off, and
             // shows the outage in LastProcessingResult.
             .with_connection_name(format!("mqtrigger {}", config.consumer_tag).into());
-        let connection = Connection::connect_uri(uri, properties)
+        let tls = tls_config(config.ca_file.as_deref())?;
+        let runtime = lapin::runtime::default_runtime()
+            .map_err(|e| SourceError::Connection(format!("no runtime for lapin: {e}")))?;
+        let connection = Connection::connect_uri_with_config(uri, properties, tls, runtime)
             .await
             .map_err(|e| classify(&e, &what))?;
         let channel = connection

@@ -55,7 +55,11 @@ pub struct Broker {
 
 impl Broker {
     pub async fn connect() -> Broker {
-        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        Self::connect_to(&amqp_url()).await
+    }
+
+    pub async fn connect_to(url: &str) -> Broker {
+        let conn = Connection::connect(url, ConnectionProperties::default())
             .await
             .expect("RabbitMQ must run (scripts/brokers up)");
         let channel = conn.create_channel().await.unwrap();
