@@ -12,6 +12,27 @@ use aws_sdk_lambda::types::{
 };
 use serde_json::{Value, json};
 
+/// The SDK gives each operation's output its own type with the same
+/// accessors: one mapping's JSON from any of them.
+macro_rules! mapping_json {
+    ($m:expr) => {
+        to_json_fields(
+            $m.uuid(),
+            $m.batch_size(),
+            $m.maximum_batching_window_in_seconds(),
+            $m.event_source_arn(),
+            $m.function_arn(),
+            $m.last_modified(),
+            $m.last_processing_result(),
+            $m.state(),
+            $m.state_transition_reason(),
+            $m.queues(),
+            $m.source_access_configurations(),
+            $m.filter_criteria(),
+        )
+    };
+}
+
 /// What the user asked the API for, as typed.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -113,20 +134,7 @@ pub async fn run(endpoint: &str, request: Request) -> Result<Value, RemoteError>
         Request::Get(uuid) => {
             let out = lambda.get_event_source_mapping().uuid(uuid).send();
             let out = out.await.map_err(err)?;
-            to_json_fields(
-                out.uuid(),
-                out.batch_size(),
-                out.maximum_batching_window_in_seconds(),
-                out.event_source_arn(),
-                out.function_arn(),
-                out.last_modified(),
-                out.last_processing_result(),
-                out.state(),
-                out.state_transition_reason(),
-                out.queues(),
-                out.source_access_configurations(),
-                out.filter_criteria(),
-            )
+            mapping_json!(out)
         }
         Request::Create(change) => {
             let out = lambda
@@ -142,20 +150,7 @@ pub async fn run(endpoint: &str, request: Request) -> Result<Value, RemoteError>
                 .send()
                 .await
                 .map_err(|e| remote_error(endpoint, e))?;
-            to_json_fields(
-                out.uuid(),
-                out.batch_size(),
-                out.maximum_batching_window_in_seconds(),
-                out.event_source_arn(),
-                out.function_arn(),
-                out.last_modified(),
-                out.last_processing_result(),
-                out.state(),
-                out.state_transition_reason(),
-                out.queues(),
-                out.source_access_configurations(),
-                out.filter_criteria(),
-            )
+            mapping_json!(out)
         }
         Request::Update(uuid, change) => update(&lambda, endpoint, uuid, *change).await?,
         Request::Enable(uuid) => {
@@ -175,20 +170,7 @@ pub async fn run(endpoint: &str, request: Request) -> Result<Value, RemoteError>
         Request::Delete(uuid) => {
             let out = lambda.delete_event_source_mapping().uuid(uuid).send();
             let out = out.await.map_err(|e| remote_error(endpoint, e))?;
-            to_json_fields(
-                out.uuid(),
-                out.batch_size(),
-                out.maximum_batching_window_in_seconds(),
-                out.event_source_arn(),
-                out.function_arn(),
-                out.last_modified(),
-                out.last_processing_result(),
-                out.state(),
-                out.state_transition_reason(),
-                out.queues(),
-                out.source_access_configurations(),
-                out.filter_criteria(),
-            )
+            mapping_json!(out)
         }
     };
     Ok(one)
@@ -213,20 +195,7 @@ async fn update(
         .send()
         .await
         .map_err(|e| remote_error(endpoint, e))?;
-    Ok(to_json_fields(
-        out.uuid(),
-        out.batch_size(),
-        out.maximum_batching_window_in_seconds(),
-        out.event_source_arn(),
-        out.function_arn(),
-        out.last_modified(),
-        out.last_processing_result(),
-        out.state(),
-        out.state_transition_reason(),
-        out.queues(),
-        out.source_access_configurations(),
-        out.filter_criteria(),
-    ))
+    Ok(mapping_json!(out))
 }
 
 fn access(
@@ -261,24 +230,9 @@ fn criteria(patterns: Vec<String>) -> FilterCriteria {
 }
 
 fn to_json(m: &Remote) -> Value {
-    to_json_fields(
-        m.uuid(),
-        m.batch_size(),
-        m.maximum_batching_window_in_seconds(),
-        m.event_source_arn(),
-        m.function_arn(),
-        m.last_modified(),
-        m.last_processing_result(),
-        m.state(),
-        m.state_transition_reason(),
-        m.queues(),
-        m.source_access_configurations(),
-        m.filter_criteria(),
-    )
+    mapping_json!(m)
 }
 
-// The SDK gives each operation's output its own type with the same
-// accessors; this takes the accessors' values.
 #[allow(clippy::too_many_arguments)]
 fn to_json_fields(
     uuid: Option<&str>,
