@@ -174,3 +174,57 @@ fn empty_bodies_make_events_and_six_megabyte_bodies_are_too_large() {
     let mq_huge = mq::record(&[], &vec![b'a'; 6 * 1024 * 1024], 0);
     assert!(mq::frame(ARN).event_size(1, mq_huge.len()) > MAX_EVENT_BYTES);
 }
+
+/// A valid config, for mutating.
+const GOOD_CONFIG: &str = r#"
+[[brokers]]
+name = "local"
+engine = "rabbitmq"
+arn = "arn:aws:mq:us-east-1:000000000000:broker:local:b-1"
+endpoints = ["amqp://127.0.0.1:5672"]
+
+[secrets]
+"arn:aws:secretsmanager:us-east-1:000000000000:secret:s" = { username = "guest", password = "guest" }
+
+[functions.echo]
+command = ["cat"]
+timeout = 30
+
+[[mappings]]
+FunctionName = "echo"
+EventSourceArn = "arn:aws:mq:us-east-1:000000000000:broker:local:b-1"
+Queues = ["orders"]
+BatchSize = 10
+FilterCriteria = { Filters = [ { Pattern = '{"data":{"a":[1]}}' } ] }
+SourceAccessConfigurations = [ { Type = "BASIC_AUTH", URI = "arn:aws:secretsmanager:us-east-1:000000000000:secret:s" } ]
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_config_text_panics_the_parser(text in "\\PC{0,400}") {
+        let _ = mqtrigger::config::Config::parse(std::path::Path::new("fuzz.toml"), &text);
+    }
+
+    /// A good file with a line dropped, repeated or garbled: parsed or
+    /// refused with the file's name, never a panic.
+    #[test]
+    fn a_damaged_config_is_refused_by_name(
+        line in 0usize..30,
+        how in 0u8..3,
+        junk in "\\PC{0,12}",
+    ) {
+        let mut lines: Vec<String> = GOOD_CONFIG.lines().map(str::to_owned).collect();
+        let at = line % lines.len();
+        match how {
+            0 => { lines.remove(at); }
+            1 => { let l = lines[at].clone(); lines.insert(at, l); }
+            _ => { let mid = lines[at].len() / 2; let cut = lines[at].floor_char_boundary(mid); lines[at].insert_str(cut, &junk); }
+        }
+        let text = lines.join("\n");
+        if let Err(e) = mqtrigger::config::Config::parse(std::path::Path::new("damaged.toml"), &text) {
+            prop_assert!(e.to_string().starts_with("damaged.toml"), "{}", e);
+        }
+    }
+}
