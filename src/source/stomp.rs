@@ -283,6 +283,20 @@ impl Encoder<Frame> for StompCodec {
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), StompError> {
         let escaped = frame.escaped();
+        // CONNECT and CONNECTED headers are sent as they are: a line break
+        // would end the header early (or add one), a colon would split it.
+        if !escaped
+            && let Some((name, _)) = frame
+                .headers
+                .iter()
+                .find(|(k, v)| k.contains([':', '\r', '\n']) || v.contains(['\r', '\n']))
+        {
+            let name = name.escape_debug();
+            return Err(protocol(format!(
+                "the {} header `{name}` holds a line break or a colon, which STOMP cannot send in {}",
+                frame.command, frame.command
+            )));
+        }
         dst.reserve(frame.command.len() + frame.body.len() + 64 * (frame.headers.len() + 1));
         dst.put_slice(frame.command.as_bytes());
         dst.put_u8(b'\n');
@@ -385,6 +399,18 @@ mod tests {
         .unwrap();
         let Inbound::Frame(f) = &got[0] else { panic!() };
         assert_eq!(f.get("session"), Some("a\\cb"));
+    }
+
+    #[test]
+    fn a_connect_header_with_a_line_break_is_refused_not_sent() {
+        // Found by fuzz/fuzz_targets/stomp_decoder.rs: unescaped, a value
+        // ending in CR loses it, and a LF would add a header of its own.
+        let mut buf = BytesMut::new();
+        let frame = Frame::new("CONNECT").header("passcode", "secret\nlogin:admin");
+        let refused = StompCodec::default().encode(frame, &mut buf).unwrap_err();
+        assert!(refused.to_string().contains("`passcode`"), "{refused}");
+        assert!(!refused.to_string().contains("secret"), "{refused}");
+        assert!(buf.is_empty());
     }
 
     #[test]
