@@ -8,6 +8,7 @@ mod batch;
 mod poller;
 mod replay;
 pub mod retry;
+mod unsettled;
 
 pub use batch::{Batch, Batcher, Gathered};
 

@@ -8,6 +8,7 @@
 
 use super::batch::{Batch, Batcher, Gathered};
 use super::retry::Backoff;
+use super::unsettled::Unsettled;
 use super::{Control, EngineEvent, RunSettings};
 use crate::config::BrokerEngine;
 use crate::event::EventFrame;
@@ -70,6 +71,7 @@ struct Poller {
     /// The LastProcessingResult this task wrote last, so that a steady
     /// stream of good batches costs no store reads or writes.
     last_result: std::sync::Mutex<Option<String>>,
+    unsettled: Unsettled,
 }
 
 pub(super) async fn run(
@@ -88,6 +90,7 @@ pub(super) async fn run(
         cancel,
         settings,
         last_result: std::sync::Mutex::new(None),
+        unsettled: Unsettled::default(),
     };
     let span = tracing::info_span!("mapping", %uuid, %function, %queue);
     poller.run().instrument(span).await
@@ -145,6 +148,7 @@ impl Poller {
                 .consume(&mut *source, &*invoker, &mapping, &mut settings)
                 .await;
             source.close().await;
+            self.unsettled.session_ended();
             match end? {
                 SessionEnd::Cancelled => return Ok(()),
                 SessionEnd::SettingsChanged => continue,
@@ -232,6 +236,7 @@ impl Poller {
                     queue: spec.queue().to_owned(),
                     subscription: self.uuid.to_string(),
                     prefetch: prefetch(&settings),
+                    seen_before: self.unsettled.seen_before(),
                 })
                 .await?;
                 Ok(Box::new(source))
@@ -351,6 +356,7 @@ impl Poller {
     }
 
     fn count_received_batch(&self, batch: &Batch, filtered: usize) {
+        self.unsettled.received(&batch.deliveries);
         let redelivered = batch.deliveries.iter().filter(|d| d.redelivered).count();
         self.emit_received(batch.len(), redelivered, filtered);
     }
@@ -358,10 +364,16 @@ impl Poller {
     fn count_received(&self, gathered: &Result<Gathered, SourceError>, filtered: usize) {
         let (received, redelivered) = match gathered {
             Ok(Gathered::Batch(b)) => (
-                b.len(),
+                {
+                    self.unsettled.received(&b.deliveries);
+                    b.len()
+                },
                 b.deliveries.iter().filter(|d| d.redelivered).count(),
             ),
-            Ok(Gathered::TooLarge(d)) => (1, usize::from(d.redelivered)),
+            Ok(Gathered::TooLarge(d)) => {
+                self.unsettled.received(std::slice::from_ref(d));
+                (1, usize::from(d.redelivered))
+            }
             Err(_) => (0, 0),
         };
         self.emit_received(received, redelivered, filtered);
@@ -528,6 +540,9 @@ impl Poller {
             Outcome::Ack { batch, latency } => {
                 let tags: Vec<_> = batch.deliveries.iter().map(|d| d.tag.clone()).collect();
                 let settled = source.ack(&tags).await;
+                if settled.is_ok() {
+                    self.unsettled.settled(&batch.deliveries);
+                }
                 self.control.emit(EngineEvent::BatchSucceeded {
                     mapping: self.uuid,
                     messages: tags.len(),
@@ -591,6 +606,9 @@ impl Poller {
         }
         tracing::warn!(messages = deliveries.len(), %destination, "dead-lettered: {reason}");
         let settled = source.dead_letter(&deliveries, reason).await;
+        if settled.is_ok() {
+            self.unsettled.settled(&deliveries);
+        }
         self.control.emit(EngineEvent::DeadLettered {
             mapping: self.uuid,
             messages: deliveries.len(),

@@ -11,7 +11,9 @@
 //! to `ActiveMQ.DLQ` at once, so the engine's retries happen before that.
 
 use super::stomp::{Frame, Inbound, StompCodec};
-use super::{DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError};
+use super::{
+    DeadLetterReason, Delivery, DeliveryTag, SeenBefore, SettleError, Source, SourceError,
+};
 use crate::config::Secret;
 use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
@@ -33,6 +35,8 @@ pub struct StompConfig {
     pub queue: String,
     pub subscription: String,
     pub prefetch: u32,
+    /// Messages to mark redelivered: ActiveMQ forgets them across its restart.
+    pub seen_before: SeenBefore,
 }
 
 /// How often we offer and ask for heart-beats, in milliseconds.
@@ -99,6 +103,7 @@ pub struct ActiveMqSource {
     endpoint: String,
     next_receipt: u64,
     task: tokio::task::JoinHandle<()>,
+    seen_before: SeenBefore,
 }
 
 /// `stomp://host:port` → (host, port, tls).
@@ -183,6 +188,16 @@ impl ActiveMqSource {
             Box::new(stream)
         };
         let mut framed: Conn = Framed::new(stream, StompCodec::default());
+        for (field, value) in [
+            ("username", &config.secret.username),
+            ("password", &config.secret.password),
+        ] {
+            if value.contains(['\r', '\n']) {
+                return Err(SourceError::Config(format!(
+                    "the secret's {field} holds a line break, which STOMP cannot send ({what}); remove it from the secret"
+                )));
+            }
+        }
         let connect = Frame::new("CONNECT")
             .header("accept-version", "1.2")
             .header("host", &host)
@@ -240,6 +255,7 @@ impl ActiveMqSource {
             endpoint: format!("{host}:{port}"),
             next_receipt: 0,
             task,
+            seen_before: config.seen_before.clone(),
         })
     }
 
@@ -250,7 +266,16 @@ impl ActiveMqSource {
             .unwrap_or_default()
             .to_owned();
         let received = now_ms();
-        let headers: Vec<(String, String)> = frame.headers.clone();
+        let mut headers: Vec<(String, String)> = frame.headers.clone();
+        let mut redelivered = frame.get("redelivered") == Some("true");
+        if !redelivered
+            && let Some(id) = frame.get("message-id")
+            && self.seen_before.take(id)
+        {
+            // The first `redelivered` header counts (STOMP 1.2).
+            headers.insert(0, ("redelivered".into(), "true".into()));
+            redelivered = true;
+        }
         let record = crate::event::mq::record(&headers, &frame.body, received);
         let expires_at = frame
             .get("expires")
@@ -260,7 +285,7 @@ impl ActiveMqSource {
         Delivery {
             tag: DeliveryTag::Stomp(ack),
             record,
-            redelivered: frame.get("redelivered") == Some("true"),
+            redelivered,
             expires_at,
             message_id: frame.get("message-id").map(str::to_owned),
             body: frame.body,

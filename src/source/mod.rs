@@ -30,6 +30,30 @@ pub struct Delivery {
     pub message_id: Option<String>,
 }
 
+/// Ids of messages an earlier session of the same mapping received and did
+/// not settle: when one comes again, it is a redelivery, whatever the broker
+/// remembers (see `engine::unsettled`).
+#[derive(Debug, Clone, Default)]
+pub struct SeenBefore(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl SeenBefore {
+    /// True once for an id that was under way before.
+    pub fn take(&self, message_id: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(message_id)
+    }
+
+    pub fn remember(&self, ids: std::collections::HashSet<String>, limit: usize) {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() + ids.len() > limit {
+            known.clear();
+        }
+        known.extend(ids);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DeliveryTag {
     Amqp(u64),
