@@ -8,6 +8,8 @@ mod common;
 mod connections;
 mod functions;
 mod kills;
+mod restarts;
+mod slow;
 mod stomp;
 mod store;
 

@@ -1,6 +1,23 @@
 #!/usr/bin/env python3
 """A test function whose behaviour the first argument picks."""
-import json, os, signal, subprocess, sys, time
+import base64, json, os, signal, subprocess, sys, time
+
+
+def bodies(event):
+    """The message bodies of an aws:rmq or aws:mq event, as text."""
+    if "rmqMessagesByQueue" in event:
+        records = [m for q in event["rmqMessagesByQueue"].values() for m in q]
+    else:
+        records = event["messages"]
+    return [base64.b64decode(m["data"]).decode() for m in records]
+
+
+def note(path, lines):
+    with open(path, "a") as f:
+        f.write("".join(line + "\n" for line in lines))
+        f.flush()
+        os.fsync(f.fileno())
+
 
 mode = sys.argv[1]
 if mode == "echo":
@@ -55,3 +72,28 @@ elif mode == "background":
     with open(sys.argv[2], "w") as f:
         f.write(f"{os.getpid()} {child.pid}")
     print("done")
+elif mode == "half":
+    # Handles the first half of the batch, then dies by SIGKILL, for the
+    # first CRASHES attempts (counted in ATTEMPTS); then handles it all.
+    crashes, attempts, record = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    n = (int(open(attempts).read() or 0) if os.path.exists(attempts) else 0) + 1
+    with open(attempts, "w") as f:
+        f.write(str(n))
+    got = bodies(json.load(sys.stdin))
+    if n <= crashes:
+        note(record, [f"{n} {b}" for b in got[: len(got) // 2]])
+        os.kill(os.getpid(), signal.SIGKILL)
+    note(record, [f"{n} {b}" for b in got])
+    print("{}")
+elif mode == "slow":
+    # Takes SECONDS over each batch, noting when it starts and ends.
+    seconds, record = float(sys.argv[2]), sys.argv[3]
+    got = bodies(json.load(sys.stdin))
+    note(record, ["start " + b for b in got])
+    time.sleep(seconds)
+    note(record, ["end " + b for b in got])
+    print("{}")
+elif mode == "garbage":
+    # Succeeds with output that is neither JSON nor UTF-8.
+    sys.stdin.read()
+    sys.stdout.buffer.write(b"\xff\xfe\x00{not json")
