@@ -1,13 +1,19 @@
 //! ActiveMQ forgets that it delivered a message when it restarts (unless
 //! the broker sets `persistJMSRedelivered`), so a message under way when the
 //! broker went down comes back without `redelivered:true`. The poller keeps
-//! the ids of the messages it received and has not settled; when a session
-//! ends, they become the next sessions' [`SeenBefore`], and the source marks
-//! them redelivered itself when they come again.
+//! the ids of the messages it received and has not settled, and of the last
+//! ones it acked (STOMP ACKs are not confirmed one by one, so the last few
+//! may have died with the broker); when a session ends, they become the next
+//! sessions' [`SeenBefore`], and the source marks them redelivered itself
+//! when they come again. An id that does not come again costs only memory:
+//! ActiveMQ's message ids are never reused.
 
 use crate::source::{Delivery, SeenBefore};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
+
+/// Acked messages kept in mind: more than any ACKs a broker can lose at once.
+const RECENT_ACKS: usize = 10_000;
 
 /// Enough for any prefetch; beyond it the oldest memory is let go rather
 /// than grow without bound (a message another consumer took never returns).
@@ -16,6 +22,7 @@ const MAX_REMEMBERED: usize = 100_000;
 #[derive(Default)]
 pub struct Unsettled {
     open: Mutex<HashSet<String>>,
+    recently_settled: Mutex<VecDeque<String>>,
     seen_before: SeenBefore,
 }
 
@@ -32,15 +39,29 @@ impl Unsettled {
 
     pub fn settled(&self, deliveries: &[Delivery]) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = self
+            .recently_settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for id in deliveries.iter().filter_map(|d| d.message_id.as_deref()) {
-            open.remove(id);
+            if let Some(id) = open.take(id) {
+                recent.push_back(id);
+            }
         }
+        let over = recent.len().saturating_sub(RECENT_ACKS);
+        recent.drain(..over);
     }
 
-    /// Whatever was not settled in the session will be delivered again.
+    /// Whatever was not settled in the session, or perhaps not quite, may
+    /// be delivered again.
     pub fn session_ended(&self) {
-        let open = std::mem::take(&mut *self.open.lock().unwrap_or_else(|p| p.into_inner()));
-        self.seen_before.remember(open, MAX_REMEMBERED);
+        let mut ids = std::mem::take(&mut *self.open.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut recent = self
+            .recently_settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        ids.extend(recent.drain(..));
+        self.seen_before.remember(ids, MAX_REMEMBERED);
     }
 }
 
@@ -61,16 +82,32 @@ mod tests {
     }
 
     #[test]
-    fn only_what_a_session_left_unsettled_is_seen_before_and_only_once() {
+    fn what_a_session_left_unsettled_or_just_acked_is_seen_before_once() {
         let unsettled = Unsettled::default();
         let seen = unsettled.seen_before();
         unsettled.received(&[delivery("a"), delivery("b"), delivery("c")]);
         unsettled.settled(&[delivery("a")]);
         assert!(!seen.take("b"), "not before the session ends");
         unsettled.session_ended();
-        assert!(!seen.take("a"), "settled");
-        assert!(seen.take("b"));
-        assert!(!seen.take("b"), "marked once");
-        assert!(seen.take("c"));
+        for id in ["a", "b", "c"] {
+            assert!(seen.take(id), "{id}");
+            assert!(!seen.take(id), "{id} is marked once");
+        }
+        assert!(!seen.take("d"), "never received");
+    }
+
+    #[test]
+    fn only_the_last_acks_are_kept_in_mind() {
+        let unsettled = Unsettled::default();
+        let seen = unsettled.seen_before();
+        let all: Vec<Delivery> = (0..RECENT_ACKS + 5)
+            .map(|i| delivery(&i.to_string()))
+            .collect();
+        unsettled.received(&all);
+        unsettled.settled(&all);
+        unsettled.session_ended();
+        assert!(!seen.take("4"), "long acked");
+        assert!(seen.take("5"));
+        assert!(seen.take(&(RECENT_ACKS + 4).to_string()));
     }
 }
