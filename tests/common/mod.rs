@@ -198,7 +198,7 @@ impl Setup {
     pub fn toml(&self, record_to: &Path) -> String {
         let command = self.function_command.clone().unwrap_or_else(|| {
             vec![
-                "python3".into(),
+                python(),
                 format!("{}/tests/functions/recorder.py", env!("CARGO_MANIFEST_DIR")),
             ]
         });
@@ -381,6 +381,47 @@ pub async fn wait_for<F: FnMut() -> bool>(what: &str, mut done: F) {
             "gave up waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Python interpreter itself, not a version manager's shim: the test
+/// functions start a process per batch, and on a loaded machine a shell shim
+/// triples what each start costs.
+pub fn python() -> String {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            std::process::Command::new("python3")
+                .args(["-c", "import sys; print(sys.executable)"])
+                .output()
+                .ok()
+                .and_then(|out| String::from_utf8(out.stdout).ok())
+                .map(|path| path.trim().to_owned())
+                .filter(|path| !path.is_empty())
+                .unwrap_or_else(|| "python3".into())
+        })
+        .clone()
+}
+
+/// Waits until `count()` reaches `target` for as long as it keeps rising:
+/// a loaded machine makes a big flow slow, not wrong, so this gives up only
+/// after 90 s without progress. `count` may be costly (it parses the
+/// record), so it is read every 250 ms.
+pub async fn wait_for_all<F: FnMut() -> usize>(what: &str, target: usize, mut count: F) {
+    let stall = Duration::from_secs(90);
+    let mut seen = count();
+    let mut moved = std::time::Instant::now();
+    while seen < target {
+        assert!(
+            moved.elapsed() < stall,
+            "gave up waiting for {what}: {seen} of {target}, none more in {stall:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = count();
+        if now != seen {
+            seen = now;
+            moved = std::time::Instant::now();
+        }
     }
 }
 

@@ -67,8 +67,8 @@ async fn rabbitmq_closing_the_connection_loses_nothing_and_shows_the_outage() {
             tally(&running.events()).0.len()
         );
     }
-    wait_for("every message at the function", || {
-        tally(&running.events()).0.len() == TOTAL
+    wait_for_all("every message at the function", TOTAL, || {
+        tally(&running.events()).0.len()
     })
     .await;
     // The outage was visible on the mapping while it lasted.

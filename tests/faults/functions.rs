@@ -15,8 +15,11 @@ async fn a_hanging_function_does_not_slow_another_mapping() {
     setup.retry_initial_ms = 100;
     let behave = format!("{}/tests/functions/behave.py", env!("CARGO_MANIFEST_DIR"));
     let marker = tempfile::NamedTempFile::new().unwrap();
+    // 4 s × 6 attempts: the stuck batch is with the function for 24 s or more,
+    // several times what 300 healthy messages take even on a loaded machine.
     setup.extra_toml = format!(
-        "[functions.hang]\ncommand = [\"python3\", {behave:?}, \"hang\", {:?}]\ntimeout = 1\n",
+        "[functions.hang]\ncommand = [{:?}, {behave:?}, \"hang\", {:?}]\ntimeout = 4\n",
+        python(),
         marker.path().display().to_string()
     );
     let running = Running::start(&setup).await;
@@ -56,7 +59,8 @@ async fn a_hanging_function_does_not_slow_another_mapping() {
             .await;
     }
     // All 300 are through while the stuck batch is still being retried
-    // (it needs 6 attempts of a 1 s timeout before it is dead-lettered).
+    // (it needs 6 attempts of a 4 s timeout before it is dead-lettered).
+    let started = std::time::Instant::now();
     let mut healthy_done = 0;
     let mut stuck_dead = false;
     while healthy_done < 300 {
@@ -72,7 +76,10 @@ async fn a_hanging_function_does_not_slow_another_mapping() {
             _ => {}
         }
     }
-    eprintln!("300 healthy messages done; the stuck batch dead-lettered yet: {stuck_dead}");
+    eprintln!(
+        "300 healthy messages done in {:?}; the stuck batch dead-lettered yet: {stuck_dead}",
+        started.elapsed()
+    );
     assert!(!stuck_dead, "the healthy mapping waited for the stuck one");
     // And the stuck one ends as Lambda's would: a dead letter with the timeout.
     loop {
@@ -108,7 +115,7 @@ async fn a_hanging_function_does_not_slow_another_mapping() {
 
 fn behave(args: &[&str]) -> Vec<String> {
     let script = format!("{}/tests/functions/behave.py", env!("CARGO_MANIFEST_DIR"));
-    let mut command = vec!["python3".to_owned(), script];
+    let mut command = vec![python(), script];
     command.extend(args.iter().map(|a| a.to_string()));
     command
 }
@@ -236,7 +243,15 @@ async fn a_function_that_crashes_half_way_gets_the_whole_batch_again() {
         let error = letter.error.as_deref().unwrap_or_default();
         assert!(error.contains("(SIGKILL)"), "{error}");
     }
-    let in_dlq = broker.drain(&format!("{doomed}.dlq")).await;
+    // The journal has them first; the broker's dead-letter queue a moment later.
+    let mut in_dlq = Vec::new();
+    for _ in 0..100 {
+        in_dlq.extend(broker.drain(&format!("{doomed}.dlq")).await);
+        if in_dlq.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(in_dlq.len(), 4, "the broker holds the dead letters too");
 
     for m in running.control.list().unwrap() {

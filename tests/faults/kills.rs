@@ -64,8 +64,8 @@ async fn kill_at_random(setup: Setup, url: &str) {
         );
     }
     let mut child = serve(dir.path());
-    wait_for("every message at the function", || {
-        tally(&read_events(&record)).0.len() == TOTAL
+    wait_for_all("every message at the function", TOTAL, || {
+        tally(&read_events(&record)).0.len()
     })
     .await;
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -69,8 +69,8 @@ async fn restart_under_load(mut setup: Setup, url: &str, stop: impl Fn(), start:
         publisher.finish().await.unwrap();
     });
     more.await.unwrap();
-    wait_for("every message at the function", || {
-        tally(&running.events()).0.len() == TOTAL + AFTER
+    wait_for_all("every message at the function", TOTAL + AFTER, || {
+        tally(&running.events()).0.len()
     })
     .await;
     wait_for("LastProcessingResult back to OK", || {

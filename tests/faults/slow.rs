@@ -35,7 +35,7 @@ where
     let slow_log = dir.path().join("slow.log");
     let script = format!("{}/tests/functions/behave.py", env!("CARGO_MANIFEST_DIR"));
     let command = [
-        "python3".to_owned(),
+        python(),
         script,
         "slow".into(),
         SLOW.as_secs().to_string(),

@@ -102,8 +102,8 @@ async fn run_with(fault: impl AsyncFnOnce(&Proxy), what: &str) {
     let mut events = running.control.subscribe();
     wait_for("some progress", || running.events().len() >= 2).await;
     fault(&proxy).await;
-    wait_for("every message at the function", || {
-        tally(&running.events()).0.len() == TOTAL
+    wait_for_all("every message at the function", TOTAL, || {
+        tally(&running.events()).0.len()
     })
     .await;
     let mut lost_connection = false;
