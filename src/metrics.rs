@@ -6,7 +6,9 @@
 //! `mqtrigger_batches_invoked_total`, `mqtrigger_messages_in_flight`,
 //! `mqtrigger_batch_size_messages` and `mqtrigger_function_latency_seconds`
 //! (histograms), and `mqtrigger_mapping_state{state="…"}` (1 for the
-//! current state, 0 for the others).
+//! current state, 0 for the others). Without labels:
+//! `mqtrigger_runtime_tasks`, the tasks alive in the process's runtime
+//! (a leak shows as a count that only grows).
 
 use crate::engine::{Control, EngineEvent};
 use crate::mapping::{Mapping, State};
@@ -49,6 +51,7 @@ pub struct Metrics {
     batch_size: Histograms,
     latency: Histograms,
     state: Family<Labels, Gauge>,
+    tasks: Gauge,
     /// Events name only the UUID; the labels need the function and queue.
     names: Mutex<HashMap<Uuid, (String, String)>>,
 }
@@ -130,8 +133,15 @@ impl Metrics {
             "1 for the mapping's current state",
             state.clone(),
         );
+        let tasks = Gauge::default();
+        registry.register(
+            "mqtrigger_runtime_tasks",
+            "Tasks alive in the runtime",
+            tasks.clone(),
+        );
         Metrics {
             registry,
+            tasks,
             received,
             filtered,
             invoked,
@@ -253,6 +263,9 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.tasks.set(runtime.metrics().num_alive_tasks() as i64);
+        }
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
@@ -408,5 +421,28 @@ mod tests {
             .find(|l| l.starts_with("mqtrigger_mapping_state") && l.contains("state=\"Disabled\""))
             .unwrap();
         assert!(disabled.ends_with(" 0"), "{disabled}");
+    }
+
+    #[tokio::test]
+    async fn the_runtime_s_tasks_are_counted_as_they_come_and_go() {
+        let metrics = Metrics::new();
+        let tasks = |text: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix("mqtrigger_runtime_tasks "))
+                .unwrap_or_else(|| panic!("no mqtrigger_runtime_tasks in\n{text}"))
+                .parse()
+                .unwrap()
+        };
+        let before = tasks(&metrics.render());
+        let stop = CancellationToken::new();
+        let waiting: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(stop.clone().cancelled_owned()))
+            .collect();
+        assert_eq!(tasks(&metrics.render()), before + 3);
+        stop.cancel();
+        for task in waiting {
+            task.await.unwrap();
+        }
+        assert_eq!(tasks(&metrics.render()), before);
     }
 }
