@@ -216,7 +216,9 @@ impl Decoder for StompCodec {
             .transpose()?;
         let body_end = match length {
             Some(n) => {
-                if body_start + n + 1 > self.max_frame_bytes {
+                // A content-length near usize::MAX must not wrap around.
+                let frame_end = body_start.checked_add(n).and_then(|end| end.checked_add(1));
+                if frame_end.is_none_or(|end| end > self.max_frame_bytes) {
                     return Err(StompError::FrameTooLarge {
                         limit: self.max_frame_bytes,
                     });
@@ -460,6 +462,10 @@ mod tests {
             ..StompCodec::default()
         };
         let e = decode_all(&mut small, b"MESSAGE\ncontent-length:1000000000\n\n").unwrap_err();
+        assert!(matches!(e, StompError::FrameTooLarge { .. }), "{e}");
+        // Found by the fuzzer: the largest usize wrapped the frame's end around.
+        let huge = format!("MESSAGE\ncontent-length:{}\n\nab\0", usize::MAX);
+        let e = decode_all(&mut StompCodec::default(), huge.as_bytes()).unwrap_err();
         assert!(matches!(e, StompError::FrameTooLarge { .. }), "{e}");
         let e = decode_all(&mut small, &[b'A'; 200]).unwrap_err();
         assert!(matches!(e, StompError::FrameTooLarge { .. }), "{e}");
