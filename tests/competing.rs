@@ -8,21 +8,23 @@ use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-fn serve(dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-        .args(["serve", "--config"])
-        .arg(dir.join("mqtrigger.toml"))
-        .arg("--state")
-        .arg(dir.join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn serve(dir: &std::path::Path) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--config"])
+            .arg(dir.join("mqtrigger.toml"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
-fn stop(mut child: Child) {
+fn stop(mut child: KillOnDrop) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
 }

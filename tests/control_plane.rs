@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,22 +16,24 @@ fn free_port() -> SocketAddr {
 }
 
 /// `serve` with its stderr (the log) kept in `log`.
-fn serve(dir: &std::path::Path, args: &[String]) -> Child {
+fn serve(dir: &std::path::Path, args: &[String]) -> KillOnDrop {
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-        .args(["serve", "--config"])
-        .arg(dir.join("mqtrigger.toml"))
-        .arg("--state")
-        .arg(dir.join("state"))
-        .args(args)
-        .env("RUST_LOG", "debug,lapin=debug,aws=debug,hyper=info,h2=info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("the binary runs")
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--config"])
+            .arg(dir.join("mqtrigger.toml"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .args(args)
+            .env("RUST_LOG", "debug,lapin=debug,aws=debug,hyper=info,h2=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the binary runs"),
+    )
 }
 
-fn stop(mut child: Child) {
+fn stop(mut child: KillOnDrop) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
 }

@@ -8,18 +8,20 @@ use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-fn serve(config: &std::path::Path, state: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .arg("--state")
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the mqtrigger binary runs")
+fn serve(config: &std::path::Path, state: &std::path::Path) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .arg("--state")
+            .arg(state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the mqtrigger binary runs"),
+    )
 }
 
 const TOTAL: usize = 60;

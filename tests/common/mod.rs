@@ -384,6 +384,31 @@ pub async fn wait_for<F: FnMut() -> bool>(what: &str, mut done: F) {
     }
 }
 
+/// A child process (`mqtrigger serve`) that is killed when the test ends,
+/// also when it fails: a panicking test must not leave a consumer running
+/// on the shared broker.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The Python interpreter itself, not a version manager's shim: the test
 /// functions start a process per batch, and on a loaded machine a shell shim
 /// triples what each start costs.

@@ -1,23 +1,25 @@
 //! SIGKILL of `mqtrigger serve` at random moments while 20,000 messages flow.
 
 use super::*;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const TOTAL: usize = 20_000;
 const KILLS: usize = 10;
 const BATCH: u32 = 100;
 
-fn serve(dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-        .args(["serve", "--config"])
-        .arg(dir.join("c.toml"))
-        .arg("--state")
-        .arg(dir.join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn serve(dir: &std::path::Path) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--config"])
+            .arg(dir.join("c.toml"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// A small xorshift: random kill times, reproducible from the printed seed.

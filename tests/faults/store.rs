@@ -19,16 +19,18 @@ async fn changes_cut_short_by_sigkill_leave_a_consistent_store() {
         .unwrap();
     let mut sizes_written = std::collections::BTreeSet::from([10u32]);
     for round in 0..5u32 {
-        let mut serve = Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-            .args(["serve", "--config"])
-            .arg(dir.path().join("c.toml"))
-            .arg("--state")
-            .arg(&state)
-            .args(["--api", &api.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut serve = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+                .args(["serve", "--config"])
+                .arg(dir.path().join("c.toml"))
+                .arg("--state")
+                .arg(&state)
+                .args(["--api", &api.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let endpoint = format!("http://{api}");
         let uuid = loop {
             let out = Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
