@@ -8,26 +8,7 @@ use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
-
-fn serve(dir: &std::path::Path) -> KillOnDrop {
-    KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-            .args(["serve", "--config"])
-            .arg(dir.join("mqtrigger.toml"))
-            .arg("--state")
-            .arg(dir.join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn stop(mut child: KillOnDrop) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
-}
+use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_serve_processes_share_one_queue_and_lose_nothing() {
@@ -46,7 +27,10 @@ async fn two_serve_processes_share_one_queue_and_lose_nothing() {
         std::fs::write(dir.path().join("mqtrigger.toml"), setup.toml(&record)).unwrap();
         records.push(record);
     }
-    let (first, second) = (serve(a.path()), serve(b.path()));
+    let (first, second) = (
+        spawn_serve(&a.path().join("mqtrigger.toml"), &a.path().join("state")),
+        spawn_serve(&b.path().join("mqtrigger.toml"), &b.path().join("state")),
+    );
     wait_for("two consumers on the queue", || {
         let out = Command::new("rabbitmqctl")
             .args([

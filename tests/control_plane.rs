@@ -33,11 +33,6 @@ fn serve(dir: &std::path::Path, args: &[String]) -> KillOnDrop {
     )
 }
 
-fn stop(mut child: KillOnDrop) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
-}
-
 fn mappings_cli(endpoint: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
         .args(["mappings", "--endpoint", endpoint])

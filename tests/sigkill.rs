@@ -8,21 +8,6 @@ use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
-
-fn serve(config: &std::path::Path, state: &std::path::Path) -> KillOnDrop {
-    KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .arg("--state")
-            .arg(state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the mqtrigger binary runs"),
-    )
-}
 
 const TOTAL: usize = 60;
 
@@ -81,7 +66,7 @@ async fn kill_and_restart(mut setup: Setup) {
 
     let mut kills = 0;
     for round in 1..=3 {
-        let mut child = serve(&config, &state);
+        let mut child = spawn_serve(&config, &state);
         // The function records an event before it sleeps: a kill now lands
         // while that batch is invoked and not yet acked.
         let seen = read_events(&record).len();
@@ -98,7 +83,7 @@ async fn kill_and_restart(mut setup: Setup) {
         );
     }
 
-    let mut child = serve(&config, &state);
+    let child = spawn_serve(&config, &state);
     let distinct = |events: &[serde_json::Value]| {
         let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
         for e in events {
@@ -113,8 +98,7 @@ async fn kill_and_restart(mut setup: Setup) {
     })
     .await;
     // SIGTERM: a clean stop.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    let status = stop(child);
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
 
     let events = read_events(&record);

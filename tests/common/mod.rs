@@ -409,6 +409,27 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `mqtrigger serve` on CONFIG and STATE, its output discarded.
+pub fn spawn_serve(config: &Path, state: &Path) -> KillOnDrop {
+    KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .arg("--state")
+            .arg(state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the mqtrigger binary runs"),
+    )
+}
+
+/// Stops a serve process as a user would (SIGTERM) and waits for it.
+pub fn stop(mut child: KillOnDrop) -> std::process::ExitStatus {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap()
+}
+
 /// The Python interpreter itself, not a version manager's shim: the test
 /// functions start a process per batch, and on a loaded machine a shell shim
 /// triples what each start costs.

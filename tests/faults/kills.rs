@@ -1,26 +1,11 @@
 //! SIGKILL of `mqtrigger serve` at random moments while 20,000 messages flow.
 
 use super::*;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const TOTAL: usize = 20_000;
 const KILLS: usize = 10;
 const BATCH: u32 = 100;
-
-fn serve(dir: &std::path::Path) -> KillOnDrop {
-    KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-            .args(["serve", "--config"])
-            .arg(dir.join("c.toml"))
-            .arg("--state")
-            .arg(dir.join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// A small xorshift: random kill times, reproducible from the printed seed.
 fn next(seed: &mut u64) -> u64 {
@@ -50,7 +35,7 @@ async fn kill_at_random(setup: Setup, url: &str) {
         setup.queue
     );
     for kill in 1..=KILLS {
-        let mut child = serve(dir.path());
+        let mut child = spawn_serve(&dir.path().join("c.toml"), &dir.path().join("state"));
         let before = read_events(&record).len();
         // Some progress first, so each kill lands in the middle of the flow.
         wait_for("a batch after the restart", || {
@@ -65,13 +50,12 @@ async fn kill_at_random(setup: Setup, url: &str) {
             read_events(&record).len()
         );
     }
-    let mut child = serve(dir.path());
+    let child = spawn_serve(&dir.path().join("c.toml"), &dir.path().join("state"));
     wait_for_all("every message at the function", TOTAL, || {
         tally(&read_events(&record)).0.len()
     })
     .await;
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
+    assert!(stop(child).success());
 
     let (counts, unmarked) = tally(&read_events(&record));
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
