@@ -3,7 +3,7 @@
 use chrono::{TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use mqtrigger::console::action::{Action, Effect};
-use mqtrigger::console::app::App;
+use mqtrigger::console::app::{App, Outcome};
 use mqtrigger::console::{keys, ui};
 use mqtrigger::engine::EngineEvent;
 use mqtrigger::mapping::{
@@ -462,4 +462,36 @@ fn the_filter_editor_validates_as_you_type_and_dry_runs() {
         keys::action(&app.mode, ctrl_s),
         Some(Action::Apply)
     ));
+}
+
+#[test]
+fn a_batch_that_ends_after_the_next_one_started_is_not_left_in_flight() {
+    let mut app = app();
+    let uuid = app.mappings[1].uuid;
+    let started = |messages| EngineEvent::BatchStarted {
+        mapping: uuid,
+        messages,
+        bytes: 100,
+        attempt: 1,
+        event: batch_event(messages),
+    };
+    let succeeded = |messages, ms| EngineEvent::BatchSucceeded {
+        mapping: uuid,
+        messages,
+        attempts: 1,
+        latency: Duration::from_millis(ms),
+    };
+    // The engine starts the next invocation before the last is settled.
+    for e in [started(3), started(4), succeeded(3, 30), succeeded(4, 40)] {
+        app.update(Action::Engine(e));
+    }
+    let newest: Vec<_> = app.batches[&uuid]
+        .iter()
+        .take(2)
+        .map(|b| (b.messages, b.outcome.clone(), b.latency_ms))
+        .collect();
+    assert_eq!(
+        newest,
+        [(4, Outcome::Ok, Some(40)), (3, Outcome::Ok, Some(30))]
+    );
 }

@@ -644,9 +644,13 @@ impl App {
         }))
     }
 
+    /// The next batch may start before the last one is settled, so an end
+    /// belongs to the oldest batch still in flight, not to the newest.
     fn finish_batch(&mut self, mapping: Uuid, outcome: Outcome, latency_ms: u64) {
-        if let Some(b) = self.batches.get_mut(&mapping).and_then(|b| b.front_mut())
-            && b.outcome == Outcome::InFlight
+        if let Some(b) = self
+            .batches
+            .get_mut(&mapping)
+            .and_then(|b| b.iter_mut().rev().find(|b| b.outcome == Outcome::InFlight))
         {
             b.outcome = outcome;
             b.latency_ms = Some(latency_ms);
