@@ -127,6 +127,9 @@ pub struct EngineSettings {
     pub retry_max_ms: u64,
     /// Longest wait between reconnect attempts to a broker that went away.
     pub reconnect_max_ms: u64,
+    /// Redeliveries of a failing batch before its messages are dead-lettered
+    /// (Lambda's maximumRedeliveries): 1 + this many attempts in all.
+    pub max_redeliveries: u32,
 }
 
 impl Default for EngineSettings {
@@ -135,6 +138,7 @@ impl Default for EngineSettings {
             retry_initial_ms: 1_000,
             retry_max_ms: 30_000,
             reconnect_max_ms: 30_000,
+            max_redeliveries: crate::mapping::MAX_REDELIVERIES,
         }
     }
 }

@@ -13,7 +13,8 @@ pub const MAX_BATCHING_WINDOW_SECS: u32 = 300;
 /// Lambda's default window for MQ sources. Once a window is set it is whole
 /// seconds; this half second cannot be set back (as on Lambda).
 pub const DEFAULT_BATCHING_WINDOW: Duration = Duration::from_millis(500);
-/// Lambda's maximumRedeliveries for Amazon MQ.
+/// Lambda's maximumRedeliveries for Amazon MQ, as its MQ guide long said
+/// (its docs now say 6 for ActiveMQ): the default of `[engine] max_redeliveries`.
 pub const MAX_REDELIVERIES: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,27 +58,27 @@ impl ApiError {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        match e.downcast_ref::<ControlError>() {
-            Some(ControlError::NotFound(m)) => Self::not_found(m),
-            Some(ControlError::Invalid(m)) => Self::invalid(m),
-            Some(ControlError::ReadOnly(m)) => Self {
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound(m) => Self::not_found(m),
+            ControlError::Invalid(m) => Self::invalid(m),
+            ControlError::ReadOnly(m) => Self {
                 status: StatusCode::FORBIDDEN,
                 kind: "AccessDeniedException",
-                message: m.clone(),
+                message: m,
             },
-            Some(ControlError::Conflict(m)) => Self {
+            ControlError::Conflict(m) => Self {
                 status: StatusCode::CONFLICT,
                 kind: "ResourceConflictException",
-                message: m.clone(),
+                message: m,
             },
-            None => {
-                tracing::error!("API request failed: {e:#}");
+            ControlError::Failed(m) => {
+                tracing::error!("API request failed: {m}");
                 Self {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     kind: "ServiceException",
-                    message: format!("mqtrigger could not complete the request: {e:#}"),
+                    message: format!("mqtrigger could not complete the request: {m}"),
                 }
             }
         }

@@ -41,6 +41,9 @@ pub enum Action {
     PromptKey(crossterm::event::KeyEvent),
     Tick,
     Engine(EngineEvent),
+    /// The engine's counts as they are now (at start, and after the
+    /// console fell behind the event stream).
+    Synced(crate::engine::EngineStats),
     /// Fresh state from the store.
     Loaded {
         mappings: Vec<Mapping>,

@@ -1,7 +1,8 @@
 //! The console's state, and the one place it changes: [`App::update`].
 
 use super::action::{Action, Effect};
-use crate::engine::EngineEvent;
+use crate::engine::stats::BatchRow;
+use crate::engine::{BatchId, EngineEvent, EngineStats, MappingStats};
 use crate::mapping::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, Mapping};
 use crate::store::DeadLetter;
 use chrono::{DateTime, Utc};
@@ -9,10 +10,8 @@ use ratatui_textarea::TextArea;
 use std::collections::{HashMap, VecDeque};
 use uuid::Uuid;
 
-/// Recent batches kept per mapping.
-const BATCHES_KEPT: usize = 50;
-/// Function errors kept per mapping.
-const ERRORS_KEPT: usize = 5;
+pub use crate::engine::stats::AttemptOutcome as Outcome;
+
 /// Recent batches per mapping whose whole event is kept for the inspector.
 const EVENTS_KEPT: usize = 5;
 /// Seconds of message rate the sparkline shows.
@@ -33,10 +32,10 @@ pub enum Mode {
         error: Option<String>,
     },
     Help,
-    /// The dead letter at this index of the selected mapping's list.
-    Inspect(usize),
-    /// The batch at this index of the selected mapping's batches: its whole event.
-    InspectBatch(usize),
+    /// The dead letter with this id.
+    Inspect(i64),
+    /// One attempt of a batch: its whole event, read once when opened.
+    InspectBatch(Box<InspectedBatch>),
     /// `f`: the FilterCriteria editor, with the error of the text so far.
     FilterEditor {
         input: Box<TextArea<'static>>,
@@ -84,41 +83,38 @@ impl SortBy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    InFlight,
-    Ok,
-    Failed(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct BatchView {
-    pub started: DateTime<Utc>,
-    pub messages: usize,
-    pub bytes: usize,
+/// One attempt of one batch: what the Batches panel selects by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchKey {
+    pub batch: BatchId,
     pub attempt: u32,
-    pub outcome: Outcome,
-    pub latency_ms: Option<u64>,
-    /// The event the function saw; kept for the newest batches only.
-    pub event: Option<bytes::Bytes>,
 }
 
-/// Counted since the console started.
+impl BatchKey {
+    pub fn of(row: &BatchRow) -> BatchKey {
+        BatchKey {
+            batch: row.batch,
+            attempt: row.attempt,
+        }
+    }
+}
+
+/// A batch's event taken apart once, when the inspector opens: the lines
+/// the inspector shows and the event itself, to save or replay.
+#[derive(Debug, Clone)]
+pub struct InspectedBatch {
+    pub key: BatchKey,
+    pub event: bytes::Bytes,
+    pub lines: Vec<String>,
+}
+
+/// Messages acked per second, from the differences of the engine's count.
 #[derive(Debug, Clone, Default)]
-pub struct Stats {
-    pub succeeded: u64,
-    pub failed_batches: u64,
-    pub dead_lettered: u64,
-    /// Messages the mapping's filters kept from the function.
-    pub filtered: u64,
-    pub in_flight: usize,
-    /// Messages acked per second, oldest first.
-    pub rate: VecDeque<u64>,
-    this_second: u64,
-    /// Messages acked after 0, 1, … 5 redeliveries.
-    pub by_redeliveries: [u64; 6],
-    /// The newest function errors, newest first.
-    pub errors: VecDeque<String>,
+pub struct Rate {
+    /// `succeeded` at the last tick.
+    last: u64,
+    /// Oldest first.
+    pub per_second: VecDeque<u64>,
 }
 
 pub struct App {
@@ -126,11 +122,19 @@ pub struct App {
     pub selected: usize,
     pub focus: Focus,
     pub mode: Mode,
-    pub stats: HashMap<Uuid, Stats>,
-    pub batches: HashMap<Uuid, VecDeque<BatchView>>,
+    /// The engine's counts: a snapshot, and the events since applied to it.
+    pub stats: EngineStats,
+    pub rates: HashMap<Uuid, Rate>,
+    /// The newest batches' events per mapping, for the inspector.
+    pub events: HashMap<Uuid, VecDeque<(BatchKey, bytes::Bytes)>>,
     pub dead_letters: Vec<DeadLetter>,
-    pub dead_letter_selected: usize,
-    pub batch_selected: usize,
+    /// Rows are chosen by id: the lists grow at the front.
+    pub dead_letter_selected: Option<i64>,
+    pub batch_selected: Option<BatchKey>,
+    /// What a mapping without counts shows.
+    no_stats: MappingStats,
+    /// How many redeliveries come before a dead letter (`[engine] max_redeliveries`).
+    pub max_redeliveries: u32,
     /// Lines scrolled in the inspector.
     pub scroll: u16,
     pub toast: Option<String>,
@@ -152,11 +156,14 @@ impl Default for App {
             selected: 0,
             focus: Focus::Mappings,
             mode: Mode::Normal,
-            stats: HashMap::new(),
-            batches: HashMap::new(),
+            stats: EngineStats::default(),
+            rates: HashMap::new(),
+            events: HashMap::new(),
             dead_letters: Vec::new(),
-            dead_letter_selected: 0,
-            batch_selected: 0,
+            dead_letter_selected: None,
+            batch_selected: None,
+            no_stats: MappingStats::default(),
+            max_redeliveries: crate::mapping::MAX_REDELIVERIES,
             scroll: 0,
             toast: None,
             filter: String::new(),
@@ -170,6 +177,14 @@ impl Default for App {
 }
 
 impl App {
+    pub fn new(choices: super::form::Choices, max_redeliveries: u32) -> App {
+        App {
+            choices,
+            max_redeliveries,
+            ..App::default()
+        }
+    }
+
     /// The mappings the table shows: filtered, then sorted.
     pub fn visible(&self) -> Vec<&Mapping> {
         let needle = self.filter.to_lowercase();
@@ -188,12 +203,7 @@ impl App {
                     .any(|f| f.to_lowercase().contains(&needle))
             })
             .collect();
-        let dead = |m: &Mapping| {
-            self.stats
-                .get(&m.uuid)
-                .map(|s| s.dead_lettered)
-                .unwrap_or(0)
-        };
+        let dead = |m: &Mapping| self.stats_of(m.uuid).dead_lettered;
         match self.sort {
             SortBy::Queue => rows.sort_by(|a, b| a.spec.queue().cmp(b.spec.queue())),
             SortBy::State => rows.sort_by_key(|m| m.state.to_string()),
@@ -207,6 +217,52 @@ impl App {
 
     pub fn selected_mapping(&self) -> Option<&Mapping> {
         self.visible().get(self.selected).copied()
+    }
+
+    /// A mapping's counts (zeros for one the engine has not counted yet).
+    pub fn stats_of(&self, mapping: Uuid) -> &MappingStats {
+        self.stats.mappings.get(&mapping).unwrap_or(&self.no_stats)
+    }
+
+    /// The selected mapping's recent attempts, newest first.
+    pub fn selected_batches(&self) -> &VecDeque<BatchRow> {
+        match self.selected_mapping() {
+            Some(m) => &self.stats_of(m.uuid).recent,
+            None => &self.no_stats.recent,
+        }
+    }
+
+    /// Where the selected batch row is now (the first when none is chosen).
+    pub fn batch_index(&self) -> usize {
+        let rows = self.selected_batches();
+        self.batch_selected
+            .and_then(|k| rows.iter().position(|r| BatchKey::of(r) == k))
+            .unwrap_or(0)
+    }
+
+    /// Where the selected dead letter is now (the first when none is chosen).
+    pub fn dead_letter_index(&self) -> usize {
+        let letters = self.selected_dead_letters();
+        self.dead_letter_selected
+            .and_then(|id| letters.iter().position(|d| d.id == id))
+            .unwrap_or(0)
+    }
+
+    fn selected_dead_letter(&self) -> Option<&DeadLetter> {
+        self.selected_dead_letters()
+            .get(self.dead_letter_index())
+            .copied()
+    }
+
+    /// The kept event of the selected batch row.
+    fn selected_event(&self) -> Option<(BatchKey, bytes::Bytes)> {
+        let m = self.selected_mapping()?;
+        let key = BatchKey::of(self.selected_batches().get(self.batch_index())?);
+        self.events
+            .get(&m.uuid)?
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(k, e)| (*k, e.clone()))
     }
 
     /// Dead letters of the selected mapping, newest first.
@@ -233,6 +289,7 @@ impl App {
                 self.dead_letters = dead_letters;
             }
             Action::Engine(event) => self.engine_event(event),
+            Action::Synced(stats) => self.stats = stats,
             Action::Done(result) => {
                 self.toast = Some(match result {
                     Ok(text) => text,
@@ -324,24 +381,18 @@ impl App {
             (Mode::Inspect(_) | Mode::InspectBatch(_), Action::Down) => {
                 self.scroll = self.scroll.saturating_add(1)
             }
-            (Mode::Inspect(index), Action::Save) => {
-                let index = *index;
-                return self.selected_dead_letters().get(index).map(|d| {
+            (Mode::Inspect(id), Action::Save) => {
+                let id = *id;
+                return self.dead_letters.iter().find(|d| d.id == id).map(|d| {
                     Effect::Save(
                         format!("dead-letter-{}.body", d.id),
                         bytes::Bytes::from(d.body.clone()),
                     )
                 });
             }
-            (Mode::InspectBatch(index), Action::Save) => {
-                let index = *index;
-                let batch = uuid
-                    .and_then(|u| self.batches.get(&u))
-                    .and_then(|b| b.get(index));
+            (Mode::InspectBatch(inspected), Action::Save) => {
                 let name = format!("batch-{}.json", self.now.format("%Y%m%dT%H%M%S"));
-                return batch
-                    .and_then(|b| b.event.clone())
-                    .map(|event| Effect::Save(name, event));
+                return Some(Effect::Save(name, inspected.event.clone()));
             }
             (_, Action::Back) => self.mode = Mode::Normal,
             (Mode::Normal, action) => return self.normal_action(action, uuid),
@@ -407,24 +458,25 @@ impl App {
             Action::Select(index) if index < self.visible().len() => {
                 self.selected = index;
                 self.focus = Focus::Mappings;
-                self.dead_letter_selected = 0;
+                self.dead_letter_selected = None;
+                self.batch_selected = None;
             }
-            Action::Inspect if self.focus == Focus::Batches => {
-                let has_event = self
-                    .selected_mapping()
-                    .and_then(|m| self.batches.get(&m.uuid))
-                    .and_then(|b| b.get(self.batch_selected))
-                    .is_some_and(|b| b.event.is_some());
-                if has_event {
+            Action::Inspect if self.focus == Focus::Batches => match self.selected_event() {
+                Some((key, event)) => {
                     self.scroll = 0;
-                    self.mode = Mode::InspectBatch(self.batch_selected);
-                } else {
-                    self.toast = Some("only the newest batches keep their event".into());
+                    let filters = self
+                        .selected_mapping()
+                        .and_then(|m| m.spec.filters().ok().flatten());
+                    let lines = super::ui::inspected_batch_lines(&event, filters.as_ref());
+                    self.mode = Mode::InspectBatch(Box::new(InspectedBatch { key, event, lines }));
                 }
-            }
-            Action::Inspect if !self.selected_dead_letters().is_empty() => {
-                self.scroll = 0;
-                self.mode = Mode::Inspect(self.dead_letter_selected);
+                None => self.toast = Some("only the newest batches keep their event".into()),
+            },
+            Action::Inspect => {
+                if let Some(id) = self.selected_dead_letter().map(|d| d.id) {
+                    self.scroll = 0;
+                    self.mode = Mode::Inspect(id);
+                }
             }
             Action::Enable => return uuid.map(Effect::Enable),
             Action::AskDisable => {
@@ -438,21 +490,15 @@ impl App {
                 }
             }
             Action::AskReplay if self.focus == Focus::Batches => {
-                let batch = uuid
-                    .and_then(|u| self.batches.get(&u))
-                    .and_then(|b| b.get(self.batch_selected));
-                match (uuid, batch.and_then(|b| b.event.clone())) {
-                    (Some(u), Some(event)) => {
+                match (uuid, self.selected_event()) {
+                    (Some(u), Some((_, event))) => {
                         self.mode = Mode::Confirm(Effect::ReplayEvent(u, event))
                     }
                     _ => self.toast = Some("only the newest batches keep their event".into()),
                 }
             }
             Action::AskReplay | Action::AskRepublish => {
-                let letter = self
-                    .selected_dead_letters()
-                    .get(self.dead_letter_selected)
-                    .map(|d| (d.mapping, d.id));
+                let letter = self.selected_dead_letter().map(|d| (d.mapping, d.id));
                 match (letter, action) {
                     (Some((m, id)), Action::AskReplay) => {
                         self.mode = Mode::Confirm(Effect::Replay(m, id))
@@ -484,38 +530,49 @@ impl App {
     }
 
     fn move_by(&mut self, delta: isize) {
-        let letters = self.selected_dead_letters().len();
-        let rows = self.visible().len();
-        let batches = self
-            .selected_mapping()
-            .and_then(|m| self.batches.get(&m.uuid))
-            .map_or(0, |b| b.len());
-        let (index, len) = match self.focus {
-            Focus::DeadLetters => (&mut self.dead_letter_selected, letters),
-            Focus::Batches => (&mut self.batch_selected, batches),
-            _ => (&mut self.selected, rows),
+        let step = |index: usize, len: usize| -> Option<usize> {
+            (len > 0).then(|| (index as isize + delta).clamp(0, len as isize - 1) as usize)
         };
-        if len == 0 {
-            return;
-        }
-        *index = (*index as isize + delta).clamp(0, len as isize - 1) as usize;
-        if self.focus == Focus::Mappings {
-            self.dead_letter_selected = 0;
-            self.batch_selected = 0;
+        match self.focus {
+            Focus::DeadLetters => {
+                let letters = self.selected_dead_letters();
+                if let Some(i) = step(self.dead_letter_index(), letters.len()) {
+                    self.dead_letter_selected = Some(letters[i].id);
+                }
+            }
+            Focus::Batches => {
+                let rows = self.selected_batches();
+                if let Some(i) = step(self.batch_index(), rows.len()) {
+                    self.batch_selected = Some(BatchKey::of(&rows[i]));
+                }
+            }
+            Focus::Mappings => {
+                if let Some(i) = step(self.selected, self.visible().len()) {
+                    self.selected = i;
+                    self.dead_letter_selected = None;
+                    self.batch_selected = None;
+                }
+            }
         }
     }
 
     fn tick(&mut self) {
         self.now = Utc::now();
-        for stats in self.stats.values_mut() {
-            stats.rate.push_back(std::mem::take(&mut stats.this_second));
-            while stats.rate.len() > RATE_HISTORY {
-                stats.rate.pop_front();
+        for (uuid, stats) in &self.stats.mappings {
+            let rate = self.rates.entry(*uuid).or_default();
+            rate.per_second
+                .push_back(stats.succeeded.saturating_sub(rate.last));
+            rate.last = stats.succeeded;
+            while rate.per_second.len() > RATE_HISTORY {
+                rate.per_second.pop_front();
             }
         }
     }
 
+    /// Counts the event the way the engine does, and keeps what only the
+    /// stream carries: the mappings as they change, and the newest events.
     fn engine_event(&mut self, event: EngineEvent) {
+        self.stats.apply(&event);
         match event {
             EngineEvent::MappingChanged(m) => {
                 self.changed_at.insert(m.uuid, Utc::now());
@@ -526,63 +583,23 @@ impl App {
             }
             EngineEvent::MappingDeleted(uuid) => {
                 self.mappings.retain(|m| m.uuid != uuid);
+                self.events.remove(&uuid);
+                self.rates.remove(&uuid);
                 self.clamp_selection();
             }
             EngineEvent::BatchStarted {
                 mapping,
-                messages,
-                bytes,
+                batch,
                 attempt,
                 event,
+                ..
             } => {
-                self.stats.entry(mapping).or_default().in_flight = messages;
-                let batches = self.batches.entry(mapping).or_default();
-                batches.push_front(BatchView {
-                    started: Utc::now(),
-                    messages,
-                    bytes,
-                    attempt,
-                    outcome: Outcome::InFlight,
-                    latency_ms: None,
-                    event: Some(event),
-                });
-                batches.truncate(BATCHES_KEPT);
                 // Events can be 6 MB each: only the newest few stay inspectable.
-                for old in batches.iter_mut().skip(EVENTS_KEPT) {
-                    old.event = None;
-                }
+                let kept = self.events.entry(mapping).or_default();
+                kept.push_front((BatchKey { batch, attempt }, event));
+                kept.truncate(EVENTS_KEPT);
             }
-            EngineEvent::BatchSucceeded {
-                mapping,
-                messages,
-                latency,
-                attempts,
-            } => {
-                let stats = self.stats.entry(mapping).or_default();
-                stats.in_flight = 0;
-                let redeliveries = (attempts.max(1) - 1).min(5) as usize;
-                stats.by_redeliveries[redeliveries] += messages as u64;
-                stats.succeeded += messages as u64;
-                stats.this_second += messages as u64;
-                self.finish_batch(mapping, Outcome::Ok, latency.as_millis() as u64);
-            }
-            EngineEvent::BatchFailed { mapping, error, .. } => {
-                let stats = self.stats.entry(mapping).or_default();
-                stats.in_flight = 0;
-                stats.failed_batches += 1;
-                stats.errors.push_front(error.clone());
-                stats.errors.truncate(ERRORS_KEPT);
-                self.finish_batch(mapping, Outcome::Failed(error), 0);
-            }
-            EngineEvent::DeadLettered {
-                mapping, messages, ..
-            } => {
-                self.stats.entry(mapping).or_default().dead_lettered += messages as u64;
-            }
-            EngineEvent::Filtered { mapping, messages } => {
-                self.stats.entry(mapping).or_default().filtered += messages as u64;
-            }
-            EngineEvent::SettleFailed { .. } | EngineEvent::Received { .. } => {}
+            _ => {}
         }
     }
 
@@ -605,8 +622,7 @@ impl App {
             }
         };
         let letter = || {
-            self.selected_dead_letters()
-                .get(self.dead_letter_selected)
+            self.selected_dead_letter()
                 .map(|d| (d.mapping, d.id))
                 .ok_or_else(|| "no dead letter selected".to_owned())
         };
@@ -644,18 +660,6 @@ impl App {
         }))
     }
 
-    /// The next batch may start before the last one is settled, so an end
-    /// belongs to the oldest batch still in flight, not to the newest.
-    fn finish_batch(&mut self, mapping: Uuid, outcome: Outcome, latency_ms: u64) {
-        if let Some(b) = self
-            .batches
-            .get_mut(&mapping)
-            .and_then(|b| b.iter_mut().rev().find(|b| b.outcome == Outcome::InFlight))
-        {
-            b.outcome = outcome;
-            b.latency_ms = Some(latency_ms);
-        }
-    }
 }
 
 /// The editor's text as FilterCriteria: one pattern (a JSON object), or a
@@ -705,8 +709,7 @@ pub fn sample_bodies(app: &App) -> Vec<(String, Vec<u8>)> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for batch in app.batches.get(&m.uuid).into_iter().flatten() {
-        let Some(event) = &batch.event else { continue };
+    for (_, event) in app.events.get(&m.uuid).into_iter().flatten() {
         for body in crate::event::bodies(event) {
             out.push(("message".to_owned(), body));
         }

@@ -18,7 +18,7 @@ use app::App;
 use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use futures::StreamExt;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 
 const DEAD_LETTERS_SHOWN: usize = 200;
@@ -40,51 +40,92 @@ pub async fn run(control: Control) -> Result<()> {
     result
 }
 
-fn mouse(event: MouseEvent, screen: ratatui::layout::Rect) -> Option<Action> {
+fn mouse(event: MouseEvent, screen: ratatui::layout::Rect, app: &App) -> Option<Action> {
     match event.kind {
         MouseEventKind::ScrollUp => Some(Action::Up),
         MouseEventKind::ScrollDown => Some(Action::Down),
         MouseEventKind::Down(MouseButton::Left) => {
-            ui::mapping_row_at(screen, event.column, event.row).map(Action::Select)
+            ui::mapping_row_at(screen, app.selected, event.column, event.row).map(Action::Select)
         }
         _ => None,
     }
 }
 
+/// At most this many frames a second: a flood of engine events is drawn
+/// as it stands after each burst, not once per event.
+const FRAMES_PER_SECOND: u64 = 30;
+
+/// Engine events applied between two looks at the keyboard.
+const EVENTS_PER_TURN: usize = 4096;
+
 async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) -> Result<()> {
-    let mut app = App {
-        choices: form::Choices::from_config(control.config()),
-        ..App::default()
-    };
+    let mut app = App::new(
+        form::Choices::from_config(control.config()),
+        control.config().engine.max_redeliveries,
+    );
+    // Subscribed and counted in one step: the events after the snapshot.
+    let (stats, mut engine) = control.watch();
+    app.update(Action::Synced(stats));
     app.update(load(control)?);
     let mut keys = EventStream::new();
-    let mut engine = control.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut frame = tokio::time::interval(Duration::from_millis(1000 / FRAMES_PER_SECOND));
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = true;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     while !app.quit {
-        terminal.draw(|frame| ui::draw(frame, &app))?;
         let action = tokio::select! {
+            _ = frame.tick(), if dirty => {
+                terminal.draw(|frame| ui::draw(frame, &app))?;
+                dirty = false;
+                continue;
+            }
             Some(event) = keys.next() => match event? {
                 Event::Key(key) if key.kind == KeyEventKind::Press => keys::action(&app.mode, key),
                 Event::Mouse(m) if matches!(app.mode, app::Mode::Normal) => {
                     let size = terminal.size()?;
-                    mouse(m, ratatui::layout::Rect::new(0, 0, size.width, size.height))
+                    mouse(m, ratatui::layout::Rect::new(0, 0, size.width, size.height), &app)
                 }
                 _ => None,
             },
-            event = engine.recv() => match event {
-                Ok(event @ EngineEvent::DeadLettered { .. }) => {
-                    app.update(Action::Engine(event));
-                    Some(load(control)?)
+            event = engine.recv() => {
+                let mut next = Some(event);
+                let mut reload = false;
+                let mut applied = 0;
+                // What is queued is applied before the next frame is drawn.
+                while let Some(event) = next.take() {
+                    match event {
+                        Ok(event) => {
+                            reload |= matches!(event, EngineEvent::DeadLettered { .. });
+                            app.update(Action::Engine(event));
+                        }
+                        // Fell behind: the counts again from the engine,
+                        // never a sum of what was missed.
+                        Err(RecvError::Lagged(_)) => {
+                            let (stats, events) = control.watch();
+                            engine = events;
+                            app.update(Action::Synced(stats));
+                            reload = true;
+                        }
+                        Err(RecvError::Closed) => break,
+                    }
+                    applied += 1;
+                    if applied < EVENTS_PER_TURN {
+                        next = match engine.try_recv() {
+                            Err(TryRecvError::Empty) => None,
+                            Ok(e) => Some(Ok(e)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Closed) => None,
+                        };
+                    }
                 }
-                Ok(event) => Some(Action::Engine(event)),
-                // Missed events: read the whole state again.
-                Err(RecvError::Lagged(_)) => Some(load(control)?),
-                Err(RecvError::Closed) => None,
+                reload.then(|| load(control)).transpose()?
             },
             _ = tick.tick() => Some(Action::Tick),
             Some(done) = done_rx.recv() => Some(Action::Done(done)),
         };
+        // Something happened (a key, a resize, an event, a tick): draw it.
+        dirty = true;
         if let Some(effect) = action.and_then(|a| app.update(a)) {
             let control = control.clone();
             let done = done_tx.clone();
@@ -114,7 +155,9 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
                 m.spec.queue()
             )
         }),
-        Effect::Save(name, bytes) => save(&name, &bytes),
+        Effect::Save(name, bytes) => {
+            save(&name, &bytes).map_err(|e| crate::engine::ControlError::Failed(format!("{e:#}")))
+        }
         Effect::SetFilter(uuid, criteria) => {
             let removed = criteria.is_none();
             control.set_filter_criteria(uuid, criteria).await.map(|m| {
@@ -146,7 +189,7 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
             .await
             .map(|m| format!("BatchSize of {} is now {n}", m.spec.queue())),
     };
-    result.map_err(|e| format!("{e:#}"))
+    result.map_err(|e| e.to_string())
 }
 
 fn one_line(text: &str) -> String {

@@ -3,10 +3,13 @@
 //! A batch flushes at BatchSize records, when MaximumBatchingWindowInSeconds
 //! has passed since its first message, or before the next record would push
 //! the event past 6 MB; whichever comes first. A record that could never fit
-//! an event on its own is handed back to be dead-lettered.
+//! an event on its own is handed back to be dead-lettered, and so is a
+//! message that matches no filter (to be acked): the batcher reads the
+//! source, it never settles anything.
 
 use crate::event::{EventFrame, MAX_EVENT_BYTES};
 use crate::filter::Filters;
+use super::events::CloseReason;
 use crate::source::{Delivery, Source, SourceError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -16,6 +19,8 @@ use tokio::time::Instant;
 pub struct Batch {
     pub deliveries: Vec<Delivery>,
     record_bytes: usize,
+    /// Which limit closed it.
+    pub closed_by: CloseReason,
 }
 
 impl Batch {
@@ -63,6 +68,8 @@ pub enum Gathered {
     Batch(Batch),
     /// One record larger than any event may be.
     TooLarge(Delivery),
+    /// A message that matched no filter.
+    Filtered(Delivery),
 }
 
 /// Gathers batches from a source, holding back the record that did not fit.
@@ -74,8 +81,6 @@ pub struct Batcher {
     /// The batch being gathered and when its window closes.
     partial: Option<(Batch, Instant)>,
     filters: Option<Filters>,
-    /// Messages filtered out (and acked) since the last `take_filtered`.
-    filtered: usize,
 }
 
 impl Batcher {
@@ -92,30 +97,11 @@ impl Batcher {
             held: None,
             partial: None,
             filters,
-            filtered: 0,
         }
     }
 
-    /// How many messages the filters kept from the function since last asked.
-    pub fn take_filtered(&mut self) -> usize {
-        std::mem::take(&mut self.filtered)
-    }
-
-    /// The next message that passes the filters; the others are acked at once,
-    /// as Lambda does (they are never invoked and never dead-lettered).
-    async fn next_passing(&mut self, source: &mut dyn Source) -> Result<Delivery, SourceError> {
-        loop {
-            let d = source.next().await?;
-            match &self.filters {
-                Some(f) if !f.matches(&d.body) => {
-                    if let Err(e) = source.ack(std::slice::from_ref(&d.tag)).await {
-                        return Err(SourceError::Connection(e.to_string()));
-                    }
-                    self.filtered += 1;
-                }
-                _ => return Ok(d),
-            }
-        }
+    fn passes(&self, d: &Delivery) -> bool {
+        self.filters.as_ref().is_none_or(|f| f.matches(&d.body))
     }
 
     fn too_large(&self, d: &Delivery) -> bool {
@@ -137,8 +123,11 @@ impl Batcher {
         if self.partial.is_none() {
             let first = match self.held.take() {
                 Some(d) => d,
-                None => self.next_passing(source).await?,
+                None => source.next().await?,
             };
+            if !self.passes(&first) {
+                return Ok(Gathered::Filtered(first));
+            }
             if self.too_large(&first) {
                 return Ok(Gathered::TooLarge(first));
             }
@@ -146,34 +135,38 @@ impl Batcher {
             batch.push(first);
             self.partial = Some((batch, Instant::now() + self.window));
         }
-        loop {
+        let closed_by = loop {
             let Some((batch, deadline)) = &self.partial else {
                 unreachable!("set above")
             };
             if batch.len() >= self.batch_size {
-                break;
+                break CloseReason::Count;
             }
             let deadline = *deadline;
             let next = if hold_open {
-                self.next_passing(source).await?
+                source.next().await?
             } else {
-                match tokio::time::timeout_at(deadline, self.next_passing(source)).await {
-                    Err(_window_over) => break,
+                match tokio::time::timeout_at(deadline, source.next()).await {
+                    Err(_window_over) => break CloseReason::Window,
                     Ok(next) => next?,
                 }
             };
+            if !self.passes(&next) {
+                // The batch so far stays here for the next call.
+                return Ok(Gathered::Filtered(next));
+            }
+            let too_large = self.too_large(&next);
             let Some((batch, _)) = &mut self.partial else {
                 unreachable!("set above")
             };
-            if self.frame.event_size(1, next.record.len()) > MAX_EVENT_BYTES
-                || !batch.fits(&self.frame, &next)
-            {
+            if too_large || !batch.fits(&self.frame, &next) {
                 self.held = Some(next);
-                break;
+                break CloseReason::Size;
             }
             batch.push(next);
-        }
-        let (batch, _) = self.partial.take().expect("set above");
+        };
+        let (mut batch, _) = self.partial.take().expect("set above");
+        batch.closed_by = closed_by;
         Ok(Gathered::Batch(batch))
     }
 
@@ -181,7 +174,10 @@ impl Batcher {
     pub fn take_due(&mut self) -> Option<Batch> {
         match &self.partial {
             Some((_, deadline)) if Instant::now() >= *deadline => {
-                self.partial.take().map(|(batch, _)| batch)
+                self.partial.take().map(|(mut batch, _)| {
+                    batch.closed_by = CloseReason::Window;
+                    batch
+                })
             }
             _ => None,
         }

@@ -8,7 +8,9 @@ use crate::invoke;
 use crate::mapping::SourceAccessType;
 use crate::publish::{self, Message};
 use crate::store::DeadLetter;
-use anyhow::{Context, Result};
+use anyhow::Context;
+
+type Result<T, E = ControlError> = std::result::Result<T, E>;
 use uuid::Uuid;
 
 impl Control {
@@ -21,7 +23,6 @@ impl Control {
                 ControlError::NotFound(format!(
                     "mapping {mapping} has no dead letter {dead_letter}"
                 ))
-                .into()
             })
     }
 
@@ -46,7 +47,9 @@ impl Control {
             .functions
             .get(name)
             .with_context(|| format!("function `{name}` is not configured"))?;
-        let response = invoke::build(function).await?.invoke(event).await?;
+        let failed = |e: invoke::InvokeError| ControlError::Failed(e.to_string());
+        let invoker = invoke::build(function).await.map_err(failed)?;
+        let response = invoker.invoke(event).await.map_err(failed)?;
         Ok(String::from_utf8_lossy(&response).into_owned())
     }
 
@@ -61,7 +64,11 @@ impl Control {
             .broker(&spec.event_source_arn)
             .context("the mapping's broker is not configured")?;
         let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
-        let secret = self.secrets().get(secret_arn).await?;
+        let secret = self
+            .secrets()
+            .get(secret_arn)
+            .await
+            .map_err(|e| ControlError::Failed(e.to_string()))?;
         let endpoint = broker
             .endpoints
             .first()
@@ -91,15 +98,16 @@ impl Control {
                     rest.trim_end_matches('/'),
                     user(vhost)
                 );
-                publish::publish(&url, spec.queue(), &message, 1, false).await
+                publish::publish(&url, spec.queue(), &message, 1, false).await?
             }
             BrokerEngine::Activemq => {
                 message
                     .properties
                     .push(("persistent".into(), "true".into()));
                 let url = format!("{scheme}://{auth}@{rest}");
-                publish::publish(&url, spec.queue(), &message, 1, false).await
+                publish::publish(&url, spec.queue(), &message, 1, false).await?
             }
         }
+        Ok(())
     }
 }

@@ -48,8 +48,12 @@ impl EventFrame {
 /// The decoded bodies of an `aws:rmq` or `aws:mq` event, in order: what the
 /// console shows of a batch the function saw.
 pub fn bodies(event: &[u8]) -> Vec<Vec<u8>> {
+    bodies_of(&serde_json::from_slice(event).unwrap_or_default())
+}
+
+/// [`bodies`] of an event already parsed.
+pub fn bodies_of(json: &serde_json::Value) -> Vec<Vec<u8>> {
     use base64::Engine;
-    let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
     let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
         Some(by_queue) => by_queue
             .values()

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use std::time::SystemTime;
 
 pub mod activemq;
+pub mod memory;
 pub mod rabbitmq;
 pub mod stomp;
 

@@ -8,7 +8,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Sparkline, Table, TableState, Wrap};
 
 pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
     let block = panel("Batches", focused(app, Focus::Batches));
@@ -18,8 +18,8 @@ pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
         Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
     let rate: Vec<u64> = app
         .selected_mapping()
-        .and_then(|m| app.stats.get(&m.uuid))
-        .map(|s| s.rate.iter().copied().collect())
+        .and_then(|m| app.rates.get(&m.uuid))
+        .map(|r| r.per_second.iter().copied().collect())
         .unwrap_or_default();
     let [label, spark] =
         Layout::horizontal([Constraint::Length(8), Constraint::Fill(1)]).areas(rate_area);
@@ -30,10 +30,7 @@ pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
             .style(Style::new().fg(Color::Cyan)),
         spark,
     );
-    let batches = app
-        .selected_mapping()
-        .and_then(|m| app.batches.get(&m.uuid));
-    let rows = batches.into_iter().flatten().map(|b| {
+    let rows = app.selected_batches().iter().map(|b| {
         let age = (app.now - b.started).num_seconds().max(0);
         let (outcome, style) = match &b.outcome {
             Outcome::InFlight => ("in flight".to_owned(), Style::new().fg(Color::Yellow)),
@@ -47,6 +44,7 @@ pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
             b.messages.to_string(),
             human_bytes(b.bytes),
             format!("{age}s"),
+            b.closed_by.label().to_owned(),
             b.attempt.to_string(),
             b.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default(),
             outcome,
@@ -57,13 +55,21 @@ pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(5),
         Constraint::Length(8),
         Constraint::Length(6),
+        Constraint::Length(6),
         Constraint::Length(3),
         Constraint::Length(8),
         Constraint::Fill(1),
     ];
-    let header = Row::new(["MSGS", "BYTES", "AGE", "TRY", "LATENCY", "OUTCOME"])
+    let header = Row::new(["MSGS", "BYTES", "AGE", "CLOSED", "TRY", "LATENCY", "OUTCOME"])
         .style(Style::new().add_modifier(Modifier::BOLD));
-    frame.render_widget(Table::new(rows, widths).header(header), table_area);
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::default().with_selected(
+        (focused(app, Focus::Batches) && !app.selected_batches().is_empty())
+            .then(|| app.batch_index()),
+    );
+    frame.render_stateful_widget(table, table_area, &mut state);
 }
 
 pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {
@@ -81,7 +87,7 @@ pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {
         )
     });
     let stop_height = if stop.is_some() { 3 } else { 0 };
-    let stats = app.stats.get(&m.uuid).cloned().unwrap_or_default();
+    let stats = app.stats_of(m.uuid);
     let error_lines = stats.errors.len().min(2) as u16;
     let [stop_area, counts_area, errors_area, list_area] = Layout::vertical([
         Constraint::Length(stop_height),
@@ -90,11 +96,9 @@ pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Min(1),
     ])
     .areas(inner);
-    let counts: Vec<String> = stats
-        .by_redeliveries
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("{i}:{n}"))
+    // One bin per redelivery the engine allows, zeros included.
+    let counts: Vec<String> = (0..=app.max_redeliveries as usize)
+        .map(|i| format!("{i}:{}", stats.by_redeliveries.get(i).copied().unwrap_or(0)))
         .collect();
     frame.render_widget(
         Line::from(format!("acked after redeliveries  {}", counts.join(" "))),
@@ -138,7 +142,7 @@ pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {
     let list = List::new(items.collect::<Vec<_>>())
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state =
-        ListState::default().with_selected(Some(app.dead_letter_selected.min(letters.len() - 1)));
+        ListState::default().with_selected(Some(app.dead_letter_index().min(letters.len() - 1)));
     frame.render_stateful_widget(list, list_area, &mut state);
 }
 

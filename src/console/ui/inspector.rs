@@ -2,7 +2,7 @@
 //! JSON, UTF-8 text, or a hex dump), and the record the function saw.
 
 use super::panel;
-use crate::console::app::App;
+use crate::console::app::{App, BatchKey, InspectedBatch};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
@@ -30,9 +30,8 @@ pub fn decode_body(body: &[u8]) -> String {
         .join("\n")
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, index: usize) {
-    let letters = app.selected_dead_letters();
-    let Some(letter) = letters.get(index) else {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, id: i64) {
+    let Some(letter) = app.dead_letters.iter().find(|d| d.id == id) else {
         return;
     };
     let mut lines = vec![
@@ -71,41 +70,51 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, index: usize) {
     );
 }
 
-/// A batch's whole event as the function saw it, then each message's body decoded.
-pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, index: usize) {
-    let Some(batch) = app
-        .selected_mapping()
-        .and_then(|m| app.batches.get(&m.uuid))
-        .and_then(|b| b.get(index))
-    else {
-        return;
-    };
-    let event = batch.event.as_deref().unwrap_or_default();
+/// What the batch inspector shows of an event: each message's body
+/// decoded (with the filter it matched), then the whole event, pretty.
+/// Worked out once, when the inspector opens: the event may be 6 MB.
+pub fn inspected_batch_lines(event: &[u8], filters: Option<&crate::filter::Filters>) -> Vec<String> {
     let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
-    let mut lines = vec![Line::from(format!(
-        "{} message(s), {} bytes, attempt {}",
-        batch.messages, batch.bytes, batch.attempt
-    ))];
-    let filters = app
-        .selected_mapping()
-        .and_then(|m| m.spec.filters().ok().flatten());
-    for (i, body) in crate::event::bodies(event).into_iter().enumerate() {
-        lines.push(Line::from(""));
-        let matched = match filters.as_ref().and_then(|f| f.matching(&body)) {
+    let mut lines = Vec::new();
+    for (i, body) in crate::event::bodies_of(&json).into_iter().enumerate() {
+        lines.push(String::new());
+        let matched = match filters.and_then(|f| f.matching(&body)) {
             Some(n) => format!(", matched filter {}", n + 1),
             None => String::new(),
         };
-        lines.push(Line::from(format!(
-            "message {} ({} bytes){matched}",
-            i + 1,
-            body.len()
-        )));
-        lines.extend(decode_body(&body).lines().map(|l| Line::from(l.to_owned())));
+        lines.push(format!("message {} ({} bytes){matched}", i + 1, body.len()));
+        lines.extend(decode_body(&body).lines().map(str::to_owned));
     }
-    lines.push(Line::from(""));
-    lines.push(Line::from("the event"));
+    lines.push(String::new());
+    lines.push("the event".into());
     let pretty = serde_json::to_string_pretty(&json).unwrap_or_default();
-    lines.extend(pretty.lines().map(|l| Line::from(l.to_owned())));
+    lines.extend(pretty.lines().map(str::to_owned));
+    lines
+}
+
+/// A batch's whole event as the function saw it, then each message's body decoded.
+pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, inspected: &InspectedBatch) {
+    let row = app
+        .selected_batches()
+        .iter()
+        .find(|r| BatchKey::of(r) == inspected.key);
+    let mut lines = vec![Line::from(match row {
+        Some(b) => format!(
+            "batch {} · {} message(s), {} bytes, attempt {}, closed by {}",
+            b.batch,
+            b.messages,
+            b.bytes,
+            b.attempt,
+            b.closed_by.label()
+        ),
+        None => format!(
+            "batch {} · attempt {}, {} bytes",
+            inspected.key.batch,
+            inspected.key.attempt,
+            inspected.event.len()
+        ),
+    })];
+    lines.extend(inspected.lines.iter().map(|l| Line::from(l.as_str())));
     frame.render_widget(Clear, area);
     let paragraph = Paragraph::new(lines)
         .wrap(Wrap { trim: false })

@@ -57,7 +57,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ));
     }
     let rows = visible.iter().map(|m| {
-        let stats = app.stats.get(&m.uuid).cloned().unwrap_or_default();
+        let stats = app.stats_of(m.uuid);
         // A mapping that changed in the last two seconds stands out.
         let fresh = app
             .changed_at
@@ -68,7 +68,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             Style::new()
         };
-        let rate = stats.rate.back().copied().unwrap_or(0);
+        let rate = app
+            .rates
+            .get(&m.uuid)
+            .and_then(|r| r.per_second.back().copied())
+            .unwrap_or(0);
         let window = m.spec.batching_window();
         Row::new(vec![
             Cell::from(m.state.to_string()).style(Style::new().fg(state_color(m.state))),
@@ -86,7 +90,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(m.spec.batch_size().to_string()).style(mark),
             Cell::from(format!("{}ms", window.as_millis())),
             Cell::from(rate.to_string()),
-            Cell::from(stats.in_flight.to_string()),
+            Cell::from(stats.in_flight_batches.to_string()),
             Cell::from(stats.succeeded.to_string()),
             Cell::from(stats.failed_batches.to_string()),
             Cell::from(stats.dead_lettered.to_string()),
@@ -116,7 +120,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .header(header)
         .block(panel(&title, focused(app, Focus::Mappings)))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state =
-        TableState::default().with_selected((!visible.is_empty()).then_some(app.selected));
+    let mut state = TableState::default()
+        .with_offset(super::mappings_offset(area, app.selected))
+        .with_selected((!visible.is_empty()).then_some(app.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }

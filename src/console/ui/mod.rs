@@ -4,6 +4,8 @@ mod details;
 mod inspector;
 mod mappings;
 
+pub use inspector::inspected_batch_lines;
+
 use super::app::{App, Focus, Mode};
 use super::keys::KEYMAP;
 use ratatui::Frame;
@@ -22,14 +24,24 @@ fn areas(area: Rect) -> [Rect; 4] {
     .areas(area)
 }
 
-/// The mappings-table row under a screen position (for mouse clicks).
-pub fn mapping_row_at(screen: Rect, column: u16, row: u16) -> Option<usize> {
+/// The mappings-table row under a screen position (for mouse clicks), with
+/// the table scrolled as [`mappings_offset`] scrolls it.
+pub fn mapping_row_at(screen: Rect, selected: usize, column: u16, row: u16) -> Option<usize> {
     let table = areas(screen)[1];
     // Below the top border and the header, inside the side borders.
     let first = table.y + 2;
     let inside =
         column > table.x && column + 1 < table.right() && row >= first && row + 1 < table.bottom();
-    inside.then(|| usize::from(row - first))
+    inside.then(|| mappings_offset(table, selected) + usize::from(row - first))
+}
+
+/// The first mappings row shown: the table scrolls just enough to show the
+/// selected row. Drawing and clicks both use this, so a click lands on the
+/// row under the pointer.
+pub fn mappings_offset(table: Rect, selected: usize) -> usize {
+    // Borders and the header take three lines.
+    let shown = usize::from(table.height.saturating_sub(3)).max(1);
+    selected.saturating_sub(shown - 1)
 }
 
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -97,8 +109,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }
         Mode::Filter { input } => draw_line(frame, "/", input, None),
         Mode::Command { input, error } => draw_line(frame, ":", input, error.as_deref()),
-        Mode::Inspect(index) => inspector::draw(frame, frame.area(), app, *index),
-        Mode::InspectBatch(index) => inspector::draw_batch(frame, frame.area(), app, *index),
+        Mode::Inspect(id) => inspector::draw(frame, frame.area(), app, *id),
+        Mode::InspectBatch(inspected) => {
+            inspector::draw_batch(frame, frame.area(), app, inspected)
+        }
     }
 }
 

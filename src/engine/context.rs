@@ -1,0 +1,119 @@
+//! What every stage of one mapping's task shares: the mapping's identity,
+//! the engine to report to, and the few things the stages remember.
+
+use super::Control;
+use super::events::EngineEvent;
+use super::unsettled::Unsettled;
+use crate::mapping::{State, StateTransitionReason};
+use crate::source::Delivery;
+use crate::store::BatchRecord;
+use chrono::Utc;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub(super) struct Context {
+    pub control: Control,
+    pub uuid: Uuid,
+    pub queue: String,
+    pub cancel: CancellationToken,
+    /// The LastProcessingResult this task wrote last, so that a steady
+    /// stream of good batches costs no store reads or writes.
+    last_result: Mutex<Option<String>>,
+    pub unsettled: Unsettled,
+}
+
+impl Context {
+    pub fn new(control: Control, uuid: Uuid, queue: String, cancel: CancellationToken) -> Self {
+        Context {
+            control,
+            uuid,
+            queue,
+            cancel,
+            last_result: Mutex::new(None),
+            unsettled: Unsettled::default(),
+        }
+    }
+
+    pub fn emit(&self, event: EngineEvent) {
+        self.control.emit(event);
+    }
+
+    /// Messages left the batcher (a batch, a filtered message, a record too
+    /// large for any batch): each is counted received once, here.
+    pub fn received(&self, deliveries: &[Delivery]) {
+        if deliveries.is_empty() {
+            return;
+        }
+        self.unsettled.received(deliveries);
+        self.emit(EngineEvent::Received {
+            mapping: self.uuid,
+            messages: deliveries.len(),
+            redelivered: deliveries.iter().filter(|d| d.redelivered).count(),
+        });
+    }
+
+    pub fn journal_batch(
+        &self,
+        messages: usize,
+        bytes: usize,
+        attempts: u32,
+        outcome: &str,
+        error: Option<String>,
+        latency: Duration,
+    ) {
+        self.control.journal(BatchRecord {
+            mapping: self.uuid,
+            at: Utc::now(),
+            messages,
+            bytes,
+            attempts,
+            outcome: outcome.into(),
+            error,
+            latency_ms: latency.as_millis() as u64,
+        });
+    }
+
+    /// Records LastProcessingResult. It is for people: a store that cannot
+    /// be written (a full disk) is logged, and the messages flow on.
+    pub fn note_result(&self, result: String) {
+        let mut last = self.last_result.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() == Some(result.as_str()) {
+            return;
+        }
+        let written = self.control.get(self.uuid).and_then(|current| {
+            if current.last_processing_result != result {
+                self.control
+                    .modify(self.uuid, |m| m.last_processing_result = result.clone())?;
+            }
+            Ok(())
+        });
+        match written {
+            Ok(()) => *last = Some(result),
+            Err(e) => tracing::warn!("cannot record LastProcessingResult `{result}`: {e}"),
+        }
+    }
+
+    /// Stops this mapping with a stop code; the others go on.
+    pub fn stop(&self, code: StateTransitionReason, detail: String) -> anyhow::Result<()> {
+        tracing::error!("mapping stopped: {code}: {detail}");
+        self.control.modify(self.uuid, |m| {
+            m.state = State::Disabled;
+            m.state_transition_reason = code;
+            m.state_detail = Some(detail.clone());
+            m.last_processing_result = format!("PROBLEM: {code}: {detail}");
+        })?;
+        Ok(())
+    }
+}
+
+/// The first line of a text, at most 200 bytes: for LastProcessingResult.
+pub(super) fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.len() > 200 {
+        format!("{}…", &line[..line.floor_char_boundary(200)])
+    } else {
+        line.to_owned()
+    }
+}

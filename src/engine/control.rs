@@ -1,0 +1,626 @@
+//! The one handle through which the console, `serve` and the API drive the
+//! engine: changes to mappings (store first, then the running task), the
+//! engine's counts as snapshots, and its event stream.
+
+use super::RunSettings;
+use super::events::{BatchId, EngineEvent};
+use super::journal::Journal;
+use super::stats::{EngineStats, MappingStats};
+use super::supervisor::supervise;
+use super::wiring::{Configured, Wiring};
+use crate::config::Config;
+use crate::mapping::{self, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason};
+use crate::store::Store;
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+type Result<T, E = ControlError> = std::result::Result<T, E>;
+
+/// Why Control refused a request; the API maps each to Lambda's error type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No such mapping, or no such function.
+    #[error("{0}")]
+    NotFound(String),
+    /// A field is wrong; the sentence names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The function is already mapped to the queue.
+    #[error("{0}")]
+    Conflict(String),
+    /// This mqtrigger was started `--readonly`.
+    #[error("{0}")]
+    ReadOnly(String),
+    /// The request was right but could not be carried out (the store, the
+    /// broker or the function failed); the sentence says what failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<anyhow::Error> for ControlError {
+    fn from(e: anyhow::Error) -> Self {
+        ControlError::Failed(format!("{e:#}"))
+    }
+}
+
+struct Runner {
+    cancel: CancellationToken,
+    settings: watch::Sender<RunSettings>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    config: Config,
+    store: Arc<Store>,
+    events: broadcast::Sender<EngineEvent>,
+    /// The counts every event makes; emitting holds this lock, so a
+    /// snapshot and the events sent after it never overlap.
+    stats: Mutex<EngineStats>,
+    next_batch: AtomicU64,
+    wiring: Arc<dyn Wiring>,
+    /// The halves of updates and deletes that finish in the background; a
+    /// shutdown waits for them.
+    background: TaskTracker,
+    runners: Mutex<HashMap<Uuid, Runner>>,
+    /// Serializes read-modify-write of a mapping between Control and pollers.
+    mapping_lock: Mutex<()>,
+    secrets: crate::secrets::Secrets,
+    /// Batch outcomes go to the store from a thread of their own, so a
+    /// disk write never sits between two invocations.
+    journal: Mutex<Option<Journal>>,
+    /// `--readonly`: the mappings run, but nothing may change them.
+    readonly: AtomicBool,
+    /// Serializes the stop-and-start halves of changes that finish in the background.
+    restart_lock: tokio::sync::Mutex<()>,
+}
+
+/// The one handle through which everything drives the engine.
+#[derive(Clone)]
+pub struct Control {
+    inner: Arc<Inner>,
+}
+
+impl Control {
+    /// Loads the mappings (creating those of the config file that are new)
+    /// and starts every enabled one.
+    pub async fn start(config: Config, store: Store) -> anyhow::Result<Control> {
+        Self::start_wired(config, store, Arc::new(Configured)).await
+    }
+
+    /// [`Self::start`] with sources and functions from `wiring` (tests run
+    /// the engine on an in-memory broker this way).
+    pub async fn start_wired(
+        config: Config,
+        store: Store,
+        wiring: Arc<dyn Wiring>,
+    ) -> anyhow::Result<Control> {
+        let (events, _) = broadcast::channel(4096);
+        let store = Arc::new(store);
+        let journal = Journal::start(store.clone());
+        let control = Control {
+            inner: Arc::new(Inner {
+                store,
+                journal: Mutex::new(Some(journal)),
+                events,
+                stats: Mutex::new(EngineStats::default()),
+                next_batch: AtomicU64::new(1),
+                wiring,
+                background: TaskTracker::new(),
+                runners: Mutex::new(HashMap::new()),
+                mapping_lock: Mutex::new(()),
+                restart_lock: tokio::sync::Mutex::new(()),
+                readonly: AtomicBool::new(false),
+                secrets: crate::secrets::Secrets::new(&config),
+                config,
+            }),
+        };
+        control.import_config_mappings()?;
+        for mapping in control.list()? {
+            let Some(mapping) = control.finish_interrupted_change(mapping)? else {
+                continue;
+            };
+            if mapping.wants_to_run() {
+                control.spawn(&mapping);
+            }
+        }
+        Ok(control)
+    }
+
+    /// A change that a crash cut short (the store says Creating, Updating,
+    /// Enabling, Disabling or Deleting) is finished now: the spec in the
+    /// store is the intent. None when the mapping was being deleted.
+    fn finish_interrupted_change(&self, m: Mapping) -> Result<Option<Mapping>> {
+        match m.state {
+            State::Enabled | State::Disabled => Ok(Some(m)),
+            State::Deleting => {
+                tracing::info!(uuid = %m.uuid, "finishing a deletion a stop cut short");
+                self.inner.store.delete_mapping(m.uuid)?;
+                Ok(None)
+            }
+            interrupted => {
+                tracing::info!(uuid = %m.uuid, state = %interrupted, "finishing a change a stop cut short");
+                self.modify(m.uuid, |m| {
+                    m.state = if m.wants_to_run() {
+                        State::Enabled
+                    } else {
+                        State::Disabled
+                    };
+                })
+                .map(Some)
+            }
+        }
+    }
+
+    /// Config-file mappings are created on first start. A run-time change
+    /// (enable, batch size) survives restarts until the file's entry itself
+    /// changes; then the file wins, because that is the newer intent.
+    fn import_config_mappings(&self) -> Result<()> {
+        let stored = self.inner.store.mappings()?;
+        for spec in &self.inner.config.mappings {
+            let existing = stored.iter().find(|(m, _)| m.spec.conflicts_with(spec));
+            match existing {
+                Some((_, Some(file_spec))) if file_spec == spec => {}
+                Some((m, _)) => {
+                    let mut m = m.clone();
+                    m.spec = spec.clone();
+                    m.state = if m.wants_to_run() {
+                        State::Enabled
+                    } else {
+                        State::Disabled
+                    };
+                    m.state_transition_reason = StateTransitionReason::UserInitiated;
+                    m.state_detail = None;
+                    m.last_modified = Utc::now();
+                    tracing::info!(uuid = %m.uuid, queue = m.spec.queue(), "mapping updated from the config file");
+                    self.inner.store.put_mapping(&m, Some(spec))?;
+                }
+                None => {
+                    let m = Mapping::new(spec.clone(), self.function_arn(&spec.function_name));
+                    tracing::info!(uuid = %m.uuid, queue = m.spec.queue(), function = %spec.function_name, "mapping created from the config file");
+                    self.inner.store.put_mapping(&m, Some(spec))?;
+                }
+            }
+        }
+        // A mapping that came from the file and left it is deleted with it.
+        for (m, file_spec) in &stored {
+            if file_spec.is_some()
+                && !self
+                    .inner
+                    .config
+                    .mappings
+                    .iter()
+                    .any(|s| s.conflicts_with(&m.spec))
+            {
+                tracing::info!(uuid = %m.uuid, "mapping removed from the config file; deleting it");
+                self.inner.store.delete_mapping(m.uuid)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured function a FunctionName names: its name, its ARN, or
+    /// `name:qualifier`-free partial ARNs ending in `function:name`.
+    pub fn resolve_function(&self, given: &str) -> Option<String> {
+        let functions = &self.inner.config.functions;
+        if functions.contains_key(given) {
+            return Some(given.to_owned());
+        }
+        functions
+            .iter()
+            .find(|(name, f)| {
+                let arn = mapping::function_arn(name, f);
+                arn == given || arn.ends_with(&format!(":{given}"))
+            })
+            .map(|(name, _)| name.clone())
+    }
+
+    fn function_arn(&self, name: &str) -> String {
+        match self.inner.config.functions.get(name) {
+            Some(f) => mapping::function_arn(name, f),
+            None => format!("arn:aws:lambda:local:000000000000:function:{name}"),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// From now on, refuse every change (enable, disable, batch size,
+    /// filters, create, update, delete, replay, republish) to every caller:
+    /// console, API and CLI alike.
+    pub fn make_readonly(&self) {
+        self.inner.readonly.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_readonly(&self) -> bool {
+        self.inner.readonly.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn check_writable(&self) -> Result<()> {
+        if self.is_readonly() {
+            return Err(ControlError::ReadOnly(
+                "mqtrigger runs --readonly: mappings cannot be changed, replayed or republished; restart it without --readonly"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn secrets(&self) -> &crate::secrets::Secrets {
+        &self.inner.secrets
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The events from now on. To count them, start from [`Self::watch`].
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The counts as they are, and the events after them: apply each event
+    /// to the snapshot ([`EngineStats::apply`]) and the numbers stay exact.
+    /// A receiver that lags (`RecvError::Lagged`) calls this again.
+    pub fn watch(&self) -> (EngineStats, broadcast::Receiver<EngineEvent>) {
+        let stats = self.lock_stats();
+        (stats.clone(), self.inner.events.subscribe())
+    }
+
+    /// One mapping's counts now.
+    pub fn stats(&self, mapping: Uuid) -> MappingStats {
+        self.lock_stats().of(mapping)
+    }
+
+    /// Every mapping's counts now.
+    pub fn all_stats(&self) -> EngineStats {
+        self.lock_stats().clone()
+    }
+
+    fn lock_stats(&self) -> std::sync::MutexGuard<'_, EngineStats> {
+        self.inner.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn wiring(&self) -> &Arc<dyn Wiring> {
+        &self.inner.wiring
+    }
+
+    /// A new batch's id.
+    pub(super) fn next_batch_id(&self) -> BatchId {
+        BatchId(self.inner.next_batch.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn list(&self) -> Result<Vec<Mapping>> {
+        Ok(self
+            .inner
+            .store
+            .mappings()?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
+    }
+
+    pub fn get(&self, uuid: Uuid) -> Result<Mapping> {
+        self.inner.store.mapping(uuid)?.ok_or_else(|| {
+            ControlError::NotFound(format!("The event source mapping {uuid} does not exist"))
+        })
+    }
+
+    /// Changes a mapping in the store and tells the watchers.
+    pub(super) fn modify(&self, uuid: Uuid, change: impl FnOnce(&mut Mapping)) -> Result<Mapping> {
+        let _guard = self
+            .inner
+            .mapping_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut m = self.get(uuid)?;
+        change(&mut m);
+        m.last_modified = Utc::now();
+        self.inner.store.put_mapping(&m, None)?;
+        self.emit(EngineEvent::MappingChanged(Box::new(m.clone())));
+        Ok(m)
+    }
+
+    /// Queues a batch outcome for the store (the batch history is for
+    /// people; a crash may lose its last entries, never a message).
+    pub(super) fn journal(&self, record: crate::store::BatchRecord) {
+        let journal = self.inner.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(j) = journal.as_ref() {
+            j.record(record);
+        }
+    }
+
+    /// Counts the event, then tells the watchers, under one lock: see [`Self::watch`].
+    pub(super) fn emit(&self, event: EngineEvent) {
+        let mut stats = self.lock_stats();
+        stats.apply(&event);
+        // Nobody listening is fine.
+        let _ = self.inner.events.send(event);
+    }
+
+    pub async fn enable(&self, uuid: Uuid) -> Result<Mapping> {
+        self.check_writable()?;
+        let m = self.modify(uuid, |m| {
+            m.spec.enabled = Some(true);
+            m.state = State::Enabled;
+            m.state_transition_reason = StateTransitionReason::UserInitiated;
+            m.state_detail = None;
+        })?;
+        self.stop_runner(uuid).await;
+        self.spawn(&m);
+        Ok(m)
+    }
+
+    pub async fn disable(&self, uuid: Uuid) -> Result<Mapping> {
+        self.check_writable()?;
+        self.modify(uuid, |m| {
+            m.spec.enabled = Some(false);
+            m.state = State::Disabling;
+            m.state_transition_reason = StateTransitionReason::UserInitiated;
+        })?;
+        self.stop_runner(uuid).await;
+        self.modify(uuid, |m| m.state = State::Disabled)
+    }
+
+    pub async fn set_batch_size(&self, uuid: Uuid, batch_size: u32) -> Result<Mapping> {
+        self.check_writable()?;
+        let mut spec = self.get(uuid)?.spec;
+        spec.batch_size = Some(batch_size);
+        spec.validate().map_err(ControlError::Invalid)?;
+        let m = self.modify(uuid, |m| m.spec.batch_size = Some(batch_size))?;
+        self.push_settings(&m);
+        Ok(m)
+    }
+
+    /// Replaces the mapping's FilterCriteria (None removes it). The pattern is
+    /// checked first; the running consumer picks it up at once (State goes
+    /// Updating, then Enabled).
+    pub async fn set_filter_criteria(
+        &self,
+        uuid: Uuid,
+        criteria: Option<serde_json::Value>,
+    ) -> Result<Mapping> {
+        self.check_writable()?;
+        let mut spec = self.get(uuid)?.spec;
+        spec.filter_criteria = criteria.clone();
+        spec.validate().map_err(ControlError::Invalid)?;
+        let m = self.modify(uuid, |m| {
+            m.spec.filter_criteria = criteria;
+            if m.state == State::Enabled {
+                m.state = State::Updating;
+            }
+        })?;
+        self.push_settings(&m);
+        if m.state == State::Updating {
+            return self.modify(uuid, |m| m.state = State::Enabled);
+        }
+        Ok(m)
+    }
+
+    /// Creates a mapping at run time (console, API). As on Lambda the answer
+    /// is the mapping in state `Creating`; a later get shows `Enabled` or
+    /// `Disabled`.
+    pub async fn create(&self, mut spec: MappingSpec) -> Result<Mapping> {
+        self.check_writable()?;
+        spec.function_name = self.known_function(&spec.function_name)?;
+        spec.filter_criteria = spec
+            .filter_criteria
+            .take()
+            .and_then(mapping::normalize_filter_criteria);
+        spec.validate().map_err(ControlError::Invalid)?;
+        self.check_broker(&spec)?;
+        self.check_conflict(&spec, None)?;
+        let mut m = Mapping::new(spec.clone(), self.function_arn(&spec.function_name));
+        let settled = m.state;
+        m.state = State::Creating;
+        self.inner.store.put_mapping(&m, None)?;
+        self.emit(EngineEvent::MappingChanged(Box::new(m.clone())));
+        let running = self.modify(m.uuid, |m| m.state = settled)?;
+        if running.wants_to_run() {
+            self.spawn(&running);
+        }
+        Ok(m)
+    }
+
+    /// UpdateEventSourceMapping: changes any of the fields a user may change.
+    /// Answers the mapping in state `Updating`; the consumer restarts with
+    /// the new settings in the background, and then the state is `Enabled`
+    /// or `Disabled`.
+    pub async fn update(&self, uuid: Uuid, update: MappingUpdate) -> Result<Mapping> {
+        self.check_writable()?;
+        let current = self.get(uuid)?;
+        let mut spec = current.spec.clone();
+        if let Some(name) = &update.function_name {
+            spec.function_name = self.known_function(name)?;
+        }
+        if let Some(b) = update.batch_size {
+            spec.batch_size = Some(b);
+        }
+        if let Some(w) = update.maximum_batching_window_in_seconds {
+            spec.maximum_batching_window_in_seconds = Some(w);
+        }
+        if let Some(f) = &update.filter_criteria {
+            spec.filter_criteria = mapping::normalize_filter_criteria(f.clone());
+        }
+        if let Some(access) = &update.source_access_configurations {
+            spec.source_access_configurations = access.clone();
+        }
+        if let Some(e) = update.enabled {
+            spec.enabled = Some(e);
+        }
+        if let Some(scaling) = update.scaling_config {
+            spec.scaling_config = Some(scaling);
+        }
+        spec.validate().map_err(ControlError::Invalid)?;
+        self.check_conflict(&spec, Some(uuid))?;
+        let function_arn = self.function_arn(&spec.function_name);
+        let answer = self.modify(uuid, |m| {
+            m.spec = spec;
+            m.function_arn = function_arn;
+            m.state = State::Updating;
+            m.state_transition_reason = StateTransitionReason::UserInitiated;
+            m.state_detail = None;
+        })?;
+        let control = self.clone();
+        self.inner.background.spawn(async move {
+            let _restarting = control.inner.restart_lock.lock().await;
+            control.stop_runner(uuid).await;
+            let settled = control.modify(uuid, |m| {
+                m.state = if m.wants_to_run() {
+                    State::Enabled
+                } else {
+                    State::Disabled
+                };
+            });
+            match settled {
+                Ok(m) if m.wants_to_run() => control.spawn(&m),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(mapping = %uuid, "update did not finish: {e:#}"),
+            }
+        });
+        Ok(answer)
+    }
+
+    /// The configured function's name for a FunctionName, or NotFound.
+    fn known_function(&self, given: &str) -> Result<String> {
+        if given.trim().is_empty() {
+            return Err(ControlError::Invalid("FunctionName is required".into()));
+        }
+        self.resolve_function(given).ok_or_else(|| {
+            ControlError::NotFound(format!(
+                "Function not found: {given}. mqtrigger invokes the functions of the config file; add a [functions.{given}] section"
+            ))
+        })
+    }
+
+    fn check_broker(&self, spec: &MappingSpec) -> Result<()> {
+        if self.inner.config.broker(&spec.event_source_arn).is_none() {
+            return Err(ControlError::Invalid(format!(
+                "EventSourceArn {} names no configured broker; add it to a [[brokers]] entry's arn",
+                spec.event_source_arn
+            )));
+        }
+        Ok(())
+    }
+
+    /// Lambda allows one mapping per function and queue.
+    fn check_conflict(&self, spec: &MappingSpec, except: Option<Uuid>) -> Result<()> {
+        let clash = self
+            .list()?
+            .into_iter()
+            .find(|m| Some(m.uuid) != except && m.spec.conflicts_with(spec));
+        if let Some(other) = clash {
+            return Err(ControlError::Conflict(format!(
+                "An event source mapping with {} and function {} already exists. Please update or delete the existing mapping with UUID {}",
+                spec.event_source_arn, spec.function_name, other.uuid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Answers the mapping in state `Deleting`; it is gone once the
+    /// invocation under way (if any) has finished and been settled.
+    pub async fn delete(&self, uuid: Uuid) -> Result<Mapping> {
+        self.check_writable()?;
+        let answer = self.modify(uuid, |m| m.state = State::Deleting)?;
+        let control = self.clone();
+        let finish = self.inner.background.spawn(async move {
+            let _restarting = control.inner.restart_lock.lock().await;
+            control.stop_runner(uuid).await;
+            match control.inner.store.delete_mapping(uuid) {
+                Ok(_) => control.emit(EngineEvent::MappingDeleted(uuid)),
+                Err(e) => tracing::error!(mapping = %uuid, "cannot delete the mapping: {e:#}"),
+            }
+        });
+        // A quick finish is the common case; a slow function must not hold the caller.
+        let _ = tokio::time::timeout(Duration::from_millis(200), finish).await;
+        Ok(answer)
+    }
+
+    fn push_settings(&self, m: &Mapping) {
+        if let Some(runner) = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&m.uuid)
+        {
+            runner.settings.send_replace(RunSettings::of(m));
+        }
+    }
+
+    fn spawn(&self, m: &Mapping) {
+        let cancel = CancellationToken::new();
+        let (settings, settings_rx) = watch::channel(RunSettings::of(m));
+        let task = tokio::spawn(supervise(self.clone(), m.uuid, cancel.clone(), settings_rx));
+        let old = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                m.uuid,
+                Runner {
+                    cancel,
+                    settings,
+                    task,
+                },
+            );
+        if let Some(old) = old {
+            old.cancel.cancel();
+        }
+    }
+
+    async fn stop_runner(&self, uuid: Uuid) {
+        let runner = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&uuid);
+        if let Some(runner) = runner {
+            runner.cancel.cancel();
+            let _ = runner.task.await;
+        }
+    }
+
+    /// Stops every mapping: invocations under way finish and are settled,
+    /// everything else goes back to the broker. Updates and deletes still
+    /// finishing in the background are waited for first.
+    pub async fn shutdown(&self) {
+        self.inner.background.close();
+        self.inner.background.wait().await;
+        let runners: Vec<Runner> = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        for r in &runners {
+            r.cancel.cancel();
+        }
+        for r in runners {
+            let _ = r.task.await;
+        }
+        // The history written and the store let go, before the caller goes on.
+        let journal = self
+            .inner
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(j) = journal {
+            j.finish().await;
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! What the engine tells its watchers, and the ids that tie a batch's events together.
+
+use crate::mapping::Mapping;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// One batch, from the moment it closes to its ack or dead letters; every
+/// attempt of it carries the same id. Unique within one engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct BatchId(pub u64);
+
+impl std::fmt::Display for BatchId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Why the batcher closed a batch: the first of Lambda's three limits reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloseReason {
+    /// BatchSize records.
+    #[default]
+    Count,
+    /// MaximumBatchingWindowInSeconds passed since its first record.
+    Window,
+    /// The next record would have pushed the event past 6 MB.
+    Size,
+}
+
+impl CloseReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Count => "count",
+            CloseReason::Window => "window",
+            CloseReason::Size => "6 MB",
+        }
+    }
+}
+
+/// What happened in the engine, for whoever watches. Counting them is
+/// [`super::stats::MappingStats::apply`]'s job, and the engine's own: a
+/// watcher starts from [`super::Control::watch`]'s snapshot.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    MappingChanged(Box<Mapping>),
+    MappingDeleted(Uuid),
+    /// Messages came from the broker (each counted once, when first gathered).
+    Received {
+        mapping: Uuid,
+        messages: usize,
+        /// How many of them the broker marked redelivered.
+        redelivered: usize,
+    },
+    BatchStarted {
+        mapping: Uuid,
+        batch: BatchId,
+        messages: usize,
+        bytes: usize,
+        attempt: u32,
+        closed_by: CloseReason,
+        /// The event the function is given (shared, not copied).
+        event: bytes::Bytes,
+    },
+    BatchSucceeded {
+        mapping: Uuid,
+        batch: BatchId,
+        messages: usize,
+        attempts: u32,
+        latency: Duration,
+    },
+    BatchFailed {
+        mapping: Uuid,
+        batch: BatchId,
+        messages: usize,
+        attempt: u32,
+        error: String,
+        latency: Duration,
+    },
+    DeadLettered {
+        mapping: Uuid,
+        /// None for a record too large for any batch.
+        batch: Option<BatchId>,
+        messages: usize,
+        reason: String,
+    },
+    /// Messages matched no filter: acked without invoking the function.
+    Filtered { mapping: Uuid, messages: usize },
+    /// Messages were invoked but could not be acked; the broker delivers them again.
+    SettleFailed {
+        mapping: Uuid,
+        batch: BatchId,
+        messages: usize,
+        reason: String,
+    },
+}
+
+impl EngineEvent {
+    /// The mapping the event is about.
+    pub fn mapping(&self) -> Uuid {
+        match self {
+            EngineEvent::MappingChanged(m) => m.uuid,
+            EngineEvent::MappingDeleted(uuid)
+            | EngineEvent::Received { mapping: uuid, .. }
+            | EngineEvent::BatchStarted { mapping: uuid, .. }
+            | EngineEvent::BatchSucceeded { mapping: uuid, .. }
+            | EngineEvent::BatchFailed { mapping: uuid, .. }
+            | EngineEvent::DeadLettered { mapping: uuid, .. }
+            | EngineEvent::Filtered { mapping: uuid, .. }
+            | EngineEvent::SettleFailed { mapping: uuid, .. } => *uuid,
+        }
+    }
+}

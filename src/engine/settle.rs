@@ -1,0 +1,170 @@
+//! The settle stage: tells the broker how a batch ended (ack, or dead
+//! letters), and acks what the filters kept from the function. Nothing is
+//! acked before its fate is durable: a dead letter is in the journal before
+//! the broker is asked to move it.
+
+use super::attempts::{Delivered, Outcome};
+use super::context::Context;
+use super::events::{BatchId, EngineEvent};
+use super::poller::SessionEnd;
+use crate::mapping::StateTransitionReason;
+use crate::source::{DeadLetterReason, Delivery, Source};
+use crate::store::DeadLetter;
+use chrono::Utc;
+
+pub(super) async fn settle(
+    ctx: &Context,
+    source: &mut dyn Source,
+    done: Delivered,
+) -> anyhow::Result<Option<SessionEnd>> {
+    let batch_id = Some(done.batch_id);
+    if !done.expired.is_empty() {
+        let end = dead_letter(
+            ctx,
+            source,
+            done.expired,
+            &DeadLetterReason::Expired,
+            done.attempts,
+            done.last_error.clone(),
+            batch_id,
+        )
+        .await?;
+        if end.is_some() {
+            return Ok(end);
+        }
+    }
+    match done.outcome {
+        Outcome::Empty => Ok(None),
+        Outcome::Cancelled => Ok(Some(SessionEnd::Cancelled)),
+        Outcome::Stop(m) => Ok(Some(SessionEnd::Stop(
+            StateTransitionReason::FunctionConfigNotValid,
+            m,
+        ))),
+        Outcome::DeadLetter(mut batch) => {
+            let reason = DeadLetterReason::RetriesExhausted {
+                attempts: done.attempts,
+            };
+            let all = std::mem::take(&mut batch.deliveries);
+            dead_letter(
+                ctx,
+                source,
+                all,
+                &reason,
+                done.attempts,
+                done.last_error,
+                batch_id,
+            )
+            .await
+        }
+        Outcome::Ack { batch, latency } => {
+            let tags: Vec<_> = batch.deliveries.iter().map(|d| d.tag.clone()).collect();
+            let settled = source.ack(&tags).await;
+            if settled.is_ok() {
+                ctx.unsettled.settled(&batch.deliveries);
+            }
+            ctx.emit(EngineEvent::BatchSucceeded {
+                mapping: ctx.uuid,
+                batch: done.batch_id,
+                messages: tags.len(),
+                attempts: done.attempts,
+                latency,
+            });
+            ctx.note_result("OK".into());
+            Ok(match settled {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::warn!("{e}; the broker will deliver them again");
+                    ctx.emit(EngineEvent::SettleFailed {
+                        mapping: ctx.uuid,
+                        batch: done.batch_id,
+                        messages: e.count,
+                        reason: e.reason.clone(),
+                    });
+                    Some(SessionEnd::Lost(e.to_string()))
+                }
+            })
+        }
+    }
+}
+
+/// A message that matched no filter: acked at once, as Lambda does (it is
+/// never invoked and never dead-lettered).
+pub(super) async fn ack_filtered(
+    ctx: &Context,
+    source: &mut dyn Source,
+    delivery: Delivery,
+) -> Option<SessionEnd> {
+    let settled = source.ack(std::slice::from_ref(&delivery.tag)).await;
+    ctx.emit(EngineEvent::Filtered {
+        mapping: ctx.uuid,
+        messages: 1,
+    });
+    match settled {
+        Ok(()) => {
+            ctx.unsettled.settled(std::slice::from_ref(&delivery));
+            None
+        }
+        Err(e) => Some(SessionEnd::Lost(e.to_string())),
+    }
+}
+
+/// Journals the dead letters (durably), then has the broker move them.
+pub(super) async fn dead_letter(
+    ctx: &Context,
+    source: &mut dyn Source,
+    deliveries: Vec<Delivery>,
+    reason: &DeadLetterReason,
+    attempts: u32,
+    error: Option<String>,
+    batch: Option<BatchId>,
+) -> anyhow::Result<Option<SessionEnd>> {
+    let destination = source.dead_letter_destination();
+    let letters: Vec<DeadLetter> = deliveries
+        .iter()
+        .map(|d| DeadLetter {
+            id: 0,
+            mapping: ctx.uuid,
+            at: Utc::now(),
+            queue: ctx.queue.clone(),
+            message_id: d.message_id.clone(),
+            attempts,
+            reason: reason.to_string(),
+            error: error.clone(),
+            destination: destination.clone(),
+            record: d.record.clone(),
+            body: d.body.to_vec(),
+        })
+        .collect();
+    let store = ctx.control.store().clone();
+    let journaled = tokio::task::spawn_blocking(move || store.add_dead_letters(&letters)).await?;
+    if let Err(e) = journaled {
+        // Without the journal's copy the broker keeps the messages: they
+        // come back after a reconnect, and the journal is tried again.
+        let problem = format!("cannot write the dead-letter journal: {e:#}");
+        tracing::error!("{problem}; the messages stay with the broker");
+        ctx.note_result(format!("PROBLEM: {problem}"));
+        return Ok(Some(SessionEnd::Lost(problem)));
+    }
+    tracing::warn!(messages = deliveries.len(), %destination, "dead-lettered: {reason}");
+    let settled = source.dead_letter(&deliveries, reason).await;
+    if settled.is_ok() {
+        ctx.unsettled.settled(&deliveries);
+    }
+    ctx.emit(EngineEvent::DeadLettered {
+        mapping: ctx.uuid,
+        batch,
+        messages: deliveries.len(),
+        reason: reason.to_string(),
+    });
+    ctx.note_result(format!(
+        "PROBLEM: {} message(s) dead-lettered to {destination}: {reason}",
+        deliveries.len()
+    ));
+    Ok(match settled {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!("{e}; the broker will deliver them again");
+            Some(SessionEnd::Lost(e.to_string()))
+        }
+    })
+}

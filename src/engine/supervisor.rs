@@ -1,0 +1,43 @@
+//! A mapping's task under supervision: a poller that fails or panics is
+//! started again, with back-off. One mapping's trouble must neither take
+//! the others down nor leave this one silently dead.
+
+use super::{Control, RunSettings, poller, retry};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub(super) async fn supervise(
+    control: Control,
+    uuid: Uuid,
+    cancel: CancellationToken,
+    settings: watch::Receiver<RunSettings>,
+) {
+    let mut backoff = retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        let poller = tokio::spawn(poller::run(
+            control.clone(),
+            uuid,
+            cancel.clone(),
+            settings.clone(),
+        ));
+        let why = match poller.await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) if e.is_panic() => format!("it panicked: {e}"),
+            Err(_) => return,
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        tracing::error!(mapping = %uuid, "mapping task failed ({why}); restarting it");
+        let _ = control.modify(uuid, |m| {
+            m.last_processing_result = format!("PROBLEM: mqtrigger restarts this mapping: {why}")
+        });
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}

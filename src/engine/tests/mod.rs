@@ -1,0 +1,282 @@
+//! The engine on an in-memory broker, with tokio's paused clock: batching,
+//! retries, dead letters, settling and stopping, with no broker running.
+//! Every test builds a [`Harness`]: one mapping of a function written in
+//! Rust ([`Function`]) to a [`MemoryBroker`] queue.
+
+mod batching;
+mod retries;
+mod settling;
+mod stopping;
+
+use crate::config::Config;
+use crate::engine::wiring::{Consumer, Wiring};
+use crate::engine::{Control, MappingStats};
+use crate::event::bodies;
+use crate::invoke::{InvokeError, Invoker};
+use crate::mapping::Mapping;
+use crate::source::memory::MemoryBroker;
+use crate::source::{Source, SourceError};
+use crate::store::Store;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+pub const BROKER_ARN: &str =
+    "arn:aws:mq:us-east-1:000000000000:broker:memory:b-00000000-0000-0000-0000-00000000000a";
+pub const SECRET: &str = "arn:aws:secretsmanager:us-east-1:000000000000:secret:memory";
+
+/// One invocation as the function saw it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Since the harness started (paused time: exact).
+    pub at: Duration,
+    pub bodies: Vec<String>,
+    /// The `redelivered` flag of each record.
+    pub redelivered: Vec<bool>,
+}
+
+type Behaviour = dyn Fn(&Call) -> Result<(), InvokeError> + Send + Sync;
+
+/// A function that takes `duration` per batch and answers what `behaviour` says.
+pub struct Function {
+    pub duration: Duration,
+    behaviour: Box<Behaviour>,
+    calls: Mutex<Vec<Call>>,
+    running: Mutex<usize>,
+    most_at_once: Mutex<usize>,
+    epoch: Instant,
+}
+
+impl Function {
+    pub fn new(
+        duration: Duration,
+        behaviour: impl Fn(&Call) -> Result<(), InvokeError> + Send + Sync + 'static,
+    ) -> Arc<Function> {
+        Arc::new(Function {
+            duration,
+            behaviour: Box::new(behaviour),
+            calls: Mutex::default(),
+            running: Mutex::default(),
+            most_at_once: Mutex::default(),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Succeeds at once.
+    pub fn ok() -> Arc<Function> {
+        Self::new(Duration::ZERO, |_| Ok(()))
+    }
+
+    /// Fails every batch that holds a body for which `fails` is true.
+    pub fn failing_on(fails: impl Fn(&str) -> bool + Send + Sync + 'static) -> Arc<Function> {
+        Self::new(Duration::ZERO, move |call| {
+            if call.bodies.iter().any(|b| fails(b)) {
+                Err(function_error())
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The most batches it had at the same time.
+    pub fn most_at_once(&self) -> usize {
+        *self.most_at_once.lock().unwrap()
+    }
+}
+
+pub fn function_error() -> InvokeError {
+    InvokeError::Function {
+        error_type: "Unhandled".into(),
+        payload: r#"{"errorMessage":"boom"}"#.into(),
+    }
+}
+
+impl Invoker for Function {
+    fn invoke(&self, event: Bytes) -> BoxFuture<'_, Result<Bytes, InvokeError>> {
+        Box::pin(async move {
+            let json: serde_json::Value = serde_json::from_slice(&event).expect("event JSON");
+            let call = Call {
+                at: self.epoch.elapsed(),
+                bodies: bodies(&event)
+                    .into_iter()
+                    .map(|b| String::from_utf8(b).unwrap())
+                    .collect(),
+                redelivered: json["messages"]
+                    .as_array()
+                    .expect("an aws:mq event")
+                    .iter()
+                    .map(|m| m["redelivered"].as_bool().unwrap())
+                    .collect(),
+            };
+            self.calls.lock().unwrap().push(call.clone());
+            {
+                let mut running = self.running.lock().unwrap();
+                *running += 1;
+                let mut most = self.most_at_once.lock().unwrap();
+                *most = (*most).max(*running);
+            }
+            tokio::time::sleep(self.duration).await;
+            *self.running.lock().unwrap() -= 1;
+            (self.behaviour)(&call).map(|()| Bytes::from_static(b"null"))
+        })
+    }
+
+    fn describe(&self) -> String {
+        "a test function".into()
+    }
+}
+
+/// The memory broker and the test's function, for every mapping.
+struct MemoryWiring {
+    broker: MemoryBroker,
+    function: Arc<Function>,
+    /// What the next invoker request answers instead of the function.
+    invoker_error: Mutex<Option<InvokeError>>,
+}
+
+impl Wiring for MemoryWiring {
+    fn connect<'a>(
+        &'a self,
+        _engine: &'a Control,
+        consumer: Consumer<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>> {
+        Box::pin(async move {
+            let source = self.broker.connect(consumer.prefetch)?;
+            Ok(Box::new(source) as Box<dyn Source>)
+        })
+    }
+
+    fn invoker<'a>(
+        &'a self,
+        _engine: &'a Control,
+        _mapping: &'a Mapping,
+    ) -> BoxFuture<'a, Result<Arc<dyn Invoker>, InvokeError>> {
+        Box::pin(async move {
+            if let Some(e) = self.invoker_error.lock().unwrap().take() {
+                return Err(e);
+            }
+            Ok(self.function.clone() as Arc<dyn Invoker>)
+        })
+    }
+}
+
+/// What a test changes from the defaults.
+#[derive(Default)]
+pub struct Setup {
+    /// Extra lines of the `[[mappings]]` table (`BatchSize = 10`).
+    pub mapping: &'static str,
+    /// Extra lines of `[engine]`; retries default to 1 s, 2 s, … here too.
+    pub engine: &'static str,
+    pub invoker_error: Option<InvokeError>,
+    /// Messages published before the engine starts.
+    pub bodies: Vec<String>,
+}
+
+pub struct Harness {
+    pub control: Control,
+    pub broker: MemoryBroker,
+    pub function: Arc<Function>,
+    pub mapping: Uuid,
+    pub epoch: Instant,
+    _state: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start(function: Arc<Function>, setup: Setup) -> Harness {
+        let state = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"
+[[brokers]]
+name = "memory"
+engine = "activemq"
+arn = "{BROKER_ARN}"
+endpoints = ["stomp://127.0.0.1:1"]
+
+[secrets]
+"{SECRET}" = {{ username = "u", password = "p" }}
+
+[functions.f]
+command = ["true"]
+
+[engine]
+{engine}
+
+[[mappings]]
+FunctionName = "f"
+EventSourceArn = "{BROKER_ARN}"
+Queues = ["q"]
+SourceAccessConfigurations = [ {{ Type = "BASIC_AUTH", URI = "{SECRET}" }} ]
+{mapping}
+"#,
+            engine = setup.engine,
+            mapping = setup.mapping,
+        );
+        let path = state.path().join("mqtrigger.toml");
+        let config = Config::parse(&path, &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let broker = MemoryBroker::new();
+        for body in &setup.bodies {
+            broker.publish(body.clone());
+        }
+        let wiring = Arc::new(MemoryWiring {
+            broker: broker.clone(),
+            function: function.clone(),
+            invoker_error: Mutex::new(setup.invoker_error),
+        });
+        let store = Store::open(&state.path().join("state")).unwrap();
+        let control = Control::start_wired(config, store, wiring).await.unwrap();
+        let mapping = control.list().unwrap()[0].uuid;
+        Harness {
+            control,
+            broker,
+            function,
+            mapping,
+            epoch: Instant::now(),
+            _state: state,
+        }
+    }
+
+    pub fn stats(&self) -> MappingStats {
+        self.control.stats(self.mapping)
+    }
+
+    pub fn mapping(&self) -> Mapping {
+        self.control.get(self.mapping).unwrap()
+    }
+
+    pub fn publish(&self, bodies: impl IntoIterator<Item = impl Into<String>>) {
+        for b in bodies {
+            self.broker.publish(b.into());
+        }
+    }
+
+    /// Waits (in paused time: instantly) until `done` holds; fails the test
+    /// with `what` if an hour passes first.
+    pub async fn until(&self, what: &str, done: impl Fn(&Harness) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "an hour passed and not: {what}; stats {:?}",
+                self.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Since the harness started.
+    pub fn elapsed(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+}
+
+/// `n` bodies named `m1` … `mn` (as the broker names their ids too).
+pub fn numbered(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("m{i}")).collect()
+}

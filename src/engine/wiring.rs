@@ -1,0 +1,143 @@
+//! Where a mapping's messages come from and where they go.
+//!
+//! The engine asks its [`Wiring`] for a connected [`Source`] and for the
+//! mapping's [`Invoker`]. [`Configured`] gives the brokers and functions of
+//! the config file; the engine's unit tests give an in-memory broker and
+//! functions written in Rust (`crate::source::memory`), so batching,
+//! retries and settling are tested without any broker running.
+
+use super::Control;
+use crate::config::BrokerEngine;
+use crate::invoke::{self, InvokeError, Invoker};
+use crate::mapping::{Mapping, SourceAccessType};
+use crate::secrets::SecretError;
+use crate::source::activemq::{ActiveMqSource, StompConfig};
+use crate::source::rabbitmq::{RabbitConfig, RabbitSource};
+use crate::source::{SeenBefore, Source, SourceError};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// What a consumer is opened with.
+pub struct Consumer<'a> {
+    pub mapping: &'a Mapping,
+    /// Unsettled messages the broker may push (see [`super::prefetch`]).
+    pub prefetch: u32,
+    /// Ids an earlier session left unsettled (see `engine::unsettled`).
+    pub seen_before: SeenBefore,
+}
+
+pub trait Wiring: Send + Sync + 'static {
+    /// Connects to the mapping's queue.
+    fn connect<'a>(
+        &'a self,
+        engine: &'a Control,
+        consumer: Consumer<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>>;
+
+    /// The mapping's function.
+    fn invoker<'a>(
+        &'a self,
+        engine: &'a Control,
+        mapping: &'a Mapping,
+    ) -> BoxFuture<'a, Result<Arc<dyn Invoker>, InvokeError>>;
+
+    /// The broker refused the credentials: forget a cached secret that may
+    /// have been rotated since. True when there was one, to read again.
+    fn forget_secret(&self, _engine: &Control, _mapping: &Mapping) -> bool {
+        false
+    }
+}
+
+/// The brokers, secrets and functions of the config file.
+pub struct Configured;
+
+impl Wiring for Configured {
+    fn connect<'a>(
+        &'a self,
+        engine: &'a Control,
+        consumer: Consumer<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>> {
+        Box::pin(connect(engine, consumer))
+    }
+
+    fn invoker<'a>(
+        &'a self,
+        engine: &'a Control,
+        mapping: &'a Mapping,
+    ) -> BoxFuture<'a, Result<Arc<dyn Invoker>, InvokeError>> {
+        Box::pin(async move {
+            let name = &mapping.spec.function_name;
+            let function = engine.config().functions.get(name).ok_or_else(|| {
+                InvokeError::ConfigNotValid(format!(
+                    "function `{name}` is not defined; add a [functions.{name}] section"
+                ))
+            })?;
+            invoke::build(function).await.map_err(|e| match e {
+                InvokeError::ConfigNotValid(m) => {
+                    InvokeError::ConfigNotValid(format!("[functions.{name}]: {m}"))
+                }
+                other => other,
+            })
+        })
+    }
+
+    fn forget_secret(&self, engine: &Control, mapping: &Mapping) -> bool {
+        let uri = mapping
+            .spec
+            .access(SourceAccessType::BasicAuth)
+            .unwrap_or_default();
+        engine.secrets().forget(uri)
+    }
+}
+
+async fn connect(engine: &Control, consumer: Consumer<'_>) -> Result<Box<dyn Source>, SourceError> {
+    let config = engine.config();
+    let spec = &consumer.mapping.spec;
+    let uuid = consumer.mapping.uuid;
+    let broker = config.broker(&spec.event_source_arn).ok_or_else(|| {
+        SourceError::Config(format!(
+            "EventSourceArn {} names no configured broker",
+            spec.event_source_arn
+        ))
+    })?;
+    let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
+    let secret = engine
+        .secrets()
+        .get(secret_arn)
+        .await
+        .map_err(|e| match e {
+            SecretError::Config(m) => SourceError::Config(m),
+            SecretError::Unavailable(m) => SourceError::Connection(m),
+        })?;
+    match broker.engine {
+        BrokerEngine::Rabbitmq => {
+            let source = RabbitSource::connect(RabbitConfig {
+                endpoints: broker.endpoints.clone(),
+                secret,
+                vhost: spec
+                    .access(SourceAccessType::VirtualHost)
+                    .unwrap_or("/")
+                    .to_owned(),
+                queue: spec.queue().to_owned(),
+                consumer_tag: uuid.to_string(),
+                prefetch: consumer.prefetch.min(u32::from(u16::MAX)) as u16,
+                ca_file: broker.ca_file.clone(),
+            })
+            .await?;
+            Ok(Box::new(source))
+        }
+        BrokerEngine::Activemq => {
+            let source = ActiveMqSource::connect(StompConfig {
+                endpoints: broker.endpoints.clone(),
+                ca_file: broker.ca_file.clone(),
+                secret,
+                queue: spec.queue().to_owned(),
+                subscription: uuid.to_string(),
+                prefetch: consumer.prefetch,
+                seen_before: consumer.seen_before,
+            })
+            .await?;
+            Ok(Box::new(source))
+        }
+    }
+}
