@@ -350,6 +350,7 @@ mod tests {
             bytes: 100,
             attempt,
             closed_by: CloseReason::Count,
+            at: chrono::Utc::now(),
             event: bytes::Bytes::new(),
         };
         events.push(started(1));

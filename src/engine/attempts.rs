@@ -76,6 +76,7 @@ pub(super) async fn invoke_batch(
             bytes,
             attempt,
             closed_by: batch.closed_by,
+            at: chrono::Utc::now(),
             event: event.clone(),
         });
         let started = Instant::now();

@@ -58,6 +58,8 @@ pub enum EngineEvent {
         bytes: usize,
         attempt: u32,
         closed_by: CloseReason,
+        /// When the attempt started (stamped once, so every watcher's copy agrees).
+        at: chrono::DateTime<chrono::Utc>,
         /// The event the function is given (shared, not copied).
         event: bytes::Bytes,
     },

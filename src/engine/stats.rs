@@ -166,6 +166,7 @@ impl MappingStats {
                 bytes,
                 attempt,
                 closed_by,
+                at,
                 ..
             } => {
                 self.invoked += *messages as u64;
@@ -176,7 +177,7 @@ impl MappingStats {
                 self.recent.push_front(BatchRow {
                     batch: *batch,
                     attempt: *attempt,
-                    started: Utc::now(),
+                    started: *at,
                     messages: *messages,
                     bytes: *bytes,
                     closed_by: *closed_by,
@@ -272,6 +273,7 @@ mod tests {
             bytes: 10,
             attempt,
             closed_by: CloseReason::Count,
+            at: Utc::now(),
             event: bytes::Bytes::new(),
         }
     }

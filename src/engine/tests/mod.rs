@@ -136,7 +136,7 @@ impl Invoker for Function {
 /// The memory broker and the test's function, for every mapping.
 struct MemoryWiring {
     broker: MemoryBroker,
-    function: Arc<Function>,
+    function: Arc<dyn Invoker>,
     /// What the next invoker request answers instead of the function.
     invoker_error: Mutex<Option<InvokeError>>,
 }
@@ -162,7 +162,7 @@ impl Wiring for MemoryWiring {
             if let Some(e) = self.invoker_error.lock().unwrap().take() {
                 return Err(e);
             }
-            Ok(self.function.clone() as Arc<dyn Invoker>)
+            Ok(self.function.clone())
         })
     }
 }
@@ -190,6 +190,16 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(function: Arc<Function>, setup: Setup) -> Harness {
+        Self::start_with(function.clone(), function, setup).await
+    }
+
+    /// With `invoker` as the mapping's function; `function` is what the
+    /// test looks at (the invoker may wrap it).
+    pub async fn start_with(
+        function: Arc<Function>,
+        invoker: Arc<dyn Invoker>,
+        setup: Setup,
+    ) -> Harness {
         let state = tempfile::tempdir().unwrap();
         let text = format!(
             r#"
@@ -226,7 +236,7 @@ SourceAccessConfigurations = [ {{ Type = "BASIC_AUTH", URI = "{SECRET}" }} ]
         }
         let wiring = Arc::new(MemoryWiring {
             broker: broker.clone(),
-            function: function.clone(),
+            function: invoker,
             invoker_error: Mutex::new(setup.invoker_error),
         });
         let store = Store::open(&state.path().join("state")).unwrap();
