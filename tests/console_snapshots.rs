@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use mqtrigger::console::action::{Action, Effect};
 use mqtrigger::console::app::{App, Outcome};
 use mqtrigger::console::{keys, ui};
-use mqtrigger::engine::EngineEvent;
+use mqtrigger::engine::{BatchId, CloseReason, EngineEvent};
 use mqtrigger::mapping::{
     Mapping, MappingSpec, SourceAccessConfiguration, SourceAccessType, State, StateTransitionReason,
 };
@@ -78,45 +78,53 @@ fn app() -> App {
             body: b"{\"order\":7}".to_vec(),
         }],
     });
+    // Batches are stamped by the engine; pinned here for a stable picture.
+    let at = now - chrono::Duration::seconds(3);
     let events = [
         EngineEvent::BatchStarted {
             mapping: orders.uuid,
+            batch: BatchId(1),
             messages: 10,
             bytes: 3200,
             attempt: 1,
+            closed_by: CloseReason::Count,
+            at,
             event: batch_event(10),
         },
         EngineEvent::BatchSucceeded {
             mapping: orders.uuid,
+            batch: BatchId(1),
             messages: 10,
             attempts: 1,
             latency: Duration::from_millis(42),
         },
         EngineEvent::BatchStarted {
             mapping: orders.uuid,
+            batch: BatchId(2),
             messages: 1,
             bytes: 320,
             attempt: 6,
+            closed_by: CloseReason::Window,
+            at,
             event: batch_event(1),
         },
         EngineEvent::BatchFailed {
             mapping: orders.uuid,
+            batch: BatchId(2),
             messages: 1,
             attempt: 6,
             error: "OrderInvalid".into(),
+            latency: Duration::from_millis(7),
         },
         EngineEvent::DeadLettered {
             mapping: orders.uuid,
+            batch: Some(BatchId(2)),
             messages: 1,
             reason: "retries".into(),
         },
     ];
     for e in events {
         app.update(Action::Engine(e));
-    }
-    // Batches are stamped when they arrive; pin them for a stable picture.
-    for b in app.batches.values_mut().flatten() {
-        b.started = now - chrono::Duration::seconds(3);
     }
     app.now = now;
     app
@@ -310,15 +318,15 @@ fn filter_sort_and_the_command_line() {
 fn a_click_selects_the_row_under_it() {
     let screen = ratatui::layout::Rect::new(0, 0, 110, 24);
     // Title line, then the table's top border and header.
-    assert_eq!(ui::mapping_row_at(screen, 10, 3), Some(0));
-    assert_eq!(ui::mapping_row_at(screen, 10, 4), Some(1));
+    assert_eq!(ui::mapping_row_at(screen, 0, 10, 3), Some(0));
+    assert_eq!(ui::mapping_row_at(screen, 0, 10, 4), Some(1));
     assert_eq!(
-        ui::mapping_row_at(screen, 10, 2),
+        ui::mapping_row_at(screen, 0, 10, 2),
         None,
         "the header is not a row"
     );
     assert_eq!(
-        ui::mapping_row_at(screen, 0, 3),
+        ui::mapping_row_at(screen, 0, 0, 3),
         None,
         "the border is not a row"
     );
@@ -406,10 +414,10 @@ fn a_batch_opens_on_the_event_the_function_saw() {
     app.update(Action::FocusNext); // batches
     app.update(Action::Down); // the older batch, of 10 messages
     app.update(Action::Inspect);
-    assert!(matches!(
-        app.mode,
-        mqtrigger::console::app::Mode::InspectBatch(1)
-    ));
+    let mqtrigger::console::app::Mode::InspectBatch(inspected) = &app.mode else {
+        panic!("the batch inspector is open")
+    };
+    assert_eq!(inspected.key.batch, BatchId(1), "the batch selected, by id");
     insta::assert_snapshot!(render(&app));
     app.update(Action::Down);
     app.update(Action::Down);
@@ -465,33 +473,57 @@ fn the_filter_editor_validates_as_you_type_and_dry_runs() {
 }
 
 #[test]
-fn a_batch_that_ends_after_the_next_one_started_is_not_left_in_flight() {
+fn each_end_settles_its_own_batch_whatever_the_order() {
     let mut app = app();
     let uuid = app.mappings[1].uuid;
-    let started = |messages| EngineEvent::BatchStarted {
+    let started = |batch, messages| EngineEvent::BatchStarted {
         mapping: uuid,
+        batch: BatchId(batch),
         messages,
         bytes: 100,
         attempt: 1,
+        closed_by: CloseReason::Count,
+        at: Utc::now(),
         event: batch_event(messages),
     };
-    let succeeded = |messages, ms| EngineEvent::BatchSucceeded {
+    let succeeded = |batch, messages, ms| EngineEvent::BatchSucceeded {
         mapping: uuid,
+        batch: BatchId(batch),
         messages,
         attempts: 1,
         latency: Duration::from_millis(ms),
     };
-    // The engine starts the next invocation before the last is settled.
-    for e in [started(3), started(4), succeeded(3, 30), succeeded(4, 40)] {
+    // With MaximumConcurrency > 1 a later batch can end first.
+    for e in [started(10, 3), started(11, 4), started(12, 5), succeeded(12, 5, 50)] {
         app.update(Action::Engine(e));
     }
-    let newest: Vec<_> = app.batches[&uuid]
-        .iter()
-        .take(2)
-        .map(|b| (b.messages, b.outcome.clone(), b.latency_ms))
-        .collect();
+    let rows = |app: &App| -> Vec<_> {
+        app.stats_of(uuid)
+            .recent
+            .iter()
+            .take(3)
+            .map(|b| (b.messages, b.outcome.clone(), b.latency_ms))
+            .collect()
+    };
     assert_eq!(
-        newest,
-        [(4, Outcome::Ok, Some(40)), (3, Outcome::Ok, Some(30))]
+        rows(&app),
+        [
+            (5, Outcome::Ok, Some(50)),
+            (4, Outcome::InFlight, None),
+            (3, Outcome::InFlight, None)
+        ]
     );
+    assert_eq!(app.stats_of(uuid).in_flight_batches, 2);
+    for e in [succeeded(10, 3, 30), succeeded(11, 4, 40)] {
+        app.update(Action::Engine(e));
+    }
+    assert_eq!(
+        rows(&app),
+        [
+            (5, Outcome::Ok, Some(50)),
+            (4, Outcome::Ok, Some(40)),
+            (3, Outcome::Ok, Some(30))
+        ]
+    );
+    assert_eq!(app.stats_of(uuid).in_flight_batches, 0);
 }
