@@ -62,7 +62,7 @@ impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         match e.downcast_ref::<ControlError>() {
             Some(ControlError::NotFound(m)) => Self::not_found(m),
-            Some(ControlError::Invalid(m)) => Self::invalid(m),
+            Some(ControlError::Invalid(e)) => Self::invalid(&e.message),
             Some(ControlError::ReadOnly(m)) => Self {
                 status: StatusCode::FORBIDDEN,
                 kind: "AccessDeniedException",
