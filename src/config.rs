@@ -293,22 +293,38 @@ fn first_word(message: &str) -> &str {
 /// The line where `key` is written inside the table that starts at `start`;
 /// the table's first line when the key is not written.
 fn key_line(text: &str, start: usize, key: &str) -> usize {
+    let header_of = |line: &str| {
+        let line = line.trim();
+        line.starts_with('[').then(|| {
+            line.trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned()
+        })
+    };
+    let rest = text.get(start..).unwrap_or_default();
+    // Sub-tables of the table (`[mappings.ScalingConfig]` under
+    // `[[mappings]]`) are searched too: a key may be written as one.
+    let table = rest.lines().next().and_then(header_of);
+    let own_key = table.as_ref().map(|t| format!("{t}.{key}"));
     // toml's span of an array-of-tables entry may cover only its header, so
-    // search on to the next table header (or the key's own sub-table).
+    // search on to the next table header that is not a sub-table.
     let mut offset = start;
-    for (i, line) in text
-        .get(start..)
-        .unwrap_or_default()
-        .split_inclusive('\n')
-        .enumerate()
-    {
+    for (i, line) in rest.split_inclusive('\n').enumerate() {
         let line_text = line.trim();
-        if i > 0 && line_text.starts_with('[') {
-            let header = line_text.trim_matches(|c| c == '[' || c == ']');
-            if !key.is_empty() && header.rsplit('.').next() == Some(key) {
+        if let Some(header) = header_of(line).filter(|_| i > 0) {
+            let is_own = own_key
+                .as_ref()
+                .is_some_and(|k| header == *k || header.starts_with(&format!("{k}.")));
+            if !key.is_empty() && is_own {
                 return line_of(text, offset);
             }
-            break;
+            match &table {
+                Some(t) if header.starts_with(&format!("{t}.")) => {
+                    offset += line.len();
+                    continue;
+                }
+                _ => break,
+            }
         }
         let rest = line_text
             .strip_prefix(key)
