@@ -63,16 +63,18 @@ fn app() -> App {
         "RabbitMQ refused the login for user 'app' at 127.0.0.1:5672 — check the secret".into(),
     );
     payments.last_processing_result = "PROBLEM: EVENT_SOURCE_AUTHN_ERROR".into();
-    let mut app = App::default();
-    app.choices = choices(
-        r#"
+    let mut app = App {
+        choices: choices(
+            r#"
 [[brokers]]
 name = "local"
 engine = "rabbitmq"
 arn = "arn:aws:mq:us-east-1:000000000000:broker:b:b-1"
 endpoints = ["amqp://127.0.0.1:5672"]
 "#,
-    );
+        ),
+        ..App::default()
+    };
     app.update(Action::Loaded {
         mappings: vec![payments, orders.clone()],
         dead_letters: vec![DeadLetter {

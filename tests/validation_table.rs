@@ -228,7 +228,12 @@ fn file_door(row: &Row) {
     let loaded = Config::load(&path);
     let Some(field) = row.field else {
         let config = loaded.unwrap_or_else(|e| panic!("{}: the file refused it: {e}", row.what));
-        assert_eq!(config.mappings, [row.spec.clone()], "{}", row.what);
+        assert_eq!(
+            config.mappings,
+            std::slice::from_ref(&row.spec),
+            "{}",
+            row.what
+        );
         return;
     };
     let e = loaded.expect_err(row.what);
