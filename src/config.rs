@@ -5,7 +5,7 @@
 //! here is reported with the file, the line and the field to fix.
 
 use crate::invoke::FunctionConfig;
-use crate::mapping::{MappingSpec, SourceAccessType};
+use crate::mapping::MappingSpec;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -127,8 +127,9 @@ pub struct EngineSettings {
     pub retry_max_ms: u64,
     /// Longest wait between reconnect attempts to a broker that went away.
     pub reconnect_max_ms: u64,
-    /// Redeliveries of a failing batch before its messages are dead-lettered
-    /// (Lambda's maximumRedeliveries): 1 + this many attempts in all.
+    /// Lambda's maximumRedeliveries: how many times a failed message is
+    /// delivered again before it is dead-lettered. 5 as Lambda's Amazon MQ
+    /// guide long said (its docs now say 6 for ActiveMQ); 0 to 20.
     pub max_redeliveries: u32,
 }
 
@@ -183,7 +184,12 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             // toml's own message repeats the source; the first line of
             // `message()` is the part a user needs.
-            at(e.span(), e.message().trim().to_owned())
+            let message = e.message().trim();
+            let message = match e.span().and_then(|s| key_of_value_at(text, s.start)) {
+                Some(key) => format!("{key}: {message}"),
+                None => message.to_owned(),
+            };
+            at(e.span(), message)
         })?;
 
         for (i, broker) in raw.brokers.iter().enumerate() {
@@ -215,84 +221,53 @@ impl Config {
         for (name, function) in &raw.functions {
             function.get_ref().validate().map_err(|m| ConfigError {
                 path: path.to_owned(),
-                line: Some(field_line(text, function.span(), &m)),
+                line: Some(key_line(text, function.span().start, first_word(&m))),
                 message: format!("[functions.{name}]: {m}"),
             })?;
         }
 
-        let brokers: Vec<BrokerConfig> = raw.brokers.into_iter().map(Spanned::into_inner).collect();
-        let functions: BTreeMap<String, FunctionConfig> = raw
-            .functions
-            .into_iter()
-            .map(|(k, v)| (k, v.into_inner()))
-            .collect();
-        let mut mappings: Vec<MappingSpec> = Vec::new();
+        crate::validation::check_engine(&raw.engine).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            line: table_start(text, "engine").map(|start| key_line(text, start, e.key)),
+            message: format!("[engine]: {e}"),
+        })?;
+
+        let mut config = Config {
+            path: path.to_owned(),
+            brokers: raw.brokers.into_iter().map(Spanned::into_inner).collect(),
+            secrets: raw.secrets,
+            functions: raw
+                .functions
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner()))
+                .collect(),
+            mappings: Vec::new(),
+            engine: raw.engine,
+            api: raw.api,
+            secrets_manager: raw.secrets_manager,
+        };
         for spanned in raw.mappings {
-            let span = Some(spanned.span());
+            let span = spanned.span();
             let spec = spanned.into_inner();
             let what = format!("mapping of `{}` to {:?}", spec.function_name, spec.queues);
-            spec.validate().map_err(|m| ConfigError {
+            crate::validation::check_mapping(&spec, &config).map_err(|e| ConfigError {
                 path: path.to_owned(),
-                line: Some(field_line(text, span.clone().unwrap_or_default(), &m)),
-                message: format!("{what}: {m}"),
+                line: Some(key_line(text, span.start, e.field)),
+                message: format!("{what}: {e}"),
             })?;
-            let broker = brokers.iter().find(|b| b.arn == spec.event_source_arn).ok_or_else(|| {
-                at(
-                    span.clone(),
-                    format!(
-                        "{what}: EventSourceArn `{}` names no broker; add a [[brokers]] entry with this arn",
-                        spec.event_source_arn
-                    ),
-                )
-            })?;
-            if broker.engine == BrokerEngine::Activemq
-                && spec.access(SourceAccessType::VirtualHost).is_some()
-            {
+            // A duplicate is about the file, not the mapping: Control refuses
+            // the same at run time with Lambda's ResourceConflictException.
+            if config.mappings.iter().any(|m| m.conflicts_with(&spec)) {
                 return Err(at(
-                    span,
-                    format!("{what}: VIRTUAL_HOST is for RabbitMQ brokers only"),
-                ));
-            }
-            if !functions.contains_key(&spec.function_name) {
-                return Err(at(
-                    span,
-                    format!(
-                        "{what}: FunctionName `{}` is not defined; add a [functions.{}] section",
-                        spec.function_name, spec.function_name
-                    ),
-                ));
-            }
-            if let Some(secret) = spec.access(SourceAccessType::BasicAuth)
-                && !raw.secrets.contains_key(secret)
-                && !is_secrets_manager_arn(secret)
-            {
-                return Err(at(
-                    span,
-                    format!(
-                        "{what}: BASIC_AUTH secret `{secret}` is not in [secrets]; add it there, or give the ARN of an AWS Secrets Manager secret"
-                    ),
-                ));
-            }
-            if mappings.iter().any(|m| m.conflicts_with(&spec)) {
-                return Err(at(
-                    span,
+                    Some(span),
                     format!(
                         "{what}: the same function is already mapped to this queue (Lambda allows one such mapping)"
                     ),
                 ));
             }
-            mappings.push(spec);
+            config.mappings.push(spec);
         }
-        Ok(Config {
-            path: path.to_owned(),
-            brokers,
-            secrets: raw.secrets,
-            functions,
-            mappings,
-            engine: raw.engine,
-            api: raw.api,
-            secrets_manager: raw.secrets_manager,
-        })
+        Ok(config)
     }
 
     pub fn broker(&self, arn: &str) -> Option<&BrokerConfig> {
@@ -305,33 +280,91 @@ pub fn is_secrets_manager_arn(uri: &str) -> bool {
     uri.starts_with("arn:") && uri.split(':').nth(2) == Some("secretsmanager")
 }
 
-/// The line of the field a validation message names (its first word), inside
-/// the mapping's table; the table's first line when the field is not written.
-fn field_line(text: &str, span: std::ops::Range<usize>, message: &str) -> usize {
-    let field = message
+/// The first word of a message that starts with the field it is about
+/// (FunctionConfig's checks name their key first).
+fn first_word(message: &str) -> &str {
+    message
         .trim_start_matches(|c: char| !c.is_alphanumeric())
         .split(|c: char| !c.is_alphanumeric() && c != '_')
         .next()
-        .unwrap_or_default();
-    // toml's span of an array-of-tables entry may cover only its header, so
-    // search on to the next table header.
-    let mut offset = span.start;
-    for (i, line) in text
-        .get(span.start..)
         .unwrap_or_default()
-        .split_inclusive('\n')
-        .enumerate()
-    {
-        if i > 0 && line.trim_start().starts_with('[') {
-            break;
+}
+
+/// The line where `key` is written inside the table that starts at `start`;
+/// the table's first line when the key is not written.
+fn key_line(text: &str, start: usize, key: &str) -> usize {
+    let header_of = |line: &str| {
+        let line = line.trim();
+        line.starts_with('[').then(|| {
+            line.trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned()
+        })
+    };
+    let rest = text.get(start..).unwrap_or_default();
+    // Sub-tables of the table (`[mappings.ScalingConfig]` under
+    // `[[mappings]]`) are searched too: a key may be written as one.
+    let table = rest.lines().next().and_then(header_of);
+    let own_key = table.as_ref().map(|t| format!("{t}.{key}"));
+    // toml's span of an array-of-tables entry may cover only its header, so
+    // search on to the next table header that is not a sub-table.
+    let mut offset = start;
+    for (i, line) in rest.split_inclusive('\n').enumerate() {
+        let line_text = line.trim();
+        if let Some(header) = header_of(line).filter(|_| i > 0) {
+            let is_own = own_key
+                .as_ref()
+                .is_some_and(|k| header == *k || header.starts_with(&format!("{k}.")));
+            if !key.is_empty() && is_own {
+                return line_of(text, offset);
+            }
+            match &table {
+                Some(t) if header.starts_with(&format!("{t}.")) => {
+                    offset += line.len();
+                    continue;
+                }
+                _ => break,
+            }
         }
-        let rest = line.trim_start().strip_prefix(field).unwrap_or("!");
-        if !field.is_empty() && rest.trim_start().starts_with('=') {
+        let rest = line_text
+            .strip_prefix(key)
+            .or_else(|| line_text.strip_prefix(&format!("\"{key}\"")));
+        if !key.is_empty() && rest.is_some_and(|r| r.trim_start().starts_with('=')) {
             return line_of(text, offset);
         }
         offset += line.len();
     }
-    line_of(text, span.start)
+    line_of(text, start)
+}
+
+/// Where the `[name]` table starts, if the file has one.
+fn table_start(text: &str, name: &str) -> Option<usize> {
+    let header = format!("[{name}]");
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim() == header {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The key whose value starts at `offset` (`BatchSize = "ten"` → `BatchSize`),
+/// so a type error from serde, which names only the types, names the field.
+fn key_of_value_at(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?;
+    let line = &before[before.rfind('\n').map_or(0, |n| n + 1)..];
+    let (key, between) = line.rsplit_once('=')?;
+    if !between.chars().all(|c| c.is_whitespace() || c == '[') {
+        return None;
+    }
+    let key = key
+        .trim_end()
+        .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
+        .next()?
+        .trim_matches('"');
+    (!key.is_empty()).then_some(key)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -379,6 +412,7 @@ fn check_endpoint(engine: BrokerEngine, url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::SourceAccessType;
 
     const GOOD: &str = r#"
 [[brokers]]
@@ -440,7 +474,11 @@ SourceAccessConfigurations = [
 
         let e = error_of(&GOOD.replace("BatchSize = 10", "BatchSize = \"ten\""));
         assert_eq!(e.line, Some(19), "{e}");
-        assert!(e.message.contains("invalid type"), "{e}");
+        assert!(
+            e.message
+                .starts_with(r#"BatchSize: invalid type: string "ten", expected u32"#),
+            "{e}"
+        );
 
         let e = error_of(&GOOD.replace("BatchSize = 10", "Batchsize = 10"));
         assert!(e.message.contains("unknown field `Batchsize`"), "{e}");
@@ -480,6 +518,34 @@ SourceAccessConfigurations = [
 
         let e = error_of(&GOOD.replace("\"rabbitmq\"", "\"activemq\""));
         assert!(e.message.contains("stomp://"), "{e}");
+
+        // The line of the field the check names, not of the table.
+        let e = error_of(&GOOD.replace(
+            "{ Type = \"VIRTUAL_HOST\", URI = \"/\" },",
+            "{ Type = \"VIRTUAL_HOST\", URI = \"/\" }, { Type = \"VIRTUAL_HOST\", URI = \"/b\" },",
+        ));
+        assert!(e.message.contains("at most one VIRTUAL_HOST"), "{e}");
+        assert_eq!(e.line, Some(20), "{e}");
+        let e = error_of(&GOOD.replace(
+            "BatchSize = 10",
+            "BatchSize = 10\nScalingConfig = { MaximumConcurrency = 0 }",
+        ));
+        assert!(
+            e.message.contains("ScalingConfig.MaximumConcurrency 0"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(20), "{e}");
+
+        let e = error_of(&format!(
+            "{GOOD}\n[engine]\nretry_initial_ms = 10\nmax_redeliveries = 21\n"
+        ));
+        assert!(
+            e.message
+                .starts_with("[engine]: max_redeliveries 21 is out of range: it must be 0 to 20"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(GOOD.lines().count() + 4), "{e}");
+        assert_eq!(parse(GOOD).unwrap().engine.max_redeliveries, 5);
 
         let e = error_of("[[brokers]\n");
         assert_eq!(e.line, Some(1), "{e}");

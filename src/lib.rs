@@ -19,3 +19,4 @@ pub mod publish;
 pub mod secrets;
 pub mod source;
 pub mod store;
+pub mod validation;

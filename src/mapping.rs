@@ -102,57 +102,6 @@ impl MappingSpec {
             && self.queues == other.queues
     }
 
-    /// Lambda's own validation, as sentences naming the field.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.function_name.trim().is_empty() {
-            return Err("FunctionName is required".into());
-        }
-        if self.queues.len() != 1 {
-            return Err(format!(
-                "Queues must hold exactly one queue name (it holds {})",
-                self.queues.len()
-            ));
-        }
-        if self.queue().is_empty() || self.queue().len() > 1000 {
-            return Err("Queues: the queue name must be 1 to 1000 characters".into());
-        }
-        if let Some(b) = self.batch_size
-            && !(MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&b)
-        {
-            return Err(format!(
-                "BatchSize {b} is out of range: it must be {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
-            ));
-        }
-        if let Some(w) = self.maximum_batching_window_in_seconds
-            && w > MAX_BATCHING_WINDOW_SECS
-        {
-            return Err(format!(
-                "MaximumBatchingWindowInSeconds {w} is out of range: it must be 0 to {MAX_BATCHING_WINDOW_SECS}"
-            ));
-        }
-        let count = |k| {
-            self.source_access_configurations
-                .iter()
-                .filter(|c| c.kind == k)
-                .count()
-        };
-        if let Some(c) = self.scaling_config.and_then(|s| s.maximum_concurrency)
-            && !(1..=MAX_CONCURRENCY).contains(&c)
-        {
-            return Err(format!(
-                "ScalingConfig.MaximumConcurrency {c} is out of range: it must be 1 to {MAX_CONCURRENCY}"
-            ));
-        }
-        if count(SourceAccessType::BasicAuth) != 1 {
-            return Err("SourceAccessConfigurations needs exactly one BASIC_AUTH entry (the secret with the broker's username and password)".into());
-        }
-        if count(SourceAccessType::VirtualHost) > 1 {
-            return Err("SourceAccessConfigurations may hold at most one VIRTUAL_HOST".into());
-        }
-        self.filters()?;
-        Ok(())
-    }
-
     /// `FilterCriteria = { Filters = [ { Pattern = "…" } ] }`, checked.
     pub fn filters(&self) -> Result<Option<crate::filter::Filters>, String> {
         let Some(criteria) = &self.filter_criteria else {

@@ -45,6 +45,13 @@ fn batch_event(n: usize) -> bytes::Bytes {
     format!(r#"{{"eventSource":"aws:rmq","eventSourceArn":"arn:x","rmqMessagesByQueue":{{"orders::/":[{records}]}}}}"#).into()
 }
 
+/// What the add-mapping form checks against: a config file's text.
+fn choices(toml: &str) -> mqtrigger::console::form::Choices {
+    let config = mqtrigger::config::Config::parse(std::path::Path::new("t.toml"), toml)
+        .expect("the test's config is valid");
+    mqtrigger::console::form::Choices::from_config(&config)
+}
+
 /// Two mappings, one stopped with a stop code, a batch history and a dead letter.
 fn app() -> App {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
@@ -56,12 +63,18 @@ fn app() -> App {
         "RabbitMQ refused the login for user 'app' at 127.0.0.1:5672 — check the secret".into(),
     );
     payments.last_processing_result = "PROBLEM: EVENT_SOURCE_AUTHN_ERROR".into();
-    let mut app = App::default();
-    app.choices.brokers = vec![(
-        "local".into(),
-        "arn:aws:mq:us-east-1:000000000000:broker:b:b-1".into(),
-        mqtrigger::config::BrokerEngine::Rabbitmq,
-    )];
+    let mut app = App::new(
+        choices(
+            r#"
+[[brokers]]
+name = "local"
+engine = "rabbitmq"
+arn = "arn:aws:mq:us-east-1:000000000000:broker:b:b-1"
+endpoints = ["amqp://127.0.0.1:5672"]
+"#,
+        ),
+        mqtrigger::mapping::MAX_REDELIVERIES,
+    );
     app.update(Action::Loaded {
         mappings: vec![payments, orders.clone()],
         dead_letters: vec![DeadLetter {
@@ -288,7 +301,8 @@ fn filter_sort_and_the_command_line() {
     app.update(key(':'));
     type_text(&mut app, "batch 99999");
     assert_eq!(app.update(Action::Confirm), None);
-    assert!(render(&app).contains("BatchSize must be a whole number from 1 to 10000"));
+    // The same words as the config file and the API (crate::validation).
+    assert!(render(&app).contains("BatchSize 99999 is out of range: it must be 1 to 10000"));
     app.update(Action::Back);
     app.update(key(':'));
     type_text(&mut app, "batch 50");
@@ -343,25 +357,28 @@ fn a_click_selects_the_row_under_it() {
 
 #[test]
 fn the_add_mapping_form_checks_each_field_and_creates_the_mapping() {
-    use mqtrigger::config::BrokerEngine;
-    use mqtrigger::console::form::Choices;
     let mut app = app();
-    app.choices = Choices {
-        brokers: vec![
-            (
-                "rabbit".into(),
-                "arn:aws:mq:us-east-1:0:broker:rabbit:b-1".into(),
-                BrokerEngine::Rabbitmq,
-            ),
-            (
-                "amq".into(),
-                "arn:aws:mq:us-east-1:0:broker:amq:b-2".into(),
-                BrokerEngine::Activemq,
-            ),
-        ],
-        functions: vec!["echo".into()],
-        secrets: vec!["arn:aws:secretsmanager:us-east-1:0:secret:s".into()],
-    };
+    app.choices = choices(
+        r#"
+[[brokers]]
+name = "rabbit"
+engine = "rabbitmq"
+arn = "arn:aws:mq:us-east-1:0:broker:rabbit:b-1"
+endpoints = ["amqp://127.0.0.1:5672"]
+
+[[brokers]]
+name = "amq"
+engine = "activemq"
+arn = "arn:aws:mq:us-east-1:0:broker:amq:b-2"
+endpoints = ["stomp://127.0.0.1:61613"]
+
+[secrets]
+"arn:aws:secretsmanager:us-east-1:0:secret:s" = { username = "guest", password = "guest" }
+
+[functions.echo]
+command = ["true"]
+"#,
+    );
     app.update(key('n'));
     assert_eq!(app.update(Action::Confirm), None, "the queue is required");
     type_text(&mut app, "refunds");

@@ -127,7 +127,7 @@ async fn the_console_shows_traffic_and_its_keys_change_the_mapping() {
     tmux.keys(&["BSpace", "BSpace", "0", "0", "0", "0", "0"]);
     wait_for("the error in place", || {
         tmux.screen()
-            .contains("must be a whole number from 1 to 10000")
+            .contains("is out of range: it must be 1 to 10000")
     })
     .await;
     tmux.keys(&["Escape"]);

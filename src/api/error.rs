@@ -62,7 +62,7 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e {
             ControlError::NotFound(m) => Self::not_found(m),
-            ControlError::Invalid(m) => Self::invalid(m),
+            ControlError::Invalid(e) => Self::invalid(e.message),
             ControlError::ReadOnly(m) => Self {
                 status: StatusCode::FORBIDDEN,
                 kind: "AccessDeniedException",

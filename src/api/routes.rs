@@ -96,8 +96,57 @@ struct ListQuery {
     max_items: Option<String>,
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("the request body: {e}")))
+/// What a CreateEventSourceMapping body must be.
+const CREATE_FIELDS: &str = "a JSON object of CreateEventSourceMapping's fields (FunctionName, EventSourceArn, Queues, SourceAccessConfigurations, …)";
+/// What an UpdateEventSourceMapping body must be.
+const UPDATE_FIELDS: &str =
+    "a JSON object of UpdateEventSourceMapping's fields (BatchSize, Enabled, FilterCriteria, …)";
+
+/// The body as `T`. Anything else is Lambda's InvalidParameterValueException
+/// saying what was expected: serde's own sentence names types, not fields.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(format!(
+            "The request body is not JSON ({e}); it must be {expected}"
+        ))
+    })?;
+    let shape = match &value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("an array"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Null => Some("null"),
+    };
+    if let Some(shape) = shape {
+        return Err(ApiError::invalid(format!(
+            "The request body must be {expected}; it is {shape}"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let field = match e.classify() {
+            serde_json::error::Category::Data => field_before(body, e.line(), e.column()),
+            _ => None,
+        };
+        let what = e.to_string();
+        let named = what.starts_with("invalid type") || what.starts_with("invalid value");
+        match field {
+            Some(field) if named => ApiError::invalid(format!("{field}: {what}")),
+            _ => ApiError::invalid(format!("The request body: {what}")),
+        }
+    })
+}
+
+/// The key of the JSON value that ends at `line`:`column` (serde_json's
+/// position of a type error): the last `"Key":` before it.
+fn field_before(body: &[u8], line: usize, column: usize) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line_text = text.lines().nth(line.checked_sub(1)?)?;
+    let before = line_text.get(..column.min(line_text.len()))?;
+    let colon = before.rfind("\":")?;
+    let key = &before[..colon];
+    let start = key.rfind('"')? + 1;
+    Some(key[start..].to_owned())
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid, ApiError> {
@@ -110,7 +159,7 @@ fn answer(status: StatusCode, m: &Mapping) -> Response {
 }
 
 async fn create(Shared(control): Shared<Control>, body: Bytes) -> Result<Response, ApiError> {
-    let spec: MappingSpec = parse_body(&body)?;
+    let spec: MappingSpec = parse_body(&body, CREATE_FIELDS)?;
     let m = control.create(spec).await?;
     tracing::info!(uuid = %m.uuid, function = %m.spec.function_name, queue = m.spec.queue(), "mapping created through the API");
     Ok(answer(StatusCode::ACCEPTED, &m))
@@ -130,7 +179,7 @@ async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let uuid = parse_uuid(&uuid)?;
-    let change: MappingUpdate = parse_body(&body)?;
+    let change: MappingUpdate = parse_body(&body, UPDATE_FIELDS)?;
     let m = control.update(uuid, change).await?;
     tracing::info!(%uuid, "mapping updated through the API");
     Ok(answer(StatusCode::ACCEPTED, &m))
@@ -195,4 +244,43 @@ async fn list(
         event_source_mappings: page.into_iter().map(Into::into).collect(),
         next_marker,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(body: &str) -> ApiError {
+        parse_body::<MappingSpec>(body.as_bytes(), CREATE_FIELDS).unwrap_err()
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_says_what_was_expected() {
+        let e = refusal("[1,2,3]");
+        assert_eq!(e.kind, "InvalidParameterValueException");
+        assert_eq!(
+            e.message,
+            format!("The request body must be {CREATE_FIELDS}; it is an array")
+        );
+        assert!(
+            refusal("{")
+                .message
+                .starts_with("The request body is not JSON (")
+        );
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        let e = refusal(
+            r#"{"FunctionName":"echo","EventSourceArn":"arn:x","Queues":["q"],"BatchSize":"ten"}"#,
+        );
+        assert!(
+            e.message
+                .starts_with(r#"BatchSize: invalid type: string "ten", expected u32"#),
+            "{}",
+            e.message
+        );
+        let e = refusal(r#"{"FunctionName":"echo","Bogus":1}"#);
+        assert!(e.message.contains("unknown field `Bogus`"), "{}", e.message);
+    }
 }

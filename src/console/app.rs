@@ -336,7 +336,7 @@ impl App {
             (Mode::Form(form), Action::NextField) => form.move_focus(true),
             (Mode::Form(form), Action::PrevField) => form.move_focus(false),
             (Mode::Form(form), Action::Confirm) => {
-                if let Some(spec) = form.spec() {
+                if let Ok(spec) = form.spec() {
                     self.mode = Mode::Normal;
                     return Some(Effect::Create(Box::new(spec)));
                 }
@@ -665,6 +665,22 @@ impl App {
 /// The editor's text as FilterCriteria: one pattern (a JSON object), or a
 /// JSON list of up to five; empty removes the filter.
 pub fn criteria_from_text(text: &str) -> Result<Option<serde_json::Value>, String> {
+    let criteria = filter_criteria_of_text(text)?;
+    if let Some(c) = &criteria {
+        let patterns: Vec<&str> = c["Filters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["Pattern"].as_str())
+            .collect();
+        crate::filter::Filters::parse(&patterns)?;
+    }
+    Ok(criteria)
+}
+
+/// The FilterCriteria of one pattern or a list of patterns as typed, not
+/// yet checked; an error only when the text is not JSON.
+pub fn filter_criteria_of_text(text: &str) -> Result<Option<serde_json::Value>, String> {
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -674,7 +690,6 @@ pub fn criteria_from_text(text: &str) -> Result<Option<serde_json::Value>, Strin
         serde_json::Value::Array(list) => list.iter().map(|p| p.to_string()).collect(),
         one => vec![one.to_string()],
     };
-    crate::filter::Filters::parse(&patterns)?;
     let filters: Vec<serde_json::Value> = patterns
         .iter()
         .map(|p| serde_json::json!({ "Pattern": p }))
@@ -729,12 +744,9 @@ fn step(size: u32, up: bool) -> u32 {
     }
 }
 
-/// Lambda's rule for BatchSize, as the sentence shown under the prompt.
+/// Lambda's rule for BatchSize (crate::validation), as the sentence shown under the prompt.
 pub fn batch_size_error(text: &str) -> Option<String> {
-    match text.trim().parse::<u32>() {
-        Ok(n) if (MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&n) => None,
-        _ => Some(format!(
-            "BatchSize must be a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
-        )),
-    }
+    crate::validation::parse_batch_size(text)
+        .err()
+        .map(|e| e.message)
 }

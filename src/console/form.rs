@@ -1,31 +1,23 @@
 //! The add-mapping form (`n`): each field checked as Lambda checks
 //! CreateEventSourceMapping, with the error beside the field.
 
-use crate::config::{BrokerEngine, Config};
-use crate::mapping::{
-    MAX_BATCH_SIZE, MAX_BATCHING_WINDOW_SECS, MIN_BATCH_SIZE, MappingSpec,
-    SourceAccessConfiguration, SourceAccessType,
-};
+use crate::config::Config;
+use crate::mapping::{MappingSpec, SourceAccessConfiguration, SourceAccessType};
+use crate::validation;
 use ratatui_textarea::TextArea;
+use std::sync::Arc;
 
-/// What the config offers the form: brokers (name, ARN, engine), functions, secrets.
+/// What the form checks against and picks from: the config's brokers,
+/// functions and secrets.
 #[derive(Debug, Clone, Default)]
 pub struct Choices {
-    pub brokers: Vec<(String, String, BrokerEngine)>,
-    pub functions: Vec<String>,
-    pub secrets: Vec<String>,
+    pub config: Arc<Config>,
 }
 
 impl Choices {
     pub fn from_config(config: &Config) -> Choices {
         Choices {
-            brokers: config
-                .brokers
-                .iter()
-                .map(|b| (b.name.clone(), b.arn.clone(), b.engine))
-                .collect(),
-            functions: config.functions.keys().cloned().collect(),
-            secrets: config.secrets.keys().cloned().collect(),
+            config: Arc::new(config.clone()),
         }
     }
 }
@@ -64,19 +56,15 @@ fn field(text: &str) -> TextArea<'static> {
 
 impl MappingForm {
     pub fn new(choices: Choices) -> MappingForm {
-        let first = |v: &[String]| v.first().cloned().unwrap_or_default();
-        let broker = choices
-            .brokers
-            .first()
-            .map(|b| b.0.clone())
-            .unwrap_or_default();
+        let config = &choices.config;
+        let first = |names: Vec<&String>| names.first().map(|n| (*n).clone()).unwrap_or_default();
         let values = [
-            broker,
+            first(config.brokers.iter().map(|b| &b.name).collect()),
             String::new(),
-            first(&choices.functions),
+            first(config.functions.keys().collect()),
             "100".into(),
             String::new(),
-            first(&choices.secrets),
+            first(config.secrets.keys().collect()),
             "/".into(),
             String::new(),
         ];
@@ -108,85 +96,92 @@ impl MappingForm {
         self.check();
     }
 
-    /// Checks every field; the errors show beside them.
-    pub fn check(&mut self) {
-        let broker = self
+    /// The mapping the fields describe, each read as far as it can be; the
+    /// rules of [`validation`] decide whether it is acceptable.
+    fn candidate(&self) -> MappingSpec {
+        let broker = self.value(BROKER);
+        // A broker is picked by name; an ARN is taken as it is.
+        let event_source_arn = self
             .choices
+            .config
             .brokers
             .iter()
-            .find(|b| b.0 == self.value(BROKER))
-            .cloned();
-        let names = |v: &[String]| v.join(", ");
-        let brokers: Vec<String> = self.choices.brokers.iter().map(|b| b.0.clone()).collect();
-        let number = |i: usize| self.value(i).parse::<u32>().ok();
-        self.errors = vec![
-            broker
-                .is_none()
-                .then(|| format!("one of: {}", names(&brokers))),
-            match self.value(QUEUE).len() {
-                0 => Some("required".into()),
-                n if n > 1000 => Some("at most 1000 characters".into()),
-                _ => None,
-            },
-            (!self.choices.functions.contains(&self.value(FUNCTION)))
-                .then(|| format!("one of: {}", names(&self.choices.functions))),
-            (!number(BATCH).is_some_and(|n| (MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&n)))
-                .then(|| format!("{MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}")),
-            (!self.value(WINDOW).is_empty()
-                && number(WINDOW).is_none_or(|n| n > MAX_BATCHING_WINDOW_SECS))
-            .then(|| format!("whole seconds, 0 to {MAX_BATCHING_WINDOW_SECS}; empty for 0.5 s")),
-            (!self.choices.secrets.contains(&self.value(SECRET)))
-                .then(|| "a secret ARN of [secrets]".into()),
-            match broker.map(|b| b.2) {
-                Some(BrokerEngine::Activemq) if !self.value(VHOST).is_empty() => {
-                    Some("RabbitMQ only: leave empty for ActiveMQ".into())
-                }
-                _ => None,
-            },
-            super::app::criteria_from_text(&self.value(FILTER))
-                .err()
-                .map(|e| {
-                    e.trim_start_matches(
-                        "InvalidParameterValueException: Invalid filter pattern definition: ",
-                    )
-                    .to_owned()
-                }),
-        ];
-    }
-
-    /// The mapping to create, when every field is right.
-    pub fn spec(&self) -> Option<MappingSpec> {
-        if self.errors.iter().any(Option::is_some) {
-            return None;
+            .find(|b| b.name == broker)
+            .map_or(broker.clone(), |b| b.arn.clone());
+        let mut access = Vec::new();
+        if !self.value(SECRET).is_empty() {
+            access.push(SourceAccessConfiguration {
+                kind: SourceAccessType::BasicAuth,
+                uri: self.value(SECRET),
+            });
         }
-        let (_, arn, _) = self
-            .choices
-            .brokers
-            .iter()
-            .find(|b| b.0 == self.value(BROKER))?;
-        let mut access = vec![SourceAccessConfiguration {
-            kind: SourceAccessType::BasicAuth,
-            uri: self.value(SECRET),
-        }];
         if !self.value(VHOST).is_empty() {
             access.push(SourceAccessConfiguration {
                 kind: SourceAccessType::VirtualHost,
                 uri: self.value(VHOST),
             });
         }
-        let spec = MappingSpec {
+        MappingSpec {
             function_name: self.value(FUNCTION),
-            event_source_arn: arn.clone(),
+            event_source_arn,
             queues: vec![self.value(QUEUE)],
-            batch_size: self.value(BATCH).parse().ok(),
-            maximum_batching_window_in_seconds: self.value(WINDOW).parse().ok(),
+            batch_size: validation::parse_batch_size(&self.value(BATCH)).ok(),
+            maximum_batching_window_in_seconds: validation::parse_batching_window(
+                &self.value(WINDOW),
+            )
+            .ok()
+            .flatten(),
             enabled: Some(true),
-            filter_criteria: super::app::criteria_from_text(&self.value(FILTER))
+            filter_criteria: super::app::filter_criteria_of_text(&self.value(FILTER))
                 .ok()
                 .flatten(),
             source_access_configurations: access,
             scaling_config: None,
-        };
-        spec.validate().ok().map(|()| spec)
+        }
+    }
+
+    /// Checks every field with the rules the file and the API use; the
+    /// errors show beside the fields.
+    pub fn check(&mut self) {
+        let spec = self.candidate();
+        let config = &self.choices.config;
+        let broker = validation::event_source_arn(&spec.event_source_arn, config);
+        let engine = broker.as_ref().ok().map(|b| b.engine);
+        let message =
+            |checked: Result<(), validation::InvalidMapping>| checked.err().map(|e| e.message);
+        self.errors = vec![
+            message(broker.map(drop)),
+            message(validation::queues(&spec.queues)),
+            message(validation::function_name(&spec.function_name, config)),
+            message(validation::parse_batch_size(&self.value(BATCH)).map(drop)),
+            message(validation::parse_batching_window(&self.value(WINDOW)).map(drop)),
+            message(validation::basic_auth(
+                &spec.source_access_configurations,
+                config,
+            )),
+            message(validation::virtual_host(
+                &spec.source_access_configurations,
+                engine,
+            )),
+            match super::app::filter_criteria_of_text(&self.value(FILTER)) {
+                Err(not_json) => Some(not_json),
+                Ok(_) => message(validation::filter_criteria(&spec)),
+            },
+        ];
+    }
+
+    /// The mapping to create, or the first field's error.
+    pub fn spec(&self) -> Result<MappingSpec, String> {
+        if let Some(e) = self.errors.iter().flatten().next() {
+            return Err(e.clone());
+        }
+        let spec = self.candidate();
+        validation::check_mapping(&spec, &self.choices.config).map_err(|e| e.message)?;
+        Ok(spec)
+    }
+
+    /// The error of the field being edited, shown in full under the fields.
+    pub fn focused_error(&self) -> Option<&str> {
+        self.errors[self.focused].as_deref()
     }
 }

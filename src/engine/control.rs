@@ -30,9 +30,9 @@ pub enum ControlError {
     /// No such mapping, or no such function.
     #[error("{0}")]
     NotFound(String),
-    /// A field is wrong; the sentence names it.
+    /// A field is wrong; the error names it.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(crate::validation::InvalidMapping),
     /// The function is already mapped to the queue.
     #[error("{0}")]
     Conflict(String),
@@ -374,7 +374,7 @@ impl Control {
         self.check_writable()?;
         let mut spec = self.get(uuid)?.spec;
         spec.batch_size = Some(batch_size);
-        spec.validate().map_err(ControlError::Invalid)?;
+        self.check_mapping(&spec)?;
         let m = self.modify(uuid, |m| m.spec.batch_size = Some(batch_size))?;
         self.push_settings(&m);
         Ok(m)
@@ -391,7 +391,7 @@ impl Control {
         self.check_writable()?;
         let mut spec = self.get(uuid)?.spec;
         spec.filter_criteria = criteria.clone();
-        spec.validate().map_err(ControlError::Invalid)?;
+        self.check_mapping(&spec)?;
         let m = self.modify(uuid, |m| {
             m.spec.filter_criteria = criteria;
             if m.state == State::Enabled {
@@ -410,13 +410,12 @@ impl Control {
     /// `Disabled`.
     pub async fn create(&self, mut spec: MappingSpec) -> Result<Mapping> {
         self.check_writable()?;
-        spec.function_name = self.known_function(&spec.function_name)?;
+        spec.function_name = self.known_function(&spec.function_name);
         spec.filter_criteria = spec
             .filter_criteria
             .take()
             .and_then(mapping::normalize_filter_criteria);
-        spec.validate().map_err(ControlError::Invalid)?;
-        self.check_broker(&spec)?;
+        self.check_mapping(&spec)?;
         self.check_conflict(&spec, None)?;
         let mut m = Mapping::new(spec.clone(), self.function_arn(&spec.function_name));
         let settled = m.state;
@@ -439,7 +438,7 @@ impl Control {
         let current = self.get(uuid)?;
         let mut spec = current.spec.clone();
         if let Some(name) = &update.function_name {
-            spec.function_name = self.known_function(name)?;
+            spec.function_name = self.known_function(name);
         }
         if let Some(b) = update.batch_size {
             spec.batch_size = Some(b);
@@ -459,7 +458,7 @@ impl Control {
         if let Some(scaling) = update.scaling_config {
             spec.scaling_config = Some(scaling);
         }
-        spec.validate().map_err(ControlError::Invalid)?;
+        self.check_mapping(&spec)?;
         self.check_conflict(&spec, Some(uuid))?;
         let function_arn = self.function_arn(&spec.function_name);
         let answer = self.modify(uuid, |m| {
@@ -489,26 +488,16 @@ impl Control {
         Ok(answer)
     }
 
-    /// The configured function's name for a FunctionName, or NotFound.
-    fn known_function(&self, given: &str) -> Result<String> {
-        if given.trim().is_empty() {
-            return Err(ControlError::Invalid("FunctionName is required".into()));
-        }
-        self.resolve_function(given).ok_or_else(|| {
-            ControlError::NotFound(format!(
-                "Function not found: {given}. mqtrigger invokes the functions of the config file; add a [functions.{given}] section"
-            ))
-        })
+    /// The configured function's name for a FunctionName (a name or an
+    /// ARN); one that names no function is kept for the check to refuse.
+    fn known_function(&self, given: &str) -> String {
+        self.resolve_function(given)
+            .unwrap_or_else(|| given.to_owned())
     }
 
-    fn check_broker(&self, spec: &MappingSpec) -> Result<()> {
-        if self.inner.config.broker(&spec.event_source_arn).is_none() {
-            return Err(ControlError::Invalid(format!(
-                "EventSourceArn {} names no configured broker; add it to a [[brokers]] entry's arn",
-                spec.event_source_arn
-            )));
-        }
-        Ok(())
+    /// The one check of a mapping (`crate::validation`), as Control's error.
+    fn check_mapping(&self, spec: &MappingSpec) -> Result<()> {
+        crate::validation::check_mapping(spec, &self.inner.config).map_err(ControlError::from)
     }
 
     /// Lambda allows one mapping per function and queue.

@@ -79,10 +79,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(m.state_transition_reason.to_string()).style(mark),
             Cell::from(
                 app.choices
-                    .brokers
-                    .iter()
-                    .find(|b| b.1 == m.spec.event_source_arn)
-                    .map(|b| b.0.clone())
+                    .config
+                    .broker(&m.spec.event_source_arn)
+                    .map(|b| b.name.clone())
                     .unwrap_or_default(),
             ),
             Cell::from(m.spec.queue().to_owned()),

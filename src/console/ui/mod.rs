@@ -222,12 +222,29 @@ fn draw_filter_editor(
 
 fn draw_form(frame: &mut Frame, form: &crate::console::form::MappingForm) {
     use crate::console::form::LABELS;
-    let area = popup(frame.area(), 100, LABELS.len() as u16 * 2 + 3);
+    // Below the fields, the focused field's error in full: beside a field
+    // there is room for a short sentence only.
+    const FULL_ERROR_ROWS: u16 = 3;
+    let area = popup(
+        frame.area(),
+        100,
+        LABELS.len() as u16 * 2 + 2 + FULL_ERROR_ROWS,
+    );
     frame.render_widget(Clear, area);
     let block = panel("New mapping: Tab/↑↓ move, Enter creates, Esc cancels", true);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let rows = Layout::vertical(vec![Constraint::Length(2); LABELS.len()]).split(inner);
+    let [fields, full_error] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(FULL_ERROR_ROWS)]).areas(inner);
+    if let Some(e) = form.focused_error() {
+        frame.render_widget(
+            Paragraph::new(e)
+                .style(Style::new().fg(Color::Red))
+                .wrap(Wrap { trim: true }),
+            full_error,
+        );
+    }
+    let rows = Layout::vertical(vec![Constraint::Length(2); LABELS.len()]).split(fields);
     for (i, label) in LABELS.iter().enumerate() {
         let [name, value, error] = Layout::horizontal([
             Constraint::Length(19),

@@ -1,0 +1,528 @@
+//! The one check of a mapping against the configuration.
+//!
+//! The config file, the REST API (through [`crate::engine::Control`]) and the
+//! console's form and prompts all refuse a mapping through these functions,
+//! so each rule is written once and every front door says the same words.
+//! [`check_mapping`] runs every rule; the per-field functions are the same
+//! rules for callers that check one field as it is typed.
+
+use crate::config::{BrokerConfig, BrokerEngine, Config, EngineSettings, is_secrets_manager_arn};
+use crate::mapping::{
+    MAX_BATCH_SIZE, MAX_BATCHING_WINDOW_SECS, MAX_CONCURRENCY, MIN_BATCH_SIZE, MappingSpec,
+    ScalingConfig, SourceAccessConfiguration, SourceAccessType,
+};
+
+/// Longest queue name Lambda accepts in `Queues`.
+pub const MAX_QUEUE_NAME_CHARS: usize = 1000;
+/// `[engine] max_redeliveries` above this would outlast what RabbitMQ allows itself.
+pub const MAX_MAX_REDELIVERIES: u32 = 20;
+
+/// How Lambda's API answers a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// InvalidParameterValueException: the field's value is wrong.
+    Invalid,
+    /// ResourceNotFoundException: the field names something that does not
+    /// exist where Lambda reports it so (an unknown FunctionName).
+    NotFound,
+}
+
+/// A mapping that cannot be accepted: the field to fix and the sentence to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidMapping {
+    /// Lambda's field a problem is in, e.g. "BatchSize", "SourceAccessConfigurations", "FunctionName".
+    pub field: &'static str,
+    pub message: String,
+    pub refusal: Refusal,
+}
+
+impl InvalidMapping {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        InvalidMapping {
+            field,
+            message: message.into(),
+            refusal: Refusal::Invalid,
+        }
+    }
+
+    fn not_found(field: &'static str, message: impl Into<String>) -> Self {
+        InvalidMapping {
+            refusal: Refusal::NotFound,
+            ..Self::new(field, message)
+        }
+    }
+}
+
+/// An `[engine]` setting out of its range: the key to fix and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidSetting {
+    /// The key inside `[engine]`, e.g. "max_redeliveries".
+    pub key: &'static str,
+    pub message: String,
+}
+
+/// Every rule a mapping must pass, in the order of its fields.
+pub fn check_mapping(spec: &MappingSpec, config: &Config) -> Result<(), InvalidMapping> {
+    function_name(&spec.function_name, config)?;
+    let broker = event_source_arn(&spec.event_source_arn, config)?;
+    queues(&spec.queues)?;
+    batch_size(spec.batch_size)?;
+    batching_window(spec.maximum_batching_window_in_seconds)?;
+    scaling_config(spec.scaling_config)?;
+    basic_auth(&spec.source_access_configurations, config)?;
+    virtual_host(&spec.source_access_configurations, Some(broker.engine))?;
+    filter_criteria(spec)?;
+    Ok(())
+}
+
+/// FunctionName names a function of `[functions]` (already resolved from an ARN).
+pub fn function_name(name: &str, config: &Config) -> Result<(), InvalidMapping> {
+    if name.trim().is_empty() {
+        return Err(InvalidMapping::new(
+            "FunctionName",
+            "FunctionName is required",
+        ));
+    }
+    if !config.functions.contains_key(name) {
+        // Lambda's "Function not found: …", then where mqtrigger's functions come from.
+        return Err(InvalidMapping::not_found(
+            "FunctionName",
+            format!(
+                "Function not found: {name}. mqtrigger invokes the functions of the config file; add a [functions.{name}] section"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// EventSourceArn names a `[[brokers]]` entry; that broker.
+pub fn event_source_arn<'c>(
+    arn: &str,
+    config: &'c Config,
+) -> Result<&'c BrokerConfig, InvalidMapping> {
+    config.broker(arn).ok_or_else(|| {
+        InvalidMapping::new(
+            "EventSourceArn",
+            format!(
+                "EventSourceArn `{arn}` names no broker; add a [[brokers]] entry with this arn"
+            ),
+        )
+    })
+}
+
+/// Queues holds exactly one queue name of 1 to 1000 characters.
+pub fn queues(queues: &[String]) -> Result<(), InvalidMapping> {
+    if queues.len() != 1 {
+        return Err(InvalidMapping::new(
+            "Queues",
+            format!(
+                "Queues must hold exactly one queue name (it holds {})",
+                queues.len()
+            ),
+        ));
+    }
+    let chars = queues[0].chars().count();
+    if chars == 0 || chars > MAX_QUEUE_NAME_CHARS {
+        return Err(InvalidMapping::new(
+            "Queues",
+            format!("Queues: the queue name must be 1 to {MAX_QUEUE_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// BatchSize, when given, is 1 to 10000.
+pub fn batch_size(batch_size: Option<u32>) -> Result<(), InvalidMapping> {
+    match batch_size {
+        Some(b) if !(MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&b) => Err(InvalidMapping::new(
+            "BatchSize",
+            format!(
+                "BatchSize {b} is out of range: it must be {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A BatchSize typed as text (the console's prompts): a whole number, then [`batch_size`].
+pub fn parse_batch_size(text: &str) -> Result<u32, InvalidMapping> {
+    let n = text.trim().parse::<u32>().map_err(|_| {
+        InvalidMapping::new(
+            "BatchSize",
+            format!("BatchSize must be a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"),
+        )
+    })?;
+    batch_size(Some(n))?;
+    Ok(n)
+}
+
+/// MaximumBatchingWindowInSeconds, when given, is 0 to 300.
+pub fn batching_window(window: Option<u32>) -> Result<(), InvalidMapping> {
+    match window {
+        Some(w) if w > MAX_BATCHING_WINDOW_SECS => Err(InvalidMapping::new(
+            "MaximumBatchingWindowInSeconds",
+            format!(
+                "MaximumBatchingWindowInSeconds {w} is out of range: it must be 0 to {MAX_BATCHING_WINDOW_SECS}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A window typed as text (the console's form): empty for Lambda's default,
+/// else whole seconds, then [`batching_window`].
+pub fn parse_batching_window(text: &str) -> Result<Option<u32>, InvalidMapping> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let w = text.parse::<u32>().map_err(|_| {
+        InvalidMapping::new(
+            "MaximumBatchingWindowInSeconds",
+            format!(
+                "MaximumBatchingWindowInSeconds must be whole seconds from 0 to {MAX_BATCHING_WINDOW_SECS} (empty for Lambda's default of 0.5 s)"
+            ),
+        )
+    })?;
+    batching_window(Some(w))?;
+    Ok(Some(w))
+}
+
+/// ScalingConfig.MaximumConcurrency, when given, is 1 to 1000.
+pub fn scaling_config(scaling: Option<ScalingConfig>) -> Result<(), InvalidMapping> {
+    match scaling.and_then(|s| s.maximum_concurrency) {
+        Some(c) if !(1..=MAX_CONCURRENCY).contains(&c) => Err(InvalidMapping::new(
+            "ScalingConfig",
+            format!(
+                "ScalingConfig.MaximumConcurrency {c} is out of range: it must be 1 to {MAX_CONCURRENCY}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn count(access: &[SourceAccessConfiguration], kind: SourceAccessType) -> usize {
+    access.iter().filter(|c| c.kind == kind).count()
+}
+
+/// Exactly one BASIC_AUTH, naming a secret of `[secrets]` or a Secrets Manager ARN.
+pub fn basic_auth(
+    access: &[SourceAccessConfiguration],
+    config: &Config,
+) -> Result<(), InvalidMapping> {
+    const FIELD: &str = "SourceAccessConfigurations";
+    if count(access, SourceAccessType::BasicAuth) != 1 {
+        return Err(InvalidMapping::new(
+            FIELD,
+            "SourceAccessConfigurations needs exactly one BASIC_AUTH entry (the secret with the broker's username and password)",
+        ));
+    }
+    let secret = access
+        .iter()
+        .find(|c| c.kind == SourceAccessType::BasicAuth)
+        .map(|c| c.uri.as_str())
+        .unwrap_or_default();
+    if !config.secrets.contains_key(secret) && !is_secrets_manager_arn(secret) {
+        return Err(InvalidMapping::new(
+            FIELD,
+            format!(
+                "BASIC_AUTH secret `{secret}` is not in [secrets]; add it there, or give the ARN of an AWS Secrets Manager secret"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// At most one VIRTUAL_HOST, and none for an ActiveMQ broker (`engine`,
+/// when the broker is known).
+pub fn virtual_host(
+    access: &[SourceAccessConfiguration],
+    engine: Option<BrokerEngine>,
+) -> Result<(), InvalidMapping> {
+    const FIELD: &str = "SourceAccessConfigurations";
+    let hosts = count(access, SourceAccessType::VirtualHost);
+    if hosts > 1 {
+        return Err(InvalidMapping::new(
+            FIELD,
+            "SourceAccessConfigurations may hold at most one VIRTUAL_HOST",
+        ));
+    }
+    if hosts == 1 && engine == Some(BrokerEngine::Activemq) {
+        return Err(InvalidMapping::new(
+            FIELD,
+            "VIRTUAL_HOST is for RabbitMQ brokers only; remove it from the SourceAccessConfigurations of this ActiveMQ mapping",
+        ));
+    }
+    Ok(())
+}
+
+/// FilterCriteria, when given, is `{ Filters = [ { Pattern = "…" } ] }` of valid patterns.
+pub fn filter_criteria(spec: &MappingSpec) -> Result<(), InvalidMapping> {
+    spec.filters()
+        .map(drop)
+        .map_err(|m| InvalidMapping::new("FilterCriteria", m))
+}
+
+/// `[engine] max_redeliveries` is 0 to 20.
+pub fn max_redeliveries(n: u32) -> Result<(), InvalidSetting> {
+    if n > MAX_MAX_REDELIVERIES {
+        return Err(InvalidSetting {
+            key: "max_redeliveries",
+            message: format!(
+                "max_redeliveries {n} is out of range: it must be 0 to {MAX_MAX_REDELIVERIES}. RabbitMQ 4's quorum queues dead-letter a message at 20 deliveries themselves, and the retries of one message must end well within RabbitMQ's 30-minute consumer_timeout"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Every `[engine]` setting that has a range.
+pub fn check_engine(settings: &EngineSettings) -> Result<(), InvalidSetting> {
+    max_redeliveries(settings.max_redeliveries)
+}
+
+impl From<InvalidMapping> for crate::engine::ControlError {
+    fn from(e: InvalidMapping) -> Self {
+        match e.refusal {
+            Refusal::NotFound => Self::NotFound(e.message),
+            Refusal::Invalid => Self::Invalid(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const RABBIT: &str = "arn:aws:mq:us-east-1:000000000000:broker:rabbit:b-1";
+    const ACTIVE: &str = "arn:aws:mq:us-east-1:000000000000:broker:active:b-2";
+    const SECRET: &str = "local-secret";
+
+    fn config() -> Config {
+        let text = format!(
+            r#"
+[[brokers]]
+name = "rabbit"
+engine = "rabbitmq"
+arn = "{RABBIT}"
+endpoints = ["amqp://127.0.0.1:5672"]
+
+[[brokers]]
+name = "active"
+engine = "activemq"
+arn = "{ACTIVE}"
+endpoints = ["stomp://127.0.0.1:61613"]
+
+[secrets]
+"{SECRET}" = {{ username = "guest", password = "guest" }}
+
+[functions.echo]
+command = ["true"]
+"#
+        );
+        Config::parse(Path::new("t.toml"), &text).unwrap()
+    }
+
+    fn spec() -> MappingSpec {
+        MappingSpec {
+            function_name: "echo".into(),
+            event_source_arn: RABBIT.into(),
+            queues: vec!["orders".into()],
+            batch_size: None,
+            maximum_batching_window_in_seconds: None,
+            enabled: None,
+            filter_criteria: None,
+            source_access_configurations: vec![SourceAccessConfiguration {
+                kind: SourceAccessType::BasicAuth,
+                uri: SECRET.into(),
+            }],
+            scaling_config: None,
+        }
+    }
+
+    fn refusal(change: impl FnOnce(&mut MappingSpec)) -> InvalidMapping {
+        let mut s = spec();
+        change(&mut s);
+        check_mapping(&s, &config()).expect_err("this mapping must be refused")
+    }
+
+    fn access(kind: SourceAccessType, uri: &str) -> SourceAccessConfiguration {
+        SourceAccessConfiguration {
+            kind,
+            uri: uri.into(),
+        }
+    }
+
+    #[test]
+    fn a_good_mapping_passes_and_so_does_a_secrets_manager_arn() {
+        check_mapping(&spec(), &config()).unwrap();
+        let mut s = spec();
+        s.source_access_configurations[0].uri =
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:broker-AbCdEf".into();
+        s.batch_size = Some(10_000);
+        s.maximum_batching_window_in_seconds = Some(0);
+        s.scaling_config = Some(ScalingConfig {
+            maximum_concurrency: Some(1000),
+        });
+        check_mapping(&s, &config()).unwrap();
+    }
+
+    #[test]
+    fn each_rule_names_its_field_and_says_the_fix() {
+        let cases: Vec<(InvalidMapping, &str, &str)> = vec![
+            (
+                refusal(|s| s.function_name = " ".into()),
+                "FunctionName",
+                "FunctionName is required",
+            ),
+            (
+                refusal(|s| s.event_source_arn = "arn:x".into()),
+                "EventSourceArn",
+                "EventSourceArn `arn:x` names no broker; add a [[brokers]] entry with this arn",
+            ),
+            (
+                refusal(|s| s.queues = vec![]),
+                "Queues",
+                "Queues must hold exactly one queue name (it holds 0)",
+            ),
+            (
+                refusal(|s| s.queues = vec!["é".repeat(1001)]),
+                "Queues",
+                "Queues: the queue name must be 1 to 1000 characters",
+            ),
+            (
+                refusal(|s| s.batch_size = Some(10_001)),
+                "BatchSize",
+                "BatchSize 10001 is out of range: it must be 1 to 10000",
+            ),
+            (
+                refusal(|s| s.maximum_batching_window_in_seconds = Some(301)),
+                "MaximumBatchingWindowInSeconds",
+                "MaximumBatchingWindowInSeconds 301 is out of range: it must be 0 to 300",
+            ),
+            (
+                refusal(|s| {
+                    s.scaling_config = Some(ScalingConfig {
+                        maximum_concurrency: Some(1001),
+                    })
+                }),
+                "ScalingConfig",
+                "ScalingConfig.MaximumConcurrency 1001 is out of range: it must be 1 to 1000",
+            ),
+            (
+                refusal(|s| {
+                    s.source_access_configurations
+                        .push(access(SourceAccessType::BasicAuth, SECRET))
+                }),
+                "SourceAccessConfigurations",
+                "SourceAccessConfigurations needs exactly one BASIC_AUTH entry (the secret with the broker's username and password)",
+            ),
+            (
+                refusal(|s| s.source_access_configurations[0].uri = "arn:aws:mq:x".into()),
+                "SourceAccessConfigurations",
+                "BASIC_AUTH secret `arn:aws:mq:x` is not in [secrets]; add it there, or give the ARN of an AWS Secrets Manager secret",
+            ),
+            (
+                refusal(|s| {
+                    s.source_access_configurations
+                        .push(access(SourceAccessType::VirtualHost, "/"));
+                    s.source_access_configurations
+                        .push(access(SourceAccessType::VirtualHost, "/b"));
+                }),
+                "SourceAccessConfigurations",
+                "SourceAccessConfigurations may hold at most one VIRTUAL_HOST",
+            ),
+            (
+                refusal(|s| {
+                    s.event_source_arn = ACTIVE.into();
+                    s.source_access_configurations
+                        .push(access(SourceAccessType::VirtualHost, "/"));
+                }),
+                "SourceAccessConfigurations",
+                "VIRTUAL_HOST is for RabbitMQ brokers only; remove it from the SourceAccessConfigurations of this ActiveMQ mapping",
+            ),
+            (
+                refusal(|s| s.filter_criteria = Some(serde_json::json!({ "Filters": "x" }))),
+                "FilterCriteria",
+                "FilterCriteria must look like { Filters = [ { Pattern = \"{…}\" } ] }",
+            ),
+        ];
+        for (error, field, message) in cases {
+            assert_eq!(error.field, field, "{error}");
+            assert_eq!(error.message, message);
+            assert_eq!(error.refusal, Refusal::Invalid, "{error}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_function_is_not_found_as_on_lambda() {
+        let e = refusal(|s| s.function_name = "nowhere".into());
+        assert_eq!(e.refusal, Refusal::NotFound);
+        assert_eq!(e.field, "FunctionName");
+        assert!(e.message.starts_with("Function not found: nowhere."), "{e}");
+        assert!(e.message.contains("[functions.nowhere]"), "{e}");
+        assert!(matches!(
+            crate::engine::ControlError::from(e),
+            crate::engine::ControlError::NotFound(_)
+        ));
+    }
+
+    #[test]
+    fn a_bad_pattern_is_refused_in_filter_criteria() {
+        let e = refusal(|s| {
+            s.filter_criteria = Some(serde_json::json!({
+                "Filters": [{ "Pattern": r#"{"data":{"kind":"order"}}"# }]
+            }))
+        });
+        assert_eq!(e.field, "FilterCriteria");
+        assert!(
+            e.message.starts_with(
+                "FilterCriteria: InvalidParameterValueException: Invalid filter pattern definition"
+            ) && e.message.contains("inside a list"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn typed_numbers_use_the_same_ranges() {
+        assert_eq!(parse_batch_size(" 25 "), Ok(25));
+        assert_eq!(
+            parse_batch_size("ten").unwrap_err().message,
+            "BatchSize must be a whole number from 1 to 10000"
+        );
+        assert_eq!(
+            parse_batch_size("0").unwrap_err().message,
+            "BatchSize 0 is out of range: it must be 1 to 10000"
+        );
+        assert_eq!(parse_batching_window(""), Ok(None));
+        assert_eq!(parse_batching_window("300"), Ok(Some(300)));
+        assert_eq!(
+            parse_batching_window("301").unwrap_err().message,
+            "MaximumBatchingWindowInSeconds 301 is out of range: it must be 0 to 300"
+        );
+        assert!(
+            parse_batching_window("0.5")
+                .unwrap_err()
+                .message
+                .contains("whole seconds")
+        );
+    }
+
+    #[test]
+    fn max_redeliveries_stays_under_rabbitmqs_own_limits() {
+        assert_eq!(max_redeliveries(0), Ok(()));
+        assert_eq!(max_redeliveries(20), Ok(()));
+        let e = max_redeliveries(21).unwrap_err();
+        assert_eq!(e.key, "max_redeliveries");
+        assert!(
+            e.message
+                .starts_with("max_redeliveries 21 is out of range: it must be 0 to 20.")
+                && e.message.contains("quorum queues")
+                && e.message.contains("consumer_timeout"),
+            "{e}"
+        );
+    }
+}
