@@ -511,7 +511,12 @@ fn each_end_settles_its_own_batch_whatever_the_order() {
         latency: Duration::from_millis(ms),
     };
     // With MaximumConcurrency > 1 a later batch can end first.
-    for e in [started(10, 3), started(11, 4), started(12, 5), succeeded(12, 5, 50)] {
+    for e in [
+        started(10, 3),
+        started(11, 4),
+        started(12, 5),
+        succeeded(12, 5, 50),
+    ] {
         app.update(Action::Engine(e));
     }
     let rows = |app: &App| -> Vec<_> {

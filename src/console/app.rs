@@ -659,7 +659,6 @@ impl App {
             }
         }))
     }
-
 }
 
 /// The editor's text as FilterCriteria: one pattern (a JSON object), or a

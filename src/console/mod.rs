@@ -7,28 +7,23 @@
 
 pub mod action;
 pub mod app;
+pub mod feed;
 pub mod form;
 pub mod keys;
 pub mod ui;
 
-use crate::engine::{Control, EngineEvent};
+#[cfg(test)]
+mod tests;
+
+use crate::engine::Control;
 use action::{Action, Effect};
 use anyhow::Result;
 use app::App;
 use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use feed::EngineFeed;
 use futures::StreamExt;
 use std::time::Duration;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
-
-const DEAD_LETTERS_SHOWN: usize = 200;
-
-fn load(control: &Control) -> Result<Action> {
-    Ok(Action::Loaded {
-        mappings: control.list()?,
-        dead_letters: control.store().dead_letters(None, DEAD_LETTERS_SHOWN)?,
-    })
-}
 
 /// Runs the console until the user quits; the terminal is restored on the way out.
 pub async fn run(control: Control) -> Result<()> {
@@ -55,18 +50,12 @@ fn mouse(event: MouseEvent, screen: ratatui::layout::Rect, app: &App) -> Option<
 /// as it stands after each burst, not once per event.
 const FRAMES_PER_SECOND: u64 = 30;
 
-/// Engine events applied between two looks at the keyboard.
-const EVENTS_PER_TURN: usize = 4096;
-
 async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) -> Result<()> {
     let mut app = App::new(
         form::Choices::from_config(control.config()),
         control.config().engine.max_redeliveries,
     );
-    // Subscribed and counted in one step: the events after the snapshot.
-    let (stats, mut engine) = control.watch();
-    app.update(Action::Synced(stats));
-    app.update(load(control)?);
+    let mut feed = EngineFeed::start(control, &mut app)?;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut frame = tokio::time::interval(Duration::from_millis(1000 / FRAMES_PER_SECOND));
@@ -88,39 +77,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) 
                 }
                 _ => None,
             },
-            event = engine.recv() => {
-                let mut next = Some(event);
-                let mut reload = false;
-                let mut applied = 0;
-                // What is queued is applied before the next frame is drawn.
-                while let Some(event) = next.take() {
-                    match event {
-                        Ok(event) => {
-                            reload |= matches!(event, EngineEvent::DeadLettered { .. });
-                            app.update(Action::Engine(event));
-                        }
-                        // Fell behind: the counts again from the engine,
-                        // never a sum of what was missed.
-                        Err(RecvError::Lagged(_)) => {
-                            let (stats, events) = control.watch();
-                            engine = events;
-                            app.update(Action::Synced(stats));
-                            reload = true;
-                        }
-                        Err(RecvError::Closed) => break,
-                    }
-                    applied += 1;
-                    if applied < EVENTS_PER_TURN {
-                        next = match engine.try_recv() {
-                            Err(TryRecvError::Empty) => None,
-                            Ok(e) => Some(Ok(e)),
-                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
-                            Err(TryRecvError::Closed) => None,
-                        };
-                    }
-                }
-                reload.then(|| load(control)).transpose()?
-            },
+            Some(event) = feed.recv() => {
+                feed.apply(control, &mut app, event)?;
+                None
+            }
             _ = tick.tick() => Some(Action::Tick),
             Some(done) = done_rx.recv() => Some(Action::Done(done)),
         };

@@ -32,7 +32,10 @@ pub(super) struct Delivered {
 pub(super) enum Outcome {
     /// Every message expired before an attempt.
     Empty,
-    Ack { batch: Batch, latency: Duration },
+    Ack {
+        batch: Batch,
+        latency: Duration,
+    },
     /// The retries ran out.
     DeadLetter(Batch),
     /// The function cannot be invoked at all: stop the mapping.

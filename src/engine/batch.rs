@@ -7,9 +7,9 @@
 //! message that matches no filter (to be acked): the batcher reads the
 //! source, it never settles anything.
 
+use super::events::CloseReason;
 use crate::event::{EventFrame, MAX_EVENT_BYTES};
 use crate::filter::Filters;
-use super::events::CloseReason;
 use crate::source::{Delivery, Source, SourceError};
 use std::time::Duration;
 use tokio::time::Instant;

@@ -86,7 +86,10 @@ pub enum EngineEvent {
         reason: String,
     },
     /// Messages matched no filter: acked without invoking the function.
-    Filtered { mapping: Uuid, messages: usize },
+    Filtered {
+        mapping: Uuid,
+        messages: usize,
+    },
     /// Messages were invoked but could not be acked; the broker delivers them again.
     SettleFailed {
         mapping: Uuid,

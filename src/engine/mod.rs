@@ -16,8 +16,8 @@
 //! - `replay.rs`: replay and republish of dead letters
 
 mod attempts;
-mod context;
 mod batch;
+mod context;
 mod control;
 mod events;
 mod journal;
@@ -31,7 +31,7 @@ mod unsettled;
 pub mod wiring;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use batch::{Batch, Batcher, Gathered};
 pub use control::{Control, ControlError};

@@ -67,7 +67,10 @@ async fn sessions(
         }
         Err(e) => return ctx.stop(StateTransitionReason::FunctionConfigNotValid, e.to_string()),
     };
-    let mut reconnect = Backoff::new(Duration::from_secs(1), control.config().engine.reconnect_max());
+    let mut reconnect = Backoff::new(
+        Duration::from_secs(1),
+        control.config().engine.reconnect_max(),
+    );
     // Read a refused Secrets Manager secret again once, not forever.
     let mut reread_secret = false;
     loop {

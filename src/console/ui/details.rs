@@ -8,7 +8,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{List, ListItem, ListState, Paragraph, Row, Sparkline, Table, TableState, Wrap};
+use ratatui::widgets::{
+    List, ListItem, ListState, Paragraph, Row, Sparkline, Table, TableState, Wrap,
+};
 
 pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
     let block = panel("Batches", focused(app, Focus::Batches));
@@ -60,8 +62,10 @@ pub fn draw_batches(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(8),
         Constraint::Fill(1),
     ];
-    let header = Row::new(["MSGS", "BYTES", "AGE", "CLOSED", "TRY", "LATENCY", "OUTCOME"])
-        .style(Style::new().add_modifier(Modifier::BOLD));
+    let header = Row::new([
+        "MSGS", "BYTES", "AGE", "CLOSED", "TRY", "LATENCY", "OUTCOME",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));

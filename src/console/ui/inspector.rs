@@ -73,7 +73,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, id: i64) {
 /// What the batch inspector shows of an event: each message's body
 /// decoded (with the filter it matched), then the whole event, pretty.
 /// Worked out once, when the inspector opens: the event may be 6 MB.
-pub fn inspected_batch_lines(event: &[u8], filters: Option<&crate::filter::Filters>) -> Vec<String> {
+pub fn inspected_batch_lines(
+    event: &[u8],
+    filters: Option<&crate::filter::Filters>,
+) -> Vec<String> {
     let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
     let mut lines = Vec::new();
     for (i, body) in crate::event::bodies_of(&json).into_iter().enumerate() {

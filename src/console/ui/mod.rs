@@ -110,9 +110,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Filter { input } => draw_line(frame, "/", input, None),
         Mode::Command { input, error } => draw_line(frame, ":", input, error.as_deref()),
         Mode::Inspect(id) => inspector::draw(frame, frame.area(), app, *id),
-        Mode::InspectBatch(inspected) => {
-            inspector::draw_batch(frame, frame.area(), app, inspected)
-        }
+        Mode::InspectBatch(inspected) => inspector::draw_batch(frame, frame.area(), app, inspected),
     }
 }
 

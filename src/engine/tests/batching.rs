@@ -30,8 +30,14 @@ async fn a_batch_closes_at_batch_size() {
         [CloseReason::Count, CloseReason::Count, CloseReason::Window]
     );
     let calls = h.function.calls();
-    assert!(calls[1].at < Duration::from_secs(1), "full batches wait for no window");
-    assert!(calls[2].at >= Duration::from_secs(5), "the rest waits for the window");
+    assert!(
+        calls[1].at < Duration::from_secs(1),
+        "full batches wait for no window"
+    );
+    assert!(
+        calls[2].at >= Duration::from_secs(5),
+        "the rest waits for the window"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -113,8 +119,16 @@ async fn a_record_too_large_for_any_event_is_dead_lettered_and_never_invoked() {
     .await;
     let (id, reason) = &h.broker.dead_letters()[0];
     assert_eq!(id, "m2");
-    assert!(matches!(reason, DeadLetterReason::TooLarge { .. }), "{reason:?}");
-    let invoked: Vec<String> = h.function.calls().into_iter().flat_map(|c| c.bodies).collect();
+    assert!(
+        matches!(reason, DeadLetterReason::TooLarge { .. }),
+        "{reason:?}"
+    );
+    let invoked: Vec<String> = h
+        .function
+        .calls()
+        .into_iter()
+        .flat_map(|c| c.bodies)
+        .collect();
     assert_eq!(invoked, ["small", "after"]);
     let journal = h.control.store().dead_letters(Some(h.mapping), 10).unwrap();
     assert_eq!(journal.len(), 1);
@@ -126,7 +140,12 @@ async fn a_record_too_large_for_any_event_is_dead_lettered_and_never_invoked() {
 #[tokio::test(start_paused = true)]
 async fn filtered_messages_are_acked_and_counted_never_invoked() {
     let bodies: Vec<String> = (1..=10)
-        .map(|i| format!(r#"{{"kind":"{}","n":{i}}}"#, if i % 2 == 0 { "keep" } else { "drop" }))
+        .map(|i| {
+            format!(
+                r#"{{"kind":"{}","n":{i}}}"#,
+                if i % 2 == 0 { "keep" } else { "drop" }
+            )
+        })
         .collect();
     let h = Harness::start(
         Function::ok(),
@@ -138,11 +157,19 @@ async fn filtered_messages_are_acked_and_counted_never_invoked() {
     )
     .await;
     h.until("10 acked", |h| h.broker.acked().len() == 10).await;
-    let invoked: Vec<String> = h.function.calls().into_iter().flat_map(|c| c.bodies).collect();
+    let invoked: Vec<String> = h
+        .function
+        .calls()
+        .into_iter()
+        .flat_map(|c| c.bodies)
+        .collect();
     assert_eq!(invoked.len(), 5);
     assert!(invoked.iter().all(|b| b.contains("keep")), "{invoked:?}");
     let s = h.stats();
-    assert_eq!((s.received, s.filtered, s.invoked, s.succeeded), (10, 5, 5, 5));
+    assert_eq!(
+        (s.received, s.filtered, s.invoked, s.succeeded),
+        (10, 5, 5, 5)
+    );
     assert!(h.broker.dead_letters().is_empty());
 }
 
@@ -157,8 +184,14 @@ async fn batches_keep_the_queue_s_order_with_one_slot() {
         },
     )
     .await;
-    h.until("100 acked", |h| h.broker.acked().len() == 100).await;
-    let invoked: Vec<String> = h.function.calls().into_iter().flat_map(|c| c.bodies).collect();
+    h.until("100 acked", |h| h.broker.acked().len() == 100)
+        .await;
+    let invoked: Vec<String> = h
+        .function
+        .calls()
+        .into_iter()
+        .flat_map(|c| c.bodies)
+        .collect();
     assert_eq!(invoked, numbered(100));
     assert_eq!(h.broker.acked(), numbered(100));
     assert_eq!(h.function.most_at_once(), 1);
@@ -170,7 +203,8 @@ async fn every_attempt_of_a_batch_carries_the_same_batch_id_and_other_batches_an
     let h = Harness::start(
         Function::new(Duration::ZERO, move |call| {
             // m1's batch fails once.
-            if call.bodies == ["m1"] && !failed_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if call.bodies == ["m1"] && !failed_once.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
                 Err(function_error())
             } else {
                 Ok(())

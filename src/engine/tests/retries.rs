@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::mapping::{State, StateTransitionReason};
-use crate::source::memory::MemoryMessage;
 use crate::source::DeadLetterReason;
+use crate::source::memory::MemoryMessage;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
@@ -33,7 +33,10 @@ async fn a_failed_batch_is_retried_whole_with_doubling_back_off() {
     h.until("5 acked", |h| h.broker.acked().len() == 5).await;
     let calls = h.function.calls();
     assert_eq!(calls.len(), 4);
-    assert!(calls.iter().all(|c| c.bodies == numbered(5)), "the whole batch each time");
+    assert!(
+        calls.iter().all(|c| c.bodies == numbered(5)),
+        "the whole batch each time"
+    );
     let gaps: Vec<u128> = calls
         .windows(2)
         .map(|w| (w[1].at - w[0].at).as_millis())
@@ -80,14 +83,26 @@ async fn after_five_redeliveries_every_message_is_dead_lettered() {
     .await;
     h.until("3 dead letters", |h| h.broker.dead_letters().len() == 3)
         .await;
-    assert_eq!(h.function.calls().len(), 6, "the first attempt and 5 redeliveries");
+    assert_eq!(
+        h.function.calls().len(),
+        6,
+        "the first attempt and 5 redeliveries"
+    );
     for (id, reason) in h.broker.dead_letters() {
-        assert_eq!(reason, DeadLetterReason::RetriesExhausted { attempts: 6 }, "{id}");
+        assert_eq!(
+            reason,
+            DeadLetterReason::RetriesExhausted { attempts: 6 },
+            "{id}"
+        );
     }
     assert!(h.broker.acked().is_empty());
     let journal = h.control.store().dead_letters(Some(h.mapping), 10).unwrap();
     assert_eq!(journal.len(), 3, "journaled before the broker moved them");
-    assert!(journal.iter().all(|d| d.attempts == 6 && d.error.as_deref() == Some(r#"{"errorMessage":"boom"}"#)));
+    assert!(
+        journal
+            .iter()
+            .all(|d| d.attempts == 6 && d.error.as_deref() == Some(r#"{"errorMessage":"boom"}"#))
+    );
     let s = h.stats();
     assert_eq!((s.dead_lettered, s.failed_batches, s.succeeded), (3, 6, 0));
     assert!(h.mapping().last_processing_result.contains("dead-lettered"));
@@ -96,9 +111,8 @@ async fn after_five_redeliveries_every_message_is_dead_lettered() {
 #[tokio::test(start_paused = true)]
 async fn max_redeliveries_sets_the_attempts_before_a_dead_letter() {
     for (max, attempts) in [(0, 1), (2, 3), (8, 9)] {
-        let engine: &'static str = Box::leak(
-            format!("retry_initial_ms = 1\nmax_redeliveries = {max}").into_boxed_str(),
-        );
+        let engine: &'static str =
+            Box::leak(format!("retry_initial_ms = 1\nmax_redeliveries = {max}").into_boxed_str());
         let h = Harness::start(
             Function::failing_on(|_| true),
             Setup {
@@ -110,10 +124,16 @@ async fn max_redeliveries_sets_the_attempts_before_a_dead_letter() {
         .await;
         h.until("a dead letter", |h| h.broker.dead_letters().len() == 1)
             .await;
-        assert_eq!(h.function.calls().len(), attempts, "max_redeliveries = {max}");
+        assert_eq!(
+            h.function.calls().len(),
+            attempts,
+            "max_redeliveries = {max}"
+        );
         assert_eq!(
             h.broker.dead_letters()[0].1,
-            DeadLetterReason::RetriesExhausted { attempts: attempts as u32 }
+            DeadLetterReason::RetriesExhausted {
+                attempts: attempts as u32
+            }
         );
     }
 }
@@ -124,7 +144,9 @@ async fn a_failing_batch_is_retried_before_anything_after_it_with_one_slot() {
         Function::new(Duration::ZERO, {
             let failures = AtomicUsize::new(0);
             move |call| {
-                if call.bodies.contains(&"m1".to_owned()) && failures.fetch_add(1, Ordering::SeqCst) < 2 {
+                if call.bodies.contains(&"m1".to_owned())
+                    && failures.fetch_add(1, Ordering::SeqCst) < 2
+                {
                     Err(function_error())
                 } else {
                     Ok(())
@@ -162,8 +184,16 @@ async fn a_message_expired_before_its_batch_is_invoked_is_dead_lettered_alone() 
         h.broker.acked().len() == 1 && h.broker.dead_letters().len() == 1
     })
     .await;
-    assert_eq!(h.broker.dead_letters()[0], ("gone".into(), DeadLetterReason::Expired));
-    let invoked: Vec<String> = h.function.calls().into_iter().flat_map(|c| c.bodies).collect();
+    assert_eq!(
+        h.broker.dead_letters()[0],
+        ("gone".into(), DeadLetterReason::Expired)
+    );
+    let invoked: Vec<String> = h
+        .function
+        .calls()
+        .into_iter()
+        .flat_map(|c| c.bodies)
+        .collect();
     assert_eq!(invoked, ["fresh"]);
 }
 
@@ -180,7 +210,14 @@ async fn a_message_that_expires_between_attempts_leaves_the_batch_the_rest_is_re
             Ok(())
         }
     });
-    let h = Harness::start(function, Setup { engine: "retry_initial_ms = 10", ..Setup::default() }).await;
+    let h = Harness::start(
+        function,
+        Setup {
+            engine: "retry_initial_ms = 10",
+            ..Setup::default()
+        },
+    )
+    .await;
     h.broker.publish_message(MemoryMessage {
         id: "short".into(),
         body: Bytes::from_static(b"short"),
@@ -195,7 +232,10 @@ async fn a_message_that_expires_between_attempts_leaves_the_batch_the_rest_is_re
     let calls = h.function.calls();
     assert_eq!(calls[0].bodies, ["short", "long"]);
     assert_eq!(calls[1].bodies, ["long"]);
-    assert_eq!(h.broker.dead_letters()[0], ("short".into(), DeadLetterReason::Expired));
+    assert_eq!(
+        h.broker.dead_letters()[0],
+        ("short".into(), DeadLetterReason::Expired)
+    );
     assert_eq!(h.broker.acked(), ["m2"]);
 }
 
@@ -204,15 +244,21 @@ async fn a_function_that_cannot_be_built_stops_the_mapping_with_function_config_
     let h = Harness::start(
         Function::ok(),
         Setup {
-            invoker_error: Some(InvokeError::ConfigNotValid("no such program: ./nope".into())),
+            invoker_error: Some(InvokeError::ConfigNotValid(
+                "no such program: ./nope".into(),
+            )),
             bodies: numbered(3),
             ..Setup::default()
         },
     )
     .await;
-    h.until("stopped", |h| h.mapping().state == State::Disabled).await;
+    h.until("stopped", |h| h.mapping().state == State::Disabled)
+        .await;
     let m = h.mapping();
-    assert_eq!(m.state_transition_reason, StateTransitionReason::FunctionConfigNotValid);
+    assert_eq!(
+        m.state_transition_reason,
+        StateTransitionReason::FunctionConfigNotValid
+    );
     assert_eq!(m.state_detail.as_deref(), Some("no such program: ./nope"));
     assert_eq!(h.broker.ready(), 3, "nothing was taken from the queue");
     assert!(h.function.calls().is_empty());
@@ -222,7 +268,9 @@ async fn a_function_that_cannot_be_built_stops_the_mapping_with_function_config_
 async fn a_function_found_misconfigured_mid_run_stops_the_mapping_and_gives_the_batch_back() {
     let h = Harness::start(
         Function::new(Duration::ZERO, |_| {
-            Err(InvokeError::ConfigNotValid("AccessDeniedException: not allowed".into()))
+            Err(InvokeError::ConfigNotValid(
+                "AccessDeniedException: not allowed".into(),
+            ))
         }),
         Setup {
             bodies: numbered(2),
@@ -230,9 +278,14 @@ async fn a_function_found_misconfigured_mid_run_stops_the_mapping_and_gives_the_
         },
     )
     .await;
-    h.until("stopped", |h| h.mapping().state == State::Disabled).await;
-    assert_eq!(h.mapping().state_transition_reason, StateTransitionReason::FunctionConfigNotValid);
-    h.until("back in the queue", |h| h.broker.ready() == 2).await;
+    h.until("stopped", |h| h.mapping().state == State::Disabled)
+        .await;
+    assert_eq!(
+        h.mapping().state_transition_reason,
+        StateTransitionReason::FunctionConfigNotValid
+    );
+    h.until("back in the queue", |h| h.broker.ready() == 2)
+        .await;
     assert!(h.broker.acked().is_empty() && h.broker.dead_letters().is_empty());
     assert_eq!(h.function.calls().len(), 1, "not retried");
 }

@@ -36,11 +36,16 @@ async fn with_maximum_concurrency_3_three_batches_are_in_flight_at_once() {
         },
     )
     .await;
-    h.until("3 in flight", |h| h.stats().in_flight_batches == 3).await;
+    h.until("3 in flight", |h| h.stats().in_flight_batches == 3)
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(h.stats().in_flight_batches, 3, "still 3 half-way through");
     h.until("10 acked", |h| h.broker.acked().len() == 10).await;
-    assert_eq!(h.function.most_at_once(), 3, "never more than MaximumConcurrency");
+    assert_eq!(
+        h.function.most_at_once(),
+        3,
+        "never more than MaximumConcurrency"
+    );
     assert_eq!(h.stats().in_flight_batches, 0);
     // 10 batches of 4 s, 3 at a time: 4 rounds.
     assert!(h.elapsed() >= Duration::from_secs(16) && h.elapsed() < Duration::from_secs(17));
@@ -116,9 +121,13 @@ async fn counts_are_exact_after_a_flood_of_20000_messages() {
     // A watcher that reads nothing while the flood passes falls far behind.
     let (snapshot, mut lagging) = h.control.watch();
     h.publish(numbered(20_000));
-    h.until("20000 acked", |h| h.broker.acked().len() == 20_000).await;
+    h.until("20000 acked", |h| h.broker.acked().len() == 20_000)
+        .await;
     let s = h.stats();
-    assert_eq!((s.received, s.invoked, s.succeeded), (20_000, 20_000, 20_000));
+    assert_eq!(
+        (s.received, s.invoked, s.succeeded),
+        (20_000, 20_000, 20_000)
+    );
     assert_eq!(s.batches_invoked, 20_000);
     assert_eq!((s.in_flight_batches, s.in_flight_messages), (0, 0));
     assert_eq!(s.by_redeliveries, [20_000]);
@@ -133,7 +142,10 @@ async fn counts_are_exact_after_a_flood_of_20000_messages() {
         }
     }
     assert!(lagged, "4096 slots cannot hold 20000 batches' events");
-    assert!(copy.of(h.mapping).succeeded < 20_000, "a lossy sum undercounts");
+    assert!(
+        copy.of(h.mapping).succeeded < 20_000,
+        "a lossy sum undercounts"
+    );
     let (fresh, _) = h.control.watch();
     assert_eq!(fresh.of(h.mapping).succeeded, 20_000);
 }
@@ -211,8 +223,12 @@ async fn refused_credentials_stop_the_mapping_with_event_source_authn_error() {
     let h = Harness::start(Function::ok(), Setup::default()).await;
     h.broker.refuse_connections(Some(broker_refuses));
     h.broker.cut_connections();
-    h.until("stopped", |h| h.mapping().state == State::Disabled).await;
+    h.until("stopped", |h| h.mapping().state == State::Disabled)
+        .await;
     let m = h.mapping();
-    assert_eq!(m.state_transition_reason, StateTransitionReason::EventSourceAuthnError);
+    assert_eq!(
+        m.state_transition_reason,
+        StateTransitionReason::EventSourceAuthnError
+    );
     assert_eq!(m.state_detail.as_deref(), Some("the broker refused user u"));
 }

@@ -16,10 +16,21 @@ async fn a_clean_stop_lets_the_invocation_under_way_finish_and_settles_it() {
     .await;
     h.until("invoked", |h| h.function.calls().len() == 1).await;
     h.control.shutdown().await;
-    assert!(h.elapsed() >= Duration::from_secs(10), "waited for the function");
-    assert_eq!(h.broker.acked(), ["m1", "m2"], "the batch under way was settled");
+    assert!(
+        h.elapsed() >= Duration::from_secs(10),
+        "waited for the function"
+    );
+    assert_eq!(
+        h.broker.acked(),
+        ["m1", "m2"],
+        "the batch under way was settled"
+    );
     assert_eq!(h.function.calls().len(), 1, "nothing new started");
-    assert_eq!((h.broker.ready(), h.broker.unsettled()), (4, 0), "the rest went back");
+    assert_eq!(
+        (h.broker.ready(), h.broker.unsettled()),
+        (4, 0),
+        "the rest went back"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -33,9 +44,13 @@ async fn a_stop_between_retries_gives_the_batch_back_without_dead_letters() {
         },
     )
     .await;
-    h.until("failed once", |h| h.stats().failed_batches == 1).await;
+    h.until("failed once", |h| h.stats().failed_batches == 1)
+        .await;
     h.control.shutdown().await;
-    assert!(h.elapsed() < Duration::from_secs(60), "did not wait out the back-off");
+    assert!(
+        h.elapsed() < Duration::from_secs(60),
+        "did not wait out the back-off"
+    );
     assert!(h.broker.dead_letters().is_empty() && h.broker.acked().is_empty());
     assert_eq!(h.broker.ready(), 2);
 }
@@ -94,8 +109,14 @@ async fn a_delete_finishes_in_the_background_and_a_stop_waits_for_it() {
     h.until("invoked", |h| h.function.calls().len() == 1).await;
     let answer = h.control.delete(h.mapping).await.unwrap();
     assert_eq!(answer.state, State::Deleting);
-    assert!(h.control.get(h.mapping).is_ok(), "still there while its batch runs");
+    assert!(
+        h.control.get(h.mapping).is_ok(),
+        "still there while its batch runs"
+    );
     h.control.shutdown().await;
-    assert!(h.control.get(h.mapping).is_err(), "gone once the stop returned");
+    assert!(
+        h.control.get(h.mapping).is_err(),
+        "gone once the stop returned"
+    );
     assert_eq!(h.broker.acked(), ["m1"], "its last batch was settled first");
 }

@@ -1,0 +1,124 @@
+//! The console on the engine itself (an in-memory broker, paused time),
+//! drawn on ratatui's TestBackend: what the screen says is what the engine
+//! counted.
+
+use super::app::App;
+use super::feed::EngineFeed;
+use super::form::Choices;
+use super::ui;
+use crate::engine::tests::{Function, Harness, Setup, numbered};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::time::Duration;
+
+/// The screen's lines.
+fn screen(app: &App) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(160, 30)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    let buffer = terminal.backend().buffer();
+    buffer
+        .content
+        .chunks(usize::from(buffer.area.width))
+        .map(|row| row.iter().map(|c| c.symbol()).collect())
+        .collect()
+}
+
+/// The value in `column` of the mappings table's first row.
+fn cell(app: &App, column: &str) -> String {
+    let lines = screen(app);
+    let header = lines
+        .iter()
+        .position(|l| l.contains("IN FLIGHT"))
+        .expect("the mappings table's header");
+    let start = lines[header]
+        .find(&format!(" {column} "))
+        .map(|i| i + 1)
+        .or_else(|| lines[header].find(&format!("│{column} ")).map(|i| i + 3))
+        .unwrap_or_else(|| panic!("no column {column} in {}", lines[header]));
+    // Up to where the next column's name starts.
+    let after = start + column.len();
+    let end = lines[header][after..]
+        .find(|c: char| c != ' ')
+        .map_or(after + 8, |i| after + i);
+    let row = &lines[header + 1];
+    row.get(start..end).unwrap_or_default().trim().to_owned()
+}
+
+fn console(h: &Harness) -> (App, EngineFeed) {
+    let mut app = App::new(
+        Choices::from_config(h.control.config()),
+        h.control.config().engine.max_redeliveries,
+    );
+    let feed = EngineFeed::start(&h.control, &mut app).unwrap();
+    (app, feed)
+}
+
+/// Follows the engine as the console does, but slowly (a frame every
+/// 20 ms of paused time), until `done` holds and nothing is left queued.
+async fn follow(
+    h: &Harness,
+    app: &mut App,
+    feed: &mut EngineFeed,
+    done: impl Fn(&Harness) -> bool,
+) {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(50), feed.recv()).await {
+            Ok(Some(event)) => feed.apply(&h.control, app, event).unwrap(),
+            Ok(None) => panic!("the engine is gone"),
+            Err(_idle) if done(h) => return,
+            Err(_idle) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_flood_of_20000_messages_the_ok_column_says_20000() {
+    let h = Harness::start(
+        Function::ok(),
+        Setup {
+            mapping: "BatchSize = 1\nScalingConfig = { MaximumConcurrency = 10 }",
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (mut app, mut feed) = console(&h);
+    h.publish(numbered(20_000));
+    follow(&h, &mut app, &mut feed, |h| {
+        h.broker.acked().len() == 20_000
+    })
+    .await;
+    assert!(
+        feed.resyncs() > 0,
+        "the console fell behind the stream (else this test proves nothing)"
+    );
+    assert_eq!(cell(&app, "OK"), "20000");
+    assert_eq!(cell(&app, "IN FLIGHT"), "0");
+    assert_eq!(cell(&app, "FAILED"), "0");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_maximum_concurrency_3_and_a_4_s_function_in_flight_says_3() {
+    let h = Harness::start(
+        Function::new(Duration::from_secs(4), |_| Ok(())),
+        Setup {
+            mapping: "BatchSize = 1\nScalingConfig = { MaximumConcurrency = 3 }",
+            bodies: numbered(9),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (mut app, mut feed) = console(&h);
+    follow(&h, &mut app, &mut feed, |h| {
+        h.stats().in_flight_batches == 3
+    })
+    .await;
+    assert_eq!(cell(&app, "IN FLIGHT"), "3");
+    // Half-way through the first round, and after one round ended.
+    follow(&h, &mut app, &mut feed, |h| h.broker.acked().len() == 3).await;
+    assert_eq!(cell(&app, "IN FLIGHT"), "3");
+    assert_eq!(cell(&app, "OK"), "3");
+    follow(&h, &mut app, &mut feed, |h| h.broker.acked().len() == 9).await;
+    assert_eq!(cell(&app, "IN FLIGHT"), "0");
+    assert_eq!(cell(&app, "OK"), "9");
+}
