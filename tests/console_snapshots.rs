@@ -329,6 +329,35 @@ fn filter_sort_and_the_command_line() {
 }
 
 #[test]
+fn a_click_in_a_scrolled_table_selects_the_row_under_the_pointer() {
+    let mut app = app();
+    let many: Vec<Mapping> = (0..30)
+        .map(|i| mapping(100 + i, &format!("queue-{i:02}")))
+        .collect();
+    app.update(Action::Loaded {
+        mappings: many,
+        dead_letters: vec![],
+    });
+    for _ in 0..25 {
+        app.update(Action::Down);
+    }
+    assert_eq!(app.selected_mapping().unwrap().spec.queue(), "queue-25");
+    let screen = ratatui::layout::Rect::new(0, 0, 110, 24);
+    let lines: Vec<String> = render(&app).lines().map(str::to_owned).collect();
+    // The table scrolled to show the selection: the first row on screen is
+    // no longer queue-00. Clicking it selects what it shows.
+    let first_row = &lines[3];
+    assert!(!first_row.contains("queue-00"), "{first_row}");
+    let index = ui::mapping_row_at(screen, app.selected, 10, 3).unwrap();
+    app.update(Action::Select(index));
+    let chosen = app.selected_mapping().unwrap().spec.queue().to_owned();
+    assert!(
+        first_row.contains(&chosen),
+        "clicked the row showing `{first_row}`, selected {chosen}"
+    );
+}
+
+#[test]
 fn a_click_selects_the_row_under_it() {
     let screen = ratatui::layout::Rect::new(0, 0, 110, 24);
     // Title line, then the table's top border and header.
