@@ -1,9 +1,12 @@
 //! The durable store: mappings and the journal (dead letters, batch
 //! outcomes), in one SQLite file in WAL mode under the state directory.
 //!
-//! One engine owns a state directory at a time: a lock file is held for the
-//! life of the [`Store`], so a second console or `serve` on the same state
-//! fails with a clear error instead of consuming the same queues twice.
+//! One engine owns a state directory at a time: an OS lock (flock) on the
+//! directory itself is held for the life of the [`Store`], so a second
+//! console or `serve` on the same state fails with a clear error instead of
+//! consuming the same queues twice. The lock is the directory's, not a
+//! file's: deleting `mqtrigger.lock` (which names the holder's PID, for the
+//! error) does not let a second engine in.
 
 use crate::mapping::{Mapping, MappingSpec};
 use anyhow::{Context, Result, bail};
@@ -24,6 +27,7 @@ const BATCHES_KEPT: i64 = 1_000;
 pub struct Store {
     conn: Mutex<Connection>,
     dir: PathBuf,
+    /// The state directory, opened and flocked.
     _lock: File,
 }
 
@@ -69,6 +73,37 @@ pub fn private_file(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// Takes the state directory's lock, and writes this process's PID into
+/// `mqtrigger.lock` so that the next one can say who holds it.
+fn lock_state_dir(dir: &Path) -> Result<File> {
+    let handle = File::open(dir)
+        .with_context(|| format!("cannot open the state directory {}", dir.display()))?;
+    let pid_path = dir.join("mqtrigger.lock");
+    // SAFETY: flock on a descriptor we own; released when `handle` is dropped.
+    if unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let holder = std::fs::read_to_string(&pid_path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .map(|pid| format!(" (process {pid})"))
+            .unwrap_or_default();
+        bail!(
+            "the state directory {} is in use by another mqtrigger{holder} (console or serve); \
+             stop it, or give this one its own --state directory",
+            dir.display()
+        );
+    }
+    let mut pid_file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&pid_path)
+        .with_context(|| format!("cannot write the lock file {}", pid_path.display()))?;
+    std::io::Write::write_all(&mut pid_file, format!("{}\n", std::process::id()).as_bytes())
+        .with_context(|| format!("cannot write the lock file {}", pid_path.display()))?;
+    Ok(handle)
+}
+
 impl Store {
     /// Opens (creating) the store in `dir` and takes its lock.
     pub fn open(dir: &Path) -> Result<Store> {
@@ -77,17 +112,7 @@ impl Store {
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
-        let lock_path = dir.join("mqtrigger.lock");
-        let lock = private_file(&lock_path)
-            .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
-        // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            bail!(
-                "the state directory {} is in use by another mqtrigger (console or serve); \
-                 stop it, or give this one its own --state directory",
-                dir.display()
-            );
-        }
+        let lock = lock_state_dir(dir)?;
         let db_path = dir.join("mqtrigger.db");
         // Dead letters hold message bodies: only this user may read them.
         // SQLite gives its -wal and -shm files the database file's mode.
@@ -419,6 +444,22 @@ mod tests {
         let err = Store::open(dir.path())
             .err()
             .expect("second open must fail")
+            .to_string();
+        assert!(err.contains("in use by another mqtrigger"), "{err}");
+        assert!(
+            err.contains(&format!("(process {})", std::process::id())),
+            "names the holder: {err}"
+        );
+    }
+
+    #[test]
+    fn deleting_the_lock_file_does_not_let_a_second_engine_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join("mqtrigger.lock")).unwrap();
+        let err = Store::open(dir.path())
+            .err()
+            .expect("the directory is still locked")
             .to_string();
         assert!(err.contains("in use by another mqtrigger"), "{err}");
     }

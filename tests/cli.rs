@@ -79,6 +79,38 @@ fn a_second_serve_on_the_same_state_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_is_refused_even_after_the_lock_file_is_deleted() {
+    let broker = Broker::connect().await;
+    let queue = unique("lock2");
+    broker
+        .declare(&queue, lapin::types::FieldTable::default())
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, Setup::new(&queue).toml(&dir.path().join("r"))).unwrap();
+    let state = dir.path().join("state");
+    let first = spawn_serve(&path, &state);
+    let lock = state.join("mqtrigger.lock");
+    wait_for("the first serve's lock file", || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == first.id().to_string())
+    })
+    .await;
+    std::fs::remove_file(&lock).unwrap();
+    let out = mqtrigger(&[
+        "serve",
+        "--config",
+        path.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "a second serve shares the state");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another mqtrigger"), "{stderr}");
+    stop(first);
+    broker.delete(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_sends_bodies_properties_and_typed_headers() {
     let broker = Broker::connect().await;
     let queue = unique("publish");
