@@ -244,6 +244,20 @@ impl Mapping {
         self.spec.enabled.unwrap_or(true)
     }
 
+    /// Stopped by a stop code (refused credentials, a missing queue, a
+    /// function that cannot be invoked): as on Lambda, it stays stopped,
+    /// across restarts too, until a user enables it (or its entry in the
+    /// config file changes), so that State always says what it does.
+    pub fn stopped_by_a_stop_code(&self) -> bool {
+        self.state == State::Disabled
+            && self.state_transition_reason != StateTransitionReason::UserInitiated
+    }
+
+    /// Whether the engine starts it when it starts.
+    pub fn runs_at_start(&self) -> bool {
+        self.wants_to_run() && !self.stopped_by_a_stop_code()
+    }
+
     /// A mapping that stopped itself with a stop code, or was disabled.
     pub fn is_running(&self) -> bool {
         self.state == State::Enabled

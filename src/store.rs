@@ -99,8 +99,11 @@ fn lock_state_dir(dir: &Path) -> Result<File> {
         .mode(0o600)
         .open(&pid_path)
         .with_context(|| format!("cannot write the lock file {}", pid_path.display()))?;
-    std::io::Write::write_all(&mut pid_file, format!("{}\n", std::process::id()).as_bytes())
-        .with_context(|| format!("cannot write the lock file {}", pid_path.display()))?;
+    std::io::Write::write_all(
+        &mut pid_file,
+        format!("{}\n", std::process::id()).as_bytes(),
+    )
+    .with_context(|| format!("cannot write the lock file {}", pid_path.display()))?;
     Ok(handle)
 }
 

@@ -394,6 +394,66 @@ async fn a_wrong_password_stops_the_mapping_with_event_source_authn_error() {
     );
 }
 
+/// Lambda's rule: a mapping a stop code stopped stays stopped, across
+/// restarts too, until a user enables it; State never says Disabled of a
+/// mapping that consumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_stopped_by_a_stop_code_stays_stopped_after_a_restart_until_enabled() {
+    use mqtrigger::config::Config;
+    use mqtrigger::engine::Control;
+    use mqtrigger::store::Store;
+    let broker = Broker::connect().await;
+    let queue = unique("stays");
+    broker.declare(&queue, FieldTable::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("events.jsonl");
+    std::fs::write(&record, b"").unwrap();
+    let config_path = dir.path().join("mqtrigger.toml");
+    let state = dir.path().join("state");
+    let start = |password: &str| {
+        let mut setup = Setup::new(&queue);
+        setup.password = password.into();
+        std::fs::write(&config_path, setup.toml(&record)).unwrap();
+        let config = Config::load(&config_path).unwrap();
+        let store = Store::open(&state).unwrap();
+        Control::start(config, store)
+    };
+    let control = start("not-the-password").await.unwrap();
+    let uuid = control.list().unwrap()[0].uuid;
+    wait_for("the stop code", || {
+        control.get(uuid).unwrap().state == State::Disabled
+    })
+    .await;
+    control.shutdown().await;
+    drop(control);
+    // The password is fixed in [secrets]; mqtrigger starts again.
+    let control = start("guest").await.unwrap();
+    broker
+        .publish(&queue, b"waits", BasicProperties::default())
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let m = control.get(uuid).unwrap();
+    assert_eq!(m.state, State::Disabled);
+    assert_eq!(
+        m.state_transition_reason,
+        StateTransitionReason::EventSourceAuthnError
+    );
+    assert_eq!(
+        broker.ready(&queue).await,
+        1,
+        "a Disabled mapping consumes nothing"
+    );
+    assert!(read_events(&record).is_empty());
+    control.enable(uuid).await.unwrap();
+    wait_for("the message at the function", || {
+        read_events(&record).len() == 1
+    })
+    .await;
+    assert_eq!(control.get(uuid).unwrap().state, State::Enabled);
+    control.shutdown().await;
+    broker.delete(&queue).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     let broker = Broker::connect().await;

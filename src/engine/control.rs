@@ -127,8 +127,15 @@ impl Control {
             let Some(mapping) = control.finish_interrupted_change(mapping)? else {
                 continue;
             };
-            if mapping.wants_to_run() {
+            if mapping.runs_at_start() {
                 control.spawn(&mapping);
+            } else if mapping.stopped_by_a_stop_code() {
+                tracing::warn!(
+                    uuid = %mapping.uuid,
+                    "mapping stays stopped ({}: {}); enable it once that is fixed",
+                    mapping.state_transition_reason,
+                    mapping.state_detail.as_deref().unwrap_or_default()
+                );
             }
         }
         Ok(control)

@@ -181,6 +181,8 @@ pub struct Setup {
 
 pub struct Harness {
     pub control: Control,
+    config: Config,
+    wiring: Arc<MemoryWiring>,
     pub broker: MemoryBroker,
     pub function: Arc<Function>,
     pub mapping: Uuid,
@@ -240,15 +242,51 @@ SourceAccessConfigurations = [ {{ Type = "BASIC_AUTH", URI = "{SECRET}" }} ]
             invoker_error: Mutex::new(setup.invoker_error),
         });
         let store = Store::open(&state.path().join("state")).unwrap();
-        let control = Control::start_wired(config, store, wiring).await.unwrap();
+        let control = Control::start_wired(config.clone(), store, wiring.clone())
+            .await
+            .unwrap();
         let mapping = control.list().unwrap()[0].uuid;
         Harness {
             control,
+            config,
+            wiring,
             broker,
             function,
             mapping,
             epoch: Instant::now(),
             _state: state,
+        }
+    }
+
+    /// Stops the engine and starts a new one on the same state, config,
+    /// broker and function, as a restarted `serve` would.
+    pub async fn restarted(self) -> Harness {
+        let Harness {
+            control,
+            config,
+            wiring,
+            broker,
+            function,
+            mapping,
+            epoch,
+            _state,
+        } = self;
+        control.shutdown().await;
+        // The old engine lets go of the state directory.
+        drop(control);
+        let store = Store::open(&_state.path().join("state")).unwrap();
+        let control = Control::start_wired(config.clone(), store, wiring.clone())
+            .await
+            .unwrap();
+        Harness {
+            control,
+            config,
+            wiring,
+            broker,
+            function,
+            mapping,
+            epoch,
+            _state,
         }
     }
 

@@ -120,3 +120,48 @@ async fn a_delete_finishes_in_the_background_and_a_stop_waits_for_it() {
     );
     assert_eq!(h.broker.acked(), ["m1"], "its last batch was settled first");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_mapping_stopped_by_a_stop_code_stays_stopped_after_a_restart_until_enabled() {
+    let h = Harness::start(Function::ok(), Setup::default()).await;
+    h.broker
+        .refuse_connections(Some(crate::source::SourceError::Authentication(
+            "the broker refused user u".into(),
+        )));
+    h.broker.cut_connections();
+    h.until("stopped", |h| h.mapping().state == State::Disabled)
+        .await;
+    // The cause is fixed, and mqtrigger restarts.
+    h.broker.refuse_connections(None);
+    let connections = h.broker.connections();
+    let h = h.restarted().await;
+    h.publish(["waiting"]);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let m = h.mapping();
+    assert_eq!(m.state, State::Disabled);
+    assert_eq!(
+        m.state_transition_reason,
+        crate::mapping::StateTransitionReason::EventSourceAuthnError
+    );
+    assert_eq!(
+        h.broker.connections(),
+        connections,
+        "a Disabled mapping does not connect"
+    );
+    assert_eq!(h.broker.ready(), 1, "nor consume");
+    h.control.enable(h.mapping).await.unwrap();
+    h.until("consumed once enabled", |h| h.broker.acked().len() == 1)
+        .await;
+    assert_eq!(h.mapping().state, State::Enabled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_s_disable_survives_a_restart() {
+    let h = Harness::start(Function::ok(), Setup::default()).await;
+    h.control.disable(h.mapping).await.unwrap();
+    let h = h.restarted().await;
+    h.publish(["waiting"]);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(h.mapping().state, State::Disabled);
+    assert_eq!(h.broker.ready(), 1);
+}
