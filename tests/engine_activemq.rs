@@ -88,10 +88,17 @@ async fn a_failing_batch_is_retried_then_nacked_into_activemq_dlq() {
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
     wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    let events = running.events();
     assert_eq!(
-        running.events().len(),
+        events.len(),
         6,
         "one attempt and 5 redeliveries, in the engine"
+    );
+    let flags: Vec<bool> = events.iter().map(|e| messages(e)[0].1).collect();
+    assert_eq!(
+        flags,
+        [false, true, true, true, true, true],
+        "the function saw it before: each retry says redelivered"
     );
     let letter = running.dead_letters().remove(0);
     assert_eq!(

@@ -194,6 +194,14 @@ async fn a_failing_batch_is_retried_5_times_then_dead_lettered_to_the_dlq_queue(
         events.iter().all(|e| messages(e).len() == 2),
         "the whole batch is retried"
     );
+    let flags: Vec<Vec<bool>> = events
+        .iter()
+        .map(|e| messages(e).iter().map(|(_, r)| *r).collect())
+        .collect();
+    assert_eq!(flags[0], [false, false]);
+    for retry in &flags[1..] {
+        assert_eq!(retry, &[true, true], "each retry says redelivered");
+    }
     let letters = running.dead_letters();
     assert!(
         letters

@@ -70,7 +70,7 @@ pub(super) async fn invoke_batch(
         }
         done.attempts += 1;
         let attempt = done.attempts;
-        let event = bytes::Bytes::from(batch.event(&frame));
+        let event = bytes::Bytes::from(batch.event(&frame, attempt > 1));
         let (messages, bytes) = (batch.len(), event.len());
         ctx.emit(EngineEvent::BatchStarted {
             mapping: ctx.uuid,

@@ -37,8 +37,18 @@ impl Batch {
         frame.event_size(self.deliveries.len(), self.record_bytes)
     }
 
-    pub fn event(&self, frame: &EventFrame) -> Vec<u8> {
-        frame.assemble(self.deliveries.iter().map(|d| d.record.as_slice()))
+    /// The event of this batch. A retry (`redelivered`) marks every record
+    /// redelivered: the function saw these messages before.
+    pub fn event(&self, frame: &EventFrame, redelivered: bool) -> Vec<u8> {
+        if !redelivered {
+            return frame.assemble(self.deliveries.iter().map(|d| d.record.as_slice()));
+        }
+        let marked: Vec<_> = self
+            .deliveries
+            .iter()
+            .map(|d| crate::event::mark_redelivered(&d.record))
+            .collect();
+        frame.assemble(marked.iter().map(|r| r.as_ref()))
     }
 
     fn fits(&self, frame: &EventFrame, d: &Delivery) -> bool {

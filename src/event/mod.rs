@@ -45,6 +45,42 @@ impl EventFrame {
     }
 }
 
+/// A record (`aws:rmq` or `aws:mq`) with its own `redelivered` flag set: a
+/// retried batch comes back marked redelivered, as it would through the
+/// broker on Lambda. Only the record's top-level key is touched, never a
+/// header or property of the same name.
+pub fn mark_redelivered(record: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const FALSE: &[u8] = b"\"redelivered\":false";
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in record.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' if depth == 1 && record[i..].starts_with(FALSE) => {
+                let mut marked = Vec::with_capacity(record.len());
+                marked.extend_from_slice(&record[..i]);
+                marked.extend_from_slice(b"\"redelivered\":true");
+                marked.extend_from_slice(&record[i + FALSE.len()..]);
+                return std::borrow::Cow::Owned(marked);
+            }
+            b'"' => in_string = true,
+            _ => {}
+        }
+    }
+    std::borrow::Cow::Borrowed(record)
+}
+
 /// The decoded bodies of an `aws:rmq` or `aws:mq` event, in order: what the
 /// console shows of a batch the function saw.
 pub fn bodies(event: &[u8]) -> Vec<Vec<u8>> {
@@ -74,4 +110,53 @@ pub fn bodies_of(json: &serde_json::Value) -> Vec<Vec<u8>> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(record: &[u8]) -> bool {
+        let json: serde_json::Value = serde_json::from_slice(record).unwrap();
+        json["redelivered"].as_bool().unwrap()
+    }
+
+    #[test]
+    fn a_retried_rmq_record_says_redelivered_and_its_headers_stay_as_they_were() {
+        use lapin::types::{AMQPValue, FieldTable};
+        let mut headers = FieldTable::default();
+        headers.insert("redelivered".into(), AMQPValue::Boolean(false));
+        let props = lapin::BasicProperties::default().with_headers(headers);
+        let record = rmq::record(&props, b"body", false);
+        let marked = mark_redelivered(&record);
+        assert!(flag(&marked), "{}", String::from_utf8_lossy(&marked));
+        let json: serde_json::Value = serde_json::from_slice(&marked).unwrap();
+        assert_eq!(json["basicProperties"]["headers"]["redelivered"], false);
+        assert_eq!(json["data"], "Ym9keQ==");
+    }
+
+    #[test]
+    fn a_retried_mq_record_says_redelivered_and_its_properties_stay_as_they_were() {
+        let headers = vec![
+            ("message-id".to_owned(), "ID:1".to_owned()),
+            ("destination".to_owned(), "/queue/q".to_owned()),
+            ("type".to_owned(), "\"redelivered\":false".to_owned()),
+            ("redelivered-note".to_owned(), "x".to_owned()),
+        ];
+        let record = mq::record(&headers, b"body", 0);
+        assert!(!flag(&record));
+        let marked = mark_redelivered(&record);
+        assert!(flag(&marked), "{}", String::from_utf8_lossy(&marked));
+        let json: serde_json::Value = serde_json::from_slice(&marked).unwrap();
+        assert_eq!(json["type"], "\"redelivered\":false");
+    }
+
+    #[test]
+    fn a_record_already_redelivered_is_left_alone() {
+        let record = rmq::record(&lapin::BasicProperties::default(), b"x", true);
+        assert!(matches!(
+            mark_redelivered(&record),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

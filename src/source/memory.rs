@@ -6,7 +6,6 @@
 //! Everything it was told is recorded for the test to check.
 
 use super::{DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError};
-use base64::Engine;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -150,14 +149,17 @@ fn requeue(q: &mut Queue, session: u64) {
     }
 }
 
-/// The record a memory message becomes: the fields a test looks at.
+/// The record a memory message becomes: an `aws:mq` one, as if it came
+/// from ActiveMQ's queue `memory`.
 fn record(m: &MemoryMessage) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "messageID": m.id,
-        "redelivered": m.redelivered,
-        "data": base64::engine::general_purpose::STANDARD.encode(&m.body),
-    }))
-    .expect("JSON of strings")
+    let mut headers = vec![
+        ("message-id".to_owned(), m.id.clone()),
+        ("destination".to_owned(), "/queue/memory".to_owned()),
+    ];
+    if m.redelivered {
+        headers.push(("redelivered".to_owned(), "true".to_owned()));
+    }
+    crate::event::mq::record(&headers, &m.body, chrono::Utc::now().timestamp_millis())
 }
 
 /// One consumer of a [`MemoryBroker`].
