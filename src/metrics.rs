@@ -331,6 +331,37 @@ mod tests {
     }
 
     #[test]
+    fn filtered_only_traffic_shows_as_received_and_filtered_before_any_invocation() {
+        let m = mapping();
+        let text = render(
+            &m,
+            &[
+                EngineEvent::Received {
+                    mapping: m.uuid,
+                    messages: 3,
+                    redelivered: 0,
+                },
+                EngineEvent::Filtered {
+                    mapping: m.uuid,
+                    messages: 3,
+                },
+            ],
+        );
+        assert_eq!(
+            value(&text, "mqtrigger_messages_received_total", m.uuid),
+            "3"
+        );
+        assert_eq!(
+            value(&text, "mqtrigger_messages_filtered_total", m.uuid),
+            "3"
+        );
+        assert_eq!(
+            value(&text, "mqtrigger_messages_invoked_total", m.uuid),
+            "0"
+        );
+    }
+
+    #[test]
     fn the_engine_s_counts_become_counters_gauges_and_histograms() {
         let m = mapping();
         let id = m.uuid;

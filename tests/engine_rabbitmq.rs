@@ -463,6 +463,19 @@ async fn a_mapping_stopped_by_a_stop_code_stays_stopped_after_a_restart_until_en
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_virtual_host_that_does_not_exist_stops_with_esm_config_not_valid() {
+    let mut setup = Setup::new(&unique("novhost"));
+    setup.vhost = unique("no-such-vhost");
+    let running = Running::start(&setup).await;
+    let (code, detail) = running.stopped().await;
+    assert_eq!(code, StateTransitionReason::EsmConfigNotValid, "{detail}");
+    assert!(
+        detail.contains("no such virtual host") && detail.contains(&setup.vhost),
+        "names the vhost: {detail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     let broker = Broker::connect().await;
     let queue = unique("authz");

@@ -93,6 +93,14 @@ pub fn classify(err: &lapin::Error, what: &str) -> SourceError {
             {
                 SourceError::Authentication(format!("RabbitMQ refused the login {what}: {text}"))
             }
+            // RabbitMQ answers a vhost that does not exist with NOT_ALLOWED
+            // ("vhost x not found"): a missing resource is the mapping's
+            // configuration to fix, as Lambda has it, not a permission.
+            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) if text.contains("not found") => {
+                SourceError::Config(format!(
+                    "RabbitMQ has no such virtual host {what}: {text}; create it or fix the mapping's VIRTUAL_HOST"
+                ))
+            }
             AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED)
             | AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => {
                 SourceError::Authorization(format!("RabbitMQ denied access {what}: {text}"))
