@@ -254,6 +254,18 @@ fn main() -> ExitCode {
         api: None,
         readonly: false,
     });
+    // A console whose config cannot be read creates nothing (no state
+    // directory, no log file) before it says so.
+    let console_config = match &command {
+        Command::Console { config, .. } => match Config::load(config) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("mqtrigger: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     // The console owns the terminal: its logs go to a file in the state directory.
     let log_file = match &command {
         Command::Console { state, .. } => match open_log(state) {
@@ -270,7 +282,7 @@ fn main() -> ExitCode {
     };
     init_logging(cli.log_format, log_file);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(run(command)) {
+    match runtime.block_on(run(command, console_config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mqtrigger: {e:#}");
@@ -280,7 +292,12 @@ fn main() -> ExitCode {
 }
 
 fn open_log(state: &std::path::Path) -> std::io::Result<std::fs::File> {
-    std::fs::create_dir_all(state)?;
+    use std::os::unix::fs::DirBuilderExt;
+    // The state holds message bodies: only this user may read it (as `serve` has it).
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state)?;
     mqtrigger::store::private_file(&state.join("mqtrigger.log"))
 }
 
@@ -289,7 +306,11 @@ fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=off,aws=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match (format, file) {
-        (LogFormat::Text, None) => builder.with_writer(std::io::stderr).init(),
+        // Colours only for a person at a terminal, not in a file.
+        (LogFormat::Text, None) => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init(),
         (LogFormat::Json, None) => builder.json().with_writer(std::io::stderr).init(),
         (LogFormat::Text, Some(f)) => builder
             .with_ansi(false)
@@ -299,7 +320,8 @@ fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
     }
 }
 
-async fn run(command: Command) -> Result<()> {
+/// `console_config` is the console's config, read before anything else.
+async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
     match command {
         Command::Serve {
             config,
@@ -314,7 +336,11 @@ async fn run(command: Command) -> Result<()> {
             api,
             readonly,
         } => {
-            let config = Config::load(&config)?;
+            let config = match console_config {
+                Some(c) => c,
+                None => Config::load(&config)?,
+            };
+            mqtrigger::console::needs_a_terminal()?;
             let api_listener = bind_api(&config, api).await?;
             let store = Store::open(&state)?;
             let control = Control::start(config, store).await?;

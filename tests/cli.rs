@@ -181,3 +181,50 @@ async fn publish_sends_bodies_properties_and_typed_headers() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown property `colour`"));
     broker.delete(&queue).await;
 }
+
+#[test]
+fn plain_mqtrigger_without_a_config_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mqtrigger.toml"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "created {left:?}");
+}
+
+#[test]
+fn the_console_keeps_its_state_directory_private_and_needs_a_terminal() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        Setup::new(&unique("console")).toml(&dir.path().join("r")),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let out = mqtrigger(&[
+        "console",
+        "--config",
+        path.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a clean error, not a panic: {stderr}"
+    );
+    assert!(
+        stderr.contains("needs a terminal") && stderr.contains("mqtrigger serve"),
+        "{stderr}"
+    );
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the state directory is {mode:o}");
+}

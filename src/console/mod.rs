@@ -25,9 +25,25 @@ use futures::StreamExt;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// The console draws on its standard output: without a terminal there, say
+/// so before anything starts.
+pub fn needs_a_terminal() -> Result<()> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        anyhow::bail!(
+            "the console needs a terminal (its output is not one); run `mqtrigger serve` to run without one"
+        );
+    }
+    Ok(())
+}
+
 /// Runs the console until the user quits; the terminal is restored on the way out.
 pub async fn run(control: Control) -> Result<()> {
-    let mut terminal = ratatui::init();
+    needs_a_terminal()?;
+    let mut terminal = ratatui::try_init().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot start the console on this terminal: {e}; run `mqtrigger serve` to run without one"
+        )
+    })?;
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     let result = event_loop(&mut terminal, &control).await;
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
