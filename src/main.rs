@@ -508,6 +508,9 @@ async fn serve(
         None => None,
     };
     let store = Store::open(&state)?;
+    if store.is_fresh() {
+        tracing::warn!("{}", store.fresh_notice());
+    }
     let control = Control::start(config, store).await?;
     if readonly {
         control.make_readonly();

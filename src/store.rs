@@ -29,6 +29,8 @@ pub struct Store {
     dir: PathBuf,
     /// The state directory, opened and flocked.
     _lock: File,
+    /// There was no store file: this one starts empty.
+    fresh: bool,
 }
 
 /// A message that will not be retried again, with everything needed to look at it and replay it.
@@ -117,6 +119,7 @@ impl Store {
             .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
         let lock = lock_state_dir(dir)?;
         let db_path = dir.join("mqtrigger.db");
+        let fresh = !db_path.exists();
         // Dead letters hold message bodies: only this user may read them.
         // SQLite gives its -wal and -shm files the database file's mode.
         private_file(&db_path)
@@ -127,11 +130,26 @@ impl Store {
             conn: Mutex::new(conn),
             dir: dir.to_owned(),
             _lock: lock,
+            fresh,
         };
         store
             .migrate()
             .with_context(|| format!("the store {} cannot be used", db_path.display()))?;
         Ok(store)
+    }
+
+    /// No store was there when it was opened: the mappings of the config
+    /// file are created anew (with new UUIDs), and there is no journal yet.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// What to tell a user about a fresh store.
+    pub fn fresh_notice(&self) -> String {
+        format!(
+            "a new store in {}: the config file's mappings get new UUIDs, and there are no dead letters or batch history yet (if a store was there before, it was deleted or moved)",
+            self.dir.display()
+        )
     }
 
     pub fn dir(&self) -> &Path {
@@ -149,7 +167,17 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let journal: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .context("the file is not an mqtrigger store (not a SQLite database, or corrupt)")?;
+            .with_context(|| {
+                let db = self.dir.join("mqtrigger.db");
+                format!(
+                    "the file is not an mqtrigger store (not a SQLite database, or corrupt). \
+                     Move it aside (mv {db} {db}.corrupt) and start again: mqtrigger makes a new store, \
+                     the config file's mappings come back with new UUIDs, and what only the old store held \
+                     (mappings made in the console or through the API, run-time changes, dead letters, \
+                     batch history) stays in the moved file",
+                    db = db.display()
+                )
+            })?;
         if !journal.eq_ignore_ascii_case("wal") {
             bail!("SQLite refused WAL mode (got {journal})");
         }
@@ -484,6 +512,23 @@ mod tests {
         std::fs::write(dir.path().join("mqtrigger.db"), vec![0x42u8; 8192]).unwrap();
         let err = format!("{:#}", Store::open(dir.path()).err().expect("must refuse"));
         assert!(err.contains("not an mqtrigger store"), "{err}");
+        assert!(err.contains("Move it aside (mv "), "says what to do: {err}");
+        assert!(err.contains("dead letters"), "says what is lost: {err}");
+    }
+
+    #[test]
+    fn a_store_says_when_it_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        assert!(first.is_fresh());
+        assert!(first.fresh_notice().contains("new UUIDs"));
+        drop(first);
+        assert!(!Store::open(dir.path()).unwrap().is_fresh());
+        std::fs::remove_file(dir.path().join("mqtrigger.db")).unwrap();
+        assert!(
+            Store::open(dir.path()).unwrap().is_fresh(),
+            "a deleted store is noticed"
+        );
     }
 
     #[test]

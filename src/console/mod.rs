@@ -72,6 +72,9 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) 
         control.config().engine.max_redeliveries,
     );
     let mut feed = EngineFeed::start(control, &mut app)?;
+    if control.store().is_fresh() {
+        app.toast = Some(control.store().fresh_notice());
+    }
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut frame = tokio::time::interval(Duration::from_millis(1000 / FRAMES_PER_SECOND));
