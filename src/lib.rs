@@ -10,6 +10,7 @@ pub mod bench;
 pub mod config;
 pub mod console;
 pub mod engine;
+pub mod error_text;
 pub mod event;
 pub mod filter;
 pub mod invoke;

@@ -121,8 +121,8 @@ enum Command {
         config: PathBuf,
         #[arg(long, default_value = ".state")]
         state: PathBuf,
-        /// Also serve Lambda's event-source-mapping API here (overrides [api] listen).
-        #[arg(long)]
+        /// Also serve Lambda's event-source-mapping API here, HOST:PORT (overrides [api] listen).
+        #[arg(long, value_parser = listen_addr)]
         api: Option<SocketAddr>,
         /// Watch only: no change, replay or republish, from the keys or the API.
         #[arg(long)]
@@ -135,11 +135,11 @@ enum Command {
         /// Where mappings and the journal are kept.
         #[arg(long, default_value = ".state")]
         state: PathBuf,
-        /// Serve Lambda's event-source-mapping API here (overrides [api] listen).
-        #[arg(long)]
+        /// Serve Lambda's event-source-mapping API here, HOST:PORT (overrides [api] listen).
+        #[arg(long, value_parser = listen_addr)]
         api: Option<SocketAddr>,
-        /// Serve Prometheus metrics at http://ADDR/metrics.
-        #[arg(long)]
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics.
+        #[arg(long, value_parser = listen_addr)]
         metrics: Option<SocketAddr>,
         /// The API may read but not change anything.
         #[arg(long)]
@@ -150,11 +150,12 @@ enum Command {
         /// The API's URL.
         #[arg(
             long,
+            global = true,
             env = "MQTRIGGER_ENDPOINT",
             default_value = "http://127.0.0.1:9001"
         )]
         endpoint: String,
-        #[arg(long, value_enum, default_value_t = Output::Table)]
+        #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
         output: Output,
         #[command(subcommand)]
         command: MappingsCommand,
@@ -538,11 +539,45 @@ async fn serve(
         tracing::info!(uuid = %m.uuid, function = %m.spec.function_name, queue = m.spec.queue(), state = %m.state, "mapping");
     }
     wait_for_signal().await?;
-    tracing::info!("stopping: finishing invocations under way, returning the rest to the brokers");
+    let under_way: u64 = control
+        .all_stats()
+        .mappings
+        .values()
+        .map(|s| s.in_flight_batches)
+        .sum();
+    tracing::info!(
+        "stopping: waiting for {under_way} invocation(s) under way to finish and be settled; \
+         the rest goes back to the brokers (Ctrl-C again to stop at once)"
+    );
     stop.cancel();
-    control.shutdown().await;
-    tracing::info!("stopped");
+    tokio::select! {
+        _ = control.shutdown() => tracing::info!("stopped"),
+        _ = wait_for_signal() => {
+            // Nothing is lost: what is not settled goes back to the broker,
+            // and the batches under way come again marked redelivered.
+            tracing::warn!("stopped at once: the batches under way will be delivered again");
+            std::process::exit(130);
+        }
+    }
     Ok(())
+}
+
+/// `--api` and `--metrics`: an address, or a host name and a port (`localhost:9001`).
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("`{text}` is not HOST:PORT ({e})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{text}` names no address"))
 }
 
 async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) -> Result<()> {

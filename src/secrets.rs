@@ -80,7 +80,7 @@ impl Secrets {
             let message = e.message().unwrap_or_default().to_owned();
             match (&e, code.as_str()) {
                 (SdkError::ServiceError(_), "ResourceNotFoundException") => SecretError::Config(
-                    format!("Secrets Manager has no secret {arn}; check the BASIC_AUTH URI"),
+                    format!("BASIC_AUTH secret {arn} is not in [secrets], and Secrets Manager has no such secret; check the URI for a typo"),
                 ),
                 (SdkError::ServiceError(_), "AccessDeniedException")
                 | (SdkError::ServiceError(_), "UnrecognizedClientException") => {
@@ -91,10 +91,21 @@ impl Secrets {
                 (SdkError::ServiceError(_), _) => SecretError::Config(format!(
                     "Secrets Manager could not read {arn}: {code} {message}"
                 )),
-                _ => SecretError::Unavailable(format!(
-                    "cannot reach Secrets Manager to read {arn}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                )),
+                _ => {
+                    let why = crate::error_text::causes(&e);
+                    let text = format!(
+                        "BASIC_AUTH secret {arn} is not in [secrets], so mqtrigger asked AWS Secrets Manager for it, which could not answer: {why}"
+                    );
+                    // No AWS identity will not come by waiting: the user
+                    // must add the secret to [secrets] or give credentials.
+                    if why.to_lowercase().contains("credentials") {
+                        SecretError::Config(format!(
+                            "{text}; add the secret to [secrets], or give mqtrigger AWS credentials"
+                        ))
+                    } else {
+                        SecretError::Unavailable(text)
+                    }
+                }
             }
         })?;
         let text = output.secret_string().ok_or_else(|| {
@@ -171,6 +182,32 @@ fn parse_secret(text: &str) -> Option<Secret> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_secret_secrets_manager_cannot_give_is_named_in_one_line() {
+        let config = Config {
+            secrets_manager: SecretsManagerSettings {
+                // Nothing listens there.
+                endpoint_url: Some("http://127.0.0.1:9".into()),
+                region: Some("us-east-1".into()),
+            },
+            ..Config::default()
+        };
+        let arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:typo";
+        let err = Secrets::new(&config).get(arn).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(arn) && text.contains("is not in [secrets]"),
+            "{text}"
+        );
+        assert!(text.contains("Connection refused"), "says why: {text}");
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert!(
+            !text.contains("DispatchFailure(") && !text.contains(" { "),
+            "no Debug dump: {text}"
+        );
+        assert!(text.len() < 600, "{} bytes: {text}", text.len());
+    }
 
     #[test]
     fn amazon_mq_secrets_parse_and_other_shapes_do_not() {

@@ -152,7 +152,14 @@ async fn the_mappings_cli_and_the_metrics_endpoint_work_against_serve() {
     assert!(err.contains("ResourceNotFoundException"), "{err}");
     let out = mappings_cli("http://127.0.0.1:9", &["list"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the mqtrigger API"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the mqtrigger API"), "{err}");
+    assert!(err.contains("Connection refused"), "says why: {err}");
+    assert!(!err.contains("DispatchFailure("), "no Debug dump: {err}");
+    // --output and --endpoint also after the subcommand.
+    let out = mappings_cli(&endpoint, &["list", "--output", "json"]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(all["EventSourceMappings"].as_array().unwrap().len(), 2);
 
     // The metrics a user would graph.
     let text = http_get(metrics, "/metrics").await.unwrap();

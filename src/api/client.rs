@@ -5,7 +5,7 @@
 
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::Region;
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::types::{
     EventSourceMappingConfiguration as Remote, Filter, FilterCriteria, SourceAccessConfiguration,
     SourceAccessType,
@@ -72,7 +72,10 @@ pub struct RemoteError {
     pub message: String,
 }
 
-fn remote_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+fn remote_error<
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+>(
     endpoint: &str,
     e: SdkError<E, R>,
 ) -> RemoteError {
@@ -85,7 +88,7 @@ fn remote_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
             code: "ConnectionError".into(),
             message: format!(
                 "cannot reach the mqtrigger API at {endpoint} (is `mqtrigger serve --api` running?): {}",
-                DisplayErrorContext(&e)
+                crate::error_text::causes(&e)
             ),
         },
     }

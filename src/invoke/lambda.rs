@@ -13,6 +13,7 @@
 //!   requests are signed with the dummy `mqtrigger-local` ones.
 
 use super::{FunctionConfig, InvokeError, Invoker};
+use crate::error_text::causes;
 use aws_config::BehaviorVersion;
 use aws_config::environment::{
     EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
@@ -23,7 +24,7 @@ use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvi
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError as ApiError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
@@ -240,22 +241,6 @@ impl Invoker for LambdaInvoker {
     }
 }
 
-/// An error and its sources in one line: "io error: client error (Connect):
-/// tcp connect error: Connection refused (os error 111)".
-fn causes(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        // Some layers repeat their source's text.
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
-}
-
 /// Region for a local endpoint: the environment, then the profile; never IMDS.
 fn local_region_chain(profile: Option<&str>) -> RegionProviderChain {
     let mut from_profile = ProfileFileRegionProvider::builder();
@@ -286,7 +271,7 @@ pub(crate) async fn local_credentials(profile: Option<&str>) -> SharedCredential
         Ok(Ok(_)) => SharedCredentialsProvider::new(chain),
         found => {
             let why = match found {
-                Ok(Err(e)) => DisplayErrorContext(e).to_string(),
+                Ok(Err(e)) => causes(&e),
                 _ => format!("none within {LOCAL_CREDENTIALS_WAIT:?}"),
             };
             tracing::debug!(
