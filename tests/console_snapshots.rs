@@ -226,6 +226,53 @@ fn the_batch_size_prompt_validates_in_place() {
 }
 
 #[test]
+fn the_batch_size_prompt_starts_empty_so_what_is_typed_is_the_new_size() {
+    let mut app = app();
+    app.update(key('b'));
+    assert!(
+        render(&app).contains("10 now"),
+        "the current size is a hint"
+    );
+    type_text(&mut app, "0");
+    assert!(render(&app).contains("BatchSize 0 is out of range"));
+    assert_eq!(app.update(Action::Confirm), None, "0 is not 100");
+    app.update(Action::PromptKey(KeyEvent::new(
+        KeyCode::Backspace,
+        KeyModifiers::NONE,
+    )));
+    type_text(&mut app, "7");
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::SetBatchSize(Uuid::from_u128(1), 7))
+    );
+}
+
+#[test]
+fn r_and_shift_r_in_the_dead_letter_inspector_act_on_that_letter() {
+    use mqtrigger::console::app::Mode;
+    let press = |app: &App, c: char| {
+        keys::action(
+            &app.mode,
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+        )
+        .unwrap()
+    };
+    let mut app = app();
+    app.update(Action::Inspect);
+    assert!(matches!(app.mode, Mode::Inspect(1)));
+    app.update(press(&app, 'r'));
+    assert!(matches!(app.mode, Mode::Confirm(Effect::Replay(_, 1))));
+    app.update(Action::Back);
+    app.update(Action::Inspect);
+    app.update(press(&app, 'R'));
+    assert!(matches!(app.mode, Mode::Confirm(Effect::Republish(_, 1))));
+    assert_eq!(
+        app.update(Action::Confirm),
+        Some(Effect::Republish(Uuid::from_u128(1), 1))
+    );
+}
+
+#[test]
 fn disable_asks_first_and_keys_become_effects() {
     let mut app = app();
     assert_eq!(app.update(key('d')), None, "d only asks");

@@ -381,6 +381,27 @@ impl App {
             (Mode::Inspect(_) | Mode::InspectBatch(_), Action::Down) => {
                 self.scroll = self.scroll.saturating_add(1)
             }
+            // r and R act on what the inspector shows.
+            (Mode::Inspect(id), ask @ (Action::AskReplay | Action::AskRepublish)) => {
+                let id = *id;
+                let letter = self.dead_letters.iter().find(|d| d.id == id);
+                if let Some(mapping) = letter.map(|d| d.mapping) {
+                    self.mode = Mode::Confirm(match ask {
+                        Action::AskReplay => Effect::Replay(mapping, id),
+                        _ => Effect::Republish(mapping, id),
+                    });
+                }
+            }
+            (Mode::InspectBatch(inspected), Action::AskReplay) => {
+                if let Some(u) = uuid {
+                    let event = inspected.event.clone();
+                    self.mode = Mode::Confirm(Effect::ReplayEvent(u, event));
+                }
+            }
+            (Mode::InspectBatch(_), Action::AskRepublish) => {
+                self.toast =
+                    Some("R republishes a dead letter; a batch can be replayed with r".into())
+            }
             (Mode::Inspect(id), Action::Save) => {
                 let id = *id;
                 return self.dead_letters.iter().find(|d| d.id == id).map(|d| {
@@ -517,8 +538,10 @@ impl App {
                 return uuid.map(|u| Effect::SetBatchSize(u, step(batch_size, false)));
             }
             Action::AskBatchSize if uuid.is_some() => {
-                let mut input = TextArea::new(vec![batch_size.to_string()]);
-                input.move_cursor(ratatui_textarea::CursorMove::End);
+                // Empty, the current size as a hint: typed digits are the
+                // new size, never appended to the old one (7, then 0, is not 70).
+                let mut input = TextArea::default();
+                input.set_placeholder_text(format!("{batch_size} now; type the new BatchSize"));
                 self.mode = Mode::BatchPrompt {
                     input: Box::new(input),
                     error: None,

@@ -19,12 +19,9 @@ pub const KEYMAP: &[(&str, &str)] = &[
     ("f", "edit FilterCriteria, with a dry run; Ctrl-s applies"),
     (
         "r",
-        "replay the selected dead letter to the function (asks first)",
+        "replay the dead letter or batch to the function (asks first)",
     ),
-    (
-        "R",
-        "republish the selected dead letter to its queue (asks first)",
-    ),
+    ("R", "republish the dead letter to its queue (asks first)"),
     ("/", "filter the mappings (Esc clears)"),
     ("s", "sort by queue, state, function, dead letters"),
     (
@@ -77,6 +74,8 @@ pub fn action(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
             KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
             KeyCode::Char('w') => Some(Action::Save),
+            KeyCode::Char('r') => Some(Action::AskReplay),
+            KeyCode::Char('R') => Some(Action::AskRepublish),
             _ => None,
         },
         Mode::Normal => match key.code {
