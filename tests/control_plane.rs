@@ -140,7 +140,10 @@ async fn the_mappings_cli_and_the_metrics_endpoint_work_against_serve() {
     let got: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(got["BatchSize"], 2);
     let out = mappings_cli(&endpoint, &["disable", &uuid]);
-    stdout(&out);
+    assert!(
+        stdout(&out).contains("Disabling"),
+        "Lambda's answer to Enabled=false"
+    );
     let out = mappings_cli(&endpoint, &["--output", "json", "list", "--max-items", "1"]);
     let all: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(all["EventSourceMappings"].as_array().unwrap().len(), 2);

@@ -35,7 +35,10 @@ pub struct EventSourceMappingConfiguration {
     #[serde(rename = "UUID")]
     pub uuid: Uuid,
     pub batch_size: u32,
-    pub maximum_batching_window_in_seconds: u32,
+    /// Absent while the window is Lambda's default for MQ, half a second,
+    /// which this field (whole seconds) cannot say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_batching_window_in_seconds: Option<u32>,
     pub event_source_arn: String,
     pub function_arn: String,
     /// Epoch seconds.
@@ -61,10 +64,7 @@ impl From<&Mapping> for EventSourceMappingConfiguration {
         EventSourceMappingConfiguration {
             uuid: m.uuid,
             batch_size: m.spec.batch_size(),
-            maximum_batching_window_in_seconds: m
-                .spec
-                .maximum_batching_window_in_seconds
-                .unwrap_or(0),
+            maximum_batching_window_in_seconds: m.spec.maximum_batching_window_in_seconds,
             event_source_arn: m.spec.event_source_arn.clone(),
             function_arn: m.function_arn.clone(),
             last_modified: m.last_modified.timestamp_millis() as f64 / 1000.0,
@@ -282,5 +282,25 @@ mod tests {
         );
         let e = refusal(r#"{"FunctionName":"echo","Bogus":1}"#);
         assert!(e.message.contains("unknown field `Bogus`"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_half_second_default_window_is_not_answered_as_zero() {
+        let spec: MappingSpec = serde_json::from_str(
+            r#"{"FunctionName":"echo","EventSourceArn":"arn:x","Queues":["q"],"SourceAccessConfigurations":[]}"#,
+        )
+        .unwrap();
+        let mut m = Mapping::new(spec, "arn:f".into());
+        let json = serde_json::to_value(EventSourceMappingConfiguration::from(&m)).unwrap();
+        assert!(
+            json.get("MaximumBatchingWindowInSeconds").is_none(),
+            "{json}"
+        );
+        m.spec.maximum_batching_window_in_seconds = Some(0);
+        let json = serde_json::to_value(EventSourceMappingConfiguration::from(&m)).unwrap();
+        assert_eq!(
+            json["MaximumBatchingWindowInSeconds"], 0,
+            "a window set to 0 is 0"
+        );
     }
 }

@@ -468,10 +468,17 @@ impl Control {
         self.check_mapping(&spec)?;
         self.check_conflict(&spec, Some(uuid))?;
         let function_arn = self.function_arn(&spec.function_name);
+        // As on Lambda: turning a mapping off or on answers Disabling or
+        // Enabling; any other change, Updating.
+        let transition = match update.enabled {
+            Some(false) if current.state != State::Disabled => State::Disabling,
+            Some(true) if current.state != State::Enabled => State::Enabling,
+            _ => State::Updating,
+        };
         let answer = self.modify(uuid, |m| {
             m.spec = spec;
             m.function_arn = function_arn;
-            m.state = State::Updating;
+            m.state = transition;
             m.state_transition_reason = StateTransitionReason::UserInitiated;
             m.state_detail = None;
         })?;
