@@ -65,6 +65,30 @@ async fn kill_at_random(setup: Setup, url: &str) {
         counts.len()
     );
     assert_eq!(counts.len(), TOTAL, "every message reached the function");
+    if unmarked > 0 {
+        // Which invocations saw a message again unmarked, and which saw it
+        // first: consecutive ones point at a retry, distant ones at a kill.
+        let events = read_events(&record);
+        let mut first_seen = std::collections::HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            for (body, redelivered) in messages(e) {
+                match first_seen.get(&body) {
+                    Some(first) if !redelivered => {
+                        eprintln!(
+                            "unmarked duplicate {}: invocation {first}, again in {i} of {}",
+                            String::from_utf8_lossy(&body),
+                            events.len()
+                        );
+                        break;
+                    }
+                    Some(_) => {}
+                    None => {
+                        first_seen.insert(body, i);
+                    }
+                }
+            }
+        }
+    }
     assert_eq!(unmarked, 0, "every duplicate was marked redelivered");
     // Only batches under way at a kill come twice: the one being invoked
     // (MaximumConcurrency 1), and the one before it if its ack had not
