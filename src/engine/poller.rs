@@ -108,13 +108,18 @@ async fn sessions(
             }
             Err(e) => return ctx.stop(stop_code(&e), e.to_string()),
         };
-        reconnect.reset();
         reread_secret = false;
         let session = Session::new(&ctx, invoker.clone(), &mapping, &current);
-        let end = session.consume(&mut *source, &mut settings).await;
+        let (end, progressed) = session.consume(&mut *source, &mut settings).await?;
         source.close().await;
         ctx.unsettled.session_ended();
-        match end? {
+        // A connection that fails again right away is no reason to try
+        // every second: the back-off starts over only once a session got
+        // something done.
+        if progressed {
+            reconnect.reset();
+        }
+        match end {
             SessionEnd::Cancelled => return Ok(()),
             SessionEnd::SettingsChanged => continue,
             SessionEnd::Stop(code, m) => return ctx.stop(code, m),
@@ -144,6 +149,8 @@ struct Session {
     /// Batches gathered while every slot was busy (at most one).
     waiting: VecDeque<Batch>,
     end: Option<SessionEnd>,
+    /// Something came from the broker in this session.
+    progressed: bool,
 }
 
 impl Session {
@@ -168,24 +175,26 @@ impl Session {
             running: JoinSet::new(),
             waiting: VecDeque::new(),
             end: None,
+            progressed: false,
         }
     }
 
     /// Gathers batches, runs up to MaximumConcurrency of them at once, and
     /// settles each as it finishes, until the session ends and every batch
     /// under way is settled. One batch is gathered ahead, so the next is
-    /// ready when a slot frees.
+    /// ready when a slot frees. Says how it ended, and whether anything
+    /// came from the broker.
     async fn consume(
         mut self,
         source: &mut dyn Source,
         settings: &mut watch::Receiver<RunSettings>,
-    ) -> anyhow::Result<SessionEnd> {
+    ) -> anyhow::Result<(SessionEnd, bool)> {
         loop {
             self.fill_slots();
             if let Some(end) = &self.end
                 && self.running.is_empty()
             {
-                return Ok(end.clone());
+                return Ok((end.clone(), self.progressed));
             }
             let slot_free = self.running.len() < self.slots;
             let may_gather = self.end.is_none() && self.waiting.is_empty();
@@ -221,6 +230,7 @@ impl Session {
         source: &mut dyn Source,
         gathered: Result<Gathered, SourceError>,
     ) -> anyhow::Result<Option<SessionEnd>> {
+        self.progressed |= gathered.is_ok();
         let ctx = &self.ctx;
         Ok(match gathered {
             Err(SourceError::Connection(m)) => Some(SessionEnd::Lost(m)),

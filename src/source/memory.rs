@@ -35,6 +35,8 @@ struct Queue {
     dead: Vec<(String, DeadLetterReason)>,
     /// What the next connections are refused with.
     refuse: Option<SourceError>,
+    /// New connections are accepted, then fail at once.
+    fail_after_connect: bool,
     published: u64,
 }
 
@@ -80,6 +82,10 @@ impl MemoryBroker {
             return Err(e);
         }
         q.sessions += 1;
+        if q.fail_after_connect {
+            let session = q.sessions;
+            q.lost.insert(session);
+        }
         Ok(MemorySource {
             broker: self.clone(),
             session: q.sessions,
@@ -90,6 +96,12 @@ impl MemoryBroker {
     /// Refuse the next connections with this error (None: accept again).
     pub fn refuse_connections(&self, error: Option<SourceError>) {
         self.lock().refuse = error;
+    }
+
+    /// Accept new connections, then fail them at once (a broker that
+    /// takes the login and refuses what comes after).
+    pub fn fail_after_connect(&self, fail: bool) {
+        self.lock().fail_after_connect = fail;
     }
 
     /// Cuts every open connection: their unsettled messages go back to the

@@ -232,3 +232,22 @@ async fn refused_credentials_stop_the_mapping_with_event_source_authn_error() {
     );
     assert_eq!(m.state_detail.as_deref(), Some("the broker refused user u"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_fails_right_after_connecting_backs_off_instead_of_retrying_every_second()
+{
+    let h = Harness::start(Function::ok(), Setup::default()).await;
+    h.broker.fail_after_connect(true);
+    h.broker.cut_connections();
+    let before = h.broker.connections();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let tries = h.broker.connections() - before;
+    // 1 s, 2 s, 4 s, 8 s, 16 s, then 30 s apart: six in a minute, not sixty.
+    assert!((5..=7).contains(&tries), "{tries} connections in a minute");
+    h.broker.fail_after_connect(false);
+    h.publish(["after"]);
+    h.until("consumed once the broker recovers", |h| {
+        h.broker.acked().len() == 1
+    })
+    .await;
+}
