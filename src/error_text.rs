@@ -27,10 +27,7 @@ mod tests {
 
     #[test]
     fn causes_are_joined_on_one_line_without_debug_output() {
-        let e = Outer(std::io::Error::new(
-            std::io::ErrorKind::Other,
-            "inner\nmore",
-        ));
+        let e = Outer(std::io::Error::other("inner\nmore"));
         assert_eq!(causes(&e), "outer: inner more");
     }
 }
