@@ -215,8 +215,13 @@ impl Publisher {
             );
         }
         let mut template = Frame::new("SEND").header("destination", &format!("/queue/{queue}"));
-        for (k, v) in message.properties.iter().chain(&message.headers) {
+        // Properties are named in snake case (correlation_id); headers are
+        // the user's own names, underscores and all.
+        for (k, v) in &message.properties {
             template = template.header(&k.replace('_', "-"), v);
+        }
+        for (k, v) in &message.headers {
+            template = template.header(k, v);
         }
         if bytes_message {
             template = template.header("content-length", &message.body.len().to_string());

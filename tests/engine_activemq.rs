@@ -236,3 +236,49 @@ async fn the_standby_endpoint_is_used_when_the_first_does_not_answer() {
     .await;
     running.control.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_republished_dead_letter_keeps_its_headers_and_names_the_original_id() {
+    let queue = unique("amq-republish");
+    let mut client = Stomp::connect("admin", "admin").await;
+    let marker = unique("copy");
+    client
+        .send(
+            &queue,
+            &[
+                ("marker", &marker),
+                ("correlation-id", "corr-9"),
+                ("tenant_id", "acme"),
+                ("persistent", "true"),
+            ],
+            b"please fail",
+            false,
+        )
+        .await;
+    let mut setup = Setup::activemq(&queue);
+    setup.function_env = vec![("FAIL".into(), "always".into())];
+    let running = Running::start(&setup).await;
+    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    let uuid = running.mapping().uuid;
+    running.control.disable(uuid).await.unwrap();
+    let letter = running.dead_letters().remove(0);
+    running.control.republish(uuid, letter.id).await.unwrap();
+    let copies = client
+        .take(&queue, Duration::from_secs(5), |f| {
+            f.get("marker") == Some(marker.as_str())
+        })
+        .await;
+    assert_eq!(copies.len(), 1);
+    let copy = &copies[0];
+    assert_eq!(&copy.body[..], b"please fail");
+    assert_eq!(copy.get("correlation-id"), Some("corr-9"));
+    assert_eq!(copy.get("tenant_id"), Some("acme"));
+    assert_eq!(copy.get("persistent"), Some("true"));
+    assert_eq!(
+        copy.get("x-mqtrigger-original-message-id"),
+        letter.message_id.as_deref(),
+        "the original's id, which ActiveMQ does not let a sender set"
+    );
+    assert_eq!(copy.get("content-length"), None, "a TextMessage stays one");
+    running.control.shutdown().await;
+}

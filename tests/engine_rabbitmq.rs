@@ -476,6 +476,64 @@ async fn a_virtual_host_that_does_not_exist_stops_with_esm_config_not_valid() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_republished_dead_letter_is_the_same_message_with_its_properties_and_headers() {
+    let broker = Broker::connect().await;
+    let queue = unique("republish");
+    broker.declare(&queue, FieldTable::default()).await;
+    let mut headers = FieldTable::default();
+    headers.insert("tenant".into(), AMQPValue::LongString("acme".into()));
+    headers.insert("retries".into(), AMQPValue::LongLongInt(3));
+    headers.insert("urgent".into(), AMQPValue::Boolean(true));
+    let original = BasicProperties::default()
+        .with_message_id("order-42".into())
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_correlation_id("corr-7".into())
+        .with_reply_to("replies".into())
+        .with_type("order.created".into())
+        .with_app_id("shop".into())
+        .with_priority(5)
+        .with_delivery_mode(2)
+        .with_timestamp(1_700_000_000)
+        .with_headers(headers.clone());
+    broker
+        .publish(&queue, br#"{"order":42}"#, original.clone())
+        .await;
+    let mut setup = Setup::new(&queue);
+    setup.function_env = vec![("FAIL".into(), "always".into())];
+    let running = Running::start(&setup).await;
+    wait_for("the dead letter", || running.dead_letters().len() == 1).await;
+    let uuid = running.mapping().uuid;
+    // Off first, so the copy stays in the queue for us to read.
+    running.control.disable(uuid).await.unwrap();
+    let letter = running.dead_letters().remove(0);
+    running.control.republish(uuid, letter.id).await.unwrap();
+    let back = broker.drain(&queue).await;
+    assert_eq!(back.len(), 1);
+    let copy = &back[0].delivery;
+    assert_eq!(copy.data, br#"{"order":42}"#);
+    let p = &copy.properties;
+    assert_eq!(p.message_id(), original.message_id());
+    assert_eq!(p.content_type(), original.content_type());
+    assert_eq!(p.content_encoding(), original.content_encoding());
+    assert_eq!(p.correlation_id(), original.correlation_id());
+    assert_eq!(p.reply_to(), original.reply_to());
+    assert_eq!(p.kind(), original.kind());
+    assert_eq!(p.app_id(), original.app_id());
+    assert_eq!(p.priority(), original.priority());
+    assert_eq!(p.delivery_mode(), original.delivery_mode());
+    assert_eq!(p.timestamp(), original.timestamp());
+    let got = p.headers().as_ref().unwrap().inner();
+    for (name, value) in headers.inner() {
+        assert_eq!(got.get(name), Some(value), "header {name}");
+    }
+    assert!(got.contains_key("x-mqtrigger-republished"));
+    running.control.shutdown().await;
+    broker.delete(&queue).await;
+    broker.delete(&format!("{queue}.dlq")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     let broker = Broker::connect().await;
     let queue = unique("authz");

@@ -4,9 +4,10 @@
 
 use super::{Control, ControlError};
 use crate::config::BrokerEngine;
+use crate::event::original;
 use crate::invoke;
 use crate::mapping::SourceAccessType;
-use crate::publish::{self, Message};
+use crate::publish;
 use crate::store::DeadLetter;
 use anyhow::Context;
 
@@ -53,7 +54,8 @@ impl Control {
         Ok(String::from_utf8_lossy(&response).into_owned())
     }
 
-    /// Publishes the dead letter's body to the queue it came from.
+    /// Publishes the dead letter to the queue it came from: its body, with
+    /// the properties and headers it had (`event::original`).
     pub async fn republish(&self, mapping: Uuid, dead_letter: i64) -> Result<()> {
         self.check_writable()?;
         let letter = self.letter_of(mapping, dead_letter)?;
@@ -83,13 +85,6 @@ impl Control {
                 .replace('/', "%2F")
         };
         let auth = format!("{}:{}", user(&secret.username), user(&secret.password));
-        let mut message = Message {
-            body: letter.body.clone(),
-            ..Message::default()
-        };
-        message
-            .headers
-            .push(("x-mqtrigger-republished".into(), "true".into()));
         match broker.engine {
             BrokerEngine::Rabbitmq => {
                 let vhost = spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
@@ -98,14 +93,14 @@ impl Control {
                     rest.trim_end_matches('/'),
                     user(vhost)
                 );
+                let message = original::from_rmq(&letter.record, &letter.body, &secret.username);
                 publish::publish(&url, spec.queue(), &message, 1, false).await?
             }
             BrokerEngine::Activemq => {
-                message
-                    .properties
-                    .push(("persistent".into(), "true".into()));
+                let now = chrono::Utc::now().timestamp_millis();
+                let (message, bytes) = original::from_mq(&letter.record, &letter.body, now);
                 let url = format!("{scheme}://{auth}@{rest}");
-                publish::publish(&url, spec.queue(), &message, 1, false).await?
+                publish::publish(&url, spec.queue(), &message, 1, bytes).await?
             }
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! tree is ever built for a batch.
 
 pub mod mq;
+pub mod original;
 pub mod rmq;
 
 /// The largest event Lambda accepts for a synchronous invoke.
