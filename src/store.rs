@@ -20,7 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// Bumped when the schema changes; a store from a newer mqtrigger is refused.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Batch outcomes kept per mapping; the journal is for looking back, not an archive.
 const BATCHES_KEPT: i64 = 1_000;
 
@@ -50,6 +50,9 @@ pub struct DeadLetter {
     /// The message's record in the Lambda event.
     pub record: Vec<u8>,
     pub body: Vec<u8>,
+    /// The broker confirmed the move to `destination`. Until then the
+    /// letter is journaled (durably) and the broker still has the message.
+    pub moved: bool,
 }
 
 /// The outcome of one batch, for the console and `mappings` commands.
@@ -221,6 +224,18 @@ impl Store {
              CREATE INDEX IF NOT EXISTS batches_by_mapping ON batches(mapping, id);
              COMMIT;",
         )?;
+        if version < 2 {
+            // Schema 2: whether the broker confirmed the move (rows of
+            // schema 1 were written for moves that were made).
+            let has_moved = conn
+                .prepare("SELECT moved FROM dead_letters LIMIT 0")
+                .is_ok();
+            if !has_moved {
+                conn.execute_batch(
+                    "ALTER TABLE dead_letters ADD COLUMN moved INTEGER NOT NULL DEFAULT 1",
+                )?;
+            }
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
     }
@@ -285,13 +300,15 @@ impl Store {
     }
 
     /// Records dead letters in one transaction; returns once they are on disk.
-    pub fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<()> {
+    /// Journals dead letters in one transaction; their ids, in order.
+    pub fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(letters.len());
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             for l in letters {
                 stmt.execute(params![
@@ -304,8 +321,24 @@ impl Store {
                     l.error,
                     l.destination,
                     l.record,
-                    l.body
+                    l.body,
+                    l.moved
                 ])?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// The broker confirmed the move of these journaled dead letters.
+    pub fn mark_moved(&self, ids: &[i64]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE dead_letters SET moved = 1 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id])?;
             }
         }
         tx.commit()?;
@@ -331,7 +364,7 @@ impl Store {
     ) -> Result<Vec<DeadLetter>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body
+            "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved
              FROM dead_letters WHERE {condition}"
         ))?;
         let rows = stmt.query_map(args, |r| {
@@ -347,6 +380,7 @@ impl Store {
                 destination: r.get(8)?,
                 record: r.get(9)?,
                 body: r.get(10)?,
+                moved: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -548,14 +582,27 @@ mod tests {
             destination: "q.dlq".into(),
             record: b"{}".to_vec(),
             body: vec![0, 159, 146, 150],
+            moved: false,
         };
-        store
+        let ids = store
             .add_dead_letters(&[letter.clone(), letter.clone()])
             .unwrap();
         let got = store.dead_letters(Some(uuid), 10).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].body, letter.body);
         assert_eq!(got[0].attempts, 6);
+        assert!(
+            got.iter().all(|d| !d.moved),
+            "not moved until the broker says so"
+        );
+        store.mark_moved(&ids[..1]).unwrap();
+        let moved: Vec<bool> = store
+            .dead_letters(Some(uuid), 10)
+            .unwrap()
+            .iter()
+            .map(|d| d.moved)
+            .collect();
+        assert_eq!(moved.iter().filter(|m| **m).count(), 1);
         assert!(
             store
                 .dead_letters(Some(Uuid::new_v4()), 10)

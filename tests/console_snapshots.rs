@@ -89,6 +89,7 @@ endpoints = ["amqp://127.0.0.1:5672"]
             destination: "orders.dlq".into(),
             record: b"{\"data\":\"eyJvcmRlciI6N30=\"}".to_vec(),
             body: b"{\"order\":7}".to_vec(),
+            moved: true,
         }],
     });
     // Batches are stamped by the engine; pinned here for a stable picture.

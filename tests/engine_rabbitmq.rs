@@ -534,6 +534,60 @@ async fn a_republished_dead_letter_is_the_same_message_with_its_properties_and_h
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_queue_that_refuses_is_retried_without_invoking_again_and_the_journal_waits()
+{
+    let broker = Broker::connect().await;
+    let queue = unique("dlq-full");
+    let dlq = format!("{queue}.dlq");
+    broker.declare(&queue, FieldTable::default()).await;
+    let mut full = FieldTable::default();
+    full.insert("x-max-length".into(), AMQPValue::LongInt(0));
+    full.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    broker.declare(&dlq, full).await;
+    for i in 0..3 {
+        broker
+            .publish(
+                &queue,
+                format!("doomed-{i}").as_bytes(),
+                BasicProperties::default(),
+            )
+            .await;
+    }
+    let mut setup = Setup::new(&queue);
+    setup.function_env = vec![("FAIL".into(), "always".into())];
+    let running = Running::start(&setup).await;
+    wait_for("the refusal in LastProcessingResult", || {
+        let result = running.mapping().last_processing_result;
+        result.contains("cannot be dead-lettered") && result.contains(&dlq)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(running.events().len(), 6, "invoked 6 times, and not again");
+    let journal = running.dead_letters();
+    assert_eq!(journal.len(), 3, "journaled once");
+    assert!(
+        journal.iter().all(|d| !d.moved),
+        "no move claimed before RabbitMQ took them"
+    );
+    // The queue is made to take them: the move goes through, once.
+    broker.delete(&dlq).await;
+    broker.declare(&dlq, FieldTable::default()).await;
+    wait_for("the dead letters in the queue", || {
+        running.dead_letters().iter().all(|d| d.moved)
+    })
+    .await;
+    assert_eq!(broker.drain(&dlq).await.len(), 3);
+    assert_eq!(running.events().len(), 6);
+    assert_eq!(running.dead_letters().len(), 3);
+    running.control.shutdown().await;
+    broker.delete(&queue).await;
+    broker.delete(&dlq).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     let broker = Broker::connect().await;
     let queue = unique("authz");

@@ -7,8 +7,9 @@ use super::attempts::{Delivered, Outcome};
 use super::context::Context;
 use super::events::{BatchId, EngineEvent};
 use super::poller::SessionEnd;
+use super::retry::Backoff;
 use crate::mapping::StateTransitionReason;
-use crate::source::{DeadLetterReason, Delivery, Source};
+use crate::source::{DeadLetterError, DeadLetterReason, Delivery, Source};
 use crate::store::DeadLetter;
 use chrono::Utc;
 
@@ -108,7 +109,10 @@ pub(super) async fn ack_filtered(
     }
 }
 
-/// Journals the dead letters (durably), then has the broker move them.
+/// Journals the dead letters (durably), then has the broker move them. A
+/// destination that refuses them (full, missing) is tried again with
+/// back-off, and the function is not invoked again: their fate is known.
+/// The journal says a letter moved only once the broker confirmed it.
 pub(super) async fn dead_letter(
     ctx: &Context,
     source: &mut dyn Source,
@@ -133,23 +137,54 @@ pub(super) async fn dead_letter(
             destination: destination.clone(),
             record: d.record.clone(),
             body: d.body.to_vec(),
+            moved: false,
         })
         .collect();
     let store = ctx.control.store().clone();
     let journaled = tokio::task::spawn_blocking(move || store.add_dead_letters(&letters)).await?;
-    if let Err(e) = journaled {
-        // Without the journal's copy the broker keeps the messages: they
-        // come back after a reconnect, and the journal is tried again.
-        let problem = format!("cannot write the dead-letter journal: {e:#}");
-        tracing::error!("{problem}; the messages stay with the broker");
-        ctx.note_result(format!("PROBLEM: {problem}"));
-        return Ok(Some(SessionEnd::Lost(problem)));
+    let ids = match journaled {
+        Ok(ids) => ids,
+        Err(e) => {
+            // Without the journal's copy the broker keeps the messages: they
+            // come back after a reconnect, and the journal is tried again.
+            let problem = format!("cannot write the dead-letter journal: {e:#}");
+            tracing::error!("{problem}; the messages stay with the broker");
+            ctx.note_result(format!("PROBLEM: {problem}"));
+            return Ok(Some(SessionEnd::Lost(problem)));
+        }
+    };
+    let engine = &ctx.control.config().engine;
+    let mut backoff = Backoff::new(engine.retry_initial(), engine.retry_max());
+    loop {
+        match source.dead_letter(&deliveries, reason).await {
+            Ok(()) => break,
+            Err(DeadLetterError::Refused(why)) => {
+                let delay = backoff.next_delay();
+                let problem = format!(
+                    "{} message(s) cannot be dead-lettered to {destination}: {why}; trying again in {delay:?}",
+                    deliveries.len()
+                );
+                tracing::warn!("{problem}");
+                ctx.note_result(format!("PROBLEM: {problem}"));
+                tokio::select! {
+                    // Stopping: the broker takes them back, the journal
+                    // keeps them as not moved.
+                    _ = ctx.cancel.cancelled() => return Ok(Some(SessionEnd::Cancelled)),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+            Err(DeadLetterError::Lost(e)) => {
+                tracing::warn!("{e}; the broker will deliver them again");
+                return Ok(Some(SessionEnd::Lost(e.to_string())));
+            }
+        }
+    }
+    ctx.unsettled.settled(&deliveries);
+    let store = ctx.control.store().clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || store.mark_moved(&ids)).await? {
+        tracing::warn!("the dead letters moved, but the journal could not say so: {e:#}");
     }
     tracing::warn!(messages = deliveries.len(), %destination, "dead-lettered: {reason}");
-    let settled = source.dead_letter(&deliveries, reason).await;
-    if settled.is_ok() {
-        ctx.unsettled.settled(&deliveries);
-    }
     ctx.emit(EngineEvent::DeadLettered {
         mapping: ctx.uuid,
         batch,
@@ -160,11 +195,5 @@ pub(super) async fn dead_letter(
         "PROBLEM: {} message(s) dead-lettered to {destination}: {reason}",
         deliveries.len()
     ));
-    Ok(match settled {
-        Ok(()) => None,
-        Err(e) => {
-            tracing::warn!("{e}; the broker will deliver them again");
-            Some(SessionEnd::Lost(e.to_string()))
-        }
-    })
+    Ok(None)
 }

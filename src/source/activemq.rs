@@ -491,9 +491,10 @@ impl Source for ActiveMqSource {
         &'a mut self,
         deliveries: &'a [Delivery],
         _reason: &'a DeadLetterReason,
-    ) -> BoxFuture<'a, Result<(), SettleError>> {
+    ) -> BoxFuture<'a, Result<(), super::DeadLetterError>> {
         let ids = stomp_ids(deliveries.iter().map(|d| &d.tag));
-        Box::pin(self.settle("NACK", ids, true))
+        // ActiveMQ moves a NACKed message itself: only a lost connection fails it.
+        Box::pin(async move { Ok(self.settle("NACK", ids, true).await?) })
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {

@@ -5,7 +5,9 @@
 //! had not settled goes back to the head of the queue marked redelivered.
 //! Everything it was told is recorded for the test to check.
 
-use super::{DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError};
+use super::{
+    DeadLetterError, DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError,
+};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -37,6 +39,8 @@ struct Queue {
     refuse: Option<SourceError>,
     /// New connections are accepted, then fail at once.
     fail_after_connect: bool,
+    /// Why the dead-letter destination refuses dead letters, when it does.
+    refuse_dead_letters: Option<String>,
     published: u64,
 }
 
@@ -96,6 +100,12 @@ impl MemoryBroker {
     /// Refuse the next connections with this error (None: accept again).
     pub fn refuse_connections(&self, error: Option<SourceError>) {
         self.lock().refuse = error;
+    }
+
+    /// The dead-letter destination refuses dead letters with this reason
+    /// (None: takes them again).
+    pub fn refuse_dead_letters(&self, reason: Option<String>) {
+        self.lock().refuse_dead_letters = reason;
     }
 
     /// Accept new connections, then fail them at once (a broker that
@@ -267,10 +277,13 @@ impl Source for MemorySource {
         &'a mut self,
         deliveries: &'a [Delivery],
         reason: &'a DeadLetterReason,
-    ) -> BoxFuture<'a, Result<(), SettleError>> {
+    ) -> BoxFuture<'a, Result<(), DeadLetterError>> {
         Box::pin(async move {
+            if let Some(why) = self.broker.lock().refuse_dead_letters.clone() {
+                return Err(DeadLetterError::Refused(why));
+            }
             let tags: Vec<DeliveryTag> = deliveries.iter().map(|d| d.tag.clone()).collect();
-            self.settle(&tags, |q, m| q.dead.push((m.id, reason.clone())))
+            Ok(self.settle(&tags, |q, m| q.dead.push((m.id, reason.clone())))?)
         })
     }
 

@@ -119,6 +119,19 @@ pub struct SettleError {
     pub reason: String,
 }
 
+/// Why messages could not be dead-lettered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeadLetterError {
+    /// The connection or channel went away: the broker delivers them again.
+    #[error(transparent)]
+    Lost(#[from] SettleError),
+    /// The dead-letter destination refused them (full, missing, no
+    /// permission) while the consumer still holds them: the move can be
+    /// tried again without invoking the function again.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// A consumer on one queue.
 pub trait Source: Send {
     /// Waits for the next message. Cancel-safe: dropping the future loses no message.
@@ -131,7 +144,7 @@ pub trait Source: Send {
         &'a mut self,
         deliveries: &'a [Delivery],
         reason: &'a DeadLetterReason,
-    ) -> BoxFuture<'a, Result<(), SettleError>>;
+    ) -> BoxFuture<'a, Result<(), DeadLetterError>>;
     /// Closes the consumer; unsettled messages return to the queue.
     fn close(&mut self) -> BoxFuture<'_, ()>;
     /// Where dead letters go, for the journal ("orders.dlq", "dead-letter exchange dlx").

@@ -7,7 +7,9 @@
 //! they are published with publisher confirms to `<queue>.dlq` before the
 //! original is acked.
 
-use super::{DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError};
+use super::{
+    DeadLetterError, DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError,
+};
 use crate::config::Secret;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -395,8 +397,10 @@ impl RabbitSource {
         &mut self,
         deliveries: &[Delivery],
         reason: &DeadLetterReason,
-    ) -> Result<(), SettleError> {
-        let fail = |count, reason: String| SettleError { count, reason };
+    ) -> Result<(), DeadLetterError> {
+        let fail = |count, reason: String| DeadLetterError::Lost(SettleError { count, reason });
+        // The consumer still holds the messages: the move can be tried again.
+        let refused = |_count: usize, reason: String| DeadLetterError::Refused(reason);
         if let DeadLetterRoute::Exchange(_) = self.route {
             let mut lost = 0;
             for d in deliveries {
@@ -437,7 +441,7 @@ impl RabbitSource {
         let publisher = self
             .publisher(&dlq)
             .await
-            .map_err(|e| fail(deliveries.len(), e))?;
+            .map_err(|e| refused(deliveries.len(), e))?;
         let mut confirms = Vec::with_capacity(deliveries.len());
         for d in deliveries {
             let DeliveryTag::Amqp(tag) = d.tag else {
@@ -457,28 +461,46 @@ impl RabbitSource {
                     props,
                 )
                 .await
-                .map_err(|e| fail(deliveries.len(), format!("cannot publish to '{dlq}': {e}")))?;
+                .map_err(|e| {
+                    refused(deliveries.len(), format!("cannot publish to '{dlq}': {e}"))
+                })?;
             confirms.push(confirm);
         }
         for confirm in confirms {
             match confirm.await {
                 Ok(Confirmation::Ack(None)) => {}
-                Ok(other) => {
-                    return Err(fail(
+                Ok(Confirmation::Nack(_)) => {
+                    return Err(refused(
                         deliveries.len(),
-                        format!("RabbitMQ did not confirm the dead letter in '{dlq}': {other:?}"),
+                        format!(
+                            "RabbitMQ refused the dead letters in '{dlq}' (a full queue with x-overflow=reject-publish, or a policy)"
+                        ),
+                    ));
+                }
+                Ok(Confirmation::Ack(Some(_))) => {
+                    return Err(refused(
+                        deliveries.len(),
+                        format!(
+                            "RabbitMQ could not route the dead letters to '{dlq}' (does the queue exist?)"
+                        ),
+                    ));
+                }
+                Ok(other) => {
+                    return Err(refused(
+                        deliveries.len(),
+                        format!("RabbitMQ did not confirm the dead letters in '{dlq}': {other:?}"),
                     ));
                 }
                 Err(e) => {
-                    return Err(fail(
+                    return Err(refused(
                         deliveries.len(),
-                        format!("dead letter to '{dlq}' not confirmed: {e}"),
+                        format!("dead letters to '{dlq}' not confirmed: {e}"),
                     ));
                 }
             }
         }
         let tags: Vec<DeliveryTag> = deliveries.iter().map(|d| d.tag.clone()).collect();
-        self.ack_all(&tags).await
+        Ok(self.ack_all(&tags).await?)
     }
 }
 
@@ -618,7 +640,7 @@ impl Source for RabbitSource {
         &'a mut self,
         deliveries: &'a [Delivery],
         reason: &'a DeadLetterReason,
-    ) -> BoxFuture<'a, Result<(), SettleError>> {
+    ) -> BoxFuture<'a, Result<(), DeadLetterError>> {
         Box::pin(self.dead_letter_all(deliveries, reason))
     }
 

@@ -135,8 +135,9 @@ pub fn draw_errors(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let items = letters.iter().map(|d| {
+        let pending = if d.moved { "" } else { "[not moved yet] " };
         ListItem::new(format!(
-            "{} {} ×{} {}",
+            "{} {} ×{} {pending}{}",
             d.at.format("%H:%M:%S"),
             d.message_id.as_deref().unwrap_or("-"),
             d.attempts,

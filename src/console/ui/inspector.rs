@@ -43,7 +43,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, id: i64) {
         Line::from(format!("dead at      {}", letter.at.to_rfc3339())),
         Line::from(format!("attempts     {}", letter.attempts)),
         Line::from(format!("reason       {}", letter.reason)),
-        Line::from(format!("moved to     {}", letter.destination)),
+        Line::from(if letter.moved {
+            format!("moved to     {}", letter.destination)
+        } else {
+            format!(
+                "moving to    {} (the broker has not taken it yet)",
+                letter.destination
+            )
+        }),
         Line::from(format!(
             "error        {}",
             letter.error.as_deref().unwrap_or("-")

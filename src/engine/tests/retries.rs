@@ -289,3 +289,50 @@ async fn a_function_found_misconfigured_mid_run_stops_the_mapping_and_gives_the_
     assert!(h.broker.acked().is_empty() && h.broker.dead_letters().is_empty());
     assert_eq!(h.function.calls().len(), 1, "not retried");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_letter_destination_that_refuses_is_tried_again_and_the_function_not_invoked_again()
+{
+    let h = Harness::start(
+        Function::failing_on(|_| true),
+        Setup {
+            mapping: "BatchSize = 3",
+            engine: "retry_initial_ms = 100\nretry_max_ms = 1000\nmax_redeliveries = 1",
+            ..Setup::default()
+        },
+    )
+    .await;
+    h.broker
+        .refuse_dead_letters(Some("the dead-letter queue is full".into()));
+    h.publish(numbered(3));
+    h.until("the refusal shows", |h| {
+        h.mapping()
+            .last_processing_result
+            .contains("cannot be dead-lettered")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        h.function.calls().len(),
+        2,
+        "its fate is known: no more invocations"
+    );
+    let result = h.mapping().last_processing_result;
+    assert!(result.contains("the dead-letter queue is full"), "{result}");
+    let journal = h.control.store().dead_letters(Some(h.mapping), 10).unwrap();
+    assert_eq!(journal.len(), 3, "journaled once, not once per try");
+    assert!(journal.iter().all(|d| !d.moved), "not claimed moved");
+    assert_eq!(h.stats().dead_lettered, 0);
+    assert_eq!(h.broker.unsettled(), 3, "the broker still has them");
+    h.broker.refuse_dead_letters(None);
+    h.until("moved", |h| h.broker.dead_letters().len() == 3)
+        .await;
+    let journal = h.control.store().dead_letters(Some(h.mapping), 10).unwrap();
+    assert_eq!(journal.len(), 3);
+    assert!(
+        journal.iter().all(|d| d.moved),
+        "moved once the broker took them"
+    );
+    assert_eq!(h.stats().dead_lettered, 3);
+    assert_eq!(h.function.calls().len(), 2);
+}
