@@ -587,6 +587,39 @@ async fn a_dead_letter_queue_that_refuses_is_retried_without_invoking_again_and_
     broker.delete(&dlq).await;
 }
 
+/// A content header larger than the 8 KB frames idle mappings start with
+/// (one 9,000-byte header) is consumed, not left at the head of the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_with_headers_larger_than_a_small_frame_is_consumed() {
+    let broker = Broker::connect().await;
+    let queue = unique("bigheader");
+    broker.declare(&queue, FieldTable::default()).await;
+    let mut headers = FieldTable::default();
+    headers.insert("big".into(), AMQPValue::LongString("x".repeat(9000).into()));
+    broker
+        .publish(
+            &queue,
+            b"big headers",
+            BasicProperties::default().with_headers(headers),
+        )
+        .await;
+    broker
+        .publish(&queue, b"behind it", BasicProperties::default())
+        .await;
+    let setup = Setup::new(&queue);
+    let running = Running::start(&setup).await;
+    wait_for("both messages at the function", || {
+        running.events().iter().flat_map(|e| messages(e)).count() >= 2
+    })
+    .await;
+    let first = &running.events()[0];
+    let header = &first["rmqMessagesByQueue"][format!("{queue}::/")][0]["basicProperties"]["headers"]
+        ["big"]["bytes"];
+    assert_eq!(header.as_array().map(|b| b.len()), Some(9000));
+    running.control.shutdown().await;
+    broker.delete(&queue).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_without_permissions_stops_with_event_source_authz_error() {
     let broker = Broker::connect().await;

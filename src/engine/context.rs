@@ -22,6 +22,8 @@ pub(super) struct Context {
     /// stream of good batches costs no store reads or writes.
     last_result: Mutex<Option<String>>,
     pub unsettled: Unsettled,
+    /// Kept across the mapping's sessions (see `source::rabbitmq::LargeFrames`).
+    pub large_frames: crate::source::rabbitmq::LargeFrames,
 }
 
 impl Context {
@@ -33,6 +35,7 @@ impl Context {
             cancel,
             last_result: Mutex::new(None),
             unsettled: Unsettled::default(),
+            large_frames: Default::default(),
         }
     }
 

@@ -83,6 +83,7 @@ async fn sessions(
             mapping: &mapping,
             prefetch: super::prefetch(current.batch_size, current.concurrency),
             seen_before: ctx.unsettled.seen_before(),
+            large_frames: ctx.large_frames.clone(),
         };
         let connected = tokio::select! {
             _ = ctx.cancel.cancelled() => return Ok(()),

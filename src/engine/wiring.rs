@@ -12,7 +12,7 @@ use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{Mapping, SourceAccessType};
 use crate::secrets::SecretError;
 use crate::source::activemq::{ActiveMqSource, StompConfig};
-use crate::source::rabbitmq::{RabbitConfig, RabbitSource};
+use crate::source::rabbitmq::{LargeFrames, RabbitConfig, RabbitSource};
 use crate::source::{SeenBefore, Source, SourceError};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub struct Consumer<'a> {
     pub prefetch: u32,
     /// Ids an earlier session left unsettled (see `engine::unsettled`).
     pub seen_before: SeenBefore,
+    /// Whether the mapping's RabbitMQ connection needs the broker's frame size.
+    pub large_frames: LargeFrames,
 }
 
 pub trait Wiring: Send + Sync + 'static {
@@ -122,6 +124,7 @@ async fn connect(engine: &Control, consumer: Consumer<'_>) -> Result<Box<dyn Sou
                 consumer_tag: uuid.to_string(),
                 prefetch: consumer.prefetch.min(u32::from(u16::MAX)) as u16,
                 ca_file: broker.ca_file.clone(),
+                large_frames: consumer.large_frames,
             })
             .await?;
             Ok(Box::new(source))

@@ -36,6 +36,28 @@ pub struct RabbitConfig {
     pub prefetch: u16,
     /// PEM CA certificates to trust for amqps://, besides the system's.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Whether this mapping needs the broker's frame size (see [`LargeFrames`]).
+    pub large_frames: LargeFrames,
+}
+
+/// A mapping starts with small AMQP frames (lapin buffers 32 frames each way
+/// per connection: 8 MB at RabbitMQ's 128 KB, 0.5 MB at 8 KB, which keeps
+/// idle mappings cheap). A message whose content header does not fit one
+/// small frame (big or many headers) cannot be split across frames, so the
+/// first such message switches this mapping, for as long as mqtrigger runs,
+/// to the largest frames the broker allows: every message the broker took
+/// can then be delivered.
+#[derive(Debug, Clone, Default)]
+pub struct LargeFrames(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl LargeFrames {
+    pub fn needed(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn need(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How dead letters leave the queue.
@@ -58,11 +80,18 @@ pub struct RabbitSource {
     endpoint: String,
 }
 
-/// The URI for one endpoint with the secret's credentials and the vhost.
-/// The largest AMQP frame we ask for (an endpoint's `?frame_max=` wins).
+/// The AMQP frame size a mapping starts with (an endpoint's `?frame_max=`
+/// wins; see [`LargeFrames`]).
 pub const FRAME_MAX: u32 = 8192;
 
-pub fn amqp_uri(endpoint: &str, secret: &Secret, vhost: &str) -> Result<AMQPUri, String> {
+/// The URI for one endpoint with the secret's credentials and the vhost;
+/// small frames unless `large_frames`, then the broker's.
+pub fn amqp_uri(
+    endpoint: &str,
+    secret: &Secret,
+    vhost: &str,
+    large_frames: bool,
+) -> Result<AMQPUri, String> {
     let mut uri: AMQPUri = endpoint
         .parse()
         .map_err(|e| format!("endpoint `{endpoint}` is not a valid AMQP URL: {e}"))?;
@@ -73,16 +102,20 @@ pub fn amqp_uri(endpoint: &str, secret: &Secret, vhost: &str) -> Result<AMQPUri,
         // Notice a dead broker within a minute instead of the TCP timeout.
         uri.query.heartbeat = Some(20);
     }
-    if uri.query.frame_max.is_none() {
-        // lapin keeps 32 frames of buffer each way per connection: 8 MB at
-        // RabbitMQ's 128 KB frames, 0.5 MB at 8 KB. Bigger messages just
-        // take more frames.
+    if uri.query.frame_max.is_none() && !large_frames {
+        // Bigger bodies just take more frames; see LargeFrames for headers.
         uri.query.frame_max = Some(FRAME_MAX);
     }
     if uri.query.connection_timeout.is_none() {
         uri.query.connection_timeout = Some(10_000);
     }
     Ok(uri)
+}
+
+/// A frame larger than the frame size we asked for.
+fn is_frame_error(err: &lapin::Error) -> bool {
+    matches!(err.kind(), lapin::ErrorKind::ProtocolError(amqp)
+        if matches!(amqp.kind(), AMQPErrorKind::Hard(AMQPHardError::FRAMEERROR)))
 }
 
 /// Turns lapin's errors into what a user has to do about them.
@@ -185,7 +218,13 @@ impl RabbitSource {
             config.vhost,
             config.queue
         );
-        let uri = amqp_uri(endpoint, &config.secret, &config.vhost).map_err(SourceError::Config)?;
+        let uri = amqp_uri(
+            endpoint,
+            &config.secret,
+            &config.vhost,
+            config.large_frames.needed(),
+        )
+        .map_err(SourceError::Config)?;
         let properties = ConnectionProperties::default()
             // No `enable_auto_recover`: with it, lapin 4.12 waits silently
             // and forever when a broker is stopped (seen with `rabbitmqctl
@@ -245,6 +284,12 @@ impl RabbitSource {
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 let what = format!("while consuming '{}'", self.config.queue);
+                if is_frame_error(&e) && !self.config.large_frames.needed() {
+                    self.config.large_frames.need();
+                    return Err(SourceError::Connection(format!(
+                        "a message's headers need AMQP frames larger than {FRAME_MAX} bytes {what}; reconnecting with the broker's frame size"
+                    )));
+                }
                 return Err(classify(&e, &what));
             }
             None => {
@@ -688,7 +733,7 @@ mod tests {
             username: "app".into(),
             password: "p@ss/word".into(),
         };
-        let uri = amqp_uri("amqp://127.0.0.1:5672", &secret, "/").unwrap();
+        let uri = amqp_uri("amqp://127.0.0.1:5672", &secret, "/", false).unwrap();
         assert_eq!(uri.authority.userinfo.username, "app");
         assert_eq!(uri.authority.userinfo.password, "p@ss/word");
         assert_eq!(uri.vhost, "/");
