@@ -609,7 +609,7 @@ async fn a_message_with_headers_larger_than_a_small_frame_is_consumed() {
     let setup = Setup::new(&queue);
     let running = Running::start(&setup).await;
     wait_for("both messages at the function", || {
-        running.events().iter().flat_map(|e| messages(e)).count() >= 2
+        running.events().iter().flat_map(messages).count() >= 2
     })
     .await;
     let first = &running.events()[0];
