@@ -85,6 +85,14 @@ pub fn inspected_batch_lines(
     filters: Option<&crate::filter::Filters>,
 ) -> Vec<String> {
     let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
+    let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
+        Some(by_queue) => by_queue
+            .values()
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .collect(),
+        None => json["messages"].as_array().into_iter().flatten().collect(),
+    };
     let mut lines = Vec::new();
     for (i, body) in crate::event::bodies_of(&json).into_iter().enumerate() {
         lines.push(String::new());
@@ -93,12 +101,39 @@ pub fn inspected_batch_lines(
             None => String::new(),
         };
         lines.push(format!("message {} ({} bytes){matched}", i + 1, body.len()));
+        if let Some(record) = records.get(i) {
+            lines.extend(header_lines(record));
+        }
         lines.extend(decode_body(&body).lines().map(str::to_owned));
     }
     lines.push(String::new());
     lines.push("the event".into());
     let pretty = serde_json::to_string_pretty(&json).unwrap_or_default();
     lines.extend(pretty.lines().map(str::to_owned));
+    lines
+}
+
+/// A record's headers (`aws:rmq`) or properties (`aws:mq`), one a line; a
+/// string header, which the event carries as `{"bytes": [...]}`, as text.
+fn header_lines(record: &serde_json::Value) -> Vec<String> {
+    let rmq = record["basicProperties"]["headers"].as_object();
+    let mq = record["properties"].as_object();
+    let mut lines = Vec::new();
+    for (name, value) in rmq.into_iter().chain(mq).flatten() {
+        let bytes: Option<Vec<u8>> = value["bytes"].as_array().and_then(|list| {
+            list.iter()
+                .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect()
+        });
+        lines.push(match (bytes, value) {
+            (Some(bytes), _) => format!(
+                "  header {name} = {:?} (bytes {value})",
+                String::from_utf8_lossy(&bytes)
+            ),
+            (None, serde_json::Value::String(text)) => format!("  header {name} = {text:?}"),
+            (None, other) => format!("  header {name} = {other}"),
+        });
+    }
     lines
 }
 
@@ -133,4 +168,25 @@ pub fn draw_batch(frame: &mut Frame, area: Rect, app: &App, inspected: &Inspecte
         paragraph.block(panel("Batch: ↑↓ scroll, w saves the event, Esc back", true)),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_headers_show_as_text_beside_their_bytes() {
+        let event = br#"{"eventSource":"aws:rmq","rmqMessagesByQueue":{"q::/":[{"basicProperties":{"headers":{"source":{"bytes":[100,101,109,111]},"retries":3}},"redelivered":false,"data":"e30="}]}}"#;
+        let lines = inspected_batch_lines(event, None);
+        assert!(
+            lines.contains(
+                &"  header source = \"demo\" (bytes {\"bytes\":[100,101,109,111]})".to_owned()
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(&"  header retries = 3".to_owned()),
+            "{lines:#?}"
+        );
+    }
 }
