@@ -98,7 +98,7 @@ impl Secrets {
                     );
                     // No AWS identity will not come by waiting: the user
                     // must add the secret to [secrets] or give credentials.
-                    if why.to_lowercase().contains("credentials") {
+                    if why.to_lowercase().contains("credential") {
                         SecretError::Config(format!(
                             "{text}; add the secret to [secrets], or give mqtrigger AWS credentials"
                         ))

@@ -228,3 +228,86 @@ fn the_console_keeps_its_state_directory_private_and_needs_a_terminal() {
     let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the state directory is {mode:o}");
 }
+
+/// `serve` as an operator runs it from a service manager: `--api` takes a
+/// host name, logs into a file or pipe carry no colour codes, the first
+/// Ctrl-C says what it waits for, and a second one stops at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_says_what_it_waits_for_and_a_second_ctrl_c_stops_it_at_once() {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    let broker = Broker::connect().await;
+    let queue = unique("ctrlc");
+    broker
+        .declare(&queue, lapin::types::FieldTable::default())
+        .await;
+    broker
+        .publish(&queue, b"slow", lapin::BasicProperties::default())
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r");
+    let mut setup = Setup::new(&queue);
+    setup.function_env = vec![("SLEEP".into(), "60".into())];
+    setup.timeout = 120;
+    std::fs::write(dir.path().join("c.toml"), setup.toml(&record)).unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--api", "localhost:0", "--config"])
+            .arg(dir.path().join("c.toml"))
+            .arg("--state")
+            .arg(dir.path().join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stderr = child.stderr.take().unwrap();
+    let collected = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let said = |text: &str| lines.lock().unwrap().iter().any(|l| l.contains(text));
+    wait_for("the API on localhost", || {
+        said("serving Lambda's event-source-mapping API") && said("addr=127.0.0.1:")
+    })
+    .await;
+    wait_for("the slow invocation under way", || {
+        read_events(&record).len() == 1
+    })
+    .await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_for("what the stop waits for", || {
+        said("waiting for 1 invocation(s) under way") && said("Ctrl-C again")
+    })
+    .await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the second Ctrl-C did not wait for the 60 s function"
+    );
+    assert_eq!(status.code(), Some(130));
+    wait_for("the last word", || said("stopped at once")).await;
+    let all = lines.lock().unwrap().join("\n");
+    assert!(!all.contains('\u{1b}'), "colour codes in a pipe:\n{all}");
+    // Nothing is lost: the batch under way goes back to the queue.
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = broker.ready(&queue).await;
+        if ready == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 1, "the message is back in the queue");
+    drop(child);
+    broker.delete(&queue).await;
+}
