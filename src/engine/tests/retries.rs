@@ -200,11 +200,12 @@ async fn a_message_expired_before_its_batch_is_invoked_is_dead_lettered_alone() 
 #[tokio::test(start_paused = true)]
 async fn a_message_that_expires_between_attempts_leaves_the_batch_the_rest_is_retried() {
     // The clock of expirations is the wall clock: the first attempt takes
-    // 300 ms of it, past the TTL of one message.
+    // 1.5 s of it, past the TTL of one message (1 s, room for a slow machine
+    // before the first attempt).
     let attempts = AtomicUsize::new(0);
     let function = Function::new(Duration::ZERO, move |_| {
         if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(1500));
             Err(function_error())
         } else {
             Ok(())
@@ -221,7 +222,7 @@ async fn a_message_that_expires_between_attempts_leaves_the_batch_the_rest_is_re
     h.broker.publish_message(MemoryMessage {
         id: "short".into(),
         body: Bytes::from_static(b"short"),
-        expires_at: Some(SystemTime::now() + Duration::from_millis(150)),
+        expires_at: Some(SystemTime::now() + Duration::from_millis(1000)),
         redelivered: false,
     });
     h.broker.publish("long");
