@@ -87,7 +87,10 @@ async fn a_failing_batch_is_retried_then_nacked_into_activemq_dlq() {
     let mut setup = Setup::activemq(&queue);
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
-    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    wait_for("the dead letter, moved", || {
+        running.dead_letters().iter().any(|d| d.moved)
+    })
+    .await;
     let events = running.events();
     assert_eq!(
         events.len(),
@@ -258,7 +261,10 @@ async fn a_republished_dead_letter_keeps_its_headers_and_names_the_original_id()
     let mut setup = Setup::activemq(&queue);
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
-    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    wait_for("the dead letter, moved", || {
+        running.dead_letters().iter().any(|d| d.moved)
+    })
+    .await;
     let uuid = running.mapping().uuid;
     running.control.disable(uuid).await.unwrap();
     let letter = running.dead_letters().remove(0);

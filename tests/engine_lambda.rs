@@ -53,7 +53,10 @@ async fn batches_reach_a_lambda_endpoint_and_function_errors_are_retried() {
     broker
         .publish(&queue, b"fail", BasicProperties::default())
         .await;
-    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    wait_for("the dead letter, moved", || {
+        running.dead_letters().iter().any(|d| d.moved)
+    })
+    .await;
     assert_eq!(
         server.invocations().len(),
         1 + 6,

@@ -142,8 +142,8 @@ async fn events_stay_under_6_mb_and_an_oversized_record_is_dead_lettered() {
     }
     let sizes: Vec<usize> = running.events().iter().map(|e| messages(e).len()).collect();
     assert_eq!(sizes, [2, 2, 1]);
-    wait_for("the huge message in the journal", || {
-        !running.dead_letters().is_empty()
+    wait_for("the huge message in the journal, moved", || {
+        running.dead_letters().iter().any(|d| d.moved)
     })
     .await;
     let letters = running.dead_letters();
@@ -187,7 +187,10 @@ async fn a_failing_batch_is_retried_5_times_then_dead_lettered_to_the_dlq_queue(
     setup.window_secs = Some(1);
     let running = Running::start(&setup).await;
 
-    wait_for("the dead letters", || running.dead_letters().len() == 2).await;
+    wait_for("the dead letters, moved", || {
+        running.dead_letters().iter().filter(|d| d.moved).count() == 2
+    })
+    .await;
     let events = running.events();
     assert_eq!(events.len(), 6, "one attempt and 5 redeliveries");
     assert!(
@@ -331,7 +334,10 @@ async fn a_queue_with_a_dead_letter_exchange_gets_its_failures_rejected_to_it() 
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
 
-    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    wait_for("the dead letter, moved", || {
+        running.dead_letters().iter().any(|d| d.moved)
+    })
+    .await;
     running.control.shutdown().await;
     let moved = broker.drain(&dead).await;
     assert_eq!(
@@ -368,7 +374,10 @@ async fn a_message_that_expires_while_retried_is_dead_lettered_as_expired() {
     setup.retry_initial_ms = 400;
     let running = Running::start(&setup).await;
 
-    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    wait_for("the dead letter, moved", || {
+        running.dead_letters().iter().any(|d| d.moved)
+    })
+    .await;
     let letter = running.dead_letters().remove(0);
     assert!(letter.reason.contains("expired"), "{}", letter.reason);
     assert!(
@@ -502,7 +511,10 @@ async fn a_republished_dead_letter_is_the_same_message_with_its_properties_and_h
     let mut setup = Setup::new(&queue);
     setup.function_env = vec![("FAIL".into(), "always".into())];
     let running = Running::start(&setup).await;
-    wait_for("the dead letter", || running.dead_letters().len() == 1).await;
+    wait_for("the dead letter, moved", || {
+        running.dead_letters().iter().filter(|d| d.moved).count() == 1
+    })
+    .await;
     let uuid = running.mapping().uuid;
     // Off first, so the copy stays in the queue for us to read.
     running.control.disable(uuid).await.unwrap();

@@ -366,13 +366,15 @@ async fn malformed_answers_are_retried_then_dead_lettered_and_others_keep_going(
     })
     .await;
     for (queue, uuid, said) in &broken {
-        wait_for("a dead letter", || {
-            !running
+        // Journaled first, then moved: the queue has it once the journal says so.
+        wait_for("a dead letter, moved", || {
+            running
                 .control
                 .store()
                 .dead_letters(Some(*uuid), 10)
                 .unwrap()
-                .is_empty()
+                .iter()
+                .any(|d| d.moved)
         })
         .await;
         let letter = &running
