@@ -17,6 +17,17 @@ pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
+/// The first line of a text, cut at `max` bytes (on a character boundary)
+/// with an ellipsis: LastProcessingResult, a toast.
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.len() > max {
+        format!("{}…", &line[..line.floor_char_boundary(max)])
+    } else {
+        line.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,5 +40,11 @@ mod tests {
     fn causes_are_joined_on_one_line_without_debug_output() {
         let e = Outer(std::io::Error::other("inner\nmore"));
         assert_eq!(causes(&e), "outer: inner more");
+    }
+
+    #[test]
+    fn first_line_cuts_on_a_character_boundary() {
+        assert_eq!(first_line("héllo\nworld", 2), "h…");
+        assert_eq!(first_line("short\nmore", 80), "short");
     }
 }

@@ -145,16 +145,15 @@ impl Scrape {
     }
 
     fn histogram(
-        &self,
+        all: &[(Labels, &MappingStats)],
         encoder: &mut DescriptorEncoder,
         name: &str,
         help: &str,
         of: fn(&MappingStats) -> &Histogram,
     ) -> std::fmt::Result {
         let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
-        for m in &self.mappings {
-            let stats = self.stats.of(m.uuid);
-            let h = of(&stats);
+        for (labels, stats) in all {
+            let h = of(stats);
             let buckets: Vec<(f64, u64)> = h
                 .bounds
                 .iter()
@@ -162,9 +161,8 @@ impl Scrape {
                 .chain([f64::MAX])
                 .zip(h.counts.iter().copied())
                 .collect();
-            let labels = labels(m);
             family
-                .encode_family(&labels)?
+                .encode_family(labels)?
                 .encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)?;
         }
         Ok(())
@@ -173,10 +171,12 @@ impl Scrape {
 
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        let all: Vec<(Labels, MappingStats)> = self
+        // Borrowed, not cloned: a mapping's stats hold its recent batches.
+        let none = MappingStats::default();
+        let all: Vec<(Labels, &MappingStats)> = self
             .mappings
             .iter()
-            .map(|m| (labels(m), self.stats.of(m.uuid)))
+            .map(|m| (labels(m), self.stats.mappings.get(&m.uuid).unwrap_or(&none)))
             .collect();
         for (name, help, count) in COUNTERS {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -190,13 +190,15 @@ impl Collector for Scrape {
                 ConstGauge::new(count(stats) as i64).encode(family.encode_family(labels)?)?;
             }
         }
-        self.histogram(
+        Self::histogram(
+            &all,
             &mut encoder,
             "mqtrigger_batch_size_messages",
             "Messages per invocation",
             |s| &s.batch_size,
         )?;
-        self.histogram(
+        Self::histogram(
+            &all,
             &mut encoder,
             "mqtrigger_function_latency_seconds",
             "Time the function took for a batch it accepted",

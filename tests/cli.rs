@@ -6,6 +6,14 @@ use common::*;
 use lapin::types::{AMQPValue, FieldTable};
 use std::process::{Command, Output, Stdio};
 
+/// Writes SETUP's config into DIR (events recorded to DIR/r); the config's
+/// path and a state directory beside it.
+fn config_in(dir: &std::path::Path, setup: &Setup) -> (std::path::PathBuf, std::path::PathBuf) {
+    let path = dir.join("c.toml");
+    std::fs::write(&path, setup.toml(&dir.join("r"))).unwrap();
+    (path, dir.join("state"))
+}
+
 fn mqtrigger(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
         .args(args)
@@ -58,13 +66,7 @@ fn a_bad_config_file_names_the_file_the_line_and_the_field_and_exits_non_zero() 
 #[test]
 fn a_second_serve_on_the_same_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.toml");
-    std::fs::write(
-        &path,
-        Setup::new(&unique("lock")).toml(&dir.path().join("r")),
-    )
-    .unwrap();
-    let state = dir.path().join("state");
+    let (path, state) = config_in(dir.path(), &Setup::new(&unique("lock")));
     let _held = mqtrigger::store::Store::open(&state).unwrap();
     let out = mqtrigger(&[
         "serve",
@@ -86,9 +88,7 @@ async fn a_second_serve_is_refused_even_after_the_lock_file_is_deleted() {
         .declare(&queue, lapin::types::FieldTable::default())
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, Setup::new(&queue).toml(&dir.path().join("r"))).unwrap();
-    let state = dir.path().join("state");
+    let (path, state) = config_in(dir.path(), &Setup::new(&queue));
     let first = spawn_serve(&path, &state);
     let lock = state.join("mqtrigger.lock");
     wait_for("the first serve's lock file", || {
@@ -201,13 +201,7 @@ fn plain_mqtrigger_without_a_config_says_so_and_creates_nothing() {
 fn the_console_keeps_its_state_directory_private_and_needs_a_terminal() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.toml");
-    std::fs::write(
-        &path,
-        Setup::new(&unique("console")).toml(&dir.path().join("r")),
-    )
-    .unwrap();
-    let state = dir.path().join("state");
+    let (path, state) = config_in(dir.path(), &Setup::new(&unique("console")));
     let out = mqtrigger(&[
         "console",
         "--config",
@@ -245,17 +239,17 @@ async fn serve_says_what_it_waits_for_and_a_second_ctrl_c_stops_it_at_once() {
         .publish(&queue, b"slow", lapin::BasicProperties::default())
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let record = dir.path().join("r");
     let mut setup = Setup::new(&queue);
     setup.function_env = vec![("SLEEP".into(), "60".into())];
     setup.timeout = 120;
-    std::fs::write(dir.path().join("c.toml"), setup.toml(&record)).unwrap();
+    let (path, state) = config_in(dir.path(), &setup);
+    let record = dir.path().join("r");
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
             .args(["serve", "--api", "localhost:0", "--config"])
-            .arg(dir.path().join("c.toml"))
+            .arg(&path)
             .arg("--state")
-            .arg(dir.path().join("state"))
+            .arg(&state)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

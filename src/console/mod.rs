@@ -147,18 +147,22 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
                 }
             })
         }
-        Effect::ReplayEvent(uuid, event) => control
-            .replay_event(uuid, event)
-            .await
-            .map(|r| format!("replayed the batch; the function answered {}", one_line(&r))),
+        Effect::ReplayEvent(uuid, event) => control.replay_event(uuid, event).await.map(|r| {
+            format!(
+                "replayed the batch; the function answered {}",
+                crate::error_text::first_line(&r, 80)
+            )
+        }),
         Effect::Delete(uuid) => control
             .delete(uuid)
             .await
             .map(|m| format!("mapping of {} deleted", m.spec.queue())),
-        Effect::Replay(mapping, id) => control
-            .replay(mapping, id)
-            .await
-            .map(|r| format!("replayed; the function answered {}", one_line(&r))),
+        Effect::Replay(mapping, id) => control.replay(mapping, id).await.map(|r| {
+            format!(
+                "replayed; the function answered {}",
+                crate::error_text::first_line(&r, 80)
+            )
+        }),
         Effect::Republish(mapping, id) => control
             .republish(mapping, id)
             .await
@@ -169,15 +173,6 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
             .map(|m| format!("BatchSize of {} is now {n}", m.spec.queue())),
     };
     result.map_err(|e| e.to_string())
-}
-
-fn one_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    if line.len() > 80 {
-        format!("{}…", &line[..line.floor_char_boundary(80)])
-    } else {
-        line.to_owned()
-    }
 }
 
 /// Writes bytes to a file in the working directory.

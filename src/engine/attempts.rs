@@ -128,7 +128,7 @@ pub(super) async fn invoke_batch(
         }
         ctx.note_result(format!(
             "PROBLEM: Function call failed. {}",
-            super::context::one_line(&error.to_string())
+            crate::error_text::first_line(&error.to_string(), 200)
         ));
         let delay = backoff.next_delay();
         tokio::select! {

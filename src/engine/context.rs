@@ -110,13 +110,3 @@ impl Context {
         Ok(())
     }
 }
-
-/// The first line of a text, at most 200 bytes: for LastProcessingResult.
-pub(super) fn one_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    if line.len() > 200 {
-        format!("{}…", &line[..line.floor_char_boundary(200)])
-    } else {
-        line.to_owned()
-    }
-}

@@ -241,10 +241,7 @@ SourceAccessConfigurations = [ {{ Type = "BASIC_AUTH", URI = "{SECRET}" }} ]
             function: invoker,
             invoker_error: Mutex::new(setup.invoker_error),
         });
-        let store = Store::open(&state.path().join("state")).unwrap();
-        let control = Control::start_wired(config.clone(), store, wiring.clone())
-            .await
-            .unwrap();
+        let control = engine(&state, &config, &wiring).await;
         let mapping = control.list().unwrap()[0].uuid;
         Harness {
             control,
@@ -261,32 +258,13 @@ SourceAccessConfigurations = [ {{ Type = "BASIC_AUTH", URI = "{SECRET}" }} ]
     /// Stops the engine and starts a new one on the same state, config,
     /// broker and function, as a restarted `serve` would.
     pub async fn restarted(self) -> Harness {
-        let Harness {
-            control,
-            config,
-            wiring,
-            broker,
-            function,
-            mapping,
-            epoch,
-            _state,
-        } = self;
-        control.shutdown().await;
+        let old = self.control;
+        old.shutdown().await;
         // The old engine lets go of the state directory.
-        drop(control);
-        let store = Store::open(&_state.path().join("state")).unwrap();
-        let control = Control::start_wired(config.clone(), store, wiring.clone())
-            .await
-            .unwrap();
+        drop(old);
         Harness {
-            control,
-            config,
-            wiring,
-            broker,
-            function,
-            mapping,
-            epoch,
-            _state,
+            control: engine(&self._state, &self.config, &self.wiring).await,
+            ..self
         }
     }
 
@@ -322,6 +300,14 @@ SourceAccessConfigurations = [ {{ Type = "BASIC_AUTH", URI = "{SECRET}" }} ]
     pub fn elapsed(&self) -> Duration {
         self.epoch.elapsed()
     }
+}
+
+/// An engine on the harness's state directory, config and wiring.
+async fn engine(state: &tempfile::TempDir, config: &Config, wiring: &Arc<MemoryWiring>) -> Control {
+    let store = Store::open(&state.path().join("state")).unwrap();
+    Control::start_wired(config.clone(), store, wiring.clone())
+        .await
+        .unwrap()
 }
 
 /// `n` bodies named `m1` … `mn` (as the broker names their ids too).
