@@ -34,7 +34,8 @@ pub struct Store {
 }
 
 /// A message that will not be retried again, with everything needed to look at it and replay it.
-#[derive(Debug, Clone, PartialEq)]
+/// Watchers elsewhere get it as JSON, the record and body in base64.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeadLetter {
     pub id: i64,
     pub mapping: Uuid,
@@ -48,7 +49,9 @@ pub struct DeadLetter {
     /// Where the broker got it ("orders.dlq", "dead-letter exchange").
     pub destination: String,
     /// The message's record in the Lambda event.
+    #[serde(with = "crate::event::base64_bytes")]
     pub record: Vec<u8>,
+    #[serde(with = "crate::event::base64_bytes")]
     pub body: Vec<u8>,
     /// The broker confirmed the move to `destination`. Until then the
     /// letter is journaled (durably) and the broker still has the message.

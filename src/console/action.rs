@@ -41,9 +41,9 @@ pub enum Action {
     PromptKey(crossterm::event::KeyEvent),
     Tick,
     Engine(EngineEvent),
-    /// The engine's counts as they are now (at start, and after the
-    /// console fell behind the event stream).
-    Synced(crate::engine::EngineStats),
+    /// The next item of the engine's stream: a snapshot, an event, the dead
+    /// letters, or word that the service cannot be reached.
+    Feed(crate::engine::FeedItem),
     /// Fresh state from the store.
     Loaded {
         mappings: Vec<Mapping>,
@@ -53,7 +53,7 @@ pub enum Action {
     Done(Result<String, String>),
 }
 
-/// A change the console asks of the engine, through the Control handle.
+/// A change the console asks of the engine, through its [`super::driver::Driver`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Enable(Uuid),

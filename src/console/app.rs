@@ -2,7 +2,7 @@
 
 use super::action::{Action, Effect};
 use crate::engine::stats::BatchRow;
-use crate::engine::{BatchId, EngineEvent, EngineStats, MappingStats};
+use crate::engine::{BatchId, EngineEvent, EngineStats, FeedItem, MappingStats, Snapshot};
 use crate::mapping::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, Mapping};
 use crate::store::DeadLetter;
 use chrono::{DateTime, Utc};
@@ -138,6 +138,13 @@ pub struct App {
     /// Lines scrolled in the inspector.
     pub scroll: u16,
     pub toast: Option<String>,
+    /// Where the engine runs (None: in this process), for the title bar.
+    pub endpoint: Option<String>,
+    /// The engine refuses changes (`--readonly`).
+    pub readonly: bool,
+    /// Why the service cannot be reached, while it cannot: the screen
+    /// shows the last picture until a snapshot replaces it.
+    pub lost: Option<String>,
     pub filter: String,
     pub sort: SortBy,
     /// What the add-mapping form may pick from.
@@ -166,6 +173,9 @@ impl Default for App {
             max_redeliveries: crate::mapping::MAX_REDELIVERIES,
             scroll: 0,
             toast: None,
+            endpoint: None,
+            readonly: false,
+            lost: None,
             filter: String::new(),
             sort: SortBy::default(),
             choices: Default::default(),
@@ -182,6 +192,16 @@ impl App {
             choices,
             max_redeliveries,
             ..App::default()
+        }
+    }
+
+    /// The console for the engine `described` says.
+    pub fn for_engine(described: super::driver::Described) -> App {
+        App {
+            endpoint: described.endpoint,
+            readonly: described.readonly,
+            toast: described.notice,
+            ..App::new(described.choices, described.max_redeliveries)
         }
     }
 
@@ -289,7 +309,7 @@ impl App {
                 self.dead_letters = dead_letters;
             }
             Action::Engine(event) => self.engine_event(event),
-            Action::Synced(stats) => self.stats = stats,
+            Action::Feed(item) => self.feed(item),
             Action::Done(result) => {
                 self.toast = Some(match result {
                     Ok(text) => text,
@@ -582,13 +602,45 @@ impl App {
     fn tick(&mut self) {
         self.now = Utc::now();
         for (uuid, stats) in &self.stats.mappings {
-            let rate = self.rates.entry(*uuid).or_default();
+            // A rate starts at the count the console first saw (an engine
+            // attached to may have run for days): no spike of its total.
+            let rate = self.rates.entry(*uuid).or_insert_with(|| Rate {
+                last: stats.succeeded,
+                per_second: VecDeque::new(),
+            });
             rate.per_second
                 .push_back(stats.succeeded.saturating_sub(rate.last));
             rate.last = stats.succeeded;
             while rate.per_second.len() > RATE_HISTORY {
                 rate.per_second.pop_front();
             }
+        }
+    }
+
+    fn feed(&mut self, item: FeedItem) {
+        match item {
+            FeedItem::Synced(snapshot) => {
+                let Snapshot {
+                    stats,
+                    mappings,
+                    dead_letters,
+                } = *snapshot;
+                if self.lost.is_some() {
+                    // Back after a gap: a second's difference would hold the gap's.
+                    self.rates.clear();
+                }
+                self.stats = stats;
+                self.mappings = mappings;
+                self.dead_letters = dead_letters;
+                // Kept events of mappings that are gone go with them.
+                self.events
+                    .retain(|uuid, _| self.mappings.iter().any(|m| m.uuid == *uuid));
+                self.clamp_selection();
+                self.lost = None;
+            }
+            FeedItem::Event(event) => self.engine_event(event),
+            FeedItem::DeadLetters(letters) => self.dead_letters = letters,
+            FeedItem::Lost(why) => self.lost = Some(why),
         }
     }
 

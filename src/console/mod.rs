@@ -1,12 +1,13 @@
-//! The operations console: a ratatui app that contains the engine.
+//! The operations console: a ratatui app on an engine, its own or a service's.
 //!
 //! State lives in [`app::App`] and changes only through actions
 //! ([`action::Action`]); keys become actions in [`keys`]; drawing is a pure
-//! function of the state ([`ui::draw`]). Changes to mappings go through the
-//! engine's Control handle, like everything else.
+//! function of the state ([`ui::draw`]). The engine is driven through one
+//! [`driver::Driver`]: the engine in this process, or a service attached to.
 
 pub mod action;
 pub mod app;
+pub mod driver;
 pub mod feed;
 pub mod form;
 pub mod keys;
@@ -15,11 +16,11 @@ pub mod ui;
 #[cfg(test)]
 mod tests;
 
-use crate::engine::Control;
 use action::{Action, Effect};
 use anyhow::Result;
 use app::App;
 use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use driver::Driver;
 use feed::EngineFeed;
 use futures::StreamExt;
 use std::time::Duration;
@@ -36,16 +37,20 @@ pub fn needs_a_terminal() -> Result<()> {
     Ok(())
 }
 
-/// Runs the console until the user quits; the terminal is restored on the way out.
-pub async fn run(control: Control) -> Result<()> {
+/// Runs the console on `driver` until the user quits; the terminal is
+/// restored on the way out. Quitting never stops a service attached to.
+pub async fn run(driver: impl Driver) -> Result<()> {
     needs_a_terminal()?;
+    // Before the screen is taken: a wrong URL or a refused signature is a
+    // message on the terminal, not a blank console.
+    let described = driver.describe().await?;
     let mut terminal = ratatui::try_init().map_err(|e| {
         anyhow::anyhow!(
             "cannot start the console on this terminal: {e}; run `mqtrigger serve` to run without one"
         )
     })?;
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
-    let result = event_loop(&mut terminal, &control).await;
+    let result = event_loop(&mut terminal, &driver, App::for_engine(described)).await;
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     result
@@ -66,15 +71,12 @@ fn mouse(event: MouseEvent, screen: ratatui::layout::Rect, app: &App) -> Option<
 /// as it stands after each burst, not once per event.
 const FRAMES_PER_SECOND: u64 = 30;
 
-async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) -> Result<()> {
-    let mut app = App::new(
-        form::Choices::from_config(control.config()),
-        control.config().engine.max_redeliveries,
-    );
-    let mut feed = EngineFeed::start(control, &mut app)?;
-    if control.store().is_fresh() {
-        app.toast = Some(control.store().fresh_notice());
-    }
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    driver: &impl Driver,
+    mut app: App,
+) -> Result<()> {
+    let mut feed = EngineFeed::start(driver);
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut frame = tokio::time::interval(Duration::from_millis(1000 / FRAMES_PER_SECOND));
@@ -96,8 +98,8 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) 
                 }
                 _ => None,
             },
-            Some(event) = feed.recv() => {
-                feed.apply(control, &mut app, event)?;
+            Some(item) = feed.recv() => {
+                feed.apply(&mut app, item);
                 None
             }
             _ = tick.tick() => Some(Action::Tick),
@@ -106,32 +108,30 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, control: &Control) 
         // Something happened (a key, a resize, an event, a tick): draw it.
         dirty = true;
         if let Some(effect) = action.and_then(|a| app.update(a)) {
-            let control = control.clone();
+            let driver = driver.clone();
             let done = done_tx.clone();
             tokio::spawn(async move {
-                let _ = done.send(apply(&control, effect).await);
+                let _ = done.send(apply(&driver, effect).await);
             });
         }
     }
     Ok(())
 }
 
-async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
+async fn apply(driver: &impl Driver, effect: Effect) -> Result<String, String> {
     let result = match effect {
-        Effect::Enable(uuid) => control
+        Effect::Enable(uuid) => driver
             .enable(uuid)
             .await
-            .map(|m| format!("enabled {}", m.spec.queue())),
-        Effect::Disable(uuid) => control
+            .map(|m| format!("enabled {}", m.queue)),
+        Effect::Disable(uuid) => driver
             .disable(uuid)
             .await
-            .map(|m| format!("disabled {}", m.spec.queue())),
-        Effect::Create(spec) => control.create(*spec).await.map(|m| {
+            .map(|m| format!("disabled {}", m.queue)),
+        Effect::Create(spec) => driver.create(*spec).await.map(|m| {
             format!(
                 "created mapping {} of {} to {}",
-                m.uuid,
-                m.spec.function_name,
-                m.spec.queue()
+                m.uuid, m.function_name, m.queue
             )
         }),
         Effect::Save(name, bytes) => {
@@ -139,38 +139,38 @@ async fn apply(control: &Control, effect: Effect) -> Result<String, String> {
         }
         Effect::SetFilter(uuid, criteria) => {
             let removed = criteria.is_none();
-            control.set_filter_criteria(uuid, criteria).await.map(|m| {
+            driver.set_filter_criteria(uuid, criteria).await.map(|m| {
                 if removed {
-                    format!("filter of {} removed", m.spec.queue())
+                    format!("filter of {} removed", m.queue)
                 } else {
-                    format!("filter of {} applied", m.spec.queue())
+                    format!("filter of {} applied", m.queue)
                 }
             })
         }
-        Effect::ReplayEvent(uuid, event) => control.replay_event(uuid, event).await.map(|r| {
+        Effect::ReplayEvent(uuid, event) => driver.replay_event(uuid, event).await.map(|r| {
             format!(
                 "replayed the batch; the function answered {}",
                 crate::error_text::first_line(&r, 80)
             )
         }),
-        Effect::Delete(uuid) => control
+        Effect::Delete(uuid) => driver
             .delete(uuid)
             .await
-            .map(|m| format!("mapping of {} deleted", m.spec.queue())),
-        Effect::Replay(mapping, id) => control.replay(mapping, id).await.map(|r| {
+            .map(|m| format!("mapping of {} deleted", m.queue)),
+        Effect::Replay(mapping, id) => driver.replay(mapping, id).await.map(|r| {
             format!(
                 "replayed; the function answered {}",
                 crate::error_text::first_line(&r, 80)
             )
         }),
-        Effect::Republish(mapping, id) => control
+        Effect::Republish(mapping, id) => driver
             .republish(mapping, id)
             .await
             .map(|()| "republished to the source queue".to_owned()),
-        Effect::SetBatchSize(uuid, n) => control
+        Effect::SetBatchSize(uuid, n) => driver
             .set_batch_size(uuid, n)
             .await
-            .map(|m| format!("BatchSize of {} is now {n}", m.spec.queue())),
+            .map(|m| format!("BatchSize of {} is now {n}", m.queue)),
     };
     result.map_err(|e| e.to_string())
 }

@@ -45,11 +45,11 @@ fn cell(app: &App, column: &str) -> String {
 }
 
 fn console(h: &Harness) -> (App, EngineFeed) {
-    let mut app = App::new(
+    let app = App::new(
         Choices::from_config(h.control.config()),
         h.control.config().engine.max_redeliveries,
     );
-    let feed = EngineFeed::start(&h.control, &mut app).unwrap();
+    let feed = EngineFeed::start(&h.control);
     (app, feed)
 }
 
@@ -63,7 +63,7 @@ async fn follow(
 ) {
     loop {
         match tokio::time::timeout(Duration::from_millis(50), feed.recv()).await {
-            Ok(Some(event)) => feed.apply(&h.control, app, event).unwrap(),
+            Ok(Some(item)) => feed.apply(app, item),
             Ok(None) => panic!("the engine is gone"),
             Err(_idle) if done(h) => return,
             Err(_idle) => {}

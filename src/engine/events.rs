@@ -1,12 +1,16 @@
 //! What the engine tells its watchers, and the ids that tie a batch's events together.
 
 use crate::mapping::Mapping;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
 /// One batch, from the moment it closes to its ack or dead letters; every
 /// attempt of it carries the same id. Unique within one engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct BatchId(pub u64);
 
 impl std::fmt::Display for BatchId {
@@ -16,7 +20,7 @@ impl std::fmt::Display for BatchId {
 }
 
 /// Why the batcher closed a batch: the first of Lambda's three limits reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum CloseReason {
     /// BatchSize records.
     #[default]
@@ -40,7 +44,10 @@ impl CloseReason {
 /// What happened in the engine, for whoever watches. Counting them is
 /// [`super::stats::MappingStats::apply`]'s job, and the engine's own: a
 /// watcher starts from [`super::Control::watch`]'s snapshot.
-#[derive(Debug, Clone)]
+///
+/// Watchers in other processes get them as JSON (`api::watch`), each
+/// variant tagged with its name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum EngineEvent {
     MappingChanged(Box<Mapping>),
     MappingDeleted(Uuid),
@@ -60,7 +67,9 @@ pub enum EngineEvent {
         closed_by: CloseReason,
         /// When the attempt started (stamped once, so every watcher's copy agrees).
         at: chrono::DateTime<chrono::Utc>,
-        /// The event the function is given (shared, not copied).
+        /// The event the function is given (shared, not copied). On the
+        /// wire it is the JSON itself, not a string of it.
+        #[serde(with = "json_bytes")]
         event: bytes::Bytes,
     },
     BatchSucceeded {
@@ -113,5 +122,28 @@ impl EngineEvent {
             | EngineEvent::Filtered { mapping: uuid, .. }
             | EngineEvent::SettleFailed { mapping: uuid, .. } => *uuid,
         }
+    }
+}
+
+/// Bytes that hold JSON, written into the surrounding JSON as they are.
+/// Anything else (a test's empty event) travels as a string.
+mod json_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::value::RawValue;
+
+    pub fn serialize<S: Serializer>(bytes: &bytes::Bytes, s: S) -> Result<S::Ok, S::Error> {
+        let text = String::from_utf8_lossy(bytes);
+        match serde_json::from_str::<&RawValue>(&text) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => s.serialize_str(&text),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Ok(match serde_json::from_str::<String>(raw.get()) {
+            Ok(text) => bytes::Bytes::from(text),
+            Err(_) => bytes::Bytes::from(raw.get().to_owned()),
+        })
     }
 }

@@ -20,6 +20,7 @@ mod batch;
 mod context;
 mod control;
 mod events;
+pub mod follow;
 mod journal;
 mod poller;
 mod replay;
@@ -36,6 +37,7 @@ pub(crate) mod tests;
 pub use batch::{Batch, Batcher, Gathered};
 pub use control::{Control, ControlError};
 pub use events::{BatchId, CloseReason, EngineEvent};
+pub use follow::{FeedItem, Snapshot, follow};
 pub use stats::{EngineStats, MappingStats};
 
 use crate::config::Config;

@@ -8,6 +8,7 @@
 
 use super::events::{BatchId, CloseReason, EngineEvent};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
 /// Batches kept per mapping for the console and the API.
@@ -26,8 +27,9 @@ pub const LATENCY_BOUNDS: &[f64] = &[
 ];
 
 /// A histogram with fixed bounds (an implicit +Inf bucket after the last).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
+    #[serde(with = "known_bounds")]
     pub bounds: &'static [f64],
     /// Observations per bucket (not cumulative); one more than `bounds`.
     pub counts: Vec<u64>,
@@ -53,8 +55,26 @@ impl Histogram {
     }
 }
 
+/// A histogram's bounds travel as numbers and come back as the engine's
+/// own constants: a watcher's copy is the engine's, not a lookalike.
+mod known_bounds {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bounds: &&'static [f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(bounds.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<&'static [f64], D::Error> {
+        let given = Vec::<f64>::deserialize(d)?;
+        [super::BATCH_SIZE_BOUNDS, super::LATENCY_BOUNDS]
+            .into_iter()
+            .find(|known| **known == given[..])
+            .ok_or_else(|| D::Error::custom("histogram bounds of another mqtrigger version"))
+    }
+}
+
 /// How one attempt of a batch is doing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptOutcome {
     InFlight,
     Ok,
@@ -62,7 +82,7 @@ pub enum AttemptOutcome {
 }
 
 /// One attempt of one batch, as the Batches panel shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchRow {
     pub batch: BatchId,
     pub attempt: u32,
@@ -76,7 +96,7 @@ pub struct BatchRow {
 }
 
 /// One mapping's counts since the engine started.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MappingStats {
     /// Messages taken from the queue (filtered ones included).
     pub received: u64,
@@ -231,7 +251,7 @@ impl MappingStats {
 }
 
 /// Every mapping's counts.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineStats {
     pub mappings: HashMap<uuid::Uuid, MappingStats>,
 }

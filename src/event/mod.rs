@@ -9,6 +9,22 @@ pub mod mq;
 pub mod original;
 pub mod rmq;
 
+/// Bytes as a base64 string in JSON (Lambda's encoding of bodies).
+pub mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(D::Error::custom)
+    }
+}
+
 /// The largest event Lambda accepts for a synchronous invoke.
 pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
 

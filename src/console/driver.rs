@@ -1,0 +1,134 @@
+//! What the console drives: the engine in this process ([`Control`]), or a
+//! `serve` elsewhere (`api::remote::Remote`, over HTTP). The console knows
+//! only [`Driver`]; which one it has shows only in the title bar.
+
+use super::form::Choices;
+use crate::engine::{Control, ControlError, FeedItem};
+use crate::mapping::{Mapping, MappingSpec};
+use std::future::Future;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+type Result<T> = std::result::Result<T, ControlError>;
+
+/// What the console needs to know about the engine it drives.
+#[derive(Debug, Clone, Default)]
+pub struct Described {
+    /// Where the engine runs, for the title bar: None for this process.
+    pub endpoint: Option<String>,
+    /// `--readonly`: changes are refused, and the title bar says so.
+    pub readonly: bool,
+    /// `[engine] max_redeliveries`, for the redeliveries histogram.
+    pub max_redeliveries: u32,
+    /// What the add-mapping form picks from.
+    pub choices: Choices,
+    /// Said once at the start (a state directory made just now).
+    pub notice: Option<String>,
+}
+
+/// The mapping a change was made to, for the toast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub uuid: Uuid,
+    pub function_name: String,
+    pub queue: String,
+}
+
+impl From<Mapping> for Changed {
+    fn from(m: Mapping) -> Self {
+        Changed {
+            uuid: m.uuid,
+            queue: m.spec.queue().to_owned(),
+            function_name: m.spec.function_name,
+        }
+    }
+}
+
+/// The engine, as the console drives it. Every change goes through the
+/// engine's own rules (its Control), here or in the service.
+pub trait Driver: Clone + Send + Sync + 'static {
+    fn describe(&self) -> impl Future<Output = Result<Described>> + Send;
+    /// The engine's snapshot, then its events; see [`crate::engine::follow`].
+    fn follow(&self) -> mpsc::Receiver<FeedItem>;
+    fn enable(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
+    fn disable(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
+    fn set_batch_size(&self, uuid: Uuid, n: u32) -> impl Future<Output = Result<Changed>> + Send;
+    /// None removes the filter.
+    fn set_filter_criteria(
+        &self,
+        uuid: Uuid,
+        criteria: Option<serde_json::Value>,
+    ) -> impl Future<Output = Result<Changed>> + Send;
+    fn create(&self, spec: MappingSpec) -> impl Future<Output = Result<Changed>> + Send;
+    fn delete(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
+    /// Invokes the mapping's function with a dead letter's record; its answer.
+    fn replay(&self, mapping: Uuid, letter: i64) -> impl Future<Output = Result<String>> + Send;
+    /// Invokes the mapping's function with this event; its answer.
+    fn replay_event(
+        &self,
+        mapping: Uuid,
+        event: bytes::Bytes,
+    ) -> impl Future<Output = Result<String>> + Send;
+    /// Puts a dead letter back on its source queue.
+    fn republish(&self, mapping: Uuid, letter: i64) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl Driver for Control {
+    async fn describe(&self) -> Result<Described> {
+        Ok(Described {
+            endpoint: None,
+            readonly: self.is_readonly(),
+            max_redeliveries: self.config().engine.max_redeliveries,
+            choices: Choices::from_config(self.config()),
+            notice: self.store().is_fresh().then(|| self.store().fresh_notice()),
+        })
+    }
+
+    fn follow(&self) -> mpsc::Receiver<FeedItem> {
+        crate::engine::follow(self)
+    }
+
+    async fn enable(&self, uuid: Uuid) -> Result<Changed> {
+        Control::enable(self, uuid).await.map(Changed::from)
+    }
+
+    async fn disable(&self, uuid: Uuid) -> Result<Changed> {
+        Control::disable(self, uuid).await.map(Changed::from)
+    }
+
+    async fn set_batch_size(&self, uuid: Uuid, n: u32) -> Result<Changed> {
+        Control::set_batch_size(self, uuid, n)
+            .await
+            .map(Changed::from)
+    }
+
+    async fn set_filter_criteria(
+        &self,
+        uuid: Uuid,
+        criteria: Option<serde_json::Value>,
+    ) -> Result<Changed> {
+        Control::set_filter_criteria(self, uuid, criteria)
+            .await
+            .map(Changed::from)
+    }
+
+    async fn create(&self, spec: MappingSpec) -> Result<Changed> {
+        Control::create(self, spec).await.map(Changed::from)
+    }
+
+    async fn delete(&self, uuid: Uuid) -> Result<Changed> {
+        Control::delete(self, uuid).await.map(Changed::from)
+    }
+
+    async fn replay(&self, mapping: Uuid, letter: i64) -> Result<String> {
+        Control::replay(self, mapping, letter).await
+    }
+
+    async fn replay_event(&self, mapping: Uuid, event: bytes::Bytes) -> Result<String> {
+        Control::replay_event(self, mapping, event).await
+    }
+
+    async fn republish(&self, mapping: Uuid, letter: i64) -> Result<()> {
+        Control::republish(self, mapping, letter).await
+    }
+}
