@@ -67,7 +67,7 @@ pub struct Config {
     pub secrets_manager: SecretsManagerSettings,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BrokerEngine {
     Rabbitmq,
@@ -105,6 +105,17 @@ pub struct BrokerConfig {
 pub struct Secret {
     pub username: String,
     pub password: String,
+}
+
+impl Secret {
+    /// A secret known by name only (what a console attached to a service
+    /// is told of the service's secrets).
+    pub fn unknown() -> Secret {
+        Secret {
+            username: String::new(),
+            password: String::new(),
+        }
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -117,8 +117,9 @@ enum Command {
     /// The operations console: mappings, live batches, dead letters; enable,
     /// disable and resize from the keyboard. Logs go to STATE/mqtrigger.log.
     Console {
-        #[arg(long, short, default_value = "mqtrigger.toml")]
-        config: PathBuf,
+        /// The config of the engine the console runs (default mqtrigger.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
         #[arg(long, default_value = ".state")]
         state: PathBuf,
         /// Also serve Lambda's event-source-mapping API here, HOST:PORT (overrides [api] listen).
@@ -127,6 +128,15 @@ enum Command {
         /// Watch only: no change, replay or republish, from the keys or the API.
         #[arg(long)]
         readonly: bool,
+        /// Attach to a running `serve --api` (or `console --api`) at this URL
+        /// instead of running an engine; MQTRIGGER_ENDPOINT says the same
+        /// when --config is not given. Requests are signed with the AWS CLI's
+        /// credentials.
+        #[arg(long, conflicts_with_all = ["config", "api", "readonly"])]
+        endpoint: Option<String>,
+        /// With --endpoint: write the console's log to this file (else none is kept).
+        #[arg(long)]
+        log: Option<PathBuf>,
     },
     /// Run every enabled mapping headless until SIGINT or SIGTERM.
     Serve {
@@ -249,16 +259,32 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Console {
-        config: "mqtrigger.toml".into(),
+    let mut command = cli.command.unwrap_or(Command::Console {
+        config: None,
         state: ".state".into(),
         api: None,
         readonly: false,
+        endpoint: None,
+        log: None,
     });
+    if let Command::Console {
+        config: None,
+        endpoint: endpoint @ None,
+        ..
+    } = &mut command
+    {
+        *endpoint = std::env::var("MQTRIGGER_ENDPOINT")
+            .ok()
+            .filter(|e| !e.trim().is_empty());
+    }
     // A console whose config cannot be read creates nothing (no state
     // directory, no log file) before it says so.
     let console_config = match &command {
-        Command::Console { config, .. } => match Config::load(config) {
+        Command::Console {
+            config,
+            endpoint: None,
+            ..
+        } => match Config::load(config.as_deref().unwrap_or("mqtrigger.toml".as_ref())) {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("mqtrigger: {e:#}");
@@ -269,6 +295,17 @@ fn main() -> ExitCode {
     };
     // The console owns the terminal: its logs go to a file in the state directory.
     let log_file = match &command {
+        Command::Console {
+            endpoint: Some(_),
+            log,
+            ..
+        } => match log.as_deref().map(attached_log).unwrap_or_else(discarded_log) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("mqtrigger: cannot open the console's --log file: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
         Command::Console { state, .. } => match open_log(state) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -290,6 +327,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// An attached console's log, appended to.
+fn attached_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// The console owns the terminal: without --log, its log goes nowhere.
+fn discarded_log() -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).open("/dev/null")
 }
 
 fn open_log(state: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -332,15 +382,20 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             readonly,
         } => serve(config, state, api, metrics, readonly).await,
         Command::Console {
-            config,
+            endpoint: Some(endpoint),
+            ..
+        } => {
+            mqtrigger::console::needs_a_terminal()?;
+            let remote = mqtrigger::api::remote::Remote::new(&endpoint).await?;
+            mqtrigger::console::run(remote).await
+        }
+        Command::Console {
             state,
             api,
             readonly,
+            ..
         } => {
-            let config = match console_config {
-                Some(c) => c,
-                None => Config::load(&config)?,
-            };
+            let config = console_config.expect("read in main");
             mqtrigger::console::needs_a_terminal()?;
             let api_listener = bind_api(&config, api).await?;
             let store = Store::open(&state)?;

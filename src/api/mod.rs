@@ -4,11 +4,15 @@
 //! the AWS CLI and SDKs work against it with `--endpoint-url`. Requests are
 //! checked for an AWS Signature Version 4 by one of `[api] access_keys`;
 //! without keys the API serves loopback only and trusts its callers.
+//! Beside it, under `/mqtrigger/v1`, is what an attached console needs
+//! ([`watch`]); [`remote`] is that console's side.
 
 pub mod client;
+pub mod remote;
 mod error;
 mod routes;
 pub mod sigv4;
+pub mod watch;
 
 pub use error::ApiError;
 pub use routes::{EventSourceMappingConfiguration, ListEventSourceMappings};
@@ -55,7 +59,9 @@ pub async fn serve(
     if keys.is_empty() {
         tracing::warn!("the API checks no signatures: add [api] access_keys to require them");
     }
-    let app = routes::router(control).layer(middleware::from_fn_with_state(keys, authenticate));
+    let app = watch::router(control.clone(), shutdown.clone())
+        .merge(routes::router(control))
+        .layer(middleware::from_fn_with_state(keys, authenticate));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;

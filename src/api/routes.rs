@@ -23,7 +23,9 @@ pub fn router(control: Control) -> Router {
         .route(COLLECTION.trim_end_matches('/'), get(list).post(create))
         .route(item, get(fetch).put(update).delete(delete))
         .fallback(|| async {
-            ApiError::not_found("mqtrigger serves only Lambda's event-source-mappings API")
+            ApiError::not_found(
+                "mqtrigger serves Lambda's event-source-mappings API (/2015-03-31/event-source-mappings/) and its own under /mqtrigger/v1/",
+            )
         })
         .with_state(control)
 }

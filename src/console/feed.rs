@@ -9,7 +9,7 @@ use super::action::Action;
 use super::app::App;
 use super::driver::Driver;
 use crate::engine::FeedItem;
-use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::mpsc;
 
 /// Items applied between two looks at the keyboard.
 const ITEMS_PER_TURN: usize = 4096;
@@ -53,10 +53,7 @@ impl EngineFeed {
             app.update(Action::Feed(item));
             applied += 1;
             if applied < ITEMS_PER_TURN {
-                next = match self.items.try_recv() {
-                    Ok(item) => Some(item),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-                };
+                next = self.items.try_recv().ok();
             }
         }
     }

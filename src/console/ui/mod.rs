@@ -276,6 +276,24 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App) {
         ),
         Span::raw(format!(" {} mapping(s)", app.mappings.len())),
     ];
+    if let Some(endpoint) = &app.endpoint {
+        spans.push(Span::raw(format!("  on {endpoint}")));
+    }
+    if app.readonly {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            "READ-ONLY",
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    if let Some(why) = &app.lost {
+        // What is shown is the last picture: say so before anything else.
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            format!("LOST, reconnecting: {}", crate::error_text::first_line(why, 120)),
+            Style::new().fg(Color::White).bg(Color::Red),
+        ));
+    }
     if let Some(toast) = &app.toast {
         spans.push(Span::raw("   "));
         spans.push(Span::styled(toast.as_str(), Style::new().fg(Color::Yellow)));
