@@ -299,7 +299,11 @@ fn main() -> ExitCode {
             endpoint: Some(_),
             log,
             ..
-        } => match log.as_deref().map(attached_log).unwrap_or_else(discarded_log) {
+        } => match log
+            .as_deref()
+            .map(attached_log)
+            .unwrap_or_else(discarded_log)
+        {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!("mqtrigger: cannot open the console's --log file: {e}");

@@ -5,15 +5,9 @@
 mod common;
 
 use common::*;
-use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
 
 /// `serve` with its stderr (the log) kept in `log`.
 fn serve(dir: &std::path::Path, args: &[String]) -> KillOnDrop {
@@ -48,17 +42,6 @@ fn mappings_cli(endpoint: &str, args: &[&str]) -> Output {
 fn stdout(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-async fn wait_listening(addr: SocketAddr) {
-    let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(
-            std::time::Instant::now() < limit,
-            "nothing listens on {addr}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 fn write_config(dir: &std::path::Path, setup: &Setup) -> std::path::PathBuf {

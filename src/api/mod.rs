@@ -8,8 +8,8 @@
 //! ([`watch`]); [`remote`] is that console's side.
 
 pub mod client;
-pub mod remote;
 mod error;
+pub mod remote;
 mod routes;
 pub mod sigv4;
 pub mod watch;

@@ -55,6 +55,16 @@ impl Remote {
     /// Ready to talk to `endpoint` (nothing is sent yet: [`Driver::describe`]
     /// is the first request).
     pub async fn new(endpoint: &str) -> anyhow::Result<Remote> {
+        let (credentials, region) = credentials(endpoint).await;
+        Remote::signing_with(endpoint, credentials, region)
+    }
+
+    /// Signs with these credentials, whatever the environment holds.
+    pub fn signing_with(
+        endpoint: &str,
+        credentials: SharedCredentialsProvider,
+        region: String,
+    ) -> anyhow::Result<Remote> {
         let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
         let uri: hyper::Uri = endpoint.parse().map_err(|e| {
             anyhow::anyhow!("--endpoint {endpoint} is not a URL ({e}); give http://HOST:PORT")
@@ -62,7 +72,6 @@ impl Remote {
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             anyhow::bail!("--endpoint {endpoint} is not an http:// or https:// URL");
         }
-        let (credentials, region) = credentials(&endpoint).await;
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|e| anyhow::anyhow!("cannot read this system's CA certificates: {e}"))?
@@ -112,7 +121,11 @@ impl Remote {
         }
     }
 
-    async fn sign(&self, request: &mut hyper::Request<Full<Bytes>>, body: &[u8]) -> std::result::Result<(), String> {
+    async fn sign(
+        &self,
+        request: &mut hyper::Request<Full<Bytes>>,
+        body: &[u8],
+    ) -> std::result::Result<(), String> {
         let credentials = self.credentials.provide_credentials().await.map_err(|e| {
             format!(
                 "no AWS credentials to sign with ({}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, to one of the service's [api] access_keys",
@@ -135,7 +148,10 @@ impl Remote {
             .authority()
             .map(|a| a.as_str().to_owned())
             .unwrap_or_default();
-        let headers = [("host", host.as_str()), ("content-type", "application/json")];
+        let headers = [
+            ("host", host.as_str()),
+            ("content-type", "application/json"),
+        ];
         let signable = SignableRequest::new(
             request.method().as_str(),
             uri,
@@ -170,8 +186,12 @@ impl Remote {
             .map(|v| v.split(':').next().unwrap_or(v).to_owned());
         let bytes = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
             .await
-            .map_err(|_| ControlError::Failed(format!("mqtrigger at {} stopped answering", self.endpoint)))?
-            .map_err(|e| ControlError::Failed(format!("the answer of {} broke off: {e}", self.endpoint)))?
+            .map_err(|_| {
+                ControlError::Failed(format!("mqtrigger at {} stopped answering", self.endpoint))
+            })?
+            .map_err(|e| {
+                ControlError::Failed(format!("the answer of {} broke off: {e}", self.endpoint))
+            })?
             .to_bytes();
         if !status.is_success() {
             return Err(self.refusal(status, kind.as_deref(), &bytes, path));
@@ -185,14 +205,25 @@ impl Remote {
     }
 
     /// An error answer, as the console shows it.
-    fn refusal(&self, status: StatusCode, kind: Option<&str>, body: &[u8], path: &str) -> ControlError {
+    fn refusal(
+        &self,
+        status: StatusCode,
+        kind: Option<&str>,
+        body: &[u8],
+        path: &str,
+    ) -> ControlError {
         let message = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_owned))
             .unwrap_or_else(|| crate::error_text::first_line(&String::from_utf8_lossy(body), 200));
         match (status, kind) {
-            (_, Some("ResourceNotFoundException")) if path.starts_with(PREFIX) && message.contains("/mqtrigger/v1") => {
-                ControlError::Failed(format!("{} is an mqtrigger without the console's API: {message}", self.endpoint))
+            (_, Some("ResourceNotFoundException"))
+                if path.starts_with(PREFIX) && message.contains("/mqtrigger/v1") =>
+            {
+                ControlError::Failed(format!(
+                    "{} is an mqtrigger without the console's API: {message}",
+                    self.endpoint
+                ))
             }
             (_, Some("ResourceNotFoundException")) => ControlError::NotFound(message),
             (_, Some("AccessDeniedException")) => ControlError::ReadOnly(message),
@@ -231,8 +262,16 @@ impl Remote {
                 .get("x-amzn-ErrorType")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            return StreamEnd::Failed(self.refusal(status, kind.as_deref(), &body, &path).to_string());
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            return StreamEnd::Failed(
+                self.refusal(status, kind.as_deref(), &body, &path)
+                    .to_string(),
+            );
         }
         // Silence is measured on the bytes, keep-alive comments included.
         let body = response.into_body().into_data_stream();
@@ -247,7 +286,12 @@ impl Remote {
         while let Some(event) = events.next().await {
             let event = match event {
                 Ok(e) => e,
-                Err(e) => return StreamEnd::Failed(format!("the event stream of {} broke off: {e}", self.endpoint)),
+                Err(e) => {
+                    return StreamEnd::Failed(format!(
+                        "the event stream of {} broke off: {e}",
+                        self.endpoint
+                    ));
+                }
             };
             let item: FeedItem = match serde_json::from_str(&event.data) {
                 Ok(item) => item,
@@ -263,7 +307,10 @@ impl Remote {
                 return StreamEnd::ConsoleGone;
             }
         }
-        StreamEnd::Failed(format!("mqtrigger at {} closed the event stream (stopped or restarting)", self.endpoint))
+        StreamEnd::Failed(format!(
+            "mqtrigger at {} closed the event stream (stopped or restarting)",
+            self.endpoint
+        ))
     }
 
     async fn keep_following(self, tx: mpsc::Sender<FeedItem>) {
@@ -316,7 +363,8 @@ fn changed(m: EventSourceMappingConfiguration) -> Changed {
 /// signs with dummy ones.
 async fn credentials(endpoint: &str) -> (SharedCredentialsProvider, String) {
     let region = |r: Option<&aws_config::Region>| {
-        r.map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
+        r.map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into())
     };
     if crate::invoke::lambda::is_loopback(endpoint) {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -368,15 +416,18 @@ impl Driver for Remote {
     }
 
     async fn enable(&self, uuid: Uuid) -> Result<Changed> {
-        self.update(uuid, serde_json::json!({ "Enabled": true })).await
+        self.update(uuid, serde_json::json!({ "Enabled": true }))
+            .await
     }
 
     async fn disable(&self, uuid: Uuid) -> Result<Changed> {
-        self.update(uuid, serde_json::json!({ "Enabled": false })).await
+        self.update(uuid, serde_json::json!({ "Enabled": false }))
+            .await
     }
 
     async fn set_batch_size(&self, uuid: Uuid, n: u32) -> Result<Changed> {
-        self.update(uuid, serde_json::json!({ "BatchSize": n })).await
+        self.update(uuid, serde_json::json!({ "BatchSize": n }))
+            .await
     }
 
     async fn set_filter_criteria(

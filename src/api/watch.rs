@@ -135,7 +135,10 @@ pub fn router(control: Control, shutdown: CancellationToken) -> Router {
         .route(&format!("{PREFIX}/dead-letters"), get(dead_letters))
         .route(&format!("{mapping}/batches"), get(batches))
         .route(&format!("{mapping}/replay"), post(replay_event))
-        .route(&format!("{mapping}/dead-letters/{{id}}/replay"), post(replay))
+        .route(
+            &format!("{mapping}/dead-letters/{{id}}/replay"),
+            post(replay),
+        )
         .route(
             &format!("{mapping}/dead-letters/{{id}}/republish"),
             post(republish),
@@ -149,7 +152,10 @@ async fn service(State(w): State<Watch>) -> Json<ServiceInfo> {
 }
 
 async fn snapshot(State(w): State<Watch>) -> Result<Json<Snapshot>, ApiError> {
-    let (snapshot, _) = w.control.snapshot().map_err(crate::engine::ControlError::from)?;
+    let (snapshot, _) = w
+        .control
+        .snapshot()
+        .map_err(crate::engine::ControlError::from)?;
     Ok(Json(snapshot))
 }
 
@@ -206,9 +212,7 @@ async fn dead_letters(
     Query(q): Query<LetterQuery>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
     let mapping = q.mapping.as_deref().map(parse_uuid).transpose()?;
-    let limit = q
-        .limit
-        .unwrap_or(crate::engine::follow::DEAD_LETTERS_SHOWN);
+    let limit = q.limit.unwrap_or(crate::engine::follow::DEAD_LETTERS_SHOWN);
     if !(1..=MAX_DEAD_LETTERS).contains(&limit) {
         return Err(ApiError::invalid(format!(
             "limit {limit} must be 1 to {MAX_DEAD_LETTERS}"

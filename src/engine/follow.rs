@@ -48,12 +48,17 @@ impl Control {
     pub fn snapshot(
         &self,
     ) -> anyhow::Result<(Snapshot, tokio::sync::broadcast::Receiver<EngineEvent>)> {
-        let (stats, events) = self.watch();
+        let (mut stats, events) = self.watch();
         // Read after the counts: an event between the two is in the stream
         // and in the list, and applying it again changes nothing.
+        let mappings = self.list()?;
+        // Every mapping has counts, zeros until something happens.
+        for m in &mappings {
+            stats.mappings.entry(m.uuid).or_default();
+        }
         let snapshot = Snapshot {
             stats,
-            mappings: self.list()?,
+            mappings,
             dead_letters: self.store().dead_letters(None, DEAD_LETTERS_SHOWN)?,
         };
         Ok((snapshot, events))

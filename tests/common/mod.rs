@@ -596,3 +596,95 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> 
     stream.read_to_string(&mut response).await.ok()?;
     Some(response)
 }
+
+/// The `[api] access_keys` entry of [`Setup::signed`] services.
+pub const API_KEY_ID: &str = "AKIDATTACH000001";
+pub const API_SECRET: &str = "attach-secret-0123456789";
+
+impl Setup {
+    /// This setup with an API that checks signatures by [`API_KEY_ID`].
+    pub fn signed(self) -> Setup {
+        Setup {
+            extra_toml: format!(
+                "{}\n[api]\naccess_keys = [{{ id = \"{API_KEY_ID}\", secret = \"{API_SECRET}\" }}]\n",
+                self.extra_toml
+            ),
+            ..self
+        }
+    }
+}
+
+/// A loopback address nothing listens on (yet).
+pub fn free_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// DIR/mqtrigger.toml from `setup` (its function records to DIR/events.jsonl).
+pub fn write_service_config(dir: &Path, setup: &Setup) {
+    let record = dir.join("events.jsonl");
+    std::fs::write(&record, b"").unwrap();
+    std::fs::write(dir.join("mqtrigger.toml"), setup.toml(&record)).unwrap();
+}
+
+/// `serve --api ADDR` on DIR/mqtrigger.toml and DIR/state, its log appended
+/// to DIR/serve.log.
+pub fn serve_api(dir: &Path, addr: std::net::SocketAddr, more: &[&str]) -> KillOnDrop {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
+    KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--config"])
+            .arg(dir.join("mqtrigger.toml"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .args(["--api", &addr.to_string()])
+            .args(more)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the mqtrigger binary runs"),
+    )
+}
+
+pub async fn wait_listening(addr: std::net::SocketAddr) {
+    wait_for(&format!("something to listen on {addr}"), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    })
+    .await;
+}
+
+/// `aws lambda ARGS --endpoint-url http://ADDR` signed by [`API_KEY_ID`]:
+/// its standard output, trimmed.
+pub fn aws_lambda(addr: std::net::SocketAddr, args: &[&str]) -> String {
+    let out = std::process::Command::new("aws")
+        .args(["--endpoint-url", &format!("http://{addr}"), "lambda"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", API_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", API_SECRET)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("the AWS CLI (scripts/test installs it)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The mapping's State, as `aws lambda get-event-source-mapping` reports it.
+pub fn aws_cli_state(addr: std::net::SocketAddr, uuid: &str) -> String {
+    aws_lambda(
+        addr,
+        &[
+            "get-event-source-mapping",
+            "--uuid",
+            uuid,
+            "--query",
+            "State",
+            "--output",
+            "text",
+        ],
+    )
+}

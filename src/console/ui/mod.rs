@@ -290,7 +290,10 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App) {
         // What is shown is the last picture: say so before anything else.
         spans.push(Span::raw("  "));
         spans.push(Span::styled(
-            format!("LOST, reconnecting: {}", crate::error_text::first_line(why, 120)),
+            format!(
+                "LOST, reconnecting: {}",
+                crate::error_text::first_line(why, 120)
+            ),
             Style::new().fg(Color::White).bg(Color::Red),
         ));
     }
