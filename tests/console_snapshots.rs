@@ -163,6 +163,46 @@ fn the_main_screen() {
     insta::assert_snapshot!(render(&app()));
 }
 
+/// Attached to a read-only service that then went away: the title bar says
+/// where, that nothing may change, and that this is the last picture; a
+/// snapshot from the service (it came back) clears the word and replaces
+/// the counts, the rates starting over rather than counting the gap.
+#[test]
+fn an_attached_console_says_where_read_only_and_lost() {
+    use mqtrigger::engine::{FeedItem, Snapshot};
+    let mut app = app();
+    app.endpoint = Some("http://ops-1:9001".into());
+    app.readonly = true;
+    let before = app.stats.clone();
+    app.update(Action::Feed(FeedItem::Lost(
+        "mqtrigger at http://ops-1:9001 closed the event stream (stopped or restarting)".into(),
+    )));
+    insta::assert_snapshot!(render(&app));
+    assert_eq!(app.stats, before, "the last picture stays while lost");
+
+    let mut snapshot = Snapshot {
+        mappings: app.mappings.clone(),
+        ..Snapshot::default()
+    };
+    let orders = app.mappings[0].uuid;
+    // Its rate was following a count of 10 before the gap.
+    app.stats.mappings.entry(orders).or_default().succeeded = 10;
+    app.update(Action::Tick);
+    let mut fresh = mqtrigger::engine::MappingStats::default();
+    fresh.succeeded = 25;
+    snapshot.stats.mappings.insert(orders, fresh);
+    app.update(Action::Feed(FeedItem::Synced(Box::new(snapshot))));
+    assert!(app.lost.is_none());
+    assert_eq!(app.stats.of(orders).succeeded, 25);
+    app.update(Action::Tick);
+    assert_eq!(
+        app.rates[&orders].per_second.iter().sum::<u64>(),
+        0,
+        "a rate starts at the count first seen after the gap"
+    );
+    assert!(!render(&app).contains("LOST"));
+}
+
 #[test]
 fn a_stopped_mapping_says_what_to_fix() {
     let mut app = app();
