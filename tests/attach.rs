@@ -217,6 +217,39 @@ async fn the_console_client_follows_serve_exactly_and_through_a_restart() {
         "the copy is the service's"
     );
 
+    let v1 = |path: &str| format!("http://{addr}/mqtrigger/v1/mappings/{uuid}/{path}");
+    let (status, body) = botocore("GET", &v1("batches"), Some(SECRET), None);
+    assert_eq!(status, 200, "{body}");
+    let batches: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let messages: u64 = batches
+        .iter()
+        .map(|b| b["messages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(messages, 12, "{body}");
+    assert!(batches.iter().all(|b| b["outcome"] == "Ok"), "{body}");
+    let dry_run = serde_json::json!({
+        "FilterCriteria": { "Filters": [
+            { "Pattern": r#"{"data":{"amount":[{"numeric":[">",100]}]}}"# }
+        ] },
+        "Bodies": ["eyJhbW91bnQiOiAxNTB9", "eyJhbW91bnQiOiA1fQ=="],
+    });
+    let (status, body) = botocore(
+        "POST",
+        &v1("filter-dry-run"),
+        Some(SECRET),
+        Some(&dry_run.to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let tried: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        tried,
+        serde_json::json!([
+            { "source": "body 1", "passed_by": 1 },
+            { "source": "body 2", "passed_by": null },
+        ]),
+        "{{\"amount\": 150}} passes, {{\"amount\": 5}} does not"
+    );
+
     // A change through the client is the service's, as the AWS CLI reads it.
     client.disable(uuid).await.unwrap();
     wait_for("the AWS CLI to read Disabled", || {
@@ -309,4 +342,57 @@ async fn a_wrong_url_a_wrong_secret_or_another_server_is_a_clear_message() {
         .to_string();
     assert!(e.contains("refused this console's signature"), "{e}");
     assert!(e.contains("[api] access_keys"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_console_gets_the_dead_letters_and_replays_and_republishes_them() {
+    let queue = unique("attach-dlq");
+    let broker = Broker::connect().await;
+    broker.declare(&queue, FieldTable::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_service_config(dir.path(), &setup(&queue));
+    let addr = free_port();
+    let _service = serve_api(dir.path(), addr, &[]);
+    wait_listening(addr).await;
+    let client = remote(addr, SECRET);
+    let mut items = client.follow();
+    let FeedItem::Synced(snapshot) = next(&mut items).await else {
+        panic!("a snapshot first");
+    };
+    let uuid = snapshot.mappings[0].uuid;
+    broker
+        .publish(&queue, b"please fail", BasicProperties::default())
+        .await;
+    let letter = loop {
+        if let FeedItem::DeadLetters(letters) = next(&mut items).await {
+            if let Some(l) = letters.into_iter().find(|l| l.mapping == uuid) {
+                break l;
+            }
+        }
+    };
+    assert_eq!(letter.body, b"please fail");
+    assert_eq!(letter.attempts, 6);
+
+    let recorded = || read_events(&dir.path().join("events.jsonl")).len();
+    let before = recorded();
+    // The recorder fails bodies with "fail" in them: the replay says so.
+    let replayed = client.replay(uuid, letter.id).await;
+    assert_eq!(
+        recorded(),
+        before + 1,
+        "the function got the dead letter's record: {replayed:?}"
+    );
+
+    client.republish(uuid, letter.id).await.unwrap();
+    let again = loop {
+        if let FeedItem::DeadLetters(letters) = next(&mut items).await {
+            let mine: Vec<_> = letters.into_iter().filter(|l| l.mapping == uuid).collect();
+            if mine.len() == 2 {
+                break mine;
+            }
+        }
+    };
+    assert!(again.iter().all(|l| l.body == b"please fail"), "{again:?}");
+    broker.delete(&queue).await;
+    broker.delete(&format!("{queue}.dlq")).await;
 }
