@@ -364,10 +364,10 @@ async fn an_attached_console_gets_the_dead_letters_and_replays_and_republishes_t
         .publish(&queue, b"please fail", BasicProperties::default())
         .await;
     let letter = loop {
-        if let FeedItem::DeadLetters(letters) = next(&mut items).await {
-            if let Some(l) = letters.into_iter().find(|l| l.mapping == uuid) {
-                break l;
-            }
+        if let FeedItem::DeadLetters(letters) = next(&mut items).await
+            && let Some(l) = letters.into_iter().find(|l| l.mapping == uuid)
+        {
+            break l;
         }
     };
     assert_eq!(letter.body, b"please fail");
