@@ -188,8 +188,10 @@ fn an_attached_console_says_where_read_only_and_lost() {
     // Its rate was following a count of 10 before the gap.
     app.stats.mappings.entry(orders).or_default().succeeded = 10;
     app.update(Action::Tick);
-    let mut fresh = mqtrigger::engine::MappingStats::default();
-    fresh.succeeded = 25;
+    let fresh = mqtrigger::engine::MappingStats {
+        succeeded: 25,
+        ..Default::default()
+    };
     snapshot.stats.mappings.insert(orders, fresh);
     app.update(Action::Feed(FeedItem::Synced(Box::new(snapshot))));
     assert!(app.lost.is_none());
