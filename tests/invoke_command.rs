@@ -18,7 +18,7 @@ fn behave_command(args: &[&str]) -> Vec<String> {
 
 fn behave(args: &[&str], timeout: Duration) -> CommandInvoker {
     let env = BTreeMap::from([("GREETING".to_owned(), "hello from env".to_owned())]);
-    CommandInvoker::new(behave_command(args), env, timeout)
+    CommandInvoker::new(behave_command(args), env, None, timeout)
 }
 
 /// Longer than any of these functions should take: a safety net only.
@@ -265,7 +265,7 @@ async fn a_cancelled_invocation_kills_the_function_and_what_it_started() {
 
 #[tokio::test]
 async fn a_missing_program_is_a_config_error_naming_it() {
-    let invoker = CommandInvoker::new(vec!["/no/such/handler".into()], BTreeMap::new(), LONG);
+    let invoker = CommandInvoker::new(vec!["/no/such/handler".into()], BTreeMap::new(), None, LONG);
     let err = invoker.invoke(Bytes::from_static(b"{}")).await.unwrap_err();
     let InvokeError::ConfigNotValid(message) = err else {
         panic!("{err:?}")
@@ -282,7 +282,7 @@ async fn a_program_that_is_not_executable_is_a_config_error() {
     let script = dir.path().join("handler.sh");
     std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap(); // no +x
     let program = script.to_str().unwrap().to_owned();
-    let invoker = CommandInvoker::new(vec![program.clone()], BTreeMap::new(), LONG);
+    let invoker = CommandInvoker::new(vec![program.clone()], BTreeMap::new(), None, LONG);
     let err = invoker.invoke(Bytes::from_static(b"{}")).await.unwrap_err();
     let InvokeError::ConfigNotValid(message) = err else {
         panic!("{err:?}")
@@ -298,6 +298,7 @@ fn describe_names_the_command() {
     let invoker = CommandInvoker::new(
         vec!["python3".into(), "assets/functions/echo.py".into()],
         BTreeMap::new(),
+        None,
         LONG,
     );
     assert_eq!(

@@ -46,7 +46,7 @@ async fn the_response_is_the_functions_payload_and_the_event_arrives_byte_for_by
     .await
     .unwrap();
     // The engine's way in.
-    let invoker = mqtrigger::invoke::build(&function("orders", &server.url))
+    let invoker = mqtrigger::invoke::build("orders", &function("orders", &server.url))
         .await
         .unwrap();
     assert_eq!(

@@ -127,6 +127,8 @@ pub struct App {
     pub rates: HashMap<Uuid, Rate>,
     /// The newest batches' events per mapping, for the inspector.
     pub events: HashMap<Uuid, VecDeque<(BatchKey, bytes::Bytes)>>,
+    /// What the function logged for the newest batches, per mapping.
+    pub logs: HashMap<Uuid, VecDeque<(BatchKey, Vec<String>)>>,
     pub dead_letters: Vec<DeadLetter>,
     /// Rows are chosen by id: the lists grow at the front.
     pub dead_letter_selected: Option<i64>,
@@ -166,6 +168,7 @@ impl Default for App {
             stats: EngineStats::default(),
             rates: HashMap::new(),
             events: HashMap::new(),
+            logs: HashMap::new(),
             dead_letters: Vec::new(),
             dead_letter_selected: None,
             batch_selected: None,
@@ -283,6 +286,23 @@ impl App {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(k, e)| (*k, e.clone()))
+    }
+
+    /// The inspector's first lines: what the function logged for the batch, if it was kept.
+    fn function_log(&self, key: BatchKey) -> Vec<String> {
+        let Some(m) = self.selected_mapping() else {
+            return Vec::new();
+        };
+        let Some((_, lines)) = self
+            .logs
+            .get(&m.uuid)
+            .and_then(|kept| kept.iter().find(|(k, _)| *k == key))
+        else {
+            return Vec::new();
+        };
+        let mut out = vec![String::new(), "the function's log".to_owned()];
+        out.extend(lines.iter().map(|l| format!("  {l}")));
+        out
     }
 
     /// Dead letters of the selected mapping, newest first.
@@ -508,7 +528,8 @@ impl App {
                     let filters = self
                         .selected_mapping()
                         .and_then(|m| m.spec.filters().ok().flatten());
-                    let lines = super::ui::inspected_batch_lines(&event, filters.as_ref());
+                    let mut lines = self.function_log(key);
+                    lines.extend(super::ui::inspected_batch_lines(&event, filters.as_ref()));
                     self.mode = Mode::InspectBatch(Box::new(InspectedBatch { key, event, lines }));
                 }
                 None => self.toast = Some("only the newest batches keep their event".into()),
@@ -633,8 +654,9 @@ impl App {
                 self.mappings = mappings;
                 self.dead_letters = dead_letters;
                 // Kept events of mappings that are gone go with them.
-                self.events
-                    .retain(|uuid, _| self.mappings.iter().any(|m| m.uuid == *uuid));
+                let known = |uuid: &Uuid| self.mappings.iter().any(|m| m.uuid == *uuid);
+                self.events.retain(|uuid, _| known(uuid));
+                self.logs.retain(|uuid, _| known(uuid));
                 self.clamp_selection();
                 self.lost = None;
             }
@@ -659,6 +681,7 @@ impl App {
             EngineEvent::MappingDeleted(uuid) => {
                 self.mappings.retain(|m| m.uuid != uuid);
                 self.events.remove(&uuid);
+                self.logs.remove(&uuid);
                 self.rates.remove(&uuid);
                 self.clamp_selection();
             }
@@ -672,6 +695,16 @@ impl App {
                 // Events can be 6 MB each: only the newest few stay inspectable.
                 let kept = self.events.entry(mapping).or_default();
                 kept.push_front((BatchKey { batch, attempt }, event));
+                kept.truncate(EVENTS_KEPT);
+            }
+            EngineEvent::FunctionLog {
+                mapping,
+                batch,
+                attempt,
+                lines,
+            } => {
+                let kept = self.logs.entry(mapping).or_default();
+                kept.push_front((BatchKey { batch, attempt }, lines));
                 kept.truncate(EVENTS_KEPT);
             }
             _ => {}

@@ -26,6 +26,8 @@ pub(super) struct Delivered {
     pub expired: Vec<Delivery>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// The last error as `Type: message`, for the dead letter's reason.
+    pub error_summary: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -59,6 +61,7 @@ pub(super) async fn invoke_batch(
         expired: Vec::new(),
         attempts: 0,
         last_error: None,
+        error_summary: None,
         outcome: Outcome::Empty,
     };
     loop {
@@ -85,8 +88,16 @@ pub(super) async fn invoke_batch(
         let started = Instant::now();
         // An invocation under way is never abandoned, even at shutdown:
         // cutting it short would only make the function see it twice.
-        let result = invoker.invoke(event).await;
+        let (result, lines) = invoker.invoke_logged(event).await;
         let latency = started.elapsed();
+        if !lines.is_empty() {
+            ctx.emit(EngineEvent::FunctionLog {
+                mapping: ctx.uuid,
+                batch: batch_id,
+                attempt,
+                lines,
+            });
+        }
         let error = match result {
             Ok(_response) => {
                 ctx.journal_batch(messages, bytes, attempt, "OK", None, latency);
@@ -122,13 +133,14 @@ pub(super) async fn invoke_batch(
             return done;
         }
         done.last_error = Some(text);
+        done.error_summary = Some(error.summary());
         if attempt > max_redeliveries {
             done.outcome = Outcome::DeadLetter(batch);
             return done;
         }
         ctx.note_result(format!(
             "PROBLEM: Function call failed. {}",
-            crate::error_text::first_line(&error.to_string(), 200)
+            error.summary()
         ));
         let delay = backoff.next_delay();
         tokio::select! {

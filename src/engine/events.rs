@@ -99,6 +99,15 @@ pub enum EngineEvent {
         mapping: Uuid,
         messages: usize,
     },
+    /// What the function logged during one attempt of a batch (a
+    /// `bootstrap` function's output, with Lambda's START, END and REPORT
+    /// lines). Sent before the attempt's outcome; counts nothing.
+    FunctionLog {
+        mapping: Uuid,
+        batch: BatchId,
+        attempt: u32,
+        lines: Vec<String>,
+    },
     /// Messages were invoked but could not be acked; the broker delivers them again.
     SettleFailed {
         mapping: Uuid,
@@ -120,7 +129,8 @@ impl EngineEvent {
             | EngineEvent::BatchFailed { mapping: uuid, .. }
             | EngineEvent::DeadLettered { mapping: uuid, .. }
             | EngineEvent::Filtered { mapping: uuid, .. }
-            | EngineEvent::SettleFailed { mapping: uuid, .. } => *uuid,
+            | EngineEvent::SettleFailed { mapping: uuid, .. }
+            | EngineEvent::FunctionLog { mapping: uuid, .. } => *uuid,
         }
     }
 }

@@ -49,7 +49,7 @@ impl Control {
             .get(name)
             .with_context(|| format!("function `{name}` is not configured"))?;
         let failed = |e: invoke::InvokeError| ControlError::Failed(e.to_string());
-        let invoker = invoke::build(function).await.map_err(failed)?;
+        let invoker = invoke::build(name, function).await.map_err(failed)?;
         let response = invoker.invoke(event).await.map_err(failed)?;
         Ok(String::from_utf8_lossy(&response).into_owned())
     }

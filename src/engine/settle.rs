@@ -44,6 +44,7 @@ pub(super) async fn settle(
         Outcome::DeadLetter(mut batch) => {
             let reason = DeadLetterReason::RetriesExhausted {
                 attempts: done.attempts,
+                last_error: done.error_summary.clone(),
             };
             let all = std::mem::take(&mut batch.deliveries);
             dead_letter(

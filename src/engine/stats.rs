@@ -246,6 +246,7 @@ impl MappingStats {
             }
             EngineEvent::DeadLettered { messages, .. } => self.dead_lettered += *messages as u64,
             EngineEvent::SettleFailed { messages, .. } => self.settle_failed += *messages as u64,
+            EngineEvent::FunctionLog { .. } => {}
         }
     }
 }

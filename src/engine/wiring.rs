@@ -74,7 +74,7 @@ impl Wiring for Configured {
                     "function `{name}` is not defined; add a [functions.{name}] section"
                 ))
             })?;
-            invoke::build(function).await.map_err(|e| match e {
+            invoke::build(name, function).await.map_err(|e| match e {
                 InvokeError::ConfigNotValid(m) => {
                     InvokeError::ConfigNotValid(format!("[functions.{name}]: {m}"))
                 }

@@ -28,16 +28,23 @@ const MAX_LOG_LINE: usize = 16 * 1024;
 pub struct CommandInvoker {
     command: Vec<String>,
     env: BTreeMap<String, String>,
+    cwd: Option<std::path::PathBuf>,
     timeout: Duration,
 }
 
 impl CommandInvoker {
     /// `command` is the program and its arguments; `env` is added to the
     /// environment mqtrigger runs in.
-    pub fn new(command: Vec<String>, env: BTreeMap<String, String>, timeout: Duration) -> Self {
+    pub fn new(
+        command: Vec<String>,
+        env: BTreeMap<String, String>,
+        cwd: Option<std::path::PathBuf>,
+        timeout: Duration,
+    ) -> Self {
         Self {
             command,
             env,
+            cwd,
             timeout,
         }
     }
@@ -48,7 +55,11 @@ impl CommandInvoker {
                 "`command` is empty: give the program and its arguments".into(),
             ));
         };
-        tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        command
             .args(args)
             .envs(&self.env)
             .stdin(Stdio::piped())
@@ -124,10 +135,10 @@ impl Invoker for CommandInvoker {
 
 /// The function's process group; killed (once) when the function is done,
 /// has timed out, or the invocation is dropped.
-struct ProcessGroup(Option<libc::pid_t>);
+pub(crate) struct ProcessGroup(pub(crate) Option<libc::pid_t>);
 
 impl ProcessGroup {
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(pgid) = self.0.take() {
             // SAFETY: killpg only sends a signal; no memory is involved. The
             // group's leader is not reaped yet, or the group still has
@@ -146,7 +157,7 @@ impl Drop for ProcessGroup {
 
 /// A program that cannot be started is a configuration problem; running out
 /// of processes or file descriptors is not.
-fn spawn_error(program: &str, e: &std::io::Error) -> InvokeError {
+pub(crate) fn spawn_error(program: &str, e: &std::io::Error) -> InvokeError {
     let reason = e.to_string();
     let reason = reason.split(" (os error").next().unwrap_or_default();
     let not_startable = matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied)
@@ -281,7 +292,7 @@ fn function_error(status: ExitStatus, stdout: &[u8], stderr_tail: &str) -> Invok
     }
 }
 
-fn signal_name(signal: i32) -> String {
+pub(crate) fn signal_name(signal: i32) -> String {
     let name = match signal {
         libc::SIGHUP => "SIGHUP",
         libc::SIGINT => "SIGINT",

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod bootstrap;
 pub mod command;
 pub mod lambda;
 pub mod lambda_server;
@@ -22,15 +23,24 @@ pub const MAX_TIMEOUT_SECS: u64 = 840;
 /// Lambda's synchronous response payload limit.
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
-/// `[functions.NAME]` in the config file. Exactly one of `command` or
-/// `lambda` is set.
+/// `[functions.NAME]` in the config file. Exactly one of `command`,
+/// `bootstrap` or `lambda` is set.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionConfig {
     /// A local program, started once per batch: event JSON on stdin, the
     /// response on stdout.
     pub command: Option<Vec<String>>,
-    /// Environment variables for `command`.
+    /// A Lambda runtime (a program that speaks the Lambda Runtime API),
+    /// started on first use and kept warm.
+    pub bootstrap: Option<Vec<String>>,
+    /// `bootstrap`'s `_HANDLER` (default: its last argument).
+    pub handler: Option<String>,
+    /// `bootstrap`'s AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB (default 128).
+    pub memory_size: Option<u32>,
+    /// The directory `command` or `bootstrap` starts in (and LAMBDA_TASK_ROOT).
+    pub cwd: Option<std::path::PathBuf>,
+    /// Environment variables for `command` or `bootstrap`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Function name or ARN for aws-sdk-lambda Invoke.
@@ -54,18 +64,46 @@ impl FunctionConfig {
 
     /// Lambda's rules, as sentences that name the field to fix.
     pub fn validate(&self) -> Result<(), String> {
-        match (&self.command, &self.lambda) {
-            (Some(_), Some(_)) => return Err("set either `command` or `lambda`, not both".into()),
-            (None, None) => {
+        let kinds = [
+            self.command.is_some(),
+            self.bootstrap.is_some(),
+            self.lambda.is_some(),
+        ];
+        match kinds.iter().filter(|k| **k).count() {
+            0 => {
                 return Err(
-                    "set `command = [\"program\", \"arg\"]` or `lambda = \"function name or ARN\"`"
+                    "set `command = [\"program\", \"arg\"]`, `bootstrap = [\"runtime\", \"handler\"]` or `lambda = \"function name or ARN\"`"
                         .into(),
                 );
             }
-            (Some(cmd), None) if cmd.is_empty() => {
-                return Err("`command` is empty: give the program and its arguments".into());
+            1 => {}
+            _ => return Err("set one of `command`, `bootstrap` or `lambda`, not several".into()),
+        }
+        if self.command.as_ref().is_some_and(Vec::is_empty) {
+            return Err("`command` is empty: give the program and its arguments".into());
+        }
+        if self.bootstrap.as_ref().is_some_and(Vec::is_empty) {
+            return Err("`bootstrap` is empty: give the runtime and its arguments, e.g. [\"python3\", \"-m\", \"awslambdaric\", \"app.handler\"]".into());
+        }
+        if let Some(m) = self.memory_size
+            && !(128..=10240).contains(&m)
+        {
+            return Err(format!(
+                "`memory_size = {m}` is out of range: Lambda's memory is 128 to 10240 MB"
+            ));
+        }
+        if self.bootstrap.is_none() {
+            for (key, set) in [
+                ("handler", self.handler.is_some()),
+                ("memory_size", self.memory_size.is_some()),
+            ] {
+                if set {
+                    return Err(format!("`{key}` is for `bootstrap` functions only"));
+                }
             }
-            _ => {}
+        }
+        if self.lambda.is_some() && self.cwd.is_some() {
+            return Err("`cwd` is for `command` and `bootstrap` functions only".into());
         }
         if let Some(t) = self.timeout
             && (t == 0 || t > MAX_TIMEOUT_SECS)
@@ -97,23 +135,75 @@ pub enum InvokeError {
     Transient(String),
 }
 
+impl InvokeError {
+    /// One line, `Type: message`: a function error's errorType and
+    /// errorMessage as the function gave them, else the error itself.
+    pub fn summary(&self) -> String {
+        let text = match self {
+            InvokeError::Function {
+                error_type,
+                payload,
+            } => {
+                let message = serde_json::from_str::<serde_json::Value>(payload)
+                    .ok()
+                    .and_then(|v| v["errorMessage"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| payload.clone());
+                format!("{error_type}: {message}")
+            }
+            other => other.to_string(),
+        };
+        crate::error_text::first_line(&text, 200)
+    }
+}
+
 /// A function the engine can call with one batch's event.
 pub trait Invoker: Send + Sync + 'static {
     /// Invokes the function synchronously (RequestResponse) with `event` and
     /// returns its response payload.
     fn invoke(&self, event: Bytes) -> BoxFuture<'_, Result<Bytes, InvokeError>>;
+    /// The same, with the lines the function logged during it (Lambda's
+    /// START, END and REPORT among them), for the console.
+    fn invoke_logged(
+        &self,
+        event: Bytes,
+    ) -> BoxFuture<'_, (Result<Bytes, InvokeError>, Vec<String>)> {
+        Box::pin(async move { (self.invoke(event).await, Vec::new()) })
+    }
     /// What this invoker calls, for logs and the console ("command python3 echo.py").
     fn describe(&self) -> String;
 }
 
-/// Builds the invoker for a `[functions.NAME]` entry.
-pub async fn build(config: &FunctionConfig) -> Result<Arc<dyn Invoker>, InvokeError> {
+/// Builds the invoker for `[functions.NAME]`.
+pub async fn build(name: &str, config: &FunctionConfig) -> Result<Arc<dyn Invoker>, InvokeError> {
     config.validate().map_err(InvokeError::ConfigNotValid)?;
     if let Some(cmd) = &config.command {
         return Ok(Arc::new(command::CommandInvoker::new(
             cmd.clone(),
             config.env.clone(),
+            config.cwd.clone(),
             config.timeout(),
+        )));
+    }
+    if let Some(argv) = &config.bootstrap {
+        let region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|_| "us-east-1".into());
+        return Ok(Arc::new(bootstrap::BootstrapInvoker::new(
+            bootstrap::Settings {
+                name: name.to_owned(),
+                argv: argv.clone(),
+                env: config.env.clone(),
+                cwd: config.cwd.clone(),
+                handler: config
+                    .handler
+                    .clone()
+                    .or_else(|| argv.last().cloned())
+                    .unwrap_or_default(),
+                timeout: config.timeout(),
+                memory_mb: config.memory_size.unwrap_or(bootstrap::DEFAULT_MEMORY_MB),
+                function_arn: format!("arn:aws:lambda:{region}:000000000000:function:{name}"),
+                region,
+            },
         )));
     }
     let invoker = lambda::LambdaInvoker::new(config).await?;

@@ -65,7 +65,11 @@ pub enum DeliveryTag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeadLetterReason {
     /// The function failed on every attempt.
-    RetriesExhausted { attempts: u32 },
+    RetriesExhausted {
+        attempts: u32,
+        /// The last error, as `Type: message` (InvokeError::summary).
+        last_error: Option<String>,
+    },
     /// The message's expiration passed while it waited.
     Expired,
     /// The record alone is larger than a Lambda event may be.
@@ -75,11 +79,18 @@ pub enum DeadLetterReason {
 impl std::fmt::Display for DeadLetterReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::RetriesExhausted { attempts } => {
+            Self::RetriesExhausted {
+                attempts,
+                last_error,
+            } => {
                 write!(
                     f,
                     "function failed {attempts} times (maximumRedeliveries reached)"
-                )
+                )?;
+                match last_error {
+                    Some(e) => write!(f, "; last error {e}"),
+                    None => Ok(()),
+                }
             }
             Self::Expired => write!(f, "message expired before it could be delivered"),
             Self::TooLarge { bytes } => write!(

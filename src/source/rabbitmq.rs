@@ -574,7 +574,7 @@ fn with_death_headers(
         "x-mqtrigger-reason".into(),
         AMQPValue::LongString(LongString::from(reason.to_string())),
     );
-    if let DeadLetterReason::RetriesExhausted { attempts } = reason {
+    if let DeadLetterReason::RetriesExhausted { attempts, .. } = reason {
         headers.insert(
             "x-mqtrigger-attempts".into(),
             AMQPValue::LongLongInt(i64::from(*attempts)),

@@ -145,6 +145,9 @@ pub struct Setup {
     pub function_command: Option<Vec<String>>,
     /// Invoke through aws-sdk-lambda at this endpoint instead of running the recorder.
     pub lambda_endpoint: Option<String>,
+    /// The whole `[functions.recorder]` body instead (a `bootstrap`
+    /// function); `{RECORD_TO}` in it becomes the record file's path.
+    pub function_toml: Option<String>,
     pub timeout: u64,
     pub retry_initial_ms: u64,
     /// "rabbitmq" or "activemq".
@@ -173,6 +176,7 @@ impl Setup {
             function_env: vec![],
             function_command: None,
             lambda_endpoint: None,
+            function_toml: None,
             timeout: 30,
             retry_initial_ms: 50,
             engine: "rabbitmq".into(),
@@ -206,11 +210,14 @@ impl Setup {
         for (k, v) in &self.function_env {
             env.push_str(&format!(", {k} = {v:?}"));
         }
-        let function = match &self.lambda_endpoint {
-            Some(url) => format!(
-                "lambda = \"arn:aws:lambda:us-east-1:000000000000:function:recorder\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\""
-            ),
-            None => format!("command = {command:?}\nenv = {{ {env} }}"),
+        let function = match (&self.function_toml, &self.lambda_endpoint) {
+            (Some(toml), _) => toml.replace("{RECORD_TO}", &record_to.display().to_string()),
+            (None, endpoint) => match endpoint {
+                Some(url) => format!(
+                    "lambda = \"arn:aws:lambda:us-east-1:000000000000:function:recorder\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\""
+                ),
+                None => format!("command = {command:?}\nenv = {{ {env} }}"),
+            },
         };
         let window = self
             .window_secs

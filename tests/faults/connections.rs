@@ -86,8 +86,20 @@ async fn rabbitmq_closing_the_connection_loses_nothing_and_shows_the_outage() {
         saw_problem,
         "LastProcessingResult showed the lost connection"
     );
+    // A close after the last ack leaves the outage as the last result: one
+    // more message, processed after it, shows the mapping healthy again.
+    broker
+        .publish(
+            &queue,
+            b"after the closes",
+            lapin::BasicProperties::default(),
+        )
+        .await;
     wait_for("OK again", || {
         running.mapping().last_processing_result == "OK"
+            && tally(&running.events())
+                .0
+                .contains_key(&b"after the closes"[..])
     })
     .await;
     assert_eq!(running.mapping().state, mqtrigger::mapping::State::Enabled);

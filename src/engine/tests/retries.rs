@@ -89,10 +89,12 @@ async fn after_five_redeliveries_every_message_is_dead_lettered() {
         "the first attempt and 5 redeliveries"
     );
     for (id, reason) in h.broker.dead_letters() {
-        assert_eq!(
-            reason,
-            DeadLetterReason::RetriesExhausted { attempts: 6 },
-            "{id}"
+        assert!(
+            matches!(
+                reason,
+                DeadLetterReason::RetriesExhausted { attempts: 6, .. }
+            ),
+            "{id}: {reason}"
         );
     }
     assert!(h.broker.acked().is_empty());
@@ -129,11 +131,10 @@ async fn max_redeliveries_sets_the_attempts_before_a_dead_letter() {
             attempts,
             "max_redeliveries = {max}"
         );
-        assert_eq!(
-            h.broker.dead_letters()[0].1,
-            DeadLetterReason::RetriesExhausted {
-                attempts: attempts as u32
-            }
+        let reason = &h.broker.dead_letters()[0].1;
+        assert!(
+            matches!(reason, DeadLetterReason::RetriesExhausted { attempts: n, .. } if *n == attempts as u32),
+            "{reason}"
         );
     }
 }

@@ -1,0 +1,392 @@
+//! One execution environment: a `bootstrap` process and its Runtime API.
+//!
+//! Started with the environment Lambda gives a runtime, in its own process
+//! group; its stdout and stderr are the function's log, each line tagged
+//! with the request under way. It serves one invocation at a time and is
+//! reused until it fails in a way that leaves it unusable (it exited, timed
+//! out, or failed its init): then it is dropped, which kills its group.
+
+use super::Settings;
+use super::runtime_api::{Invocation, Reply, RuntimeApi};
+use crate::invoke::command::{ProcessGroup, signal_name, spawn_error};
+use crate::invoke::{InvokeError, MAX_RESPONSE_BYTES};
+use bytes::Bytes;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::oneshot;
+
+/// Log lines kept per invocation for the console (the newest).
+const LINES_KEPT: usize = 200;
+/// A log line longer than this is cut.
+const MAX_LINE_CHARS: usize = 4096;
+
+/// How an invocation failed.
+pub enum Failure {
+    /// The function answered with an error; the environment is fine.
+    Handled(InvokeError),
+    /// The environment cannot go on (exited, timed out, init failed).
+    Fatal(InvokeError),
+}
+
+/// The function's log: every line goes to mqtrigger's log; the lines of
+/// the invocation under way are also kept for it.
+struct LogTap {
+    function: String,
+    current: Mutex<Option<(String, Vec<String>)>>,
+}
+
+impl LogTap {
+    fn line(&self, text: &str) {
+        let text: String = text
+            .trim_end_matches('\r')
+            .chars()
+            .take(MAX_LINE_CHARS)
+            .collect();
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let request = current.as_ref().map(|(id, _)| id.clone());
+        tracing::info!(
+            target: "mqtrigger::function",
+            function = %self.function,
+            request_id = request.as_deref().unwrap_or("-"),
+            "{text}"
+        );
+        if let Some((_, lines)) = current.as_mut() {
+            lines.push(text);
+            if lines.len() > LINES_KEPT {
+                lines.remove(0);
+            }
+        }
+    }
+
+    fn begin(&self, request_id: &str) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((request_id.to_owned(), Vec::new()));
+    }
+
+    fn end(&self) -> Vec<String> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map(|(_, lines)| lines)
+            .unwrap_or_default()
+    }
+}
+
+pub struct Environment {
+    api: RuntimeApi,
+    child: tokio::process::Child,
+    group: ProcessGroup,
+    log: Arc<LogTap>,
+    spawned: Instant,
+    /// When the runtime first asked for work (its init done), until reported.
+    ready: Option<oneshot::Receiver<Instant>>,
+    init_reported: bool,
+}
+
+impl Environment {
+    /// Starts the process; it initializes on its own, and asks for work.
+    pub async fn start(settings: &Settings) -> Result<Environment, InvokeError> {
+        let api = RuntimeApi::start().await.map_err(|e| {
+            InvokeError::Transient(format!(
+                "cannot listen on loopback for the Runtime API: {e}"
+            ))
+        })?;
+        let Some((program, args)) = settings.argv.split_first() else {
+            return Err(InvokeError::ConfigNotValid(
+                "`bootstrap` is empty: give the program and its arguments".into(),
+            ));
+        };
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .envs(lambda_environment(settings, &api))
+            .envs(&settings.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(dir) = &settings.cwd {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            let error = spawn_error(program, &e);
+            match error {
+                InvokeError::ConfigNotValid(m) => {
+                    InvokeError::ConfigNotValid(m.replace("`command`", "`bootstrap`"))
+                }
+                other => other,
+            }
+        })?;
+        let group = ProcessGroup(child.id().map(|pid| pid as libc::pid_t));
+        let log = Arc::new(LogTap {
+            function: settings.name.clone(),
+            current: Mutex::new(None),
+        });
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(read_lines(out, log.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(read_lines(err, log.clone()));
+        }
+        let mut api = api;
+        let ready = api.ready.take();
+        tracing::info!(function = %settings.name, pid = child.id(), "execution environment started");
+        Ok(Environment {
+            api,
+            child,
+            group,
+            log,
+            spawned: Instant::now(),
+            ready,
+            init_reported: false,
+        })
+    }
+
+    /// Whether the process is still there to take work.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Hands the process one event; its answer, and the log lines it wrote.
+    pub async fn invoke(
+        &mut self,
+        settings: &Settings,
+        event: Bytes,
+    ) -> (Result<Bytes, Failure>, Vec<String>) {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = Instant::now();
+        let deadline =
+            chrono::Utc::now() + chrono::Duration::from_std(settings.timeout).unwrap_or_default();
+        self.log.begin(&request_id);
+        self.log
+            .line(&format!("START RequestId: {request_id} Version: $LATEST"));
+        let (tx, rx) = oneshot::channel();
+        let invocation = Invocation {
+            request_id: request_id.clone(),
+            event,
+            deadline_ms: deadline.timestamp_millis(),
+            function_arn: settings.function_arn.clone(),
+            trace_id: trace_id(),
+            reply: tx,
+        };
+        let outcome = if self.api.invocations.send(invocation).await.is_err() {
+            Err(Failure::Fatal(InvokeError::Transient(
+                "the Runtime API stopped".into(),
+            )))
+        } else {
+            self.wait(settings, &request_id, rx).await
+        };
+        let elapsed = started.elapsed();
+        self.log.line(&format!("END RequestId: {request_id}"));
+        let init = self.init_duration();
+        self.log.line(&report(
+            &request_id,
+            elapsed,
+            settings.memory_mb,
+            self.max_memory_mb(),
+            init,
+        ));
+        (outcome, self.log.end())
+    }
+
+    async fn wait(
+        &mut self,
+        settings: &Settings,
+        request_id: &str,
+        reply: oneshot::Receiver<Reply>,
+    ) -> Result<Bytes, Failure> {
+        let mut init_failed = self.api.init_error.clone();
+        tokio::select! {
+            answer = reply => match answer {
+                Ok(Reply::Response(body)) => Ok(body),
+                Ok(Reply::Error { error_type, body }) => Err(Failure::Handled(InvokeError::Function {
+                    error_type,
+                    payload: String::from_utf8_lossy(&body).into_owned(),
+                })),
+                Ok(Reply::TooLarge(len)) => Err(Failure::Handled(too_large(len))),
+                Err(_) => Err(Failure::Fatal(InvokeError::Transient("the Runtime API stopped".into()))),
+            },
+            status = self.child.wait() => {
+                self.group.kill();
+                let how = match status {
+                    Ok(s) => match (s.code(), s.signal()) {
+                        (Some(code), _) => format!("exit status {code}"),
+                        (None, Some(signal)) => format!("signal: {}", signal_name(signal)),
+                        _ => s.to_string(),
+                    },
+                    Err(e) => e.to_string(),
+                };
+                Err(Failure::Fatal(error(
+                    "Runtime.ExitError",
+                    &format!("RequestId: {request_id} Error: Runtime exited with error: {how}"),
+                )))
+            }
+            Ok(init) = init_failed.wait_for(Option::is_some) => {
+                let init = init.clone().expect("waited for Some");
+                Err(Failure::Fatal(InvokeError::Function {
+                    error_type: init.error_type,
+                    payload: String::from_utf8_lossy(&init.body).into_owned(),
+                }))
+            }
+            _ = tokio::time::sleep(settings.timeout) => {
+                // As on Lambda: the sandbox is not reused after a timeout.
+                self.group.kill();
+                Err(Failure::Fatal(error(
+                    "Sandbox.Timedout",
+                    &format!(
+                        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                        settings.timeout.as_secs_f64()
+                    ),
+                )))
+            }
+        }
+    }
+
+    /// The init's duration, once: with the first REPORT after the runtime
+    /// asked for work.
+    fn init_duration(&mut self) -> Option<Duration> {
+        if self.init_reported {
+            return None;
+        }
+        let at = self.ready.as_mut()?.try_recv().ok()?;
+        self.init_reported = true;
+        Some(at.saturating_duration_since(self.spawned))
+    }
+
+    /// The peak resident memory of the process group, in MB.
+    fn max_memory_mb(&self) -> u64 {
+        let Some(pgid) = self.group.0 else {
+            return 0;
+        };
+        peak_rss_kb(pgid).div_ceil(1024)
+    }
+}
+
+/// Lambda's `REPORT` line.
+fn report(
+    request_id: &str,
+    elapsed: Duration,
+    memory_mb: u32,
+    used_mb: u64,
+    init: Option<Duration>,
+) -> String {
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    let mut line = format!(
+        "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {used_mb} MB",
+        ms.ceil() as u64
+    );
+    if let Some(init) = init {
+        line.push_str(&format!(
+            "\tInit Duration: {:.2} ms",
+            init.as_secs_f64() * 1000.0
+        ));
+    }
+    line
+}
+
+/// The variables Lambda sets for a runtime.
+fn lambda_environment(settings: &Settings, api: &RuntimeApi) -> Vec<(String, String)> {
+    let root = settings
+        .cwd
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .and_then(|d| std::fs::canonicalize(&d).ok().or(Some(d)))
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let stream = format!(
+        "{}/[$LATEST]{}",
+        chrono::Utc::now().format("%Y/%m/%d"),
+        uuid::Uuid::new_v4().simple()
+    );
+    [
+        ("AWS_LAMBDA_RUNTIME_API", api.addr.to_string()),
+        ("_HANDLER", settings.handler.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME", settings.name.clone()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            settings.memory_mb.to_string(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", settings.name),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+        ("AWS_REGION", settings.region.clone()),
+        ("AWS_DEFAULT_REGION", settings.region.clone()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_mqtrigger".into()),
+        ("LAMBDA_TASK_ROOT", root),
+        ("TZ", ":UTC".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// An X-Ray trace header, as Lambda passes one along (never sampled here).
+fn trace_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        chrono::Utc::now().timestamp(),
+        &id[..24],
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    )
+}
+
+fn error(error_type: &str, message: &str) -> InvokeError {
+    InvokeError::Function {
+        error_type: error_type.into(),
+        payload: serde_json::json!({ "errorType": error_type, "errorMessage": message })
+            .to_string(),
+    }
+}
+
+fn too_large(len: usize) -> InvokeError {
+    error(
+        "Function.ResponseSizeTooLarge",
+        &format!(
+            "Response payload size ({len} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        ),
+    )
+}
+
+async fn read_lines(stream: impl AsyncRead + Unpin, log: Arc<LogTap>) {
+    let mut lines = BufReader::new(stream).split(b'\n');
+    while let Ok(Some(line)) = lines.next_segment().await {
+        log.line(&String::from_utf8_lossy(&line));
+    }
+}
+
+/// The sum of the peak RSS (VmHWM) of the processes in a group, in kB.
+fn peak_rss_kb(pgid: libc::pid_t) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else {
+            continue;
+        };
+        // SAFETY: getpgid only reads the process table.
+        if unsafe { libc::getpgid(pid) } != pgid {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
