@@ -59,9 +59,9 @@ async fn messages_arrive_as_the_exact_aws_mq_event_and_are_acked() {
                 "properties": {"tenant": "acme"}
             },
             {
-                "messageType": "jms/bytes-message", "deliveryMode": 1, "correlationID": null,
-                "replyTo": null, "destination": {"physicalName": queue}, "redelivered": false,
-                "type": null, "expiration": 0, "priority": 4, "data": "AAEC/w==",
+                "messageType": "jms/bytes-message", "deliveryMode": 1, "correlationID": "",
+                "replyTo": "null", "destination": {"physicalName": queue}, "redelivered": false,
+                "type": "", "expiration": 0, "priority": 4, "data": "AAEC/w==",
                 "properties": {}
             }
         ]

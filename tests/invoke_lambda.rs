@@ -101,6 +101,39 @@ async fn an_unhandled_function_error_carries_the_functions_payload() {
     assert_eq!(got, payload);
 }
 
+/// The Runtime Interface Emulator and `sam local start-lambda` answer a
+/// thrown error or a timeout with 200 and no X-Amz-Function-Error.
+#[tokio::test]
+async fn an_error_an_emulator_answers_with_200_is_still_a_function_error() {
+    for (body, expected) in [
+        (
+            r#"{"errorMessage":"bad order","errorType":"ValueError","stackTrace":[]}"#,
+            "ValueError",
+        ),
+        (
+            r#"{"errorMessage":"Task timed out after 3.00 seconds"}"#,
+            "Sandbox.Timedout",
+        ),
+    ] {
+        let server =
+            LambdaServer::start(move |_, _| Reply::Ok(Bytes::from_static(body.as_bytes())))
+                .await
+                .unwrap();
+        let err = within_a_minute(invoker("orders", &server.url).await.invoke(event()))
+            .await
+            .unwrap_err();
+        let InvokeError::Function {
+            error_type,
+            payload,
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(error_type, expected);
+        assert_eq!(payload, body);
+    }
+}
+
 #[tokio::test]
 async fn an_unknown_function_is_a_config_error_that_says_what_to_check() {
     let server = LambdaServer::start(|name, _| Reply::not_found(name))

@@ -8,6 +8,14 @@
 //! against that spelling would not parse events captured from real brokers,
 //! so the libraries' spelling wins.
 //!
+//! A message without a correlation id, reply-to or type has
+//! `"correlationID": ""`, `"replyTo": "null"` (the string) and `"type": ""`:
+//! that is what real brokers' events show Lambda sending (the fixture
+//! `example-activemq-event.json` of aws-lambda-rust-runtime's lambda-events,
+//! captured from Amazon MQ; AWS's EventBridge Pipes sample shows the same).
+//! A handler that tests `replyTo is None` passes on `null`, then replies to
+//! a queue named "null" on Lambda: here it fails the same way it would there.
+//!
 //! STOMP does not carry the broker's in/out times, so `brokerInTime` is the
 //! message's timestamp and `brokerOutTime` the moment mqtrigger received it.
 
@@ -47,12 +55,12 @@ struct Record<'a> {
     timestamp: i64,
     delivery_mode: u8,
     #[serde(rename = "correlationID")]
-    correlation_id: Option<&'a str>,
-    reply_to: Option<&'a str>,
+    correlation_id: &'a str,
+    reply_to: &'a str,
     destination: Destination<'a>,
     redelivered: bool,
     #[serde(rename = "type")]
-    kind: Option<&'a str>,
+    kind: &'a str,
     expiration: i64,
     priority: i64,
     data: String,
@@ -100,13 +108,14 @@ pub fn record(headers: &[(String, String)], body: &[u8], received_ms: i64) -> Ve
         } else {
             1
         },
-        correlation_id: get("correlation-id"),
-        reply_to: get("reply-to"),
+        correlation_id: get("correlation-id").unwrap_or(""),
+        // Lambda's poller writes a missing JMSReplyTo as the string "null".
+        reply_to: get("reply-to").unwrap_or("null"),
         destination: Destination {
             physical_name: physical_name(destination),
         },
         redelivered: get("redelivered") == Some("true"),
-        kind: get("type"),
+        kind: get("type").unwrap_or(""),
         expiration: number("expires").unwrap_or(0),
         priority: number("priority").unwrap_or(DEFAULT_PRIORITY),
         data: base64::engine::general_purpose::STANDARD.encode(body),
@@ -193,7 +202,10 @@ mod tests {
             (1, 4, 0, 5)
         );
         assert_eq!(m.destination.physical_name.as_deref(), Some("q"));
-        assert_eq!(m.correlation_id, None);
+        // What Lambda sends for a message without them (see the module's note).
+        assert_eq!(m.correlation_id.as_deref(), Some(""));
+        assert_eq!(m.reply_to.as_deref(), Some("null"));
+        assert_eq!(m.type_.as_deref(), Some(""));
         assert!(m.properties.is_empty());
     }
 }

@@ -4,9 +4,12 @@
 //! property is present (`null` when unset), string headers become
 //! `{"bytes": [...]}` because that is how the Java client's LongString
 //! serializes, numbers stay numbers, and the timestamp is formatted the way
-//! Java formats a Date ("Jan 1, 1970, 12:33:41 AM"). An unset deliveryMode is
-//! 1 and an unset priority 0 (AMQP's defaults) because the handler libraries
-//! type them as plain integers and would fail on null.
+//! Java formats a Date ("Jan 1, 1970, 12:33:41 AM"). A message without
+//! headers has `"headers": {}` and one without a priority `"priority": null`,
+//! as captured events show Lambda sending (aws/aws-lambda-dotnet#1562), even
+//! though `aws_lambda_events` types priority as a plain integer and cannot
+//! parse that null: a handler must be ready for what Lambda really sends.
+//! An unset deliveryMode is 1 (AMQP's default).
 
 use super::EventFrame;
 use base64::Engine;
@@ -32,9 +35,9 @@ struct Record<'a> {
 struct Properties<'a> {
     content_type: Option<&'a str>,
     content_encoding: Option<&'a str>,
-    headers: Option<Table<'a>>,
+    headers: Headers<'a>,
     delivery_mode: u8,
-    priority: u8,
+    priority: Option<u8>,
     correlation_id: Option<&'a str>,
     reply_to: Option<&'a str>,
     expiration: Option<&'a str>,
@@ -49,6 +52,17 @@ struct Properties<'a> {
 }
 
 struct Table<'a>(&'a FieldTable, usize);
+/// A message's headers: `{}` when it has none.
+struct Headers<'a>(Option<&'a FieldTable>);
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(table) => Table(table, 0).serialize(s),
+            None => s.serialize_map(Some(0))?.end(),
+        }
+    }
+}
 struct Value<'a>(&'a AMQPValue, usize);
 struct ByteList<'a>(&'a [u8]);
 
@@ -128,9 +142,9 @@ pub fn record(properties: &BasicProperties, body: &[u8], redelivered: bool) -> V
         basic_properties: Properties {
             content_type: text(p.content_type()),
             content_encoding: text(p.content_encoding()),
-            headers: p.headers().as_ref().map(|h| Table(h, 0)),
+            headers: Headers(p.headers().as_ref()),
             delivery_mode: p.delivery_mode().unwrap_or(1),
-            priority: p.priority().unwrap_or(0),
+            priority: *p.priority(),
             correlation_id: text(p.correlation_id()),
             reply_to: text(p.reply_to()),
             expiration: text(p.expiration()),
@@ -195,6 +209,26 @@ mod tests {
         assert!(at.is_null());
     }
 
+    /// What Lambda sends for a bare message, and what that costs a Rust
+    /// handler: aws_lambda_events types priority as a number, so it cannot
+    /// read the event (the README's event section says so). When this
+    /// starts to parse, the library caught up: update the README.
+    #[test]
+    fn a_bare_message_has_a_null_priority_and_empty_headers_as_on_lambda() {
+        let event = frame("arn:aws:mq:us-east-1:0:broker:b:b-1", "q", "/").assemble([record(
+            &BasicProperties::default(),
+            b"x",
+            false,
+        )
+        .as_slice()]);
+        let json: serde_json::Value = serde_json::from_slice(&event).unwrap();
+        let props = &json["rmqMessagesByQueue"]["q::/"][0]["basicProperties"];
+        assert_eq!(props["priority"], serde_json::Value::Null);
+        assert_eq!(props["headers"], serde_json::json!({}));
+        assert_eq!(props["deliveryMode"], 1);
+        assert!(serde_json::from_slice::<RabbitMqEvent>(&event).is_err());
+    }
+
     proptest! {
         #[test]
         fn any_message_makes_an_event_the_handler_library_parses(
@@ -205,7 +239,8 @@ mod tests {
         ) {
             let mut headers = FieldTable::default();
             headers.insert(header.as_str().into(), AMQPValue::LongString(value.clone().into()));
-            let props = BasicProperties::default().with_headers(headers);
+            // aws_lambda_events cannot read a null priority (see below): these have one.
+            let props = BasicProperties::default().with_headers(headers).with_priority(0);
             let event = frame("arn:aws:mq:us-east-1:0:broker:b:b-1", &queue, "/").assemble([record(&props, &body, true).as_slice()]);
             let parsed: RabbitMqEvent = serde_json::from_slice(&event).unwrap();
             let message = &parsed.messages_by_queue[&format!("{queue}::/")][0];

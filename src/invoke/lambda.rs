@@ -46,6 +46,48 @@ const LOCAL_CREDENTIALS_WAIT: Duration = Duration::from_secs(2);
 pub const LOCAL_ACCESS_KEY: &str = "mqtrigger-local";
 const DEFAULT_REGION: &str = "us-east-1";
 
+/// What a Lambda-compatible endpoint answers with HTTP 200 and no
+/// `X-Amz-Function-Error` when the function failed: the Runtime Interface
+/// Emulator and `sam local start-lambda` give a thrown error as its
+/// `{"errorType", "errorMessage"}` body, and a timeout as a "Task timed out
+/// after N seconds" message. Lambda itself would have flagged both: so are
+/// they here, as function errors. A response with any other field is the
+/// function's own.
+pub fn hidden_error(payload: &[u8]) -> Option<InvokeError> {
+    const ERROR_FIELDS: &[&str] = &[
+        "errorType",
+        "errorMessage",
+        "stackTrace",
+        "requestId",
+        "cause",
+        "trace",
+    ];
+    let text = String::from_utf8_lossy(payload);
+    let timed_out = |m: &str| m.contains("Task timed out after");
+    let function = |error_type: &str| InvokeError::Function {
+        error_type: error_type.to_owned(),
+        payload: text.clone().into_owned(),
+    };
+    match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(fields)) => {
+            let message = fields.get("errorMessage")?.as_str()?;
+            if !fields.keys().all(|k| ERROR_FIELDS.contains(&k.as_str())) {
+                return None;
+            }
+            match fields.get("errorType").and_then(|t| t.as_str()) {
+                Some(t) => Some(function(t)),
+                None if timed_out(message) => Some(function("Sandbox.Timedout")),
+                None => Some(function("Unhandled")),
+            }
+        }
+        Ok(serde_json::Value::String(message)) if timed_out(&message) => {
+            Some(function("Sandbox.Timedout"))
+        }
+        Err(_) if timed_out(&text) => Some(function("Sandbox.Timedout")),
+        _ => None,
+    }
+}
+
 pub struct LambdaInvoker {
     client: aws_sdk_lambda::Client,
     function: String,
@@ -154,7 +196,10 @@ impl LambdaInvoker {
                         error_type: kind,
                         payload: String::from_utf8_lossy(&payload).into_owned(),
                     }),
-                    None => Ok(payload),
+                    None => match hidden_error(&payload) {
+                        Some(e) => Err(e),
+                        None => Ok(payload),
+                    },
                 }
             }
             Err(e) => Err(self.classify(e)),
@@ -411,6 +456,59 @@ mod tests {
         ];
         for (code, status, class) in cases {
             assert_eq!(class_of(code, status), class, "{code} {status}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod hidden_error_tests {
+    use super::*;
+
+    fn error_type(payload: &str) -> Option<String> {
+        match hidden_error(payload.as_bytes()) {
+            Some(InvokeError::Function { error_type, .. }) => Some(error_type),
+            Some(other) => panic!("{other:?}"),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn errors_answered_with_200_are_function_errors() {
+        assert_eq!(
+            error_type(
+                r#"{"errorType":"ValueError","errorMessage":"bad order","stackTrace":["a"]}"#
+            )
+            .as_deref(),
+            Some("ValueError")
+        );
+        assert_eq!(
+            error_type(
+                r#"{"errorMessage":"2026-12-01T10:00:00Z 1f2e Task timed out after 3.00 seconds"}"#
+            )
+            .as_deref(),
+            Some("Sandbox.Timedout")
+        );
+        assert_eq!(
+            error_type(r#""Task timed out after 3.00 seconds""#).as_deref(),
+            Some("Sandbox.Timedout")
+        );
+        assert_eq!(
+            error_type("Task timed out after 3.00 seconds").as_deref(),
+            Some("Sandbox.Timedout")
+        );
+    }
+
+    #[test]
+    fn a_response_of_the_functions_own_is_not_an_error() {
+        for ok in [
+            r#"{"handled":3}"#,
+            r#"{"errorMessage":"none","status":"done"}"#,
+            r#"{"errorType":"NotReally"}"#,
+            r#""fine""#,
+            "",
+            "null",
+        ] {
+            assert_eq!(error_type(ok), None, "{ok}");
         }
     }
 }
