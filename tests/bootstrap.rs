@@ -321,3 +321,52 @@ async fn a_lambda_runtime_handler_stays_warm_fails_as_on_lambda_and_times_out() 
     broker.delete(&queue).await;
     broker.delete(&format!("{queue}.dlq")).await;
 }
+
+/// aws-lambda-ric from npm (scripts/test runs `npm ci` in tests/functions/lambda_node).
+fn node_runtime() -> (String, String) {
+    let dir = format!("{}/tests/functions/lambda_node", env!("CARGO_MANIFEST_DIR"));
+    let ric = format!("{dir}/node_modules/.bin/aws-lambda-ric");
+    assert!(
+        std::path::Path::new(&ric).exists(),
+        "aws-lambda-ric is not installed: run `npm ci --prefix {dir}` (scripts/test does)"
+    );
+    (ric, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_lambda_ric_node_handler_stays_warm_and_its_throw_is_a_function_error() {
+    let (ric, dir) = node_runtime();
+    let queue = unique("boot-node");
+    let broker = publish_all(&queue, &["n0", "n1", "boom"]).await;
+    let setup = Setup {
+        batch_size: 1,
+        function_toml: Some(format!(
+            "bootstrap = [{ric:?}, \"index.handler\"]\ncwd = {dir:?}\nenv = {{ RECORD_TO = \"{{RECORD_TO}}\" }}"
+        )),
+        ..Setup::new(&queue)
+    };
+    let running = Running::start(&setup).await;
+    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    let calls = invocations(&running);
+    assert_eq!(calls.len(), 8, "n0, n1, and 6 attempts of boom: {calls:?}");
+    assert_eq!(inits(&running).len(), 1, "one init");
+    assert!(
+        calls.iter().all(|c| c["pid"] == calls[0]["pid"]),
+        "one warm process"
+    );
+    let ids: HashSet<_> = calls
+        .iter()
+        .map(|c| c["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 8);
+    for c in &calls {
+        let remaining = c["remaining_ms"].as_i64().unwrap();
+        assert!(remaining > 0 && remaining <= 30_000, "{c}");
+        assert_eq!(c["function_name"], "recorder");
+    }
+    let reason = &running.dead_letters()[0].reason;
+    assert!(reason.contains("TypeError: bad order boom"), "{reason}");
+    running.control.shutdown().await;
+    broker.delete(&queue).await;
+    broker.delete(&format!("{queue}.dlq")).await;
+}
