@@ -301,7 +301,13 @@ impl App {
             return Vec::new();
         };
         let mut out = vec![String::new(), "the function's log".to_owned()];
-        out.extend(lines.iter().map(|l| format!("  {l}")));
+        // Lambda's lines hold tabs; awslambdaric keeps a traceback in one
+        // record by ending its lines with \r.
+        for line in lines {
+            for part in line.split('\r') {
+                out.push(format!("  {}", part.replace('\t', "  ")));
+            }
+        }
         out
     }
 
