@@ -181,9 +181,11 @@ impl Environment {
         } else {
             self.wait(settings, &request_id, rx).await
         };
-        let elapsed = started.elapsed();
         self.log.line(&format!("END RequestId: {request_id}"));
-        let init = self.init_duration();
+        let ready = self.ready_at();
+        let init = ready.map(|at| at.saturating_duration_since(self.spawned));
+        // As on Lambda, a cold start's Duration leaves its init out.
+        let elapsed = ready.map_or(started, |at| at.max(started)).elapsed();
         self.log.line(&report(
             &request_id,
             elapsed,
@@ -247,15 +249,14 @@ impl Environment {
         }
     }
 
-    /// The init's duration, once: with the first REPORT after the runtime
-    /// asked for work.
-    fn init_duration(&mut self) -> Option<Duration> {
+    /// When the runtime first asked for work, once: for the first REPORT after it.
+    fn ready_at(&mut self) -> Option<Instant> {
         if self.init_reported {
             return None;
         }
         let at = self.ready.as_mut()?.try_recv().ok()?;
         self.init_reported = true;
-        Some(at.saturating_duration_since(self.spawned))
+        Some(at)
     }
 
     /// The peak resident memory of the process group, in MB.
