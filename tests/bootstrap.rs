@@ -45,6 +45,17 @@ fn inits(running: &Running) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Every line the function logged so far, from the engine's FunctionLog events.
+fn logged(events: &mut tokio::sync::broadcast::Receiver<EngineEvent>) -> String {
+    let mut log = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let EngineEvent::FunctionLog { lines, .. } = event {
+            log.extend(lines);
+        }
+    }
+    log.join("\n")
+}
+
 async fn publish_all(queue: &str, bodies: &[&str]) -> Broker {
     let broker = Broker::connect().await;
     broker.declare(queue, FieldTable::default()).await;
@@ -113,13 +124,7 @@ async fn an_awslambdaric_handler_stays_warm_and_gets_lambdas_context_and_environ
     assert_eq!(inits[0]["task_root"], root.display().to_string());
 
     // The handler's print and Lambda's lines, for the console.
-    let mut log = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let EngineEvent::FunctionLog { lines, .. } = event {
-            log.extend(lines);
-        }
-    }
-    let text = log.join("\n");
+    let text = logged(&mut events);
     assert!(text.contains("handled 2 message(s): m0"), "{text}");
     assert!(text.contains("START RequestId: "), "{text}");
     assert!(text.contains("END RequestId: "), "{text}");
@@ -266,8 +271,18 @@ async fn a_lambda_runtime_handler_stays_warm_fails_as_on_lambda_and_times_out() 
         ..Setup::new(&queue)
     };
     let running = Running::start(&setup).await;
+    let mut events = running.control.subscribe();
     wait_for_all("both dead letters", 2, || running.dead_letters().len()).await;
     let calls = invocations(&running);
+    // The first attempt of "sleep" ran on the warm process; each timeout
+    // ended one, so each later attempt started a new one.
+    assert_eq!(
+        inits(&running).len(),
+        6,
+        "one warm process, then one after each of 5 timeouts"
+    );
+    let text = logged(&mut events);
+    assert!(text.contains("handled 1 message(s): r0"), "{text}");
     let by_body = |b: &str| -> Vec<&serde_json::Value> {
         calls.iter().filter(|c| c["bodies"][0] == b).collect()
     };
@@ -334,39 +349,101 @@ fn node_runtime() -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_aws_lambda_ric_node_handler_stays_warm_and_its_throw_is_a_function_error() {
+async fn an_aws_lambda_ric_node_handler_stays_warm_throws_as_on_lambda_and_times_out() {
     let (ric, dir) = node_runtime();
     let queue = unique("boot-node");
-    let broker = publish_all(&queue, &["n0", "n1", "boom"]).await;
+    let broker = publish_all(&queue, &["n0", "n1", "boom", "sleep"]).await;
     let setup = Setup {
         batch_size: 1,
+        timeout: 2,
         function_toml: Some(format!(
             "bootstrap = [{ric:?}, \"index.handler\"]\ncwd = {dir:?}\nenv = {{ RECORD_TO = \"{{RECORD_TO}}\" }}"
         )),
         ..Setup::new(&queue)
     };
     let running = Running::start(&setup).await;
-    wait_for("the dead letter", || !running.dead_letters().is_empty()).await;
+    let mut events = running.control.subscribe();
+    wait_for_all("both dead letters", 2, || running.dead_letters().len()).await;
     let calls = invocations(&running);
-    assert_eq!(calls.len(), 8, "n0, n1, and 6 attempts of boom: {calls:?}");
-    assert_eq!(inits(&running).len(), 1, "one init");
-    assert!(
-        calls.iter().all(|c| c["pid"] == calls[0]["pid"]),
-        "one warm process"
+    assert_eq!(
+        calls.len(),
+        14,
+        "n0, n1, and 6 attempts each of boom and sleep: {calls:?}"
     );
+    assert_eq!(
+        inits(&running).len(),
+        6,
+        "one warm process, then one after each of 5 timeouts"
+    );
+    let warm: Vec<_> = calls.iter().filter(|c| c["bodies"][0] != "sleep").collect();
+    assert!(
+        warm.iter().all(|c| c["pid"] == warm[0]["pid"]),
+        "one warm process, a throw included"
+    );
+    let slept: HashSet<_> = calls
+        .iter()
+        .filter(|c| c["bodies"][0] == "sleep")
+        .map(|c| c["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(slept.len(), 6, "each timeout gets a new process");
     let ids: HashSet<_> = calls
         .iter()
         .map(|c| c["request_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 8);
+    assert_eq!(ids.len(), 14);
     for c in &calls {
         let remaining = c["remaining_ms"].as_i64().unwrap();
-        assert!(remaining > 0 && remaining <= 30_000, "{c}");
+        assert!(remaining > 0 && remaining <= 2_000, "{c}");
         assert_eq!(c["function_name"], "recorder");
     }
-    let reason = &running.dead_letters()[0].reason;
-    assert!(reason.contains("TypeError: bad order boom"), "{reason}");
+    let reasons: Vec<String> = running
+        .dead_letters()
+        .iter()
+        .map(|l| l.reason.clone())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("TypeError: bad order boom")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("Task timed out after 2.00 seconds")),
+        "{reasons:?}"
+    );
+    let text = logged(&mut events);
+    assert!(text.contains("handled 1 message(s): n0"), "{text}");
     running.control.shutdown().await;
     broker.delete(&queue).await;
     broker.delete(&format!("{queue}.dlq")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_get_a_warm_process_each_and_no_more() {
+    let queue = unique("boot-conc");
+    let bodies: Vec<String> = (0..9).map(|i| format!("slow {i}")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let broker = publish_all(&queue, &refs).await;
+    let mut setup = python_handler(&queue, 30, "app.handler");
+    setup.batch_size = 1;
+    setup.mapping_toml = "ScalingConfig = { MaximumConcurrency = 3 }".into();
+    let running = Running::start(&setup).await;
+    wait_for_all("9 messages handled", 9, || invocations(&running).len()).await;
+    let pids: HashSet<_> = invocations(&running)
+        .iter()
+        .map(|c| c["pid"].as_i64().unwrap())
+        .collect();
+    assert!(
+        (2..=3).contains(&pids.len()),
+        "batches ran side by side, each on a process of at most 3: {pids:?}"
+    );
+    assert_eq!(
+        inits(&running).len(),
+        pids.len(),
+        "every process was reused"
+    );
+    running.control.shutdown().await;
+    broker.delete(&queue).await;
 }

@@ -3,7 +3,8 @@
 It parses the event with Powertools' own event types, writes one JSON line
 per invocation to RECORD_TO (and one per init), prints a line to its log,
 and then, by the first body's text: "boom" raises, "sleep" outlives the
-timeout, "exit" kills the process; anything else succeeds.
+timeout, "slow" takes a second, "exit" kills the process; anything else
+succeeds.
 """
 import json, os, time
 
@@ -43,6 +44,8 @@ def handler(event, context):
         raise ValueError(f"bad order {texts[0]}")
     if "sleep" in texts[0]:
         time.sleep(60)
+    if "slow" in texts[0]:
+        time.sleep(1)
     if "exit" in texts[0]:
         os._exit(3)
     return {"handled": len(texts)}

@@ -1,6 +1,6 @@
 // An unmodified Node Lambda handler for the `bootstrap` tests, run by
 // aws-lambda-ric: one JSON line per init and per invocation to RECORD_TO;
-// a body with "boom" throws.
+// a body with "boom" throws, one with "sleep" outlives the timeout.
 const fs = require("fs");
 
 const record = (entry) => fs.appendFileSync(process.env.RECORD_TO, JSON.stringify(entry) + "\n");
@@ -21,6 +21,9 @@ exports.handler = async (event, context) => {
   console.log(`handled ${bodies.length} message(s): ${bodies[0]}`);
   if (bodies[0].includes("boom")) {
     throw new TypeError(`bad order ${bodies[0]}`);
+  }
+  if (bodies[0].includes("sleep")) {
+    await new Promise((resolve) => setTimeout(resolve, 60000));
   }
   return { handled: bodies.length };
 };
