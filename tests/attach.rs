@@ -165,6 +165,8 @@ async fn the_console_client_follows_serve_exactly_and_through_a_restart() {
     assert!(!described.readonly);
 
     let mut items = client.follow();
+    // A second console watching the same service.
+    let mut other = remote(addr, SECRET).follow();
     let FeedItem::Synced(snapshot) = next(&mut items).await else {
         panic!("a snapshot first");
     };
@@ -215,6 +217,19 @@ async fn the_console_client_follows_serve_exactly_and_through_a_restart() {
         theirs.stats.of(uuid),
         stats.of(uuid),
         "the copy is the service's"
+    );
+    let mut others = EngineStats::default();
+    while others.of(uuid).succeeded < 12 {
+        match next(&mut other).await {
+            FeedItem::Synced(s) => others = s.stats,
+            FeedItem::Event(e) => others.apply(&e),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        others.of(uuid),
+        stats.of(uuid),
+        "two consoles see the same numbers"
     );
 
     let v1 = |path: &str| format!("http://{addr}/mqtrigger/v1/mappings/{uuid}/{path}");

@@ -354,6 +354,34 @@ mod tests {
         assert_eq!(s.latency.count, 1);
     }
 
+    /// A console attached to a service reads the counts from JSON: they
+    /// must come back as the very numbers (serde_json's float_roundtrip).
+    #[test]
+    fn counts_survive_json_exactly() {
+        let m = Uuid::new_v4();
+        let mut stats = EngineStats::default();
+        for (batch, nanos) in [(1, 68_123_457), (2, 60_567_890), (3, 60_568_139)] {
+            stats.apply(&started(m, batch, 1, 5));
+            stats.apply(&EngineEvent::BatchSucceeded {
+                mapping: m,
+                batch: BatchId(batch),
+                messages: 5,
+                attempts: 1,
+                latency: Duration::from_nanos(nanos),
+            });
+        }
+        // A sum seen in a real run, which serde_json's default float
+        // parsing reads back one bit off.
+        stats.mappings.get_mut(&m).unwrap().latency.sum = 0.189_259_485_999_999_98;
+        let json = serde_json::to_string(&stats).unwrap();
+        let back: EngineStats = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, stats);
+        assert_eq!(
+            back.of(m).latency.sum.to_bits(),
+            stats.of(m).latency.sum.to_bits()
+        );
+    }
+
     #[test]
     fn histogram_buckets_take_values_up_to_their_bound() {
         let mut h = Histogram::new(&[1.0, 10.0]);
