@@ -447,3 +447,35 @@ async fn concurrent_batches_get_a_warm_process_each_and_no_more() {
     running.control.shutdown().await;
     broker.delete(&queue).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_lets_the_invocation_finish_then_ends_the_process() {
+    let queue = unique("boot-stop");
+    let broker = publish_all(&queue, &["slow stop"]).await;
+    let mut setup = python_handler(&queue, 30, "app.handler");
+    setup.batch_size = 1;
+    let running = Running::start(&setup).await;
+    wait_for("the invocation under way", || {
+        !invocations(&running).is_empty()
+    })
+    .await;
+    let pid = invocations(&running)[0]["pid"].as_i64().unwrap();
+    running.control.shutdown().await;
+    assert_eq!(
+        broker.ready(&queue).await,
+        0,
+        "the batch finished and was acked, not handed back"
+    );
+    assert_eq!(running.mapping().last_processing_result, "OK");
+    // Gone, or a zombie not yet reaped: either way it runs no more.
+    let running_still = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    });
+    assert!(
+        !running_still,
+        "the execution environment ended with the engine"
+    );
+    broker.delete(&queue).await;
+}
