@@ -344,6 +344,27 @@ async fn a_wrong_url_a_wrong_secret_or_another_server_is_a_clear_message() {
         .to_string();
     assert!(e.contains("is not an mqtrigger API"), "{e}");
 
+    // An mqtrigger from before /mqtrigger/v1: its fallback answers.
+    let old = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let old_addr = old.local_addr().unwrap();
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            [("x-amzn-ErrorType", "ResourceNotFoundException")],
+            axum::Json(serde_json::json!({
+                "Type": "User",
+                "message": "mqtrigger serves only Lambda's event-source-mappings API"
+            })),
+        )
+    });
+    tokio::spawn(async move { axum::serve(old, app).await });
+    let e = remote(old_addr, SECRET)
+        .describe()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("an older version: upgrade it"), "{e}");
+
     let queue = unique("attach-refused");
     let dir = tempfile::tempdir().unwrap();
     write_service_config(dir.path(), &setup(&queue));

@@ -218,10 +218,11 @@ impl Remote {
             .unwrap_or_else(|| crate::error_text::first_line(&String::from_utf8_lossy(body), 200));
         match (status, kind) {
             (_, Some("ResourceNotFoundException"))
-                if path.starts_with(PREFIX) && message.contains("/mqtrigger/v1") =>
+                if path.starts_with(PREFIX) && message.starts_with("mqtrigger serves") =>
             {
+                // Its fallback answered: an mqtrigger from before /mqtrigger/v1.
                 ControlError::Failed(format!(
-                    "{} is an mqtrigger without the console's API: {message}",
+                    "{} is an mqtrigger without the console's API (an older version: upgrade it to attach a console): {message}",
                     self.endpoint
                 ))
             }
