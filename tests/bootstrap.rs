@@ -56,6 +56,20 @@ fn logged(events: &mut tokio::sync::broadcast::Receiver<EngineEvent>) -> String 
     log.join("\n")
 }
 
+/// What every runtime client must see: a request id of its own per
+/// invocation, and a deadline within the function's timeout.
+fn assert_lambda_context(calls: &[serde_json::Value], timeout_ms: i64) {
+    let ids: HashSet<_> = calls
+        .iter()
+        .map(|c| c["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), calls.len(), "a request id per invocation");
+    for c in calls {
+        let remaining = c["remaining_ms"].as_i64().unwrap();
+        assert!(remaining > 0 && remaining <= timeout_ms, "{c}");
+    }
+}
+
 async fn publish_all(queue: &str, bodies: &[&str]) -> Broker {
     let broker = Broker::connect().await;
     broker.declare(queue, FieldTable::default()).await;
@@ -89,14 +103,8 @@ async fn an_awslambdaric_handler_stays_warm_and_gets_lambdas_context_and_environ
         calls.iter().all(|c| &c["pid"] == pid),
         "one warm process: {calls:?}"
     );
-    let ids: HashSet<_> = calls
-        .iter()
-        .map(|c| c["request_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), calls.len(), "a request id per invocation");
+    assert_lambda_context(&calls, 30_000);
     for c in &calls {
-        let remaining = c["remaining_ms"].as_i64().unwrap();
-        assert!(remaining > 0 && remaining <= 30_000, "{c}");
         assert_eq!(c["function_name"], "recorder");
         assert_eq!(c["memory_limit_in_mb"], "256");
         assert_eq!(c["table"], "orders");
@@ -292,14 +300,8 @@ async fn a_lambda_runtime_handler_stays_warm_fails_as_on_lambda_and_times_out() 
         warm.iter().all(|c| c["pid"] == warm[0]["pid"]),
         "one warm process: {warm:?}"
     );
-    let ids: HashSet<_> = calls
-        .iter()
-        .map(|c| c["request_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), calls.len(), "a request id per invocation");
+    assert_lambda_context(&calls, 2_000);
     for c in &calls {
-        let remaining = c["remaining_ms"].as_i64().unwrap();
-        assert!(remaining > 0 && remaining <= 2_000, "{c}");
         assert!(
             c["function_arn"]
                 .as_str()
@@ -386,14 +388,8 @@ async fn an_aws_lambda_ric_node_handler_stays_warm_throws_as_on_lambda_and_times
         .map(|c| c["pid"].as_i64().unwrap())
         .collect();
     assert_eq!(slept.len(), 6, "each timeout gets a new process");
-    let ids: HashSet<_> = calls
-        .iter()
-        .map(|c| c["request_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), 14);
+    assert_lambda_context(&calls, 2_000);
     for c in &calls {
-        let remaining = c["remaining_ms"].as_i64().unwrap();
-        assert!(remaining > 0 && remaining <= 2_000, "{c}");
         assert_eq!(c["function_name"], "recorder");
     }
     let reasons: Vec<String> = running
