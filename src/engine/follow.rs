@@ -86,7 +86,12 @@ async fn forward(control: &Control, tx: &mpsc::Sender<FeedItem>) -> anyhow::Resu
     }
     let mut dead_letters_changed = false;
     loop {
-        let item = match events.recv().await {
+        let received = tokio::select! {
+            received = events.recv() => received,
+            // The follower went away while nothing happened: stop now, not at the next event.
+            () = tx.closed() => return Ok(()),
+        };
+        let item = match received {
             Ok(event) => {
                 dead_letters_changed |= matches!(event, EngineEvent::DeadLettered { .. });
                 FeedItem::Event(event)
