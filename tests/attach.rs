@@ -29,6 +29,20 @@ fn setup(queue: &str) -> Setup {
     .signed()
 }
 
+/// A signed `serve --api` on a declared queue of its own, in a directory of
+/// its own: the queue, the broker, the directory, the address, the process.
+async fn signed_service(name: &str) -> (String, Broker, tempfile::TempDir, SocketAddr, KillOnDrop) {
+    let queue = unique(name);
+    let broker = Broker::connect().await;
+    broker.declare(&queue, FieldTable::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_service_config(dir.path(), &setup(&queue));
+    let addr = free_port();
+    let service = serve_api(dir.path(), addr, &[]);
+    wait_listening(addr).await;
+    (queue, broker, dir, addr, service)
+}
+
 /// A request signed by botocore with `secret` (None: not signed): the
 /// status, the error type header (or the first line), and the body.
 fn botocore(method: &str, url: &str, secret: Option<&str>, body: Option<&str>) -> (u16, String) {
@@ -76,14 +90,7 @@ async fn next(items: &mut tokio::sync::mpsc::Receiver<FeedItem>) -> FeedItem {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_api_answers_signed_requests_only_and_readonly_refuses_changes() {
-    let queue = unique("attach-api");
-    let broker = Broker::connect().await;
-    broker.declare(&queue, FieldTable::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_service_config(dir.path(), &setup(&queue));
-    let addr = free_port();
-    let service = serve_api(dir.path(), addr, &[]);
-    wait_listening(addr).await;
+    let (queue, broker, dir, addr, service) = signed_service("attach-api").await;
     let url = |path: &str| format!("http://{addr}/mqtrigger/v1/{path}");
 
     let (status, body) = botocore("GET", &url("snapshot"), None, None);
@@ -151,14 +158,7 @@ async fn the_service_api_answers_signed_requests_only_and_readonly_refuses_chang
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_client_follows_serve_exactly_and_through_a_restart() {
-    let queue = unique("attach-follow");
-    let broker = Broker::connect().await;
-    broker.declare(&queue, FieldTable::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_service_config(dir.path(), &setup(&queue));
-    let addr = free_port();
-    let service = serve_api(dir.path(), addr, &[]);
-    wait_listening(addr).await;
+    let (queue, broker, dir, addr, service) = signed_service("attach-follow").await;
     let client = remote(addr, SECRET);
     let described = client.describe().await.unwrap();
     assert_eq!(described.endpoint, Some(format!("http://{addr}")));
@@ -365,12 +365,7 @@ async fn a_wrong_url_a_wrong_secret_or_another_server_is_a_clear_message() {
         .to_string();
     assert!(e.contains("an older version: upgrade it"), "{e}");
 
-    let queue = unique("attach-refused");
-    let dir = tempfile::tempdir().unwrap();
-    write_service_config(dir.path(), &setup(&queue));
-    let addr = free_port();
-    let _service = serve_api(dir.path(), addr, &[]);
-    wait_listening(addr).await;
+    let (queue, broker, _dir, addr, _service) = signed_service("attach-refused").await;
     let e = remote(addr, "not-the-secret")
         .describe()
         .await
@@ -378,18 +373,12 @@ async fn a_wrong_url_a_wrong_secret_or_another_server_is_a_clear_message() {
         .to_string();
     assert!(e.contains("refused this console's signature"), "{e}");
     assert!(e.contains("[api] access_keys"), "{e}");
+    broker.delete(&queue).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attached_console_gets_the_dead_letters_and_replays_and_republishes_them() {
-    let queue = unique("attach-dlq");
-    let broker = Broker::connect().await;
-    broker.declare(&queue, FieldTable::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_service_config(dir.path(), &setup(&queue));
-    let addr = free_port();
-    let _service = serve_api(dir.path(), addr, &[]);
-    wait_listening(addr).await;
+    let (queue, broker, dir, addr, _service) = signed_service("attach-dlq").await;
     let client = remote(addr, SECRET);
     let mut items = client.follow();
     let FeedItem::Synced(snapshot) = next(&mut items).await else {

@@ -70,6 +70,43 @@ fn assert_lambda_context(calls: &[serde_json::Value], timeout_ms: i64) {
     }
 }
 
+/// After warm bodies, "boom" and "sleep" went one by one through a runtime
+/// client with a 2 s timeout: one process for everything but the timeouts
+/// (the first attempt of "sleep" ran on it too), a new one after each of the
+/// 5 timeouts, every invocation's context right, and both dead letters
+/// saying why (`thrown`: the throw's words).
+fn assert_warm_until_each_timeout(running: &Running, calls: &[serde_json::Value], thrown: &str) {
+    assert_eq!(
+        inits(running).len(),
+        6,
+        "one warm process, then one after each of 5 timeouts"
+    );
+    let warm: Vec<_> = calls.iter().filter(|c| c["bodies"][0] != "sleep").collect();
+    assert!(
+        warm.iter().all(|c| c["pid"] == warm[0]["pid"]),
+        "one warm process, a throw included: {warm:?}"
+    );
+    let slept: HashSet<_> = calls
+        .iter()
+        .filter(|c| c["bodies"][0] == "sleep")
+        .map(|c| c["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(slept.len(), 6, "each timeout gets a new process");
+    assert_lambda_context(calls, 2_000);
+    let reasons: Vec<String> = running
+        .dead_letters()
+        .iter()
+        .map(|l| l.reason.clone())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains(thrown)), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("Task timed out after 2.00 seconds")),
+        "{reasons:?}"
+    );
+}
+
 async fn publish_all(queue: &str, bodies: &[&str]) -> Broker {
     let broker = Broker::connect().await;
     broker.declare(queue, FieldTable::default()).await;
@@ -282,25 +319,21 @@ async fn a_lambda_runtime_handler_stays_warm_fails_as_on_lambda_and_times_out() 
     let mut events = running.control.subscribe();
     wait_for_all("both dead letters", 2, || running.dead_letters().len()).await;
     let calls = invocations(&running);
-    // The first attempt of "sleep" ran on the warm process; each timeout
-    // ended one, so each later attempt started a new one.
-    assert_eq!(
-        inits(&running).len(),
-        6,
-        "one warm process, then one after each of 5 timeouts"
-    );
+    assert_warm_until_each_timeout(&running, &calls, "bad order boom");
     let text = logged(&mut events);
     assert!(text.contains("handled 1 message(s): r0"), "{text}");
-    let by_body = |b: &str| -> Vec<&serde_json::Value> {
-        calls.iter().filter(|c| c["bodies"][0] == b).collect()
-    };
-    let warm: Vec<_> = ["r0", "r1", "r2"].iter().flat_map(|b| by_body(b)).collect();
-    assert_eq!(warm.len(), 3, "{calls:?}");
-    assert!(
-        warm.iter().all(|c| c["pid"] == warm[0]["pid"]),
-        "one warm process: {warm:?}"
+    let by_body = |b: &str| calls.iter().filter(|c| c["bodies"][0] == b).count();
+    assert_eq!(
+        (
+            by_body("r0"),
+            by_body("r1"),
+            by_body("r2"),
+            by_body("boom"),
+            by_body("sleep")
+        ),
+        (1, 1, 1, 6, 6),
+        "{calls:?}"
     );
-    assert_lambda_context(&calls, 2_000);
     for c in &calls {
         assert!(
             c["function_arn"]
@@ -309,31 +342,6 @@ async fn a_lambda_runtime_handler_stays_warm_fails_as_on_lambda_and_times_out() 
                 .ends_with(":function:recorder")
         );
     }
-    let boom = by_body("boom");
-    assert_eq!(boom.len(), 6);
-    assert!(
-        boom.iter().all(|c| c["pid"] == warm[0]["pid"]),
-        "an error keeps the process"
-    );
-    let sleep = by_body("sleep");
-    assert_eq!(sleep.len(), 6);
-    let pids: HashSet<_> = sleep.iter().map(|c| c["pid"].as_i64().unwrap()).collect();
-    assert_eq!(pids.len(), 6, "each timeout gets a new process");
-    let reasons: Vec<String> = running
-        .dead_letters()
-        .iter()
-        .map(|l| l.reason.clone())
-        .collect();
-    assert!(
-        reasons.iter().any(|r| r.contains("bad order boom")),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("Task timed out after 2.00 seconds")),
-        "{reasons:?}"
-    );
     running.control.shutdown().await;
     broker.delete(&queue).await;
     broker.delete(&format!("{queue}.dlq")).await;
@@ -372,43 +380,10 @@ async fn an_aws_lambda_ric_node_handler_stays_warm_throws_as_on_lambda_and_times
         14,
         "n0, n1, and 6 attempts each of boom and sleep: {calls:?}"
     );
-    assert_eq!(
-        inits(&running).len(),
-        6,
-        "one warm process, then one after each of 5 timeouts"
-    );
-    let warm: Vec<_> = calls.iter().filter(|c| c["bodies"][0] != "sleep").collect();
-    assert!(
-        warm.iter().all(|c| c["pid"] == warm[0]["pid"]),
-        "one warm process, a throw included"
-    );
-    let slept: HashSet<_> = calls
-        .iter()
-        .filter(|c| c["bodies"][0] == "sleep")
-        .map(|c| c["pid"].as_i64().unwrap())
-        .collect();
-    assert_eq!(slept.len(), 6, "each timeout gets a new process");
-    assert_lambda_context(&calls, 2_000);
+    assert_warm_until_each_timeout(&running, &calls, "TypeError: bad order boom");
     for c in &calls {
         assert_eq!(c["function_name"], "recorder");
     }
-    let reasons: Vec<String> = running
-        .dead_letters()
-        .iter()
-        .map(|l| l.reason.clone())
-        .collect();
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("TypeError: bad order boom")),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("Task timed out after 2.00 seconds")),
-        "{reasons:?}"
-    );
     let text = logged(&mut events);
     assert!(text.contains("handled 1 message(s): n0"), "{text}");
     running.control.shutdown().await;

@@ -179,11 +179,7 @@ impl Remote {
             .await
             .map_err(ControlError::Failed)?;
         let status = response.status();
-        let kind = response
-            .headers()
-            .get("x-amzn-ErrorType")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(':').next().unwrap_or(v).to_owned());
+        let kind = error_kind(response.headers());
         let bytes = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
             .await
             .map_err(|_| {
@@ -258,11 +254,7 @@ impl Remote {
         };
         let status = response.status();
         if !status.is_success() {
-            let kind = response
-                .headers()
-                .get("x-amzn-ErrorType")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let kind = error_kind(response.headers());
             let body = response
                 .into_body()
                 .collect()
@@ -341,6 +333,12 @@ impl Remote {
 enum StreamEnd {
     ConsoleGone,
     Failed(String),
+}
+
+/// Lambda's error type, from `x-amzn-ErrorType` (`Type:extra` → `Type`).
+fn error_kind(headers: &hyper::HeaderMap) -> Option<String> {
+    let value = headers.get("x-amzn-ErrorType")?.to_str().ok()?;
+    Some(value.split(':').next().unwrap_or(value).to_owned())
 }
 
 fn json(value: &impl serde::Serialize) -> Bytes {
