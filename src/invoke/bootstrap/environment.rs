@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::oneshot;
 
+/// Lambda's limit on a runtime's init, apart from the function's timeout.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// Log lines kept per invocation for the console (the newest).
 const LINES_KEPT: usize = 200;
 /// A log line longer than this is cut.
@@ -82,9 +84,11 @@ pub struct Environment {
     group: ProcessGroup,
     log: Arc<LogTap>,
     spawned: Instant,
-    /// When the runtime first asked for work (its init done), until reported.
+    /// Told when the runtime first asks for work (its init done); taken by
+    /// the first invocation, which waits for it.
     ready: Option<oneshot::Receiver<Instant>>,
-    init_reported: bool,
+    /// How long the init took, until the first REPORT says so.
+    init: Option<Duration>,
 }
 
 impl Environment {
@@ -143,7 +147,7 @@ impl Environment {
             log,
             spawned: Instant::now(),
             ready,
-            init_reported: false,
+            init: None,
         })
     }
 
@@ -159,41 +163,87 @@ impl Environment {
         event: Bytes,
     ) -> (Result<Bytes, Failure>, Vec<String>) {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let started = Instant::now();
-        let deadline =
-            chrono::Utc::now() + chrono::Duration::from_std(settings.timeout).unwrap_or_default();
         self.log.begin(&request_id);
         self.log
             .line(&format!("START RequestId: {request_id} Version: $LATEST"));
+        // As on Lambda, the init has its own limit: the function's timeout,
+        // its deadline and its Duration count from the hand-over.
+        let started = Instant::now();
+        let (outcome, elapsed) = match self.initialized(&request_id).await {
+            Ok(()) => {
+                let handed_over = Instant::now();
+                let outcome = self.hand_over(settings, &request_id, event).await;
+                (outcome, handed_over.elapsed())
+            }
+            Err(failure) => (Err(failure), started.elapsed()),
+        };
+        self.log.line(&format!("END RequestId: {request_id}"));
+        self.log.line(&report(
+            &request_id,
+            elapsed,
+            settings.memory_mb,
+            self.max_memory_mb(),
+            self.init.take(),
+        ));
+        (outcome, self.log.end())
+    }
+
+    /// Waits, on a cold start, until the runtime asks for its first invocation.
+    async fn initialized(&mut self, request_id: &str) -> Result<(), Failure> {
+        let Some(ready) = self.ready.take() else {
+            return Ok(());
+        };
+        let mut init_failed = self.api.init_error.clone();
+        tokio::select! {
+            at = ready => {
+                if let Ok(at) = at {
+                    self.init = Some(at.saturating_duration_since(self.spawned));
+                }
+                Ok(())
+            }
+            status = self.child.wait() => {
+                self.group.kill();
+                Err(Failure::Fatal(exited(request_id, status)))
+            }
+            Ok(init) = init_failed.wait_for(Option::is_some) => {
+                Err(Failure::Fatal(failed_init(init.as_ref())))
+            }
+            _ = tokio::time::sleep(INIT_LIMIT) => {
+                self.group.kill();
+                Err(Failure::Fatal(error(
+                    "Sandbox.Timedout",
+                    &format!(
+                        "RequestId: {request_id} Error: the runtime did not finish its init within {:.2} seconds (Lambda's init limit)",
+                        INIT_LIMIT.as_secs_f64()
+                    ),
+                )))
+            }
+        }
+    }
+
+    async fn hand_over(
+        &mut self,
+        settings: &Settings,
+        request_id: &str,
+        event: Bytes,
+    ) -> Result<Bytes, Failure> {
+        let deadline =
+            chrono::Utc::now() + chrono::Duration::from_std(settings.timeout).unwrap_or_default();
         let (tx, rx) = oneshot::channel();
         let invocation = Invocation {
-            request_id: request_id.clone(),
+            request_id: request_id.to_owned(),
             event,
             deadline_ms: deadline.timestamp_millis(),
             function_arn: settings.function_arn.clone(),
             trace_id: trace_id(),
             reply: tx,
         };
-        let outcome = if self.api.invocations.send(invocation).await.is_err() {
-            Err(Failure::Fatal(InvokeError::Transient(
+        if self.api.invocations.send(invocation).await.is_err() {
+            return Err(Failure::Fatal(InvokeError::Transient(
                 "the Runtime API stopped".into(),
-            )))
-        } else {
-            self.wait(settings, &request_id, rx).await
-        };
-        self.log.line(&format!("END RequestId: {request_id}"));
-        let ready = self.ready_at();
-        let init = ready.map(|at| at.saturating_duration_since(self.spawned));
-        // As on Lambda, a cold start's Duration leaves its init out.
-        let elapsed = ready.map_or(started, |at| at.max(started)).elapsed();
-        self.log.line(&report(
-            &request_id,
-            elapsed,
-            settings.memory_mb,
-            self.max_memory_mb(),
-            init,
-        ));
-        (outcome, self.log.end())
+            )));
+        }
+        self.wait(settings, request_id, rx).await
     }
 
     async fn wait(
@@ -215,25 +265,10 @@ impl Environment {
             },
             status = self.child.wait() => {
                 self.group.kill();
-                let how = match status {
-                    Ok(s) => match (s.code(), s.signal()) {
-                        (Some(code), _) => format!("exit status {code}"),
-                        (None, Some(signal)) => format!("signal: {}", signal_name(signal)),
-                        _ => s.to_string(),
-                    },
-                    Err(e) => e.to_string(),
-                };
-                Err(Failure::Fatal(error(
-                    "Runtime.ExitError",
-                    &format!("RequestId: {request_id} Error: Runtime exited with error: {how}"),
-                )))
+                Err(Failure::Fatal(exited(request_id, status)))
             }
             Ok(init) = init_failed.wait_for(Option::is_some) => {
-                let init = init.clone().expect("waited for Some");
-                Err(Failure::Fatal(InvokeError::Function {
-                    error_type: init.error_type,
-                    payload: String::from_utf8_lossy(&init.body).into_owned(),
-                }))
+                Err(Failure::Fatal(failed_init(init.as_ref())))
             }
             _ = tokio::time::sleep(settings.timeout) => {
                 // As on Lambda: the sandbox is not reused after a timeout.
@@ -249,22 +284,39 @@ impl Environment {
         }
     }
 
-    /// When the runtime first asked for work, once: for the first REPORT after it.
-    fn ready_at(&mut self) -> Option<Instant> {
-        if self.init_reported {
-            return None;
-        }
-        let at = self.ready.as_mut()?.try_recv().ok()?;
-        self.init_reported = true;
-        Some(at)
-    }
-
     /// The peak resident memory of the process group, in MB.
     fn max_memory_mb(&self) -> u64 {
         let Some(pgid) = self.group.0 else {
             return 0;
         };
         peak_rss_kb(pgid).div_ceil(1024)
+    }
+}
+
+/// The process ended under an invocation: Lambda's Runtime.ExitError.
+fn exited(request_id: &str, status: std::io::Result<std::process::ExitStatus>) -> InvokeError {
+    let how = match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("signal: {}", signal_name(signal)),
+            _ => s.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    error(
+        "Runtime.ExitError",
+        &format!("RequestId: {request_id} Error: Runtime exited with error: {how}"),
+    )
+}
+
+/// The runtime reported at /runtime/init/error.
+fn failed_init(init: Option<&super::runtime_api::InitError>) -> InvokeError {
+    match init {
+        Some(init) => InvokeError::Function {
+            error_type: init.error_type.clone(),
+            payload: String::from_utf8_lossy(&init.body).into_owned(),
+        },
+        None => error("Runtime.InitError", "the runtime's init failed"),
     }
 }
 
