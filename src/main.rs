@@ -201,6 +201,9 @@ enum Command {
         /// bench: log each message's publish→invoke latency here.
         #[arg(long, hide = true)]
         latency_log: Option<PathBuf>,
+        /// bench: log when each request arrived and was answered here.
+        #[arg(long, hide = true)]
+        timing_log: Option<PathBuf>,
         /// bench: take this long per invoke.
         #[arg(long, hide = true, default_value_t = 0)]
         sleep_ms: u64,
@@ -222,6 +225,14 @@ enum Command {
         window: Option<u32>,
         #[arg(long, value_enum, default_value_t = BenchFunction::Lambda)]
         function: BenchFunction,
+        /// With `--function lambda`: invoke this Lambda-compatible endpoint
+        /// instead of starting one (scripts/compare's Python endpoint).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// Where that endpoint logs "arrived_ns answered_ns" per request, for
+        /// the function's busy share and the gap between invocations.
+        #[arg(long, requires = "endpoint_url")]
+        timing_log: Option<PathBuf>,
         /// ScalingConfig.MaximumConcurrency.
         #[arg(long, default_value_t = 1)]
         concurrency: u32,
@@ -249,6 +260,9 @@ enum Command {
     BenchSink {
         #[arg(long)]
         latency_log: PathBuf,
+        /// Log when the process began and answered here.
+        #[arg(long)]
+        timing_log: Option<PathBuf>,
         #[arg(long, default_value_t = 0)]
         sleep_ms: u64,
         /// Fail the batch when a message body starts with this (scripts/soak).
@@ -454,8 +468,10 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             latency_log,
             sleep_ms,
             fail_on,
+            timing_log,
         } => mqtrigger::bench::sink(
             &latency_log,
+            timing_log.as_deref(),
             std::time::Duration::from_millis(sleep_ms),
             fail_on.as_deref(),
         ),
@@ -466,6 +482,8 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             batch_size,
             window,
             function,
+            endpoint_url,
+            timing_log,
             concurrency,
             function_sleep_ms,
             rate,
@@ -492,6 +510,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
                     BenchFunction::Lambda => mqtrigger::bench::FunctionKind::Lambda,
                     BenchFunction::Command => mqtrigger::bench::FunctionKind::Command,
                 },
+                endpoint: endpoint_url.map(|url| mqtrigger::bench::Endpoint { url, timing_log }),
                 concurrency,
                 function_sleep: std::time::Duration::from_millis(function_sleep_ms),
                 rate,
@@ -507,27 +526,39 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
         Command::LambdaServer {
             listen,
             latency_log,
+            timing_log,
             sleep_ms,
         } => {
-            use mqtrigger::invoke::lambda_server::{LambdaServer, Reply};
+            use mqtrigger::invoke::lambda_server::{LambdaServer, Reply, SpanHook};
             let delay = std::time::Duration::from_millis(sleep_ms);
-            let server = LambdaServer::start_on(listen, move |name, payload| {
-                if let Some(log) = &latency_log {
-                    let at = mqtrigger::bench::probe::now_ns();
-                    let stamps = mqtrigger::bench::probe::stamps_in_event(&payload);
-                    if let Err(e) = mqtrigger::bench::probe::log_latencies(log, &stamps, at) {
+            let on_span = timing_log.map(|log| -> std::sync::Arc<SpanHook> {
+                std::sync::Arc::new(move |arrived, answered| {
+                    if let Err(e) = mqtrigger::bench::probe::log_span(&log, arrived, answered) {
                         tracing::warn!("cannot write {}: {e}", log.display());
                     }
-                } else {
-                    tracing::info!(function = name, bytes = payload.len(), "invoked");
-                }
-                let answer = Reply::Ok(bytes::Bytes::from_static(b"{}"));
-                if delay.is_zero() {
-                    answer
-                } else {
-                    Reply::Delay(delay, Box::new(answer))
-                }
-            })
+                })
+            });
+            let server = LambdaServer::start_timed(
+                listen,
+                move |name, payload| {
+                    if let Some(log) = &latency_log {
+                        let at = mqtrigger::bench::probe::now_ns();
+                        let stamps = mqtrigger::bench::probe::stamps_in_event(&payload);
+                        if let Err(e) = mqtrigger::bench::probe::log_latencies(log, &stamps, at) {
+                            tracing::warn!("cannot write {}: {e}", log.display());
+                        }
+                    } else {
+                        tracing::info!(function = name, bytes = payload.len(), "invoked");
+                    }
+                    let answer = Reply::Ok(bytes::Bytes::from_static(b"{}"));
+                    if delay.is_zero() {
+                        answer
+                    } else {
+                        Reply::Delay(delay, Box::new(answer))
+                    }
+                },
+                on_span,
+            )
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
             eprintln!(

@@ -43,12 +43,22 @@ pub struct BenchOptions {
     /// MaximumBatchingWindowInSeconds; None is Lambda's default, 0.5 s.
     pub window_secs: Option<u32>,
     pub function: FunctionKind,
+    /// A Lambda-compatible endpoint to invoke instead of bench's own.
+    pub endpoint: Option<Endpoint>,
     pub concurrency: u32,
     /// The function sleeps this long per batch (a slow function).
     pub function_sleep: Duration,
     /// Publish at this many messages/s during each phase instead of before.
     pub rate: Option<u32>,
     pub skip_ceiling: bool,
+}
+
+/// A function bench does not start: its URL, and where it logs each
+/// request's "arrived_ns answered_ns" (if it does).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub timing_log: Option<PathBuf>,
 }
 
 const BROKER_ARN: &str = "arn:aws:mq:us-east-1:000000000000:broker:bench:b-bench";
@@ -129,7 +139,12 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
     };
 
     let latency_log = work.path().join("latency.log");
-    let (function_toml, server) = start_function(options, &latency_log)?;
+    let timing_log = work.path().join("timing.log");
+    let (function_toml, server) = start_function(options, &latency_log, &timing_log)?;
+    let timing_log = match &options.endpoint {
+        Some(e) => e.timing_log.clone(),
+        None => Some(timing_log),
+    };
     let config = engine_config(options, &broker, &function_toml, work.path())?;
     let store = Store::open(&work.path().join("state"))?;
     let control = Control::start(config, store).await?;
@@ -137,6 +152,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
     let publishing = publish_phase(options, &queue).await?;
     reset_measures();
     let cpu = probe::cpu_time();
+    let phase_began = probe::now_ns();
     let spec = mapping_spec(options, &broker, &queue);
     let created = control.create(spec).await?;
     let (elapsed, rss_samples) =
@@ -153,8 +169,12 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
         cpu,
         rss_samples,
     );
+    let function = timing_log.map(|log| {
+        let spans = probe::read_spans(&log);
+        probe::function_timing(spans.into_iter().filter(|s| s.0 >= phase_began).collect())
+    });
     let _ = crate::publish::delete_queue(&options.broker, &queue).await;
-    Ok(Report::new(options, ceiling, engine))
+    Ok(Report::new(options, ceiling, engine, function))
 }
 
 fn reset_measures() {
@@ -231,10 +251,24 @@ async fn publish(url: &str, queue: &str, n: usize, size: usize, rate: Option<u32
 fn start_function(
     options: &BenchOptions,
     latency_log: &Path,
+    timing_log: &Path,
 ) -> Result<(String, Option<ChildGuard>)> {
     let exe = std::env::current_exe().context("cannot find the mqtrigger binary")?;
     let sleep_ms = options.function_sleep.as_millis().to_string();
     let log = latency_log.display().to_string();
+    let timing = timing_log.display().to_string();
+    if let Some(endpoint) = &options.endpoint {
+        if options.function != FunctionKind::Lambda {
+            bail!("--endpoint-url is for --function lambda");
+        }
+        let url = &endpoint.url;
+        return Ok((
+            format!(
+                "lambda = \"bench\"\nregion = \"us-east-1\"\nendpoint_url = {url:?}\ntimeout = 60\n"
+            ),
+            None,
+        ));
+    }
     match options.function {
         FunctionKind::Command => {
             let command = [
@@ -242,6 +276,8 @@ fn start_function(
                 "bench-sink".into(),
                 "--latency-log".into(),
                 log,
+                "--timing-log".into(),
+                timing,
                 "--sleep-ms".into(),
                 sleep_ms,
             ];
@@ -254,6 +290,7 @@ fn start_function(
             let listen = format!("127.0.0.1:{port}");
             let child = Command::new(&exe)
                 .args(["lambda-server", "--listen", &listen, "--latency-log", &log])
+                .args(["--timing-log", &timing])
                 .args(["--sleep-ms", &sleep_ms])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -437,12 +474,17 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
         batch_size: 100,
         window_secs: None,
         function: FunctionKind::Command,
+        endpoint: None,
         concurrency: 1,
         function_sleep: Duration::ZERO,
         rate: None,
         skip_ceiling: true,
     };
-    let (function, _server) = start_function(&options, &work.path().join("latency.log"))?;
+    let (function, _server) = start_function(
+        &options,
+        &work.path().join("latency.log"),
+        &work.path().join("timing.log"),
+    )?;
     let config = engine_config(&options, &broker, &function, work.path())?;
     let control = Control::start(config, Store::open(&work.path().join("state"))?).await?;
     let prefix = format!(
@@ -482,8 +524,14 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
 
 /// `mqtrigger bench-sink`: the command function. Logs each message's
 /// latency, sleeps if asked, answers `{}`.
-pub fn sink(latency_log: &Path, sleep: Duration, fail_on: Option<&str>) -> Result<()> {
+pub fn sink(
+    latency_log: &Path,
+    timing_log: Option<&Path>,
+    sleep: Duration,
+    fail_on: Option<&str>,
+) -> Result<()> {
     use std::io::Read;
+    let started = probe::now_ns();
     let mut event = Vec::new();
     std::io::stdin().read_to_end(&mut event)?;
     let at = probe::now_ns();
@@ -498,5 +546,8 @@ pub fn sink(latency_log: &Path, sleep: Duration, fail_on: Option<&str>) -> Resul
         std::process::exit(1);
     }
     println!("{{}}");
+    if let Some(log) = timing_log {
+        probe::log_span(log, started, probe::now_ns())?;
+    }
     Ok(())
 }

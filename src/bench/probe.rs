@@ -95,6 +95,72 @@ pub fn latency(mut micros: Vec<u64>) -> Latency {
     }
 }
 
+/// Appends one invocation's span to a timing log: when its request
+/// arrived and when it was answered, in ns since the epoch. The same format
+/// as `scripts/compare/endpoint.py`'s, so both read the same way.
+pub fn log_span(log: &Path, started_ns: u128, answered_ns: u128) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    writeln!(f, "{started_ns} {answered_ns}")
+}
+
+pub fn read_spans(log: &Path) -> Vec<(u128, u128)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_once(' ')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect()
+}
+
+/// How the function spent a phase, from its side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct FunctionTiming {
+    pub invocations: usize,
+    /// The share of the time from the first request to the last answer in
+    /// which at least one invocation was under way.
+    pub busy_percent: f64,
+    /// From one answer to the next request (with one invocation at a time,
+    /// the time the function waited for mqtrigger), in microseconds.
+    pub gap_p50_us: f64,
+    pub gap_p99_us: f64,
+}
+
+pub fn function_timing(mut spans: Vec<(u128, u128)>) -> FunctionTiming {
+    spans.sort_unstable();
+    let (Some(first), Some(last)) = (spans.first().map(|s| s.0), spans.iter().map(|s| s.1).max())
+    else {
+        return FunctionTiming::default();
+    };
+    // The union of the spans, and the idle stretches between them.
+    let (mut busy, mut gaps) = (0u128, Vec::new());
+    let (mut start, mut end) = spans[0];
+    for &(s, e) in &spans[1..] {
+        if s > end {
+            busy += end - start;
+            gaps.push(((s - end) / 1000) as u64);
+            (start, end) = (s, e);
+        } else {
+            end = end.max(e);
+        }
+    }
+    busy += end - start;
+    if gaps.is_empty() {
+        gaps.push(0);
+    }
+    let gap = latency(gaps);
+    FunctionTiming {
+        invocations: spans.len(),
+        busy_percent: busy as f64 * 100.0 / (last - first).max(1) as f64,
+        gap_p50_us: gap.p50_ms * 1000.0,
+        gap_p99_us: gap.p99_ms * 1000.0,
+    }
+}
+
 /// Resets this process's peak RSS to its current RSS (Linux ≥ 4.0).
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -141,6 +207,17 @@ mod tests {
         let record = crate::event::rmq::record(&Default::default(), &body, false);
         let event = [b"{\"x\":[".as_slice(), &record, b",", &record, b"]}"].concat();
         assert_eq!(stamps_in_event(&event), vec![stamp, stamp]);
+    }
+
+    #[test]
+    fn the_function_is_busy_in_the_union_of_its_spans_and_waits_in_the_gaps() {
+        // 0-10 and 5-20 overlap; 30-40 follows a 10 µs gap; 41-50 a 1 µs one.
+        let us = |a: u128, b: u128| (a * 1000, b * 1000);
+        let t = function_timing(vec![us(30, 40), us(0, 10), us(5, 20), us(41, 50)]);
+        assert_eq!(t.invocations, 4);
+        assert!((t.busy_percent - 78.0).abs() < 1e-9, "{t:?}");
+        assert_eq!((t.gap_p50_us, t.gap_p99_us), (1.0, 10.0));
+        assert_eq!(function_timing(Vec::new()), FunctionTiming::default());
     }
 
     #[test]

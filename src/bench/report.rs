@@ -55,12 +55,20 @@ pub struct Report {
     pub rate: Option<u32>,
     pub ceiling: Option<Phase>,
     pub engine: Phase,
+    /// The engine phase from the function's side (None: an endpoint that
+    /// logs no timings).
+    pub function_timing: Option<probe::FunctionTiming>,
     /// Engine messages/s over the ceiling's.
     pub ratio: Option<f64>,
 }
 
 impl Report {
-    pub fn new(options: &BenchOptions, ceiling: Option<Phase>, engine: Phase) -> Report {
+    pub fn new(
+        options: &BenchOptions,
+        ceiling: Option<Phase>,
+        engine: Phase,
+        function_timing: Option<probe::FunctionTiming>,
+    ) -> Report {
         let ratio = ceiling
             .as_ref()
             .map(|c| engine.messages_per_second / c.messages_per_second);
@@ -76,6 +84,7 @@ impl Report {
             rate: options.rate,
             ceiling,
             engine,
+            function_timing,
             ratio,
         }
     }
@@ -140,6 +149,13 @@ impl fmt::Display for Report {
         row(f, "engine", &self.engine)?;
         if let Some(r) = self.ratio {
             writeln!(f, "engine/ceiling: {:.1}%", r * 100.0)?;
+        }
+        if let Some(t) = &self.function_timing {
+            writeln!(
+                f,
+                "function busy {:.1}% of the engine phase ({} invocations); from an answer to the next request: p50 {:.0} µs, p99 {:.0} µs",
+                t.busy_percent, t.invocations, t.gap_p50_us, t.gap_p99_us
+            )?;
         }
         if !self.engine.rss_samples_mb.is_empty() {
             let samples: Vec<String> = self

@@ -145,20 +145,23 @@ impl Batcher {
             batch.push(first);
             self.partial = Some((batch, Instant::now() + self.window));
         }
+        // One timer for the whole window, not one per message.
+        let window = tokio::time::sleep_until(self.partial.as_ref().expect("set above").1);
+        tokio::pin!(window);
         let closed_by = loop {
-            let Some((batch, deadline)) = &self.partial else {
+            let Some((batch, _)) = &self.partial else {
                 unreachable!("set above")
             };
             if batch.len() >= self.batch_size {
                 break CloseReason::Count;
             }
-            let deadline = *deadline;
             let next = if hold_open {
                 source.next().await?
             } else {
-                match tokio::time::timeout_at(deadline, source.next()).await {
-                    Err(_window_over) => break CloseReason::Window,
-                    Ok(next) => next?,
+                tokio::select! {
+                    biased;
+                    next = source.next() => next?,
+                    _ = &mut window => break CloseReason::Window,
                 }
             };
             if !self.passes(&next) {

@@ -10,6 +10,7 @@
 use super::attempts::{self, Delivered};
 use super::batch::{Batch, Batcher, Gathered};
 use super::context::Context;
+use super::events::BatchId;
 use super::retry::Backoff;
 use super::settle;
 use super::wiring::Consumer;
@@ -21,7 +22,7 @@ use crate::source::{DeadLetterReason, Source, SourceError};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -84,6 +85,7 @@ async fn sessions(
             prefetch: super::prefetch(current.batch_size, current.concurrency),
             seen_before: ctx.unsettled.seen_before(),
             large_frames: ctx.large_frames.clone(),
+            in_order: current.concurrency <= 1,
         };
         let connected = tokio::select! {
             _ = ctx.cancel.cancelled() => return Ok(()),
@@ -140,15 +142,11 @@ async fn sessions(
 /// One connected session's stages and what is between them.
 struct Session {
     ctx: Arc<Context>,
-    invoker: Arc<dyn Invoker>,
-    frame: Arc<EventFrame>,
     batcher: Batcher,
     /// At most this many batches with the function at once.
     slots: usize,
-    /// Batches with the function.
-    running: JoinSet<Delivered>,
-    /// Batches gathered while every slot was busy (at most one).
-    waiting: VecDeque<Batch>,
+    /// The invoke stage: batches go in, their outcomes come back.
+    runner: Runner,
     end: Option<SessionEnd>,
     /// Something came from the broker in this session.
     progressed: bool,
@@ -162,54 +160,50 @@ impl Session {
         settings: &RunSettings,
     ) -> Session {
         let frame = super::event_frame(ctx.control.config(), mapping);
+        let slots = settings.concurrency.max(1) as usize;
         Session {
             ctx: ctx.clone(),
-            invoker,
-            frame: Arc::new(frame.clone()),
+            runner: Runner::start(ctx.clone(), invoker, Arc::new(frame.clone()), slots),
             batcher: Batcher::new(
                 frame,
                 settings.batch_size as usize,
                 settings.window,
                 mapping.spec.filters().ok().flatten(),
             ),
-            slots: settings.concurrency.max(1) as usize,
-            running: JoinSet::new(),
-            waiting: VecDeque::new(),
+            slots,
             end: None,
             progressed: false,
         }
     }
 
-    /// Gathers batches, runs up to MaximumConcurrency of them at once, and
-    /// settles each as it finishes, until the session ends and every batch
-    /// under way is settled. One batch is gathered ahead, so the next is
-    /// ready when a slot frees. Says how it ended, and whether anything
-    /// came from the broker.
+    /// Gathers batches, has the runner invoke up to MaximumConcurrency of
+    /// them at once, and settles each as it finishes, until the session
+    /// ends and every batch under way is settled. One batch is gathered
+    /// ahead and waits with the runner, so it starts the moment a slot
+    /// frees. Says how it ended, and whether anything came from the broker.
     async fn consume(
         mut self,
         source: &mut dyn Source,
         settings: &mut watch::Receiver<RunSettings>,
     ) -> anyhow::Result<(SessionEnd, bool)> {
         loop {
-            self.fill_slots();
-            if let Some(end) = &self.end
-                && self.running.is_empty()
-            {
-                return Ok((end.clone(), self.progressed));
+            self.hand_over_due();
+            if let Some(end) = &self.end {
+                // Nothing new starts; what is under way finishes and is settled.
+                self.runner.close();
+                if self.runner.outstanding == 0 {
+                    return Ok((end.clone(), self.progressed));
+                }
             }
-            let slot_free = self.running.len() < self.slots;
-            let may_gather = self.end.is_none() && self.waiting.is_empty();
+            let slot_free = self.runner.outstanding < self.slots;
+            let may_gather = self.end.is_none() && self.runner.outstanding <= self.slots;
             let ended = tokio::select! {
                 // Settling first keeps the broker's unacked count low.
                 biased;
-                Some(done) = self.running.join_next(), if !self.running.is_empty() => {
-                    let done = done?;
-                    // The next batch goes to the function before this one
-                    // is settled: the broker's round trip overlaps the
-                    // invocation.
-                    self.fill_slots();
-                    settle::settle(&self.ctx, source, done).await?
-                }
+                done = self.runner.finished(), if self.runner.outstanding > 0 => match done? {
+                    Some(done) => settle::settle(&self.ctx, source, done).await?,
+                    None => None,
+                },
                 _ = self.ctx.cancel.cancelled(), if self.end.is_none() => Some(SessionEnd::Cancelled),
                 changed = settings.changed(), if self.end.is_none() => Some(match changed {
                     Ok(()) => SessionEnd::SettingsChanged,
@@ -238,7 +232,7 @@ impl Session {
             Err(e) => Some(SessionEnd::Stop(stop_code(&e), e.to_string())),
             Ok(Gathered::Batch(batch)) => {
                 ctx.received(&batch.deliveries);
-                self.waiting.push_back(batch);
+                self.runner.invoke(batch);
                 None
             }
             Ok(Gathered::Filtered(d)) => {
@@ -255,25 +249,141 @@ impl Session {
         })
     }
 
-    /// Hands waiting batches, then a partial batch whose window has closed,
-    /// to free slots. Nothing new starts once the session is ending.
-    fn fill_slots(&mut self) {
-        while self.end.is_none() && self.running.len() < self.slots {
-            let Some(batch) = self.waiting.pop_front().or_else(|| {
-                let due = self.batcher.take_due()?;
-                self.ctx.received(&due.deliveries);
-                Some(due)
-            }) else {
-                return;
-            };
-            let id = self.ctx.control.next_batch_id();
-            self.running.spawn(attempts::invoke_batch(
-                self.ctx.clone(),
-                self.invoker.clone(),
-                self.frame.clone(),
+    /// A partial batch whose window has closed goes to a free slot.
+    fn hand_over_due(&mut self) {
+        if self.end.is_some() || self.runner.outstanding >= self.slots {
+            return;
+        }
+        if let Some(due) = self.batcher.take_due() {
+            self.ctx.received(&due.deliveries);
+            self.runner.invoke(due);
+        }
+    }
+}
+
+/// The invoke stage's driver: a task that takes batches in order, runs at
+/// most MaximumConcurrency of them at once, and starts the next the moment
+/// one ends, then reports how each ended. It runs on the invoker's lane
+/// when it has one (`invoke::lanes`): from a function's answer to the next
+/// request, nothing waits for another thread.
+struct Runner {
+    batches: Option<mpsc::UnboundedSender<(BatchId, Batch)>>,
+    finished: mpsc::UnboundedReceiver<Delivered>,
+    /// Batches handed over and not yet reported: running or about to.
+    outstanding: usize,
+    ctx: Arc<Context>,
+}
+
+impl Runner {
+    fn start(
+        ctx: Arc<Context>,
+        invoker: Arc<dyn Invoker>,
+        frame: Arc<EventFrame>,
+        slots: usize,
+    ) -> Runner {
+        let (batches, queued) = mpsc::unbounded_channel();
+        let (report, finished) = mpsc::unbounded_channel();
+        let lane = invoker.lane();
+        let work = run_batches(ctx.clone(), invoker, frame, slots, queued, report)
+            .instrument(tracing::Span::current());
+        match lane {
+            Some(lane) => lane.spawn(work),
+            None => drop(tokio::spawn(work)),
+        }
+        Runner {
+            batches: Some(batches),
+            finished,
+            outstanding: 0,
+            ctx,
+        }
+    }
+
+    fn invoke(&mut self, batch: Batch) {
+        let id = self.ctx.control.next_batch_id();
+        if let Some(to) = &self.batches
+            && to.send((id, batch)).is_ok()
+        {
+            self.outstanding += 1;
+        }
+    }
+
+    /// Batches not started yet are let go (the broker has them back when
+    /// the session's source closes); those running finish.
+    fn close(&mut self) {
+        self.batches = None;
+    }
+
+    /// The next batch whose invocations ended; None once the runner,
+    /// closed, has reported all it ran (what was queued was let go).
+    async fn finished(&mut self) -> anyhow::Result<Option<Delivered>> {
+        match self.finished.recv().await {
+            Some(done) => {
+                self.outstanding -= 1;
+                Ok(Some(done))
+            }
+            None if self.batches.is_none() => {
+                self.outstanding = 0;
+                Ok(None)
+            }
+            None => anyhow::bail!("the task invoking the function ended unexpectedly"),
+        }
+    }
+}
+
+async fn run_batches(
+    ctx: Arc<Context>,
+    invoker: Arc<dyn Invoker>,
+    frame: Arc<EventFrame>,
+    slots: usize,
+    mut queued: mpsc::UnboundedReceiver<(BatchId, Batch)>,
+    report: mpsc::UnboundedSender<Delivered>,
+) {
+    let mut waiting = VecDeque::new();
+    let mut running = JoinSet::new();
+    let mut open = true;
+    loop {
+        while running.len() < slots
+            && let Some((id, batch)) = waiting.pop_front()
+        {
+            running.spawn(attempts::invoke_batch(
+                ctx.clone(),
+                invoker.clone(),
+                frame.clone(),
                 id,
                 batch,
             ));
+        }
+        if !open && running.is_empty() {
+            return;
+        }
+        tokio::select! {
+            biased;
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                let Ok(done) = done else {
+                    tracing::error!("an invocation task panicked; its batch returns to the broker");
+                    return;
+                };
+                // The next batch starts before this one is reported.
+                if let Some((id, batch)) = waiting.pop_front() {
+                    running.spawn(attempts::invoke_batch(
+                        ctx.clone(),
+                        invoker.clone(),
+                        frame.clone(),
+                        id,
+                        batch,
+                    ));
+                }
+                if report.send(done).is_err() {
+                    return;
+                }
+            }
+            next = queued.recv(), if open => match next {
+                Some(batch) => waiting.push_back(batch),
+                None => {
+                    open = false;
+                    waiting.clear();
+                }
+            },
         }
     }
 }

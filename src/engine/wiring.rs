@@ -26,6 +26,8 @@ pub struct Consumer<'a> {
     pub seen_before: SeenBefore,
     /// Whether the mapping's RabbitMQ connection needs the broker's frame size.
     pub large_frames: LargeFrames,
+    /// Batches settle in the order their messages came (MaximumConcurrency 1).
+    pub in_order: bool,
 }
 
 pub trait Wiring: Send + Sync + 'static {
@@ -138,6 +140,7 @@ async fn connect(engine: &Control, consumer: Consumer<'_>) -> Result<Box<dyn Sou
                 subscription: uuid.to_string(),
                 prefetch: consumer.prefetch,
                 seen_before: consumer.seen_before,
+                in_order: consumer.in_order,
             })
             .await?;
             Ok(Box::new(source))

@@ -26,7 +26,7 @@ use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError as ApiError;
-use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::primitives::SdkBody;
 use aws_sdk_lambda::types::InvocationType;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -90,6 +90,8 @@ pub fn hidden_error(payload: &[u8]) -> Option<InvokeError> {
 
 pub struct LambdaInvoker {
     client: aws_sdk_lambda::Client,
+    /// Where its requests run (see `lanes`).
+    lane: Option<super::lanes::Lane>,
     function: String,
     /// The endpoint URL, or "Lambda in REGION".
     endpoint: String,
@@ -155,6 +157,9 @@ impl LambdaInvoker {
         let mut builder = aws_sdk_lambda::config::Builder::from(&shared)
             .region(region.clone())
             .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(
+                aws_sdk_lambda::config::StalledStreamProtectionConfig::disabled(),
+            )
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -170,6 +175,7 @@ impl LambdaInvoker {
             .unwrap_or_else(|| format!("Lambda in {region}"));
         Ok(LambdaInvoker {
             client: aws_sdk_lambda::Client::from_conf(builder.build()),
+            lane: super::lanes::Lane::next(),
             function,
             endpoint,
             timeout,
@@ -177,14 +183,28 @@ impl LambdaInvoker {
     }
 
     async fn call(&self, event: Bytes) -> Result<Bytes, InvokeError> {
-        let result = self
+        let length = event.len().to_string();
+        // The event becomes the body as it is: `payload(Blob)` would copy
+        // it (up to 6 MB) into a Vec first.
+        let send = self
             .client
             .invoke()
             .function_name(&self.function)
             .invocation_type(InvocationType::RequestResponse)
-            .payload(Blob::new(event))
-            .send()
-            .await;
+            .customize()
+            .mutate_request(move |request| {
+                *request.body_mut() = SdkBody::from(event.clone());
+                request
+                    .headers_mut()
+                    .insert("content-length", length.clone());
+            })
+            .send();
+        let result = match self.lane.as_ref().filter(|l| !l.is_current()) {
+            Some(lane) => lane.run(send).await.ok_or_else(|| {
+                InvokeError::Transient("the invocation's thread went away".into())
+            })?,
+            None => send.await,
+        };
         match result {
             Ok(out) => {
                 let payload = out
@@ -283,6 +303,10 @@ impl Invoker for LambdaInvoker {
 
     fn describe(&self) -> String {
         format!("lambda {} at {}", self.function, self.endpoint)
+    }
+
+    fn lane(&self) -> Option<super::lanes::Lane> {
+        self.lane.clone()
     }
 }
 

@@ -54,6 +54,8 @@ impl Reply {
 }
 
 type Handler = dyn Fn(&str, Bytes) -> Reply + Send + Sync;
+/// Told each request's arrival and answer times (ns since the epoch).
+pub type SpanHook = dyn Fn(u128, u128) + Send + Sync;
 
 #[derive(Clone)]
 struct Shared {
@@ -84,6 +86,17 @@ impl LambdaServer {
         addr: SocketAddr,
         handler: impl Fn(&str, Bytes) -> Reply + Send + Sync + 'static,
     ) -> std::io::Result<LambdaServer> {
+        Self::start_timed(addr, handler, None).await
+    }
+
+    /// [`Self::start_on`], and `on_span(arrived_ns, answered_ns)` after each
+    /// request: from its headers' arrival to its answer (delays included),
+    /// for `bench`'s function-busy share and invoke gap.
+    pub async fn start_timed(
+        addr: SocketAddr,
+        handler: impl Fn(&str, Bytes) -> Reply + Send + Sync + 'static,
+        on_span: Option<Arc<SpanHook>>,
+    ) -> std::io::Result<LambdaServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Shared {
@@ -96,6 +109,20 @@ impl LambdaServer {
             .with_state(shared)
             // Larger than Lambda's limit, so the server can answer as Lambda does.
             .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_REQUEST_BYTES));
+        let app = match on_span {
+            None => app,
+            Some(hook) => app.layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let hook = hook.clone();
+                    async move {
+                        let arrived = crate::bench::probe::now_ns();
+                        let response = next.run(request).await;
+                        hook(arrived, crate::bench::probe::now_ns());
+                        response
+                    }
+                },
+            )),
+        };
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {

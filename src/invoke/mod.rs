@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod command;
 pub mod lambda;
 pub mod lambda_server;
+pub mod lanes;
 
 /// Lambda's default function timeout.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 3;
@@ -171,6 +172,11 @@ pub trait Invoker: Send + Sync + 'static {
     }
     /// What this invoker calls, for logs and the console ("command python3 echo.py").
     fn describe(&self) -> String;
+    /// The thread its invocations are best driven from (see `lanes`);
+    /// None: wherever the engine runs.
+    fn lane(&self) -> Option<lanes::Lane> {
+        None
+    }
 }
 
 /// Builds the invoker for `[functions.NAME]`.

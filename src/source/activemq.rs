@@ -1,7 +1,8 @@
 //! ActiveMQ over STOMP 1.2.
 //!
-//! One connection per mapping, subscribed with `ack:client-individual` and
-//! the engine's prefetch; the subscription id is the mapping's UUID. A
+//! One connection per mapping, subscribed with `ack:client-individual` (or
+//! `ack:client` with cumulative ACKs when batches settle in order, see
+//! `ack_order`) and the engine's prefetch; the subscription id is the mapping's UUID. A
 //! background task owns the socket: it sends heart-beats while the function
 //! runs (ActiveMQ drops a silent client, and with it every unacked message),
 //! notices a silent broker, writes queued frames together, and matches
@@ -10,6 +11,7 @@
 //! DISCONNECT are. Dead letters are NACKed: ActiveMQ moves a NACKed message
 //! to `ActiveMQ.DLQ` at once, so the engine's retries happen before that.
 
+use super::ack_order::InOrderAcks;
 use super::stomp::{Frame, Inbound, StompCodec};
 use super::{
     DeadLetterReason, Delivery, DeliveryTag, SeenBefore, SettleError, Source, SourceError,
@@ -37,6 +39,9 @@ pub struct StompConfig {
     pub prefetch: u32,
     /// Messages to mark redelivered: ActiveMQ forgets them across its restart.
     pub seen_before: SeenBefore,
+    /// The engine settles batches in the order they came (MaximumConcurrency
+    /// 1): subscribe with `ack:client` and ACK cumulatively (`ack_order`).
+    pub in_order: bool,
 }
 
 /// How often we offer and ask for heart-beats, in milliseconds.
@@ -104,6 +109,8 @@ pub struct ActiveMqSource {
     next_receipt: u64,
     task: tokio::task::JoinHandle<()>,
     seen_before: SeenBefore,
+    /// With `ack:client`: the delivery order, for cumulative ACKs.
+    in_order: Option<InOrderAcks>,
 }
 
 /// `stomp://host:port` → (host, port, tls).
@@ -226,7 +233,14 @@ impl ActiveMqSource {
         let subscribe = Frame::new("SUBSCRIBE")
             .header("id", &config.subscription)
             .header("destination", &format!("/queue/{}", config.queue))
-            .header("ack", "client-individual")
+            .header(
+                "ack",
+                if config.in_order {
+                    "client"
+                } else {
+                    "client-individual"
+                },
+            )
             .header("activemq.prefetchSize", &config.prefetch.max(1).to_string())
             .header("receipt", "subscribed");
         framed.send(subscribe).await.map_err(|e| lost(&e))?;
@@ -256,24 +270,30 @@ impl ActiveMqSource {
             next_receipt: 0,
             task,
             seen_before: config.seen_before.clone(),
+            in_order: config.in_order.then(InOrderAcks::default),
         })
     }
 
-    fn delivery(&self, frame: Frame) -> Delivery {
+    fn delivery(&mut self, frame: Frame) -> Delivery {
         let ack = frame
             .get("ack")
             .or(frame.get("message-id"))
             .unwrap_or_default()
             .to_owned();
+        if let Some(order) = &mut self.in_order {
+            order.delivered(&ack);
+        }
         let received = now_ms();
-        let mut headers: Vec<(String, String)> = frame.headers.clone();
+        let mut headers = std::borrow::Cow::Borrowed(&frame.headers);
         let mut redelivered = frame.get("redelivered") == Some("true");
         if !redelivered
             && let Some(id) = frame.get("message-id")
             && self.seen_before.take(id)
         {
             // The first `redelivered` header counts (STOMP 1.2).
-            headers.insert(0, ("redelivered".into(), "true".into()));
+            headers
+                .to_mut()
+                .insert(0, ("redelivered".into(), "true".into()));
             redelivered = true;
         }
         let record = crate::event::mq::record(&headers, &frame.body, received);
@@ -481,7 +501,11 @@ impl Source for ActiveMqSource {
     }
 
     fn ack<'a>(&'a mut self, tags: &'a [DeliveryTag]) -> BoxFuture<'a, Result<(), SettleError>> {
-        let ids = stomp_ids(tags.iter());
+        let mut ids = stomp_ids(tags.iter());
+        if let Some(order) = &mut self.in_order {
+            // One cumulative ACK, once everything before is settled.
+            ids = order.settle(&ids, false).into_iter().collect();
+        }
         // Not waited for: an ACK the broker refuses ends the connection
         // with an ERROR, and it delivers those messages again.
         Box::pin(self.settle("ACK", ids, false))
@@ -493,8 +517,16 @@ impl Source for ActiveMqSource {
         _reason: &'a DeadLetterReason,
     ) -> BoxFuture<'a, Result<(), super::DeadLetterError>> {
         let ids = stomp_ids(deliveries.iter().map(|d| &d.tag));
-        // ActiveMQ moves a NACKed message itself: only a lost connection fails it.
-        Box::pin(async move { Ok(self.settle("NACK", ids, true).await?) })
+        // ActiveMQ moves a NACKed message itself: only a lost connection
+        // fails it. A NACK names one message, in either ack mode.
+        Box::pin(async move {
+            self.settle("NACK", ids.clone(), true).await?;
+            let cumulative = self.in_order.as_mut().and_then(|o| o.settle(&ids, true));
+            if let Some(id) = cumulative {
+                self.settle("ACK", vec![id], false).await?;
+            }
+            Ok(())
+        })
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::time::SystemTime;
 
+pub mod ack_order;
 pub mod activemq;
 pub mod memory;
 pub mod rabbitmq;
