@@ -288,3 +288,53 @@ async fn a_republished_dead_letter_keeps_its_headers_and_names_the_original_id()
     assert_eq!(copy.get("content-length"), None, "a TextMessage stays one");
     running.control.shutdown().await;
 }
+
+/// With MaximumConcurrency 1 the engine ACKs cumulatively (`ack:client`):
+/// an ACK must never cover a message whose fate is not settled, and a NACK
+/// must take only its own message to the DLQ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_order_acks_settle_each_message_once_around_a_dead_letter_and_a_filtered_one() {
+    let queue = unique("amq-inorder");
+    let marker = unique("inorder");
+    let mut setup = Setup::activemq(&queue);
+    setup.batch_size = 1;
+    setup.filter = Some(r#"{"data":{"kind":["order"]}}"#.into());
+    let running = Running::start(&setup).await;
+    let mut client = Stomp::connect("admin", "admin").await;
+    let tagged = [("marker", marker.as_str())];
+    for body in [
+        &br#"{"kind":"order","n":"fail"}"#[..],
+        br#"{"kind":"refund","n":2}"#,
+        br#"{"kind":"order","n":3}"#,
+        br#"{"kind":"refund","n":4}"#,
+    ] {
+        client.send(&queue, &tagged, body, false).await;
+    }
+    wait_for("the dead letter, moved, and order 3", || {
+        running.dead_letters().iter().any(|d| d.moved)
+            && running
+                .events()
+                .iter()
+                .flat_map(messages)
+                .any(|(b, _)| b == br#"{"kind":"order","n":3}"#)
+    })
+    .await;
+    wait_for("both refunds filtered", || {
+        running.control.stats(running.mapping().uuid).filtered == 2
+    })
+    .await;
+    running.control.shutdown().await;
+    let left = client.take(&queue, Duration::from_secs(2), |_| true).await;
+    assert!(left.is_empty(), "every message was settled: {left:?}");
+    let moved = client
+        .take("ActiveMQ.DLQ", Duration::from_secs(2), |f| {
+            f.get("marker") == Some(marker.as_str())
+        })
+        .await;
+    let moved: Vec<&[u8]> = moved.iter().map(|f| &f.body[..]).collect();
+    assert_eq!(
+        moved,
+        [&br#"{"kind":"order","n":"fail"}"#[..]],
+        "only the failed order reached the DLQ"
+    );
+}

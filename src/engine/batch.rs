@@ -58,8 +58,11 @@ impl Batch {
         ) <= MAX_EVENT_BYTES
     }
 
-    fn push(&mut self, d: Delivery) {
+    fn push(&mut self, mut d: Delivery) {
         self.record_bytes += d.record.len();
+        // The filters have seen it; the record keeps it.
+        d.body = bytes::Bytes::new();
+        d.record.shrink_to_fit();
         self.deliveries.push(d);
     }
 

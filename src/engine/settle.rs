@@ -137,7 +137,7 @@ pub(super) async fn dead_letter(
             error: error.clone(),
             destination: destination.clone(),
             record: d.record.clone(),
-            body: d.body.to_vec(),
+            body: d.original_body().to_vec(),
             moved: false,
         })
         .collect();

@@ -9,8 +9,9 @@
 //! DLQ). So a cumulative ACK is safe exactly when every message before it
 //! is settled: this keeps the delivery order and says when, and for which
 //! message, to send one. The engine uses it when batches settle in order
-//! (MaximumConcurrency 1); a filtered message waits for the batch before
-//! it, which is settled next anyway.
+//! (MaximumConcurrency 1) and batches are small enough for ActiveMQ to
+//! keep dispatching (`activemq::MAX_CUMULATIVE_PREFETCH`); a filtered
+//! message waits for the batch before it, which is settled next anyway.
 
 use std::collections::{HashMap, VecDeque};
 

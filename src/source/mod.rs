@@ -22,7 +22,10 @@ pub struct Delivery {
     pub tag: DeliveryTag,
     /// The message's record in the Lambda event, as JSON bytes.
     pub record: Vec<u8>,
-    /// The message body, for filters, the journal and the inspector.
+    /// The message body, for the filters. The batcher lets it go once
+    /// they have seen it (the record holds it too, as base64: one copy per
+    /// message in a 6 MB batch, not two); [`Delivery::original_body`]
+    /// gives it back either way.
     pub body: Bytes,
     /// The broker marked it redelivered.
     pub redelivered: bool,
@@ -30,6 +33,31 @@ pub struct Delivery {
     pub expires_at: Option<SystemTime>,
     /// Identifies the message in logs and the journal (message id or tag).
     pub message_id: Option<String>,
+}
+
+impl Delivery {
+    /// The message body as the broker gave it: kept, or decoded from the
+    /// record's `data` (for dead letters, which are rare).
+    pub fn original_body(&self) -> Bytes {
+        if !self.body.is_empty() || self.record.is_empty() {
+            return self.body.clone();
+        }
+        #[derive(serde::Deserialize)]
+        struct Data<'a> {
+            #[serde(borrow)]
+            data: std::borrow::Cow<'a, str>,
+        }
+        use base64::Engine;
+        serde_json::from_slice::<Data>(&self.record)
+            .ok()
+            .and_then(|r| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(r.data.as_bytes())
+                    .ok()
+            })
+            .map(Bytes::from)
+            .unwrap_or_default()
+    }
 }
 
 /// Ids of messages an earlier session of the same mapping received and did

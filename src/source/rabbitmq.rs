@@ -502,7 +502,7 @@ impl RabbitSource {
                         mandatory: true,
                         ..Default::default()
                     },
-                    &d.body,
+                    &d.original_body(),
                     props,
                 )
                 .await

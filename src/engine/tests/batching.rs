@@ -249,7 +249,7 @@ async fn the_batcher_loses_nothing_when_its_wait_is_cut_short() {
     while got.len() < 25 {
         tokio::select! {
             gathered = batcher.gather(&mut source, false) => match gathered.unwrap() {
-                Gathered::Batch(b) => got.extend(b.deliveries.iter().map(|d| String::from_utf8(d.body.to_vec()).unwrap())),
+                Gathered::Batch(b) => got.extend(b.deliveries.iter().map(|d| String::from_utf8(d.original_body().to_vec()).unwrap())),
                 other => panic!("{other:?}"),
             },
             // Cut short every 7 ms, as a settle would.
