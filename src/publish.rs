@@ -358,14 +358,22 @@ async fn next_frame(framed: &mut StompStream) -> Result<crate::source::stomp::Fr
 /// Deletes an AMQP queue (bench cleans up after itself). STOMP has no way
 /// to; ActiveMQ drops empty queues on its own if so configured.
 pub async fn delete_queue(url: &str, queue: &str) -> Result<()> {
-    if !url.starts_with("amqp") {
+    delete_queues(url, &[queue.to_owned()]).await
+}
+
+/// Deletes RabbitMQ queues over one connection (bench's teardown: a
+/// connection per queue would be a thousand of them).
+pub async fn delete_queues(url: &str, queues: &[String]) -> Result<()> {
+    if !url.starts_with("amqp") || queues.is_empty() {
         return Ok(());
     }
     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
     let channel = conn.create_channel().await?;
-    channel
-        .queue_delete(queue.into(), Default::default())
-        .await?;
+    for queue in queues {
+        channel
+            .queue_delete(queue.as_str().into(), Default::default())
+            .await?;
+    }
     conn.close(200, "done".into()).await?;
     Ok(())
 }

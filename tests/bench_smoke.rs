@@ -37,6 +37,15 @@ fn check(report: &serde_json::Value, with_ceiling: bool) {
         "latencies were logged"
     );
     assert!(engine["peak_rss_mb"].as_f64().unwrap() > 1.0);
+    let function = &report["function_timing"];
+    let invocations = function["invocations"].as_u64().unwrap();
+    assert!(
+        (20..=200).contains(&invocations),
+        "the function logged each batch (20 of 10, more if a window closed one early): {function}"
+    );
+    let busy = function["busy_percent"].as_f64().unwrap();
+    assert!(busy > 0.0 && busy <= 100.0, "{function}");
+    assert!(function["gap_p50_us"].as_f64().unwrap() >= 0.0);
     assert_eq!(report["ratio"].is_number(), with_ceiling);
     assert!(
         !report["broker"].as_str().unwrap().contains(":guest@"),

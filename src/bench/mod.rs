@@ -509,8 +509,8 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
     let after = probe::rss_mb();
     let running = control.list()?.iter().filter(|m| m.is_running()).count();
     control.shutdown().await;
-    for q in &queues {
-        let _ = crate::publish::delete_queue(broker_url, q).await;
+    if let Err(e) = crate::publish::delete_queues(broker_url, &queues).await {
+        tracing::warn!("cannot delete the bench's queues: {e:#}");
     }
     Ok(IdleReport {
         mappings,
