@@ -1,10 +1,10 @@
 //! One mapping's task: connect, then consume until the session ends; again.
 //!
 //! A session is one flat loop over four stages: gather (the batcher reads
-//! the source), invoke (each batch a task of its own, at most
-//! MaximumConcurrency at once, see `attempts.rs`), settle (ack or dead
-//! letters, see `settle.rs`), and the session's end (stop, new settings, a
-//! lost connection). A stop code ends the task with the reason in the
+//! the source), invoke (the session's [`Runner`] runs each batch as a task
+//! of its own, at most MaximumConcurrency at once, see `attempts.rs`),
+//! settle (ack or dead letters, see `settle.rs`), and the session's end
+//! (stop, new settings, a lost connection). A stop code ends the task with the reason in the
 //! mapping; a broker that goes away is retried with back-off.
 
 use super::attempts::{self, Delivered};
