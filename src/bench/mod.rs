@@ -507,6 +507,7 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let cpu = probe::cpu_time().saturating_sub(cpu);
     let after = probe::rss_mb();
+    let connections = probe::connections_to(broker_port(&broker.endpoint));
     let running = control.list()?.iter().filter(|m| m.is_running()).count();
     control.shutdown().await;
     if let Err(e) = crate::publish::delete_queues(broker_url, &queues).await {
@@ -518,8 +519,22 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
         rss_before_mb: before,
         rss_after_mb: after,
         mb_per_mapping: (after - before) / mappings.max(1) as f64,
+        broker_connections: connections,
         core_percent: cpu.as_secs_f64() / started.elapsed().as_secs_f64() * 100.0,
     })
+}
+
+fn broker_port(endpoint: &str) -> u16 {
+    let default = if endpoint.starts_with("stomp") {
+        61613
+    } else {
+        5672
+    };
+    endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or(default)
 }
 
 /// `mqtrigger bench-sink`: the command function. Logs each message's

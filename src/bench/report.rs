@@ -178,6 +178,8 @@ pub struct IdleReport {
     pub rss_before_mb: f64,
     pub rss_after_mb: f64,
     pub mb_per_mapping: f64,
+    /// TCP connections this process held to the broker's port.
+    pub broker_connections: usize,
     /// CPU while idle, as a percentage of one core.
     pub core_percent: f64,
 }
@@ -186,9 +188,10 @@ impl fmt::Display for IdleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} idle mappings ({} running): RSS {:.1} MB → {:.1} MB, {:.2} MB each; CPU {:.2}% of one core",
+            "{} idle mappings ({} running) on {} broker connection(s): RSS {:.1} MB → {:.1} MB, {:.2} MB each; CPU {:.2}% of one core",
             self.mappings,
             self.running,
+            self.broker_connections,
             self.rss_before_mb,
             self.rss_after_mb,
             self.mb_per_mapping,

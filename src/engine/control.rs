@@ -92,7 +92,7 @@ impl Control {
     /// Loads the mappings (creating those of the config file that are new)
     /// and starts every enabled one.
     pub async fn start(config: Config, store: Store) -> anyhow::Result<Control> {
-        Self::start_wired(config, store, Arc::new(Configured)).await
+        Self::start_wired(config, store, Arc::new(Configured::default())).await
     }
 
     /// [`Self::start`] with sources and functions from `wiring` (tests run

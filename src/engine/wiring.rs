@@ -52,8 +52,19 @@ pub trait Wiring: Send + Sync + 'static {
     }
 }
 
-/// The brokers, secrets and functions of the config file.
-pub struct Configured;
+/// The brokers, secrets and functions of the config file, and the broker
+/// connections the mappings share.
+#[derive(Default)]
+pub struct Configured {
+    amqp: crate::source::shared::AmqpConnections,
+}
+
+impl Configured {
+    /// AMQP connections open now (bench, tests).
+    pub fn amqp_connections(&self) -> usize {
+        self.amqp.open_connections()
+    }
+}
 
 impl Wiring for Configured {
     fn connect<'a>(
@@ -61,7 +72,7 @@ impl Wiring for Configured {
         engine: &'a Control,
         consumer: Consumer<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>> {
-        Box::pin(connect(engine, consumer))
+        Box::pin(connect(engine, consumer, &self.amqp))
     }
 
     fn invoker<'a>(
@@ -94,7 +105,11 @@ impl Wiring for Configured {
     }
 }
 
-async fn connect(engine: &Control, consumer: Consumer<'_>) -> Result<Box<dyn Source>, SourceError> {
+async fn connect(
+    engine: &Control,
+    consumer: Consumer<'_>,
+    amqp: &crate::source::shared::AmqpConnections,
+) -> Result<Box<dyn Source>, SourceError> {
     let config = engine.config();
     let spec = &consumer.mapping.spec;
     let uuid = consumer.mapping.uuid;
@@ -127,6 +142,7 @@ async fn connect(engine: &Control, consumer: Consumer<'_>) -> Result<Box<dyn Sou
                 prefetch: consumer.prefetch.min(u32::from(u16::MAX)) as u16,
                 ca_file: broker.ca_file.clone(),
                 large_frames: consumer.large_frames,
+                connections: amqp.clone(),
             })
             .await?;
             Ok(Box::new(source))

@@ -12,6 +12,7 @@ pub mod ack_order;
 pub mod activemq;
 pub mod memory;
 pub mod rabbitmq;
+pub mod shared;
 pub mod stomp;
 
 /// One message as the engine sees it.

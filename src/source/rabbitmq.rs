@@ -1,12 +1,14 @@
 //! RabbitMQ over AMQP 0-9-1, with lapin.
 //!
-//! One connection and one consuming channel per mapping; the consumer tag is
+//! One consuming channel per mapping, on a connection it shares with the
+//! other mappings to the same endpoint and credentials (`shared`); the consumer tag is
 //! the mapping's UUID, and the prefetch covers two batches so the next batch
 //! fills while the function runs. Dead letters go to the queue's own
 //! dead-letter exchange when it has one (reject without requeue), otherwise
 //! they are published with publisher confirms to `<queue>.dlq` before the
 //! original is acked.
 
+use super::shared::{AmqpConnections, ConnectionKey, Lease};
 use super::{
     DeadLetterError, DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError,
 };
@@ -38,6 +40,8 @@ pub struct RabbitConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// Whether this mapping needs the broker's frame size (see [`LargeFrames`]).
     pub large_frames: LargeFrames,
+    /// The connections this mapping may share with others (`shared`).
+    pub connections: AmqpConnections,
 }
 
 /// A mapping starts with small AMQP frames (lapin buffers 32 frames each way
@@ -70,7 +74,10 @@ enum DeadLetterRoute {
 }
 
 pub struct RabbitSource {
-    connection: Connection,
+    /// The connection, shared with other mappings (`shared`).
+    lease: Lease,
+    /// The consumer's channel: this mapping's own.
+    channel: Channel,
     consumer: lapin::Consumer,
     publisher: Option<Channel>,
     ackers: HashMap<u64, Acker>,
@@ -225,18 +232,33 @@ impl RabbitSource {
             config.large_frames.needed(),
         )
         .map_err(SourceError::Config)?;
-        let properties = ConnectionProperties::default()
-            // No `enable_auto_recover`: with it, lapin 4.12 waits silently
-            // and forever when a broker is stopped (seen with `rabbitmqctl
-            // stop_app`). The engine reconnects itself, with back-off, and
-            // shows the outage in LastProcessingResult.
-            .with_connection_name(format!("mqtrigger {}", config.consumer_tag).into());
-        let tls = tls_config(config.ca_file.as_deref())?;
-        let runtime = lapin::runtime::default_runtime()
-            .map_err(|e| SourceError::Connection(format!("no runtime for lapin: {e}")))?;
-        let connection = Connection::connect_uri_with_config(uri, properties, tls, runtime)
-            .await
-            .map_err(|e| classify(&e, &what))?;
+        let key = ConnectionKey {
+            endpoint: endpoint.to_owned(),
+            username: config.secret.username.clone(),
+            password: config.secret.password.clone(),
+            vhost: config.vhost.clone(),
+            large_frames: config.large_frames.needed(),
+            ca_file: config.ca_file.clone(),
+        };
+        let lease = config
+            .connections
+            .lease(&key, || async {
+                let properties = ConnectionProperties::default()
+                    // No `enable_auto_recover`: with it, lapin 4.12 waits
+                    // silently and forever when a broker is stopped (seen
+                    // with `rabbitmqctl stop_app`). The engine reconnects
+                    // itself, with back-off, and shows the outage in
+                    // LastProcessingResult.
+                    .with_connection_name("mqtrigger".into());
+                let tls = tls_config(config.ca_file.as_deref())?;
+                let runtime = lapin::runtime::default_runtime()
+                    .map_err(|e| SourceError::Connection(format!("no runtime for lapin: {e}")))?;
+                Connection::connect_uri_with_config(uri, properties, tls, runtime)
+                    .await
+                    .map_err(|e| classify(&e, &what))
+            })
+            .await?;
+        let connection = lease.connection();
         let channel = connection
             .create_channel()
             .await
@@ -268,7 +290,8 @@ impl RabbitSource {
             .map_err(|e| classify(&e, &what))?;
         tracing::info!(queue = %config.queue, endpoint = %display_endpoint(endpoint), dead_letters = ?route, "consuming");
         Ok(RabbitSource {
-            connection,
+            lease,
+            channel,
             consumer,
             publisher: None,
             ackers: HashMap::new(),
@@ -405,7 +428,12 @@ impl RabbitSource {
         }
         let declare =
             |e: lapin::Error| format!("cannot declare the dead-letter queue '{dlq}': {e}");
-        let channel = self.connection.create_channel().await.map_err(declare)?;
+        let channel = self
+            .lease
+            .connection()
+            .create_channel()
+            .await
+            .map_err(declare)?;
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()
@@ -415,7 +443,12 @@ impl RabbitSource {
             .await
         {
             // Without configure permission the queue must already exist.
-            let channel = self.connection.create_channel().await.map_err(declare)?;
+            let channel = self
+                .lease
+                .connection()
+                .create_channel()
+                .await
+                .map_err(declare)?;
             let passive = QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
@@ -691,11 +724,18 @@ impl Source for RabbitSource {
 
     fn close(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // Closing the connection returns every unsettled message to the queue.
+            // Closing the channel returns its unsettled messages to the
+            // queue; the connection stays for the other mappings on it, and
+            // closes with the last.
             let _ = self
-                .connection
+                .channel
                 .close(200, "mqtrigger mapping stopped".into())
                 .await;
+            if let Some(publisher) = self.publisher.take() {
+                let _ = publisher
+                    .close(200, "mqtrigger mapping stopped".into())
+                    .await;
+            }
             tracing::debug!(endpoint = %display_endpoint(&self.endpoint), "disconnected");
         })
     }
