@@ -129,6 +129,14 @@ fn is_frame_error(err: &lapin::Error) -> bool {
 pub fn classify(err: &lapin::Error, what: &str) -> SourceError {
     if let lapin::ErrorKind::ProtocolError(amqp) = err.kind() {
         let text = amqp.get_message().as_str();
+        if let Some(quota) = quota_reached(text) {
+            // A quota frees up when other clients let go: retried with
+            // back-off, and named so the operator can raise it.
+            return SourceError::Connection(format!(
+                "RabbitMQ refused {what}: {quota} is reached ({text}); raise it (rabbitmqctl set_vhost_limits or set_user_limits) or stop other clients — mqtrigger shares one connection among up to {} mappings",
+                super::shared::MAPPINGS_PER_CONNECTION
+            ));
+        }
         return match amqp.kind() {
             AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
                 if text.contains("Login was refused") =>
@@ -168,6 +176,22 @@ pub fn classify(err: &lapin::Error, what: &str) -> SourceError {
         return SourceError::Authentication(format!("RabbitMQ refused the login {what}: {text}"));
     }
     SourceError::Connection(format!("cannot reach RabbitMQ {what}: {text}"))
+}
+
+/// RabbitMQ's words for a limit it enforces ("connection limit (0) is
+/// reached", "queue limit in vhost 'v' (1) is reached", "channel limit"),
+/// as the quota to name.
+fn quota_reached(text: &str) -> Option<&'static str> {
+    if !text.contains("is reached") {
+        return None;
+    }
+    [
+        ("connection limit", "the connection limit"),
+        ("channel limit", "the channel limit"),
+        ("queue limit", "the queue limit"),
+    ]
+    .into_iter()
+    .find_map(|(said, quota)| text.contains(said).then_some(quota))
 }
 
 /// What to fix when the TLS handshake failed on the broker's certificate.
@@ -765,6 +789,13 @@ mod tests {
         );
         let text = "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received none but current is the value '10' of type 'signedint'";
         assert_eq!(current_value(text), Some(AMQPValue::LongLongInt(10)));
+    }
+
+    #[test]
+    fn a_broker_quota_is_named() {
+        let text = "NOT_ALLOWED - access to vhost 'v' refused for user 'guest': connection limit (0) is reached";
+        assert_eq!(quota_reached(text), Some("the connection limit"));
+        assert_eq!(quota_reached("NOT_ALLOWED - vhost v not found"), None);
     }
 
     #[test]
