@@ -298,7 +298,7 @@ impl RabbitSource {
             )
             .await
             .map_err(|e| classify(&e, &what))?;
-        let route = probe_dead_letter_route(&connection, &config.queue).await;
+        let route = probe_dead_letter_route(connection, &config.queue).await;
         channel
             .basic_qos(config.prefetch, BasicQosOptions::default())
             .await
