@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use lapin::BasicProperties;
 use mqtrigger::bench::probe::connections_to;
-use mqtrigger::mapping::{MappingSpec, SourceAccessConfiguration, SourceAccessType, State};
+use mqtrigger::mapping::State;
 
 fn port() -> u16 {
     amqp_url()
@@ -14,23 +14,6 @@ fn port() -> u16 {
         .next()
         .and_then(|p| p.split('/').next()?.parse().ok())
         .unwrap_or(5672)
-}
-
-fn on_queue(queue: &str) -> MappingSpec {
-    MappingSpec {
-        function_name: "recorder".into(),
-        event_source_arn: BROKER_ARN.into(),
-        queues: vec![queue.into()],
-        batch_size: Some(1),
-        maximum_batching_window_in_seconds: Some(0),
-        enabled: None,
-        filter_criteria: None,
-        source_access_configurations: vec![SourceAccessConfiguration {
-            kind: SourceAccessType::BasicAuth,
-            uri: SECRET_ARN.into(),
-        }],
-        scaling_config: None,
-    }
 }
 
 fn delivered(running: &Running, body: &str) -> bool {
@@ -51,8 +34,16 @@ async fn three_mappings_share_one_connection_and_a_deleted_queue_stops_only_its_
     // This test's own client holds one connection already.
     let before = connections_to(port());
     let running = Running::start(&Setup::new(&queues[0])).await;
-    let b = running.control.create(on_queue(&queues[1])).await.unwrap();
-    running.control.create(on_queue(&queues[2])).await.unwrap();
+    let b = running
+        .control
+        .create(beside("recorder", &queues[1], 1))
+        .await
+        .unwrap();
+    running
+        .control
+        .create(beside("recorder", &queues[2], 1))
+        .await
+        .unwrap();
     for q in &queues {
         let body = format!("{q} first");
         broker

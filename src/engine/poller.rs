@@ -340,18 +340,17 @@ async fn run_batches(
 ) {
     let mut waiting = VecDeque::new();
     let mut running = JoinSet::new();
+    let start = |running: &mut JoinSet<Delivered>, (id, batch): (BatchId, Batch)| {
+        let attempts =
+            attempts::invoke_batch(ctx.clone(), invoker.clone(), frame.clone(), id, batch);
+        running.spawn(attempts);
+    };
     let mut open = true;
     loop {
         while running.len() < slots
-            && let Some((id, batch)) = waiting.pop_front()
+            && let Some(next) = waiting.pop_front()
         {
-            running.spawn(attempts::invoke_batch(
-                ctx.clone(),
-                invoker.clone(),
-                frame.clone(),
-                id,
-                batch,
-            ));
+            start(&mut running, next);
         }
         if !open && running.is_empty() {
             return;
@@ -364,14 +363,8 @@ async fn run_batches(
                     return;
                 };
                 // The next batch starts before this one is reported.
-                if let Some((id, batch)) = waiting.pop_front() {
-                    running.spawn(attempts::invoke_batch(
-                        ctx.clone(),
-                        invoker.clone(),
-                        frame.clone(),
-                        id,
-                        batch,
-                    ));
+                if let Some(next) = waiting.pop_front() {
+                    start(&mut running, next);
                 }
                 if report.send(done).is_err() {
                     return;

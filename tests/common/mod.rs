@@ -695,3 +695,21 @@ pub fn aws_cli_state(addr: std::net::SocketAddr, uuid: &str) -> String {
         ],
     )
 }
+
+/// A second mapping on the test broker, beside the Setup's own.
+pub fn beside(function: &str, queue: &str, batch_size: u32) -> mqtrigger::mapping::MappingSpec {
+    mqtrigger::mapping::MappingSpec {
+        function_name: function.into(),
+        event_source_arn: BROKER_ARN.into(),
+        queues: vec![queue.into()],
+        batch_size: Some(batch_size),
+        maximum_batching_window_in_seconds: Some(1),
+        enabled: None,
+        filter_criteria: None,
+        source_access_configurations: vec![mqtrigger::mapping::SourceAccessConfiguration {
+            kind: mqtrigger::mapping::SourceAccessType::BasicAuth,
+            uri: SECRET_ARN.into(),
+        }],
+        scaling_config: None,
+    }
+}

@@ -120,24 +120,6 @@ fn behave(args: &[&str]) -> Vec<String> {
     command
 }
 
-/// A second mapping on the test broker, beside the Setup's own.
-pub fn beside(function: &str, queue: &str, batch_size: u32) -> MappingSpec {
-    MappingSpec {
-        function_name: function.into(),
-        event_source_arn: BROKER_ARN.into(),
-        queues: vec![queue.into()],
-        batch_size: Some(batch_size),
-        maximum_batching_window_in_seconds: Some(1),
-        enabled: None,
-        filter_criteria: None,
-        source_access_configurations: vec![SourceAccessConfiguration {
-            kind: SourceAccessType::BasicAuth,
-            uri: SECRET_ARN.into(),
-        }],
-        scaling_config: None,
-    }
-}
-
 fn lines(path: &std::path::Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines().map(str::to_owned).collect()

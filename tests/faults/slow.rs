@@ -2,7 +2,6 @@
 //! messages stay with us the whole time (heart-beats keep the connection
 //! alive), while another mapping on the same broker keeps its pace.
 
-use super::functions::beside;
 use super::*;
 use std::time::{Duration, Instant};
 
