@@ -59,13 +59,6 @@ pub struct Configured {
     amqp: crate::source::shared::AmqpConnections,
 }
 
-impl Configured {
-    /// AMQP connections open now (bench, tests).
-    pub fn amqp_connections(&self) -> usize {
-        self.amqp.open_connections()
-    }
-}
-
 impl Wiring for Configured {
     fn connect<'a>(
         &'a self,

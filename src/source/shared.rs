@@ -102,7 +102,7 @@ impl AmqpConnections {
         Ok(Lease(pooled))
     }
 
-    /// Connections open now, for `bench --idle-mappings` and tests.
+    /// Connections open now (in `Debug`).
     pub fn open_connections(&self) -> usize {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots
