@@ -11,17 +11,11 @@ ack), cpu_seconds (this process).
 import base64
 import json
 import queue as queues
-import resource
 import sys
 import time
 
-import botocore.session
+from bridge_common import cpu, lambda_client
 import stomp
-
-
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 class Inbox(stomp.ConnectionListener):
@@ -61,13 +55,7 @@ def main():
     hostport, user, password, queue, total, batch_size, endpoint = sys.argv[1:8]
     total, batch_size = int(total), int(batch_size)
     host, port = hostport.rsplit(":", 1)
-    client = botocore.session.get_session().create_client(
-        "lambda",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="bridge",
-        aws_secret_access_key="bridge",
-    )
+    client = lambda_client(endpoint)
     inbox = Inbox()
     conn = stomp.Connection12([(host, int(port))], auto_decode=False)
     conn.set_listener("inbox", inbox)

@@ -9,17 +9,11 @@ ack), cpu_seconds (this process).
 """
 import base64
 import json
-import resource
 import sys
 import time
 
-import botocore.session
+from bridge_common import cpu, lambda_client
 import pika
-
-
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def record(method, props, body):
@@ -49,13 +43,7 @@ def record(method, props, body):
 def main():
     url, queue, total, batch_size, endpoint = sys.argv[1:6]
     total, batch_size = int(total), int(batch_size)
-    client = botocore.session.get_session().create_client(
-        "lambda",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="bridge",
-        aws_secret_access_key="bridge",
-    )
+    client = lambda_client(endpoint)
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     channel.basic_qos(prefetch_count=batch_size * 2)

@@ -106,7 +106,6 @@ pub fn bodies(event: &[u8]) -> Vec<Vec<u8>> {
 
 /// [`bodies`] of an event already parsed.
 pub fn bodies_of(json: &serde_json::Value) -> Vec<Vec<u8>> {
-    use base64::Engine;
     let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
         Some(by_queue) => by_queue
             .values()
@@ -118,15 +117,16 @@ pub fn bodies_of(json: &serde_json::Value) -> Vec<Vec<u8>> {
             .map(|m| m.iter().collect())
             .unwrap_or_default(),
     };
-    records
-        .into_iter()
-        .map(|r| {
-            let data = r["data"].as_str().unwrap_or_default();
-            base64::engine::general_purpose::STANDARD
-                .decode(data)
-                .unwrap_or_default()
-        })
-        .collect()
+    records.into_iter().map(record_body).collect()
+}
+
+/// The message body a record carries (its `data`, decoded).
+pub fn record_body(record: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine;
+    let data = record["data"].as_str().unwrap_or_default();
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

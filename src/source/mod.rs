@@ -43,20 +43,8 @@ impl Delivery {
         if !self.body.is_empty() || self.record.is_empty() {
             return self.body.clone();
         }
-        #[derive(serde::Deserialize)]
-        struct Data<'a> {
-            #[serde(borrow)]
-            data: std::borrow::Cow<'a, str>,
-        }
-        use base64::Engine;
-        serde_json::from_slice::<Data>(&self.record)
-            .ok()
-            .and_then(|r| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(r.data.as_bytes())
-                    .ok()
-            })
-            .map(Bytes::from)
+        serde_json::from_slice(&self.record)
+            .map(|record| Bytes::from(crate::event::record_body(&record)))
             .unwrap_or_default()
     }
 }

@@ -452,12 +452,8 @@ impl RabbitSource {
         }
         let declare =
             |e: lapin::Error| format!("cannot declare the dead-letter queue '{dlq}': {e}");
-        let channel = self
-            .lease
-            .connection()
-            .create_channel()
-            .await
-            .map_err(declare)?;
+        let connection = self.lease.connection();
+        let channel = connection.create_channel().await.map_err(declare)?;
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()
@@ -467,12 +463,7 @@ impl RabbitSource {
             .await
         {
             // Without configure permission the queue must already exist.
-            let channel = self
-                .lease
-                .connection()
-                .create_channel()
-                .await
-                .map_err(declare)?;
+            let channel = connection.create_channel().await.map_err(declare)?;
             let passive = QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
