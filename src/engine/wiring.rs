@@ -57,6 +57,7 @@ pub trait Wiring: Send + Sync + 'static {
 #[derive(Default)]
 pub struct Configured {
     amqp: crate::source::shared::AmqpConnections,
+    stomp: crate::source::stomp_link::StompConnections,
 }
 
 impl Wiring for Configured {
@@ -65,7 +66,7 @@ impl Wiring for Configured {
         engine: &'a Control,
         consumer: Consumer<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>> {
-        Box::pin(connect(engine, consumer, &self.amqp))
+        Box::pin(connect(engine, consumer, self))
     }
 
     fn invoker<'a>(
@@ -101,7 +102,7 @@ impl Wiring for Configured {
 async fn connect(
     engine: &Control,
     consumer: Consumer<'_>,
-    amqp: &crate::source::shared::AmqpConnections,
+    shared: &Configured,
 ) -> Result<Box<dyn Source>, SourceError> {
     let config = engine.config();
     let spec = &consumer.mapping.spec;
@@ -135,7 +136,7 @@ async fn connect(
                 prefetch: consumer.prefetch.min(u32::from(u16::MAX)) as u16,
                 ca_file: broker.ca_file.clone(),
                 large_frames: consumer.large_frames,
-                connections: amqp.clone(),
+                connections: shared.amqp.clone(),
             })
             .await?;
             Ok(Box::new(source))
@@ -150,6 +151,7 @@ async fn connect(
                 prefetch: consumer.prefetch,
                 seen_before: consumer.seen_before,
                 in_order: consumer.in_order,
+                connections: shared.stomp.clone(),
             })
             .await?;
             Ok(Box::new(source))

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod rabbitmq;
 pub mod shared;
 pub mod stomp;
+pub mod stomp_link;
 
 /// One message as the engine sees it.
 #[derive(Debug, Clone)]

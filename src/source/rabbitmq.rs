@@ -75,7 +75,7 @@ enum DeadLetterRoute {
 
 pub struct RabbitSource {
     /// The connection, shared with other mappings (`shared`).
-    lease: Lease,
+    lease: Lease<Connection>,
     /// The consumer's channel: this mapping's own.
     channel: Channel,
     consumer: lapin::Consumer,

@@ -1,28 +1,41 @@
-//! AMQP connections shared by mappings.
+//! Broker connections shared by mappings.
 //!
 //! Brokers cap connections (Amazon MQ per instance type, RabbitMQ by file
 //! descriptors: Debian's runs with 1,024, and a thousand mappings with a
-//! connection each took it down), and each lapin connection costs an I/O
-//! thread and its buffers. So mappings to the same endpoint with the same
-//! credentials, virtual host and frame size share a connection, up to
-//! [`MAPPINGS_PER_CONNECTION`] of them; each mapping has channels of its own
-//! (its consumer with its prefetch, its dead-letter publisher), and a
-//! channel error (a deleted queue, a refused declare) closes only that
-//! mapping's channel. A connection that fails is replaced by whichever
-//! mapping reconnects first; the others then join it.
+//! connection each took it down), and each connection costs a socket, an
+//! I/O task (lapin: a thread) and its buffers. So mappings to the same
+//! endpoint with the same credentials (and, for AMQP, virtual host and
+//! frame size) share a connection, up to [`MAPPINGS_PER_CONNECTION`] of
+//! them. Each mapping keeps what is its own on it: AMQP channels (its
+//! consumer with its prefetch, its dead-letter publisher), a STOMP
+//! subscription with its prefetch; an error there (a deleted queue, a
+//! refused SUBSCRIBE) ends only that mapping's part. A connection that fails
+//! is replaced by whichever mapping reconnects first; the others then join
+//! it.
 
-use lapin::Connection;
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Mappings on one connection at most: enough that a thousand idle
 /// mappings hold a handful of connections, few enough that one connection's
-/// I/O thread is not every busy mapping's bottleneck.
+/// I/O task is not every busy mapping's bottleneck.
 pub const MAPPINGS_PER_CONNECTION: usize = 200;
 
-/// What makes two mappings' connections interchangeable.
+/// A connection that can be handed to one more mapping while it is open.
+pub trait Shareable: Send + Sync + 'static {
+    fn is_open(&self) -> bool;
+}
+
+impl Shareable for lapin::Connection {
+    fn is_open(&self) -> bool {
+        self.status().connected()
+    }
+}
+
+/// What makes two mappings' AMQP connections interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConnectionKey {
     pub endpoint: String,
@@ -33,49 +46,68 @@ pub struct ConnectionKey {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
-struct Pooled {
-    connection: Connection,
+/// The engine's AMQP connections.
+pub type AmqpConnections = Connections<ConnectionKey, lapin::Connection>;
+
+struct Pooled<C> {
+    connection: C,
     mappings: AtomicUsize,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Vec<Weak<Pooled>>>>;
+type Slot<C> = Arc<tokio::sync::Mutex<Vec<Weak<Pooled<C>>>>>;
 
-/// The engine's shared connections, one pool for all its mappings.
-#[derive(Clone, Default)]
-pub struct AmqpConnections {
-    slots: Arc<Mutex<HashMap<ConnectionKey, Slot>>>,
+/// The engine's shared connections of one kind, one pool for all its
+/// mappings.
+pub struct Connections<K, C> {
+    slots: Arc<Mutex<HashMap<K, Slot<C>>>>,
+}
+
+impl<K, C> Clone for Connections<K, C> {
+    fn clone(&self) -> Self {
+        Connections {
+            slots: self.slots.clone(),
+        }
+    }
+}
+
+impl<K, C> Default for Connections<K, C> {
+    fn default() -> Self {
+        Connections {
+            slots: Arc::default(),
+        }
+    }
 }
 
 /// One mapping's use of a shared connection; the connection closes when
 /// the last mapping on it lets go.
-pub struct Lease(Arc<Pooled>);
+pub struct Lease<C>(Arc<Pooled<C>>);
 
-impl Lease {
-    pub fn connection(&self) -> &Connection {
+impl<C> Lease<C> {
+    pub fn connection(&self) -> &C {
         &self.0.connection
     }
 }
 
-impl Drop for Lease {
+impl<C> Drop for Lease<C> {
     fn drop(&mut self) {
         self.0.mappings.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-impl std::fmt::Debug for AmqpConnections {
+impl<K, C> std::fmt::Debug for Connections<K, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AmqpConnections({} open)", self.open_connections())
+        write!(f, "Connections({} open)", self.open_connections())
     }
 }
 
-impl AmqpConnections {
-    /// A connected connection for `key` with room for one more mapping, or
-    /// a new one from `connect`. Mappings asking for the same key wait for
+impl<K: Clone + Eq + Hash, C: Shareable> Connections<K, C> {
+    /// An open connection for `key` with room for one more mapping, or a
+    /// new one from `connect`. Mappings asking for the same key wait for
     /// each other, so a thousand starting at once open a handful.
-    pub async fn lease<F, Fut, E>(&self, key: &ConnectionKey, connect: F) -> Result<Lease, E>
+    pub async fn lease<F, Fut, E>(&self, key: &K, connect: F) -> Result<Lease<C>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Connection, E>>,
+        Fut: Future<Output = Result<C, E>>,
     {
         let slot = self
             .slots
@@ -87,7 +119,7 @@ impl AmqpConnections {
         let mut open = slot.lock().await;
         open.retain(|w| w.strong_count() > 0);
         for pooled in open.iter().filter_map(Weak::upgrade) {
-            if pooled.connection.status().connected()
+            if pooled.connection.is_open()
                 && pooled.mappings.load(Ordering::Relaxed) < MAPPINGS_PER_CONNECTION
             {
                 pooled.mappings.fetch_add(1, Ordering::Relaxed);
@@ -101,7 +133,9 @@ impl AmqpConnections {
         open.push(Arc::downgrade(&pooled));
         Ok(Lease(pooled))
     }
+}
 
+impl<K, C> Connections<K, C> {
     /// Connections open now (in `Debug`).
     pub fn open_connections(&self) -> usize {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
