@@ -265,13 +265,16 @@ impl StompLink {
         let (tx, rx) = mpsc::unbounded_channel();
         // Unbounded, yet bounded by the subscription's prefetch: the broker
         // sends no more than that many unacked messages.
-        self.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            id.to_owned(),
-            Route {
-                messages: tx,
-                queue: queue.to_owned(),
-            },
-        );
+        self.routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id.to_owned(),
+                Route {
+                    messages: tx,
+                    queue: queue.to_owned(),
+                },
+            );
         rx
     }
 
