@@ -1,16 +1,16 @@
-//! The durable store: mappings and the journal (dead letters, batch
-//! outcomes), in one SQLite file in WAL mode under the state directory.
+//! The embedded store: one SQLite file in WAL mode under the state
+//! directory, the default.
 //!
 //! One engine owns a state directory at a time: an OS lock (flock) on the
-//! directory itself is held for the life of the [`Store`], so a second
+//! directory itself is held for the life of the store, so a second
 //! console or `serve` on the same state fails with a clear error instead of
 //! consuming the same queues twice. The lock is the directory's, not a
 //! file's: deleting `mqtrigger.lock` (which names the holder's PID, for the
 //! error) does not let a second engine in.
 
+use super::{BATCHES_KEPT, Backend, BatchRecord, DeadLetter, private_file};
 use crate::mapping::{Mapping, MappingSpec};
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -21,64 +21,14 @@ use uuid::Uuid;
 
 /// Bumped when the schema changes; a store from a newer mqtrigger is refused.
 const SCHEMA_VERSION: i64 = 2;
-/// Batch outcomes kept per mapping; the journal is for looking back, not an archive.
-const BATCHES_KEPT: i64 = 1_000;
 
-pub struct Store {
+pub struct SqliteStore {
     conn: Mutex<Connection>,
     dir: PathBuf,
     /// The state directory, opened and flocked.
     _lock: File,
     /// There was no store file: this one starts empty.
     fresh: bool,
-}
-
-/// A message that will not be retried again, with everything needed to look at it and replay it.
-/// Watchers elsewhere get it as JSON, the record and body in base64.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DeadLetter {
-    pub id: i64,
-    pub mapping: Uuid,
-    pub at: DateTime<Utc>,
-    pub queue: String,
-    pub message_id: Option<String>,
-    pub attempts: u32,
-    pub reason: String,
-    /// The function's last error payload, if it failed.
-    pub error: Option<String>,
-    /// Where the broker got it ("orders.dlq", "dead-letter exchange").
-    pub destination: String,
-    /// The message's record in the Lambda event.
-    #[serde(with = "crate::event::base64_bytes")]
-    pub record: Vec<u8>,
-    #[serde(with = "crate::event::base64_bytes")]
-    pub body: Vec<u8>,
-    /// The broker confirmed the move to `destination`. Until then the
-    /// letter is journaled (durably) and the broker still has the message.
-    pub moved: bool,
-}
-
-/// The outcome of one batch, for the console and `mappings` commands.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchRecord {
-    pub mapping: Uuid,
-    pub at: DateTime<Utc>,
-    pub messages: usize,
-    pub bytes: usize,
-    pub attempts: u32,
-    pub outcome: String,
-    pub error: Option<String>,
-    pub latency_ms: u64,
-}
-
-/// Opens `path` for writing, creating it with mode 0600 if it is new (an
-/// existing file keeps its mode: the user may have chosen it).
-pub fn private_file(path: &Path) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
 }
 
 /// Takes the state directory's lock, and writes this process's PID into
@@ -115,9 +65,9 @@ fn lock_state_dir(dir: &Path) -> Result<File> {
     Ok(handle)
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating) the store in `dir` and takes its lock.
-    pub fn open(dir: &Path) -> Result<Store> {
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -132,7 +82,7 @@ impl Store {
             .with_context(|| format!("cannot create the store {}", db_path.display()))?;
         let conn = Connection::open(&db_path)
             .with_context(|| format!("cannot open the store {}", db_path.display()))?;
-        let store = Store {
+        let store = SqliteStore {
             conn: Mutex::new(conn),
             dir: dir.to_owned(),
             _lock: lock,
@@ -148,18 +98,6 @@ impl Store {
     /// file are created anew (with new UUIDs), and there is no journal yet.
     pub fn is_fresh(&self) -> bool {
         self.fresh
-    }
-
-    /// What to tell a user about a fresh store.
-    pub fn fresh_notice(&self) -> String {
-        format!(
-            "a new store in {}: the config file's mappings get new UUIDs, and there are no dead letters or batch history yet (if a store was there before, it was deleted or moved)",
-            self.dir.display()
-        )
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -243,9 +181,66 @@ impl Store {
         Ok(())
     }
 
+    fn query_dead_letters(
+        &self,
+        condition: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<DeadLetter>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved
+             FROM dead_letters WHERE {condition}"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                mapping: r.get::<_, String>(1)?.parse().unwrap_or_default(),
+                at: r.get::<_, String>(2)?.parse().unwrap_or_default(),
+                queue: r.get(3)?,
+                message_id: r.get(4)?,
+                attempts: r.get(5)?,
+                reason: r.get(6)?,
+                error: r.get(7)?,
+                destination: r.get(8)?,
+                record: r.get(9)?,
+                body: r.get(10)?,
+                moved: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_batch(conn: &rusqlite::Connection, b: &BatchRecord) -> Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO batches(mapping, at, messages, bytes, attempts, outcome, error, latency_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            b.mapping.to_string(),
+            b.at.to_rfc3339(),
+            b.messages as i64,
+            b.bytes as i64,
+            b.attempts,
+            b.outcome,
+            b.error,
+            b.latency_ms as i64
+        ])?;
+        let id = conn.last_insert_rowid();
+        if id % 100 == 0 {
+            conn.execute(
+                "DELETE FROM batches WHERE mapping = ?1 AND id <= (
+                     SELECT id FROM batches WHERE mapping = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![b.mapping.to_string(), BATCHES_KEPT],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for SqliteStore {
     /// Every mapping, with the config-file spec it was last imported from (None
     /// for mappings made at run time).
-    pub fn mappings(&self) -> Result<Vec<(Mapping, Option<MappingSpec>)>> {
+    fn mappings(&self) -> Result<Vec<(Mapping, Option<MappingSpec>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT uuid, body, file_spec FROM mappings ORDER BY rowid")?;
         let rows = stmt.query_map([], |r| {
@@ -269,7 +264,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
+    fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
         let body: Option<String> = self
             .conn()
             .query_row(
@@ -283,7 +278,7 @@ impl Store {
 
     /// Writes a mapping. `file_spec` records which config-file entry it came from,
     /// so a later start can tell a changed file from a run-time change.
-    pub fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()> {
+    fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()> {
         let body = serde_json::to_string(mapping)?;
         let file_spec = file_spec.map(serde_json::to_string).transpose()?;
         self.conn().execute(
@@ -295,7 +290,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
+    fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
         Ok(self
             .conn()
             .execute("DELETE FROM mappings WHERE uuid = ?1", [uuid.to_string()])?
@@ -304,7 +299,7 @@ impl Store {
 
     /// Records dead letters in one transaction; returns once they are on disk.
     /// Journals dead letters in one transaction; their ids, in order.
-    pub fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {
+    fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {
         let mut ids = Vec::with_capacity(letters.len());
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -335,7 +330,7 @@ impl Store {
     }
 
     /// The broker confirmed the move of these journaled dead letters.
-    pub fn mark_moved(&self, ids: &[i64]) -> Result<()> {
+    fn mark_moved(&self, ids: &[i64]) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
@@ -348,90 +343,31 @@ impl Store {
         Ok(())
     }
 
-    pub fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
+    fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
         Ok(self.query_dead_letters("id = ?1", params![id])?.pop())
     }
 
     /// The newest dead letters first.
-    pub fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>> {
+    fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>> {
         self.query_dead_letters(
             "(?1 IS NULL OR mapping = ?1) ORDER BY id DESC LIMIT ?2",
             params![mapping.map(|u| u.to_string()), limit as i64],
         )
     }
 
-    fn query_dead_letters(
-        &self,
-        condition: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<DeadLetter>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved
-             FROM dead_letters WHERE {condition}"
-        ))?;
-        let rows = stmt.query_map(args, |r| {
-            Ok(DeadLetter {
-                id: r.get(0)?,
-                mapping: r.get::<_, String>(1)?.parse().unwrap_or_default(),
-                at: r.get::<_, String>(2)?.parse().unwrap_or_default(),
-                queue: r.get(3)?,
-                message_id: r.get(4)?,
-                attempts: r.get(5)?,
-                reason: r.get(6)?,
-                error: r.get(7)?,
-                destination: r.get(8)?,
-                record: r.get(9)?,
-                body: r.get(10)?,
-                moved: r.get(11)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Records batch outcomes in one transaction.
-    pub fn add_batches(&self, batches: &[BatchRecord]) -> Result<()> {
+    fn add_batches(&self, batches: &[BatchRecord]) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for b in batches {
-            Self::insert_batch(&tx, b)?;
+            SqliteStore::insert_batch(&tx, b)?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    pub fn add_batch(&self, b: &BatchRecord) -> Result<()> {
-        Self::insert_batch(&self.conn(), b)
-    }
-
-    fn insert_batch(conn: &rusqlite::Connection, b: &BatchRecord) -> Result<()> {
-        conn.prepare_cached(
-            "INSERT INTO batches(mapping, at, messages, bytes, attempts, outcome, error, latency_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            b.mapping.to_string(),
-            b.at.to_rfc3339(),
-            b.messages as i64,
-            b.bytes as i64,
-            b.attempts,
-            b.outcome,
-            b.error,
-            b.latency_ms as i64
-        ])?;
-        let id = conn.last_insert_rowid();
-        if id % 100 == 0 {
-            conn.execute(
-                "DELETE FROM batches WHERE mapping = ?1 AND id <= (
-                     SELECT id FROM batches WHERE mapping = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-                params![b.mapping.to_string(), BATCHES_KEPT],
-            )?;
-        }
-        Ok(())
-    }
-
     /// The newest batch outcomes first.
-    pub fn batches(&self, mapping: Uuid, limit: usize) -> Result<Vec<BatchRecord>> {
+    fn batches(&self, mapping: Uuid, limit: usize) -> Result<Vec<BatchRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT mapping, at, messages, bytes, attempts, outcome, error, latency_ms
@@ -455,55 +391,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::mapping::{MappingSpec, SourceAccessConfiguration, SourceAccessType};
-
-    fn spec() -> MappingSpec {
-        MappingSpec {
-            function_name: "echo".into(),
-            event_source_arn: "arn:aws:mq:us-east-1:0:broker:b:b-1".into(),
-            queues: vec!["q".into()],
-            batch_size: Some(5),
-            maximum_batching_window_in_seconds: None,
-            enabled: None,
-            filter_criteria: None,
-            source_access_configurations: vec![SourceAccessConfiguration {
-                kind: SourceAccessType::BasicAuth,
-                uri: "s".into(),
-            }],
-            scaling_config: None,
-        }
-    }
-
-    #[test]
-    fn mappings_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let m = Mapping::new(spec(), "arn:f".into());
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.put_mapping(&m, Some(&spec())).unwrap();
-            let mut changed = m.clone();
-            changed.spec.batch_size = Some(7);
-            store.put_mapping(&changed, None).unwrap();
-        }
-        let store = Store::open(dir.path()).unwrap();
-        let all = store.mappings().unwrap();
-        assert_eq!(all.len(), 1);
-        assert_eq!(
-            all[0].0.spec.batch_size,
-            Some(7),
-            "the run-time change is kept"
-        );
-        assert_eq!(
-            all[0].1.as_ref(),
-            Some(&spec()),
-            "the file spec is kept beside it"
-        );
-        assert_eq!(
-            all[0].0.last_modified.timestamp(),
-            m.last_modified.timestamp()
-        );
-    }
+    use crate::store::Store;
+    use rusqlite::Connection;
 
     #[test]
     fn a_second_engine_on_the_same_state_is_refused() {
@@ -565,52 +454,6 @@ mod tests {
         assert!(
             Store::open(dir.path()).unwrap().is_fresh(),
             "a deleted store is noticed"
-        );
-    }
-
-    #[test]
-    fn dead_letters_keep_their_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let uuid = Uuid::new_v4();
-        let letter = DeadLetter {
-            id: 0,
-            mapping: uuid,
-            at: Utc::now(),
-            queue: "q".into(),
-            message_id: Some("m1".into()),
-            attempts: 6,
-            reason: "function failed".into(),
-            error: Some("{\"errorType\":\"X\"}".into()),
-            destination: "q.dlq".into(),
-            record: b"{}".to_vec(),
-            body: vec![0, 159, 146, 150],
-            moved: false,
-        };
-        let ids = store
-            .add_dead_letters(&[letter.clone(), letter.clone()])
-            .unwrap();
-        let got = store.dead_letters(Some(uuid), 10).unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].body, letter.body);
-        assert_eq!(got[0].attempts, 6);
-        assert!(
-            got.iter().all(|d| !d.moved),
-            "not moved until the broker says so"
-        );
-        store.mark_moved(&ids[..1]).unwrap();
-        let moved: Vec<bool> = store
-            .dead_letters(Some(uuid), 10)
-            .unwrap()
-            .iter()
-            .map(|d| d.moved)
-            .collect();
-        assert_eq!(moved.iter().filter(|m| **m).count(), 1);
-        assert!(
-            store
-                .dead_letters(Some(Uuid::new_v4()), 10)
-                .unwrap()
-                .is_empty()
         );
     }
 }

@@ -1,0 +1,189 @@
+//! The durable store: mappings and the journal (dead letters, batch
+//! outcomes). Two backends behind one [`Store`]: the embedded SQLite file
+//! under the state directory (the default, `sqlite.rs`), and PostgreSQL
+//! (`--store postgres://…`, `postgres.rs`), which several instances can
+//! share.
+//!
+//! The store's calls are synchronous: the engine's hot path makes them off
+//! its async workers (the journal's thread, `spawn_blocking`), and the
+//! rest are the control plane's. PostgreSQL's client runs on threads of
+//! its own, so a call from any thread or runtime just waits for them.
+
+mod postgres;
+mod sqlite;
+
+use crate::mapping::{Mapping, MappingSpec};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use uuid::Uuid;
+
+/// Batch outcomes kept per mapping; the journal is for looking back, not an archive.
+const BATCHES_KEPT: i64 = 1_000;
+
+/// A message that will not be retried again, with everything needed to look at it and replay it.
+/// Watchers elsewhere get it as JSON, the record and body in base64.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub mapping: Uuid,
+    pub at: DateTime<Utc>,
+    pub queue: String,
+    pub message_id: Option<String>,
+    pub attempts: u32,
+    pub reason: String,
+    /// The function's last error payload, if it failed.
+    pub error: Option<String>,
+    /// Where the broker got it ("orders.dlq", "dead-letter exchange").
+    pub destination: String,
+    /// The message's record in the Lambda event.
+    #[serde(with = "crate::event::base64_bytes")]
+    pub record: Vec<u8>,
+    #[serde(with = "crate::event::base64_bytes")]
+    pub body: Vec<u8>,
+    /// The broker confirmed the move to `destination`. Until then the
+    /// letter is journaled (durably) and the broker still has the message.
+    pub moved: bool,
+}
+
+/// The outcome of one batch, for the console and `mappings` commands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRecord {
+    pub mapping: Uuid,
+    pub at: DateTime<Utc>,
+    pub messages: usize,
+    pub bytes: usize,
+    pub attempts: u32,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+/// Opens `path` for writing, creating it with mode 0600 if it is new (an
+/// existing file keeps its mode: the user may have chosen it).
+pub fn private_file(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// What each backend keeps, and how it is read back.
+trait Backend: Send + Sync {
+    /// Every mapping in the order they were made, with the config-file spec
+    /// each was last imported from (None for mappings made at run time).
+    fn mappings(&self) -> Result<Vec<(Mapping, Option<MappingSpec>)>>;
+    fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>>;
+    /// Writes a mapping. `file_spec` records which config-file entry it came
+    /// from (kept when None), so a later start can tell a changed file from
+    /// a run-time change.
+    fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()>;
+    fn delete_mapping(&self, uuid: Uuid) -> Result<bool>;
+    /// Journals dead letters in one transaction, durably; their ids, in order.
+    fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>>;
+    /// The broker confirmed the move of these journaled dead letters.
+    fn mark_moved(&self, ids: &[i64]) -> Result<()>;
+    fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>>;
+    /// The newest dead letters first.
+    fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>>;
+    /// Records batch outcomes in one transaction, keeping the newest
+    /// [`BATCHES_KEPT`] per mapping.
+    fn add_batches(&self, batches: &[BatchRecord]) -> Result<()>;
+    /// The newest batch outcomes first.
+    fn batches(&self, mapping: Uuid, limit: usize) -> Result<Vec<BatchRecord>>;
+}
+
+pub struct Store {
+    backend: Box<dyn Backend>,
+    /// There was no store: this one starts empty.
+    fresh: bool,
+    /// Where it is, for a person: a directory, or a database without its password.
+    place: String,
+}
+
+impl Store {
+    /// Opens (creating) the SQLite store in `dir` and takes its lock.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let store = sqlite::SqliteStore::open(dir)?;
+        Ok(Store {
+            fresh: store.is_fresh(),
+            place: dir.display().to_string(),
+            backend: Box::new(store),
+        })
+    }
+
+    /// Connects to the PostgreSQL store at `url` (`postgres://…`), making
+    /// or upgrading its tables.
+    pub fn connect(url: &str) -> Result<Store> {
+        let store = postgres::PgStore::connect(url)?;
+        Ok(Store {
+            fresh: store.is_fresh(),
+            place: format!("database {}", store.place()),
+            backend: Box::new(store),
+        })
+    }
+
+    /// No store was there when it was opened: the mappings of the config
+    /// file are created anew (with new UUIDs), and there is no journal yet.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// What to tell a user about a fresh store.
+    pub fn fresh_notice(&self) -> String {
+        format!(
+            "a new store in {}: the config file's mappings get new UUIDs, and there are no dead letters or batch history yet (if a store was there before, it was deleted or moved)",
+            self.place
+        )
+    }
+
+    pub fn mappings(&self) -> Result<Vec<(Mapping, Option<MappingSpec>)>> {
+        self.backend.mappings()
+    }
+
+    pub fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
+        self.backend.mapping(uuid)
+    }
+
+    pub fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()> {
+        self.backend.put_mapping(mapping, file_spec)
+    }
+
+    pub fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
+        self.backend.delete_mapping(uuid)
+    }
+
+    pub fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {
+        self.backend.add_dead_letters(letters)
+    }
+
+    pub fn mark_moved(&self, ids: &[i64]) -> Result<()> {
+        self.backend.mark_moved(ids)
+    }
+
+    pub fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
+        self.backend.dead_letter(id)
+    }
+
+    pub fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.backend.dead_letters(mapping, limit)
+    }
+
+    pub fn add_batches(&self, batches: &[BatchRecord]) -> Result<()> {
+        self.backend.add_batches(batches)
+    }
+
+    pub fn add_batch(&self, batch: &BatchRecord) -> Result<()> {
+        self.backend.add_batches(std::slice::from_ref(batch))
+    }
+
+    pub fn batches(&self, mapping: Uuid, limit: usize) -> Result<Vec<BatchRecord>> {
+        self.backend.batches(mapping, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,536 @@
+//! The PostgreSQL store (`--store postgres://…`): the same tables as the
+//! SQLite store, prefixed `mqtrigger_`, in a database several instances can
+//! reach.
+//!
+//! The `postgres` client blocks, and would start a runtime of its own on a
+//! tokio thread (which panics); so it runs on two threads of its own, each
+//! with a connection (a small pool), and a call from any thread hands
+//! them a job and waits. A lost connection is made again at the next job.
+//!
+//! One engine per database, for now: each store holds a session-level
+//! advisory lock, as the SQLite store holds a lock on its directory, so a
+//! second instance on the same database is refused instead of consuming
+//! the same queues twice. (Sharing the mappings out among instances, each
+//! mapping under a lock of its own, is the next step of issue #18.)
+
+use super::{BATCHES_KEPT, Backend, BatchRecord, DeadLetter};
+use crate::mapping::{Mapping, MappingSpec};
+use anyhow::{Context, Result, anyhow, bail};
+use postgres::{Client, NoTls};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Bumped when the schema changes; a database from a newer mqtrigger is refused.
+const SCHEMA_VERSION: i32 = 1;
+
+/// Each version's step from the one before.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE mqtrigger_mappings(
+         uuid uuid PRIMARY KEY,
+         position bigserial,
+         body text NOT NULL,
+         file_spec text);
+     CREATE TABLE mqtrigger_dead_letters(
+         id bigserial PRIMARY KEY,
+         mapping uuid NOT NULL,
+         at timestamptz NOT NULL,
+         queue text NOT NULL,
+         message_id text,
+         attempts integer NOT NULL,
+         reason text NOT NULL,
+         error text,
+         destination text NOT NULL,
+         record bytea NOT NULL,
+         body bytea NOT NULL,
+         moved boolean NOT NULL);
+     CREATE INDEX mqtrigger_dead_letters_by_mapping ON mqtrigger_dead_letters(mapping, id);
+     CREATE TABLE mqtrigger_batches(
+         id bigserial PRIMARY KEY,
+         mapping uuid NOT NULL,
+         at timestamptz NOT NULL,
+         messages bigint NOT NULL,
+         bytes bigint NOT NULL,
+         attempts integer NOT NULL,
+         outcome text NOT NULL,
+         error text,
+         latency_ms bigint NOT NULL);
+     CREATE INDEX mqtrigger_batches_by_mapping ON mqtrigger_batches(mapping, id);",
+)];
+
+/// Advisory lock keys ("mqtrigger" in ASCII, then a number): one engine
+/// per database, and one migration at a time.
+const ENGINE_LOCK: i64 = 0x6d71_7472_6967_0001;
+const MIGRATION_LOCK: i64 = 0x6d71_7472_6967_0002;
+
+/// Connections in the pool.
+const POOL_SIZE: usize = 2;
+
+type Job = Box<dyn FnOnce(&mut Option<Client>) + Send>;
+
+pub struct PgStore {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    fresh: bool,
+    place: String,
+    /// Holds the engine's lock on its own connection; ends with the store.
+    _lock: EngineLock,
+}
+
+/// The thread that holds the one-engine lock. Dropping it unlocks and
+/// waits, so the next store on the database can lock at once.
+struct EngineLock {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EngineLock {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The URL's parts a person may see: no password.
+fn place_of(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}@{host}:{port}/{}",
+        config.get_user().unwrap_or("?"),
+        config.get_dbname().unwrap_or("?")
+    )
+}
+
+/// One line from a PostgreSQL error: the server's own message when it
+/// sent one.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+fn connect(config: &postgres::Config, place: &str) -> Result<Client> {
+    config.connect(NoTls).map_err(|e| {
+        anyhow!(
+            "cannot reach the PostgreSQL store {place}: {}; check --store (or [store] url) and that PostgreSQL runs",
+            describe(&e)
+        )
+    })
+}
+
+impl PgStore {
+    pub fn connect(url: &str) -> Result<PgStore> {
+        let mut config: postgres::Config = url.parse().map_err(|e| {
+            anyhow!(
+                "the store URL is not a PostgreSQL URL (postgres://user@host:port/database): {e}"
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name(&format!(
+            "mqtrigger pid {} on {}",
+            std::process::id(),
+            hostname()
+        ));
+        let place = place_of(&config);
+        let mut first = connect(&config, &place)?;
+        let lock = hold_engine_lock(&config, &place)?;
+        let fresh = migrate(&mut first)
+            .with_context(|| format!("the PostgreSQL store {place} cannot be used"))?;
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut first = Some(first);
+        for n in 0..POOL_SIZE {
+            let receiver = receiver.clone();
+            let config = config.clone();
+            let place = place.clone();
+            let mut client = if n == 0 { first.take() } else { None };
+            std::thread::Builder::new()
+                .name(format!("mqtrigger-store-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        };
+                        if client.as_ref().is_none_or(Client::is_closed) {
+                            client = connect(&config, &place)
+                                .map_err(|e| tracing::warn!("{e:#}"))
+                                .ok();
+                        }
+                        job(&mut client);
+                    }
+                })
+                .context("cannot start the store's threads")?;
+        }
+        Ok(PgStore {
+            jobs: Mutex::new(jobs),
+            fresh,
+            place,
+            _lock: lock,
+        })
+    }
+
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    /// Runs `f` on a pooled connection and waits for it.
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, postgres::Error> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let place = self.place.clone();
+        let job: Job = Box::new(move |client: &mut Option<Client>| {
+            let result = match client.as_mut() {
+                Some(c) => f(c)
+                    .map_err(|e| anyhow!("the PostgreSQL store {place} failed: {}", describe(&e))),
+                None => Err(anyhow!(
+                    "cannot reach the PostgreSQL store {place}; check that PostgreSQL runs"
+                )),
+            };
+            let _ = tx.send(result);
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| anyhow!("the PostgreSQL store {} is closed", self.place))?;
+        rx.recv()
+            .map_err(|_| anyhow!("the PostgreSQL store {} is closed", self.place))?
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Takes the one-engine lock on a connection of its own, kept (and
+/// checked) on a thread until the store is dropped.
+fn hold_engine_lock(config: &postgres::Config, place: &str) -> Result<EngineLock> {
+    let mut client = connect(config, place)?;
+    let held: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&ENGINE_LOCK])
+        .map_err(|e| anyhow!("cannot lock the PostgreSQL store {place}: {}", describe(&e)))?
+        .get(0);
+    if !held {
+        let holder = client
+            .query_opt(
+                "SELECT a.application_name, a.client_addr::text FROM pg_locks l
+                 JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND l.granted
+                   AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)",
+                &[&ENGINE_LOCK],
+            )
+            .ok()
+            .flatten()
+            .map(|row| {
+                let name: Option<String> = row.get(0);
+                let addr: Option<String> = row.get(1);
+                format!(
+                    " ({}{})",
+                    name.unwrap_or_default(),
+                    addr.map(|a| format!(" from {a}")).unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        bail!(
+            "the PostgreSQL store {place} is in use by another mqtrigger{holder}; \
+             stop it, or give this one its own database (one instance per database for now)"
+        );
+    }
+    let (stop, stopped) = mpsc::channel::<()>();
+    let place = place.to_owned();
+    let thread = std::thread::Builder::new()
+        .name("mqtrigger-store-lock".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_secs(5))
+            {
+                if let Err(e) = client.simple_query("SELECT 1") {
+                    tracing::error!(
+                        "lost the connection that holds the lock on the PostgreSQL store {place}: {}",
+                        describe(&e)
+                    );
+                    return;
+                }
+            }
+            let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&ENGINE_LOCK]);
+        })
+        .context("cannot start the store's lock thread")?;
+    Ok(EngineLock {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// Makes or upgrades the tables, one instance at a time; true when there
+/// were none (a fresh store).
+fn migrate(client: &mut Client) -> Result<bool> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS mqtrigger_schema(version integer NOT NULL)")?;
+    let version: Option<i32> = tx
+        .query_opt("SELECT version FROM mqtrigger_schema", &[])?
+        .map(|r| r.get(0));
+    if let Some(v) = version
+        && v > SCHEMA_VERSION
+    {
+        bail!(
+            "it was written by a newer mqtrigger (schema {v}, this one knows {SCHEMA_VERSION}); \
+             upgrade mqtrigger or use another database"
+        );
+    }
+    let from = version.unwrap_or(0);
+    for (to, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > from) {
+        tx.batch_execute(sql)
+            .with_context(|| format!("migration to schema {to} failed"))?;
+    }
+    if version.is_none() {
+        tx.execute(
+            "INSERT INTO mqtrigger_schema(version) VALUES ($1)",
+            &[&SCHEMA_VERSION],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE mqtrigger_schema SET version = $1",
+            &[&SCHEMA_VERSION],
+        )?;
+    }
+    tx.commit()?;
+    Ok(version.is_none())
+}
+
+fn dead_letter(row: &postgres::Row) -> DeadLetter {
+    DeadLetter {
+        id: row.get(0),
+        mapping: row.get(1),
+        at: row.get(2),
+        queue: row.get(3),
+        message_id: row.get(4),
+        attempts: row.get::<_, i32>(5) as u32,
+        reason: row.get(6),
+        error: row.get(7),
+        destination: row.get(8),
+        record: row.get(9),
+        body: row.get(10),
+        moved: row.get(11),
+    }
+}
+
+const DEAD_LETTER_COLUMNS: &str =
+    "id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved";
+
+impl Backend for PgStore {
+    fn mappings(&self) -> Result<Vec<(Mapping, Option<MappingSpec>)>> {
+        let rows = self.call(|c| {
+            c.query(
+                "SELECT uuid, body, file_spec FROM mqtrigger_mappings ORDER BY position",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|row| {
+                let uuid: Uuid = row.get(0);
+                let unreadable = || format!("mapping {uuid} in the store is unreadable");
+                let mapping = serde_json::from_str(row.get(1)).with_context(unreadable)?;
+                let file_spec = row
+                    .get::<_, Option<&str>>(2)
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .with_context(unreadable)?;
+                Ok((mapping, file_spec))
+            })
+            .collect()
+    }
+
+    fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
+        let row = self.call(move |c| {
+            c.query_opt(
+                "SELECT body FROM mqtrigger_mappings WHERE uuid = $1",
+                &[&uuid],
+            )
+        })?;
+        row.map(|r| serde_json::from_str(r.get(0)))
+            .transpose()
+            .with_context(|| format!("mapping {uuid} in the store is unreadable"))
+    }
+
+    fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()> {
+        let uuid = mapping.uuid;
+        let body = serde_json::to_string(mapping)?;
+        let file_spec = file_spec.map(serde_json::to_string).transpose()?;
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO mqtrigger_mappings(uuid, body, file_spec) VALUES ($1, $2, $3)
+                 ON CONFLICT(uuid) DO UPDATE SET body = excluded.body,
+                     file_spec = COALESCE(excluded.file_spec, mqtrigger_mappings.file_spec)",
+                &[&uuid, &body, &file_spec],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
+        let n = self
+            .call(move |c| c.execute("DELETE FROM mqtrigger_mappings WHERE uuid = $1", &[&uuid]))?;
+        Ok(n > 0)
+    }
+
+    fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {
+        let letters = letters.to_vec();
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let insert = tx.prepare(
+                "INSERT INTO mqtrigger_dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            )?;
+            let mut ids = Vec::with_capacity(letters.len());
+            for l in &letters {
+                let row = tx.query_one(
+                    &insert,
+                    &[
+                        &l.mapping,
+                        &l.at,
+                        &l.queue,
+                        &l.message_id,
+                        &(l.attempts as i32),
+                        &l.reason,
+                        &l.error,
+                        &l.destination,
+                        &l.record,
+                        &l.body,
+                        &l.moved,
+                    ],
+                )?;
+                ids.push(row.get(0));
+            }
+            tx.commit()?;
+            Ok(ids)
+        })
+    }
+
+    fn mark_moved(&self, ids: &[i64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE mqtrigger_dead_letters SET moved = true WHERE id = ANY($1)",
+                &[&ids],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
+        let row = self.call(move |c| {
+            c.query_opt(
+                &format!("SELECT {DEAD_LETTER_COLUMNS} FROM mqtrigger_dead_letters WHERE id = $1"),
+                &[&id],
+            )
+        })?;
+        Ok(row.as_ref().map(dead_letter))
+    }
+
+    fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>> {
+        let limit = limit as i64;
+        let rows = self.call(move |c| {
+            c.query(
+                &format!(
+                    "SELECT {DEAD_LETTER_COLUMNS} FROM mqtrigger_dead_letters
+                     WHERE ($1::uuid IS NULL OR mapping = $1) ORDER BY id DESC LIMIT $2"
+                ),
+                &[&mapping, &limit],
+            )
+        })?;
+        Ok(rows.iter().map(dead_letter).collect())
+    }
+
+    fn add_batches(&self, batches: &[BatchRecord]) -> Result<()> {
+        let batches = batches.to_vec();
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let insert = tx.prepare(
+                "INSERT INTO mqtrigger_batches(mapping, at, messages, bytes, attempts, outcome, error, latency_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )?;
+            for b in &batches {
+                let id: i64 = tx
+                    .query_one(
+                        &insert,
+                        &[
+                            &b.mapping,
+                            &b.at,
+                            &(b.messages as i64),
+                            &(b.bytes as i64),
+                            &(b.attempts as i32),
+                            &b.outcome,
+                            &b.error,
+                            &(b.latency_ms as i64),
+                        ],
+                    )?
+                    .get(0);
+                if id % 100 == 0 {
+                    tx.execute(
+                        "DELETE FROM mqtrigger_batches WHERE mapping = $1 AND id <= (
+                             SELECT id FROM mqtrigger_batches WHERE mapping = $1
+                             ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                        &[&b.mapping, &BATCHES_KEPT],
+                    )?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn batches(&self, mapping: Uuid, limit: usize) -> Result<Vec<BatchRecord>> {
+        let limit = limit as i64;
+        let rows = self.call(move |c| {
+            c.query(
+                "SELECT mapping, at, messages, bytes, attempts, outcome, error, latency_ms
+                 FROM mqtrigger_batches WHERE mapping = $1 ORDER BY id DESC LIMIT $2",
+                &[&mapping, &limit],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| BatchRecord {
+                mapping: r.get(0),
+                at: r.get(1),
+                messages: r.get::<_, i64>(2) as usize,
+                bytes: r.get::<_, i64>(3) as usize,
+                attempts: r.get::<_, i32>(4) as u32,
+                outcome: r.get(5),
+                error: r.get(6),
+                latency_ms: r.get::<_, i64>(7) as u64,
+            })
+            .collect())
+    }
+}
