@@ -30,6 +30,8 @@ struct RawConfig {
     api: ApiSettings,
     #[serde(default)]
     secrets_manager: SecretsManagerSettings,
+    #[serde(default)]
+    store: StoreSettings,
 }
 
 /// `[api]`: Lambda's event-source-mapping REST API.
@@ -42,6 +44,15 @@ pub struct ApiSettings {
     /// serves loopback only, and does not check signatures.
     #[serde(default)]
     pub access_keys: Vec<crate::api::sigv4::AccessKey>,
+}
+
+/// `[store]`: where mappings, dead letters and batch history are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `postgres://user@host:port/database`: a PostgreSQL store instead of
+    /// the SQLite file in the state directory (`--store` overrides it).
+    pub url: Option<String>,
 }
 
 /// `[secrets_manager]`: where BASIC_AUTH secrets not in `[secrets]` are read.
@@ -65,6 +76,7 @@ pub struct Config {
     pub engine: EngineSettings,
     pub api: ApiSettings,
     pub secrets_manager: SecretsManagerSettings,
+    pub store: StoreSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -256,6 +268,7 @@ impl Config {
             engine: raw.engine,
             api: raw.api,
             secrets_manager: raw.secrets_manager,
+            store: raw.store,
         };
         for spanned in raw.mappings {
             let span = spanned.span();

@@ -122,6 +122,10 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, default_value = ".state")]
         state: PathBuf,
+        /// Keep mappings and the journal in PostgreSQL, postgres://user@host:port/database
+        /// (overrides [store] url), instead of SQLite in the state directory.
+        #[arg(long)]
+        store: Option<String>,
         /// Also serve Lambda's event-source-mapping API here, HOST:PORT (overrides [api] listen).
         #[arg(long, value_parser = listen_addr)]
         api: Option<SocketAddr>,
@@ -142,9 +146,13 @@ enum Command {
     Serve {
         #[arg(long, short)]
         config: PathBuf,
-        /// Where mappings and the journal are kept.
+        /// Where mappings and the journal are kept (SQLite).
         #[arg(long, default_value = ".state")]
         state: PathBuf,
+        /// Keep mappings and the journal in PostgreSQL instead,
+        /// postgres://user@host:port/database (overrides [store] url).
+        #[arg(long)]
+        store: Option<String>,
         /// Serve Lambda's event-source-mapping API here, HOST:PORT (overrides [api] listen).
         #[arg(long, value_parser = listen_addr)]
         api: Option<SocketAddr>,
@@ -276,6 +284,7 @@ fn main() -> ExitCode {
     let mut command = cli.command.unwrap_or(Command::Console {
         config: None,
         state: ".state".into(),
+        store: None,
         api: None,
         readonly: false,
         endpoint: None,
@@ -398,7 +407,8 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             api,
             metrics,
             readonly,
-        } => serve(config, state, api, metrics, readonly).await,
+            store,
+        } => serve(config, state, store, api, metrics, readonly).await,
         Command::Console {
             endpoint: Some(endpoint),
             ..
@@ -409,6 +419,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
         }
         Command::Console {
             state,
+            store,
             api,
             readonly,
             ..
@@ -416,7 +427,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             let config = console_config.expect("read in main");
             mqtrigger::console::needs_a_terminal()?;
             let api_listener = bind_api(&config, api).await?;
-            let store = Store::open(&state)?;
+            let store = Store::choose(store.as_deref(), &config, &state)?;
             let control = Control::start(config, store).await?;
             if readonly {
                 control.make_readonly();
@@ -584,6 +595,7 @@ async fn bind_api(config: &Config, flag: Option<SocketAddr>) -> Result<Option<Tc
 async fn serve(
     config_path: PathBuf,
     state: PathBuf,
+    store_url: Option<String>,
     api: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
     readonly: bool,
@@ -598,7 +610,7 @@ async fn serve(
         ),
         None => None,
     };
-    let store = Store::open(&state)?;
+    let store = Store::choose(store_url.as_deref(), &config, &state)?;
     if store.is_fresh() {
         tracing::warn!("{}", store.fresh_notice());
     }
@@ -624,7 +636,7 @@ async fn serve(
         ));
     }
     let mappings = control.list()?;
-    tracing::info!(mappings = mappings.len(), state = %state.display(), "serving");
+    tracing::info!(mappings = mappings.len(), store = %control.store().place(), "serving");
     for m in &mappings {
         tracing::info!(uuid = %m.uuid, function = %m.spec.function_name, queue = m.spec.queue(), state = %m.state, "mapping");
     }

@@ -118,7 +118,11 @@ impl Store {
     /// Connects to the PostgreSQL store at `url` (`postgres://…`), making
     /// or upgrading its tables.
     pub fn connect(url: &str) -> Result<Store> {
-        let store = postgres::PgStore::connect(url)?;
+        // The blocking client must not start its runtime on a tokio thread.
+        let owned = url.to_owned();
+        let store = std::thread::spawn(move || postgres::PgStore::connect(&owned))
+            .join()
+            .map_err(|_| anyhow::anyhow!("the PostgreSQL store's connect panicked"))??;
         Ok(Store {
             fresh: store.is_fresh(),
             place: format!("database {}", store.place()),
@@ -126,10 +130,25 @@ impl Store {
         })
     }
 
+    /// The store a command runs on: `--store`, else the config's `[store]
+    /// url`, else the SQLite store in `state`.
+    pub fn choose(given: Option<&str>, config: &crate::config::Config, state: &Path) -> Result<Store> {
+        match given.or(config.store.url.as_deref()) {
+            Some(url) => Store::connect(url),
+            None => Store::open(state),
+        }
+    }
+
     /// No store was there when it was opened: the mappings of the config
     /// file are created anew (with new UUIDs), and there is no journal yet.
     pub fn is_fresh(&self) -> bool {
         self.fresh
+    }
+
+    /// Where the store is, for a person: a directory, or a database
+    /// without its password.
+    pub fn place(&self) -> &str {
+        &self.place
     }
 
     /// What to tell a user about a fresh store.
