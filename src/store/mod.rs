@@ -132,7 +132,11 @@ impl Store {
 
     /// The store a command runs on: `--store`, else the config's `[store]
     /// url`, else the SQLite store in `state`.
-    pub fn choose(given: Option<&str>, config: &crate::config::Config, state: &Path) -> Result<Store> {
+    pub fn choose(
+        given: Option<&str>,
+        config: &crate::config::Config,
+        state: &Path,
+    ) -> Result<Store> {
         match given.or(config.store.url.as_deref()) {
             Some(url) => Store::connect(url),
             None => Store::open(state),

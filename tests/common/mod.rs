@@ -713,3 +713,49 @@ pub fn beside(function: &str, queue: &str, batch_size: u32) -> mqtrigger::mappin
         scaling_config: None,
     }
 }
+
+/// A PostgreSQL database made for one test on the machine's server
+/// (`MQTRIGGER_TEST_POSTGRES`, default postgres://postgres@127.0.0.1:5432;
+/// `scripts/brokers up` makes sure it runs), dropped after it.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    fn server() -> String {
+        std::env::var("MQTRIGGER_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    }
+
+    fn admin(sql: String) {
+        let url = format!("{}/postgres", Self::server());
+        // The blocking client runs its own runtime: not on a tokio thread.
+        std::thread::spawn(move || {
+            postgres::Client::connect(&url, postgres::NoTls)
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL must run at {url} (scripts/brokers up): {e}")
+                })
+                .batch_execute(&sql)
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+    }
+
+    pub fn new() -> TestDatabase {
+        let name = format!("mqt_test_{}", uuid::Uuid::new_v4().simple());
+        Self::admin(format!("CREATE DATABASE {name}"));
+        TestDatabase {
+            url: format!("{}/{name}", Self::server()),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = std::panic::catch_unwind(|| Self::admin(sql));
+    }
+}
