@@ -53,6 +53,15 @@ pub struct StoreSettings {
     /// `postgres://user@host:port/database`: a PostgreSQL store instead of
     /// the SQLite file in the state directory (`--store` overrides it).
     pub url: Option<String>,
+    /// With several instances on one database: how long an instance may
+    /// go unseen before the others take its mappings over (default 10).
+    pub lease_seconds: Option<u64>,
+}
+
+impl StoreSettings {
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_seconds.unwrap_or(10).max(2))
+    }
 }
 
 /// `[secrets_manager]`: where BASIC_AUTH secrets not in `[secrets]` are read.

@@ -1,6 +1,7 @@
-//! `serve --store postgres://…`: mappings made through the API and dead
-//! letters live in PostgreSQL, not in the state directory; one engine per
-//! database, a second one told who holds it.
+//! `--store postgres://…`: mappings made through the API live in
+//! PostgreSQL, not in the state directory; instances on one database share
+//! the mappings out, each run by one of them, and take over from one that
+//! stops; an instance without its database runs nothing.
 
 mod common;
 
@@ -99,22 +100,6 @@ async fn a_mapping_made_through_the_api_lives_in_postgres_across_restarts() {
     broker.publish(&queue, b"before", Default::default()).await;
     wait_for("the first message", || !bodies(&record).is_empty()).await;
 
-    // A second engine on the same database is refused, and told by whom.
-    let second = Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-        .args(["serve", "--config"])
-        .arg(dir.path().join("mqtrigger.toml"))
-        .arg("--state")
-        .arg(dir.path().join("state-b"))
-        .args(["--store", &db.url])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "{said}");
-    assert!(said.contains("is in use by another mqtrigger"), "{said}");
-    assert!(
-        said.contains(&format!("mqtrigger pid {}", first.id())),
-        "names the holder: {said}"
-    );
     drop(first);
 
     // Started again from another state directory, with the store named in
@@ -144,4 +129,146 @@ async fn a_mapping_made_through_the_api_lives_in_postgres_across_restarts() {
         !dir.path().join("state-c").join("mqtrigger.db").exists(),
         "nothing in SQLite"
     );
+}
+
+fn postgres_outage(what: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/brokers");
+    let status = Command::new(script)
+        .args(["postgres-outage", what])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/brokers postgres-outage {what}");
+}
+
+/// Starts the outage cluster again even when the test fails half-way.
+struct BringBack;
+
+impl Drop for BringBack {
+    fn drop(&mut self) {
+        postgres_outage("start");
+    }
+}
+
+fn delivered_bodies(running: &Running) -> std::collections::BTreeSet<String> {
+    running
+        .events()
+        .iter()
+        .flat_map(messages)
+        .map(|(body, _)| String::from_utf8_lossy(&body).into_owned())
+        .collect()
+}
+
+/// PostgreSQL stopped for 20 s under a flow: the engine's lock may be
+/// another's now, so it stops consuming at once (the broker sees no
+/// consumer) and nothing is invoked meanwhile; once the database is back it
+/// takes its lock again and goes on by itself, and every message arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_for_twenty_seconds_fences_the_engine_until_it_is_back() {
+    let db = TestDatabase::on(&TestDatabase::outage_server());
+    let broker = Broker::connect().await;
+    let queue = unique("pg-outage");
+    broker.declare(&queue, Default::default()).await;
+    let mut setup = Setup::new(&queue);
+    setup.extra_toml = format!("[store]\nurl = {:?}\n", db.url);
+    let running = Running::start(&setup).await;
+    let publish = async |from: usize, to: usize| {
+        for i in from..to {
+            broker
+                .publish(&queue, format!("m{i}").as_bytes(), Default::default())
+                .await;
+        }
+    };
+    publish(0, 10).await;
+    wait_for("the first ten", || delivered_bodies(&running).len() == 10).await;
+    assert_eq!(broker.consumers(&queue).await, 1);
+
+    let _bring_back = BringBack;
+    postgres_outage("stop");
+    // Given up on after a minute, as `wait_for` does: not a timing.
+    let mut fenced = false;
+    for _ in 0..600 {
+        if broker.consumers(&queue).await == 0 {
+            fenced = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(fenced, "the engine still consumes without its database");
+    publish(10, 20).await;
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    assert_eq!(
+        delivered_bodies(&running).len(),
+        10,
+        "nothing is invoked while the database is away"
+    );
+    assert_eq!(broker.ready(&queue).await, 10, "they wait in the queue");
+
+    postgres_outage("start");
+    wait_for("every message, once the database is back", || {
+        delivered_bodies(&running).len() == 20
+    })
+    .await;
+    assert_eq!(broker.consumers(&queue).await, 1, "consuming again");
+    running.control.shutdown().await;
+}
+
+fn owned(running: &Running) -> usize {
+    running.control.store().owned().unwrap().borrow().len()
+}
+
+/// Two instances on one database with four mappings: two each, one
+/// consumer per queue, every message to one of them; one stops and the
+/// other runs all four.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_mappings_and_one_takes_over_when_the_other_stops() {
+    let db = TestDatabase::new();
+    let broker = Broker::connect().await;
+    let queues: Vec<String> = (0..4).map(|i| unique(&format!("pg-share-{i}"))).collect();
+    for q in &queues {
+        broker.declare(q, Default::default()).await;
+    }
+    let mut setup = Setup::new(&queues[0]);
+    setup.extra_toml = format!("[store]\nurl = {:?}\nlease_seconds = 3\n", db.url);
+    let a = Running::start(&setup).await;
+    for q in &queues[1..] {
+        a.control.create(beside("recorder", q, 1)).await.unwrap();
+    }
+    let b = Running::start(&setup).await;
+    assert_eq!(b.control.list().unwrap().len(), 4, "B sees what A made");
+    wait_for("two mappings each", || owned(&a) == 2 && owned(&b) == 2).await;
+    for q in &queues {
+        assert_eq!(broker.consumers(q).await, 1, "one consumer on {q}");
+        broker.publish(q, q.as_bytes(), Default::default()).await;
+    }
+    let both = || {
+        let mut got: Vec<String> = [&a, &b]
+            .iter()
+            .flat_map(|r| r.events())
+            .flat_map(|e| messages(&e))
+            .map(|(body, _)| String::from_utf8_lossy(&body).into_owned())
+            .collect();
+        got.sort();
+        got
+    };
+    let mut sorted = queues.clone();
+    sorted.sort();
+    wait_for("each message once", || both() == sorted).await;
+
+    a.control.shutdown().await;
+    drop(a);
+    wait_for("B runs all four", || owned(&b) == 4).await;
+    for q in &queues {
+        let body = format!("{q} after");
+        broker.publish(q, body.as_bytes(), Default::default()).await;
+        wait_for("B takes each message", || {
+            b.events()
+                .iter()
+                .flat_map(messages)
+                .any(|(got, _)| got == body.as_bytes())
+        })
+        .await;
+        assert_eq!(broker.consumers(q).await, 1);
+    }
+    b.control.shutdown().await;
 }

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::mapping::{self, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason};
 use crate::store::Store;
 use chrono::Utc;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,6 +80,9 @@ struct Inner {
     readonly: AtomicBool,
     /// Serializes the stop-and-start halves of changes that finish in the background.
     restart_lock: tokio::sync::Mutex<()>,
+    /// With a store shared by several instances: the mappings this one may
+    /// run (`store::ownership`). None: all of them.
+    owned: Mutex<Option<BTreeSet<Uuid>>>,
 }
 
 /// The one handle through which everything drives the engine.
@@ -104,6 +107,7 @@ impl Control {
     ) -> anyhow::Result<Control> {
         let (events, _) = broadcast::channel(4096);
         let store = Arc::new(store);
+        let store_owned = store.owned();
         let journal = Journal::start(store.clone());
         let control = Control {
             inner: Arc::new(Inner {
@@ -118,11 +122,16 @@ impl Control {
                 mapping_lock: Mutex::new(()),
                 restart_lock: tokio::sync::Mutex::new(()),
                 readonly: AtomicBool::new(false),
+                owned: Mutex::new(store_owned.as_ref().map(|_| BTreeSet::new())),
                 secrets: crate::secrets::Secrets::new(&config),
                 config,
             }),
         };
-        control.import_config_mappings()?;
+        // Instances starting together on one database make them once.
+        control
+            .inner
+            .store
+            .exclusive(|| control.import_config_mappings())??;
         for mapping in control.list()? {
             let Some(mapping) = control.finish_interrupted_change(mapping)? else {
                 continue;
@@ -137,6 +146,9 @@ impl Control {
                     mapping.state_detail.as_deref().unwrap_or_default()
                 );
             }
+        }
+        if let Some(owned) = store_owned {
+            tokio::spawn(follow_the_ownership(Arc::downgrade(&control.inner), owned));
         }
         Ok(control)
     }
@@ -561,6 +573,10 @@ impl Control {
     }
 
     fn spawn(&self, m: &Mapping) {
+        if !self.owns(m.uuid) {
+            // Another instance runs it; `own` starts it if it becomes ours.
+            return;
+        }
         let cancel = CancellationToken::new();
         let (settings, settings_rx) = watch::channel(RunSettings::of(m));
         let task = tokio::spawn(supervise(self.clone(), m.uuid, cancel.clone(), settings_rx));
@@ -580,6 +596,7 @@ impl Control {
         if let Some(old) = old {
             old.cancel.cancel();
         }
+        self.report_running();
     }
 
     async fn stop_runner(&self, uuid: Uuid) {
@@ -593,14 +610,11 @@ impl Control {
             runner.cancel.cancel();
             let _ = runner.task.await;
         }
+        self.report_running();
     }
 
-    /// Stops every mapping: invocations under way finish and are settled,
-    /// everything else goes back to the broker. Updates and deletes still
-    /// finishing in the background are waited for first.
-    pub async fn shutdown(&self) {
-        self.inner.background.close();
-        self.inner.background.wait().await;
+    /// Stops every running mapping, as a shutdown does.
+    async fn stop_all(&self) {
         let runners: Vec<Runner> = self
             .inner
             .runners
@@ -615,6 +629,81 @@ impl Control {
         for r in runners {
             let _ = r.task.await;
         }
+        self.report_running();
+    }
+
+    fn owns(&self, uuid: Uuid) -> bool {
+        let owned = self.inner.owned.lock().unwrap_or_else(|p| p.into_inner());
+        owned.as_ref().is_none_or(|o| o.contains(&uuid))
+    }
+
+    /// Tells the ownership what runs now (see `Store::report_running`).
+    fn report_running(&self) {
+        let running: BTreeSet<Uuid> = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        self.inner.store.report_running(running);
+    }
+
+    /// This instance's share changed: stop what is no longer its own (all
+    /// of it at once when its database session was lost), start what became
+    /// its own. Stored states stay as they are.
+    /// False when the mappings could not be read (the database just came
+    /// back, say): try again.
+    async fn own(&self, owned: BTreeSet<Uuid>) -> bool {
+        *self.inner.owned.lock().unwrap_or_else(|p| p.into_inner()) = Some(owned.clone());
+        let given_back: Vec<Uuid> = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|u| !owned.contains(u))
+            .copied()
+            .collect();
+        for uuid in given_back {
+            self.stop_runner(uuid).await;
+        }
+        if !owned.is_empty() {
+            match self.list() {
+                Ok(mappings) => {
+                    for m in mappings.iter().filter(|m| owned.contains(&m.uuid)) {
+                        let running = self
+                            .inner
+                            .runners
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .contains_key(&m.uuid);
+                        if m.runs_at_start() && !running {
+                            self.spawn(m);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot read the mappings this instance owns, trying again: {e}"
+                    );
+                    self.report_running();
+                    return false;
+                }
+            }
+        }
+        self.report_running();
+        true
+    }
+
+    /// Stops every mapping: invocations under way finish and are settled,
+    /// everything else goes back to the broker. Updates and deletes still
+    /// finishing in the background are waited for first.
+    pub async fn shutdown(&self) {
+        self.inner.background.close();
+        self.inner.background.wait().await;
+        self.stop_all().await;
         // The history written and the store let go, before the caller goes on.
         let journal = self
             .inner
@@ -624,6 +713,26 @@ impl Control {
             .take();
         if let Some(j) = journal {
             j.finish().await;
+        }
+    }
+}
+
+/// Runs what this instance owns of a shared store, as that changes. Ends
+/// with the engine.
+async fn follow_the_ownership(
+    engine: std::sync::Weak<Inner>,
+    mut owned: watch::Receiver<BTreeSet<Uuid>>,
+) {
+    while owned.changed().await.is_ok() {
+        loop {
+            let now = owned.borrow_and_update().clone();
+            let Some(inner) = engine.upgrade() else {
+                return;
+            };
+            if (Control { inner }).own(now).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }

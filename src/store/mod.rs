@@ -1,14 +1,15 @@
 //! The durable store: mappings and the journal (dead letters, batch
 //! outcomes). Two backends behind one [`Store`]: the embedded SQLite file
 //! under the state directory (the default, `sqlite.rs`), and PostgreSQL
-//! (`--store postgres://…`, `postgres.rs`), which several instances can
-//! share.
+//! (`--store postgres://…`, `postgres.rs`), which several instances
+//! share, each mapping run by one of them (`ownership.rs`).
 //!
 //! The store's calls are synchronous: the engine's hot path makes them off
 //! its async workers (the journal's thread, `spawn_blocking`), and the
 //! rest are the control plane's. PostgreSQL's client runs on threads of
 //! its own, so a call from any thread or runtime just waits for them.
 
+mod ownership;
 mod postgres;
 mod sqlite;
 
@@ -97,7 +98,9 @@ trait Backend: Send + Sync {
 }
 
 pub struct Store {
-    backend: Box<dyn Backend>,
+    backend: std::sync::Arc<dyn Backend>,
+    /// PostgreSQL, shared with other instances: the store itself.
+    shared: Option<std::sync::Arc<postgres::PgStore>>,
     /// There was no store: this one starts empty.
     fresh: bool,
     /// Where it is, for a person: a directory, or a database without its password.
@@ -109,24 +112,32 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         let store = sqlite::SqliteStore::open(dir)?;
         Ok(Store {
+            shared: None,
             fresh: store.is_fresh(),
             place: dir.display().to_string(),
-            backend: Box::new(store),
+            backend: std::sync::Arc::new(store),
         })
     }
 
     /// Connects to the PostgreSQL store at `url` (`postgres://…`), making
-    /// or upgrading its tables.
+    /// or upgrading its tables, with the default lease.
     pub fn connect(url: &str) -> Result<Store> {
+        Self::connect_with(url, &crate::config::StoreSettings::default())
+    }
+
+    pub fn connect_with(url: &str, settings: &crate::config::StoreSettings) -> Result<Store> {
         // The blocking client must not start its runtime on a tokio thread.
         let owned = url.to_owned();
-        let store = std::thread::spawn(move || postgres::PgStore::connect(&owned))
+        let lease = settings.lease();
+        let store = std::thread::spawn(move || postgres::PgStore::connect(&owned, lease))
             .join()
             .map_err(|_| anyhow::anyhow!("the PostgreSQL store's connect panicked"))??;
+        let store = std::sync::Arc::new(store);
         Ok(Store {
             fresh: store.is_fresh(),
             place: format!("database {}", store.place()),
-            backend: Box::new(store),
+            backend: store.clone(),
+            shared: Some(store),
         })
     }
 
@@ -138,7 +149,7 @@ impl Store {
         state: &Path,
     ) -> Result<Store> {
         match given.or(config.store.url.as_deref()) {
-            Some(url) => Store::connect(url),
+            Some(url) => Store::connect_with(url, &config.store),
             None => Store::open(state),
         }
     }
@@ -147,6 +158,33 @@ impl Store {
     /// file are created anew (with new UUIDs), and there is no journal yet.
     pub fn is_fresh(&self) -> bool {
         self.fresh
+    }
+
+    /// Shared with other instances (PostgreSQL): the mappings this one may
+    /// run now. None: it runs them all.
+    pub fn owned(&self) -> Option<tokio::sync::watch::Receiver<std::collections::BTreeSet<Uuid>>> {
+        Some(self.shared.as_ref()?.ownership().owned.clone())
+    }
+
+    /// Tells the ownership which mappings the engine runs now: one it was
+    /// asked to give back is unlocked only once it is not among them.
+    pub fn report_running(&self, running: std::collections::BTreeSet<Uuid>) {
+        if let Some(shared) = &self.shared {
+            shared.ownership().running.send_replace(running);
+        }
+    }
+
+    /// This instance's id among those sharing the store.
+    pub fn instance(&self) -> Option<Uuid> {
+        Some(self.shared.as_ref()?.ownership().instance)
+    }
+
+    /// Runs `f` while no other instance sharing the store runs its own.
+    pub fn exclusive<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        match &self.shared {
+            Some(shared) => shared.exclusive(f),
+            None => Ok(f()),
+        }
     }
 
     /// Where the store is, for a person: a directory, or a database

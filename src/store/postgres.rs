@@ -7,12 +7,10 @@
 //! with a connection (a small pool), and a call from any thread hands
 //! them a job and waits. A lost connection is made again at the next job.
 //!
-//! One engine per database, for now: each store holds a session-level
-//! advisory lock, as the SQLite store holds a lock on its directory, so a
-//! second instance on the same database is refused instead of consuming
-//! the same queues twice. (Sharing the mappings out among instances, each
-//! mapping under a lock of its own, is the next step of issue #18.)
+//! Several instances share one database: which instance runs which
+//! mapping is `ownership.rs`'s.
 
+use super::ownership::Ownership;
 use super::{BATCHES_KEPT, Backend, BatchRecord, DeadLetter};
 use crate::mapping::{Mapping, MappingSpec};
 use anyhow::{Context, Result, anyhow, bail};
@@ -23,12 +21,13 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Bumped when the schema changes; a database from a newer mqtrigger is refused.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// Each version's step from the one before.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE mqtrigger_mappings(
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE mqtrigger_mappings(
          uuid uuid PRIMARY KEY,
          position bigserial,
          body text NOT NULL,
@@ -58,15 +57,27 @@ const MIGRATIONS: &[(i32, &str)] = &[(
          error text,
          latency_ms bigint NOT NULL);
      CREATE INDEX mqtrigger_batches_by_mapping ON mqtrigger_batches(mapping, id);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE mqtrigger_instances(
+             id uuid PRIMARY KEY,
+             host text NOT NULL,
+             pid integer NOT NULL,
+             started timestamptz NOT NULL,
+             last_seen timestamptz NOT NULL);",
+    ),
+];
 
-/// Advisory lock keys ("mqtrigger" in ASCII, then a number): one engine
-/// per database, and one migration at a time.
-const ENGINE_LOCK: i64 = 0x6d71_7472_6967_0001;
+/// Advisory lock keys ("mqtrig" in ASCII, then a number): one migration,
+/// and one import of the config file's mappings, at a time.
 const MIGRATION_LOCK: i64 = 0x6d71_7472_6967_0002;
+const IMPORT_LOCK: i64 = 0x6d71_7472_6967_0003;
 
 /// Connections in the pool.
 const POOL_SIZE: usize = 2;
+/// How long a call may go unanswered before the connection counts as lost.
+const UNANSWERED: Duration = Duration::from_secs(5);
 
 type Job = Box<dyn FnOnce(&mut Option<Client>) + Send>;
 
@@ -74,24 +85,9 @@ pub struct PgStore {
     jobs: Mutex<mpsc::Sender<Job>>,
     fresh: bool,
     place: String,
-    /// Holds the engine's lock on its own connection; ends with the store.
-    _lock: EngineLock,
-}
-
-/// The thread that holds the one-engine lock. Dropping it unlocks and
-/// waits, so the next store on the database can lock at once.
-struct EngineLock {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for EngineLock {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    config: postgres::Config,
+    /// This instance's share of the mappings; ends with the store.
+    ownership: Ownership,
 }
 
 /// The URL's parts a person may see: no password.
@@ -114,7 +110,7 @@ fn place_of(config: &postgres::Config) -> String {
 
 /// One line from a PostgreSQL error: the server's own message when it
 /// sent one.
-fn describe(e: &postgres::Error) -> String {
+pub(super) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => {
@@ -129,7 +125,7 @@ fn describe(e: &postgres::Error) -> String {
     }
 }
 
-fn connect(config: &postgres::Config, place: &str) -> Result<Client> {
+pub(super) fn connect(config: &postgres::Config, place: &str) -> Result<Client> {
     config.connect(NoTls).map_err(|e| {
         anyhow!(
             "cannot reach the PostgreSQL store {place}: {}; check --store (or [store] url) and that PostgreSQL runs",
@@ -139,7 +135,10 @@ fn connect(config: &postgres::Config, place: &str) -> Result<Client> {
 }
 
 impl PgStore {
-    pub fn connect(url: &str) -> Result<PgStore> {
+    /// Connects, makes or upgrades the tables, and starts this instance's
+    /// share of the mappings (`lease`: how long an instance may go unseen
+    /// before the others take its mappings over).
+    pub fn connect(url: &str, lease: Duration) -> Result<PgStore> {
         let mut config: postgres::Config = url.parse().map_err(|e| {
             anyhow!(
                 "the store URL is not a PostgreSQL URL (postgres://user@host:port/database): {e}"
@@ -148,6 +147,8 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        // A cut network shows as an error, not as a call that hangs.
+        config.tcp_user_timeout(UNANSWERED);
         config.application_name(&format!(
             "mqtrigger pid {} on {}",
             std::process::id(),
@@ -155,9 +156,9 @@ impl PgStore {
         ));
         let place = place_of(&config);
         let mut first = connect(&config, &place)?;
-        let lock = hold_engine_lock(&config, &place)?;
         let fresh = migrate(&mut first)
             .with_context(|| format!("the PostgreSQL store {place} cannot be used"))?;
+        let ownership = super::ownership::start(&config, &place, lease)?;
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let mut first = Some(first);
@@ -188,7 +189,8 @@ impl PgStore {
             jobs: Mutex::new(jobs),
             fresh,
             place,
-            _lock: lock,
+            config,
+            ownership,
         })
     }
 
@@ -198,6 +200,40 @@ impl PgStore {
 
     pub fn place(&self) -> &str {
         &self.place
+    }
+
+    pub fn ownership(&self) -> &Ownership {
+        &self.ownership
+    }
+
+    /// Runs `f` while no other instance runs its own `exclusive` on this
+    /// database (the import of the config file's mappings: two instances
+    /// starting together must not both make them).
+    pub fn exclusive<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        let (config, place) = (self.config.clone(), self.place.clone());
+        let (locked_tx, locked) = mpsc::sync_channel::<Result<()>>(0);
+        let (done, done_rx) = mpsc::sync_channel::<()>(0);
+        // On a thread of its own: the blocking client must not meet a runtime.
+        let holder = std::thread::spawn(move || {
+            let mut client = match connect(&config, &place) {
+                Ok(c) => c,
+                Err(e) => return drop(locked_tx.send(Err(e))),
+            };
+            let lock = client
+                .execute("SELECT pg_advisory_lock($1)", &[&IMPORT_LOCK])
+                .map(drop)
+                .map_err(|e| anyhow!("cannot lock {place}: {}", describe(&e)));
+            let _ = locked_tx.send(lock);
+            let _ = done_rx.recv();
+            let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&IMPORT_LOCK]);
+        });
+        let result = locked
+            .recv()
+            .map_err(|_| anyhow!("the lock on {} was not taken", self.place))?
+            .map(|()| f());
+        let _ = done.send(());
+        let _ = holder.join();
+        result
     }
 
     /// Runs `f` on a pooled connection and waits for it.
@@ -227,69 +263,10 @@ impl PgStore {
     }
 }
 
-fn hostname() -> String {
+pub(super) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "?".into())
-}
-
-/// Takes the one-engine lock on a connection of its own, kept (and
-/// checked) on a thread until the store is dropped.
-fn hold_engine_lock(config: &postgres::Config, place: &str) -> Result<EngineLock> {
-    let mut client = connect(config, place)?;
-    let held: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&ENGINE_LOCK])
-        .map_err(|e| anyhow!("cannot lock the PostgreSQL store {place}: {}", describe(&e)))?
-        .get(0);
-    if !held {
-        let holder = client
-            .query_opt(
-                "SELECT a.application_name, a.client_addr::text FROM pg_locks l
-                 JOIN pg_stat_activity a ON a.pid = l.pid
-                 WHERE l.locktype = 'advisory' AND l.granted
-                   AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)",
-                &[&ENGINE_LOCK],
-            )
-            .ok()
-            .flatten()
-            .map(|row| {
-                let name: Option<String> = row.get(0);
-                let addr: Option<String> = row.get(1);
-                format!(
-                    " ({}{})",
-                    name.unwrap_or_default(),
-                    addr.map(|a| format!(" from {a}")).unwrap_or_default()
-                )
-            })
-            .unwrap_or_default();
-        bail!(
-            "the PostgreSQL store {place} is in use by another mqtrigger{holder}; \
-             stop it, or give this one its own database (one instance per database for now)"
-        );
-    }
-    let (stop, stopped) = mpsc::channel::<()>();
-    let place = place.to_owned();
-    let thread = std::thread::Builder::new()
-        .name("mqtrigger-store-lock".into())
-        .spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(Duration::from_secs(5))
-            {
-                if let Err(e) = client.simple_query("SELECT 1") {
-                    tracing::error!(
-                        "lost the connection that holds the lock on the PostgreSQL store {place}: {}",
-                        describe(&e)
-                    );
-                    return;
-                }
-            }
-            let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&ENGINE_LOCK]);
-        })
-        .context("cannot start the store's lock thread")?;
-    Ok(EngineLock {
-        stop: Some(stop),
-        thread: Some(thread),
-    })
 }
 
 /// Makes or upgrades the tables, one instance at a time; true when there

@@ -235,18 +235,32 @@ fn a_postgres_store_from_a_newer_version_is_refused_not_reset() {
 }
 
 #[test]
-fn a_second_engine_on_the_same_database_is_refused_and_told_who_holds_it() {
+fn instances_on_one_database_import_the_config_file_once() {
     let db = TestDatabase::new();
-    let first = Store::connect(&db.url).unwrap();
-    let err = format!("{:#}", Store::connect(&db.url).err().expect("must refuse"));
-    assert!(err.contains("is in use by another mqtrigger"), "{err}");
-    assert!(
-        err.contains(&format!("mqtrigger pid {}", std::process::id())),
-        "names the holder: {err}"
+    let (a, b) = (
+        Store::connect(&db.url).unwrap(),
+        Store::connect(&db.url).unwrap(),
     );
-    assert!(!err.contains("password"), "{err}");
-    drop(first);
-    Store::connect(&db.url).expect("free again once the first is gone");
+    assert_ne!(a.instance(), b.instance());
+    // Each makes the mapping unless it is there, inside `exclusive`: the
+    // second waits for the first, then finds it.
+    let make = |store: &Store| {
+        store
+            .exclusive(|| {
+                if store.mappings().unwrap().is_empty() {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    store
+                        .put_mapping(&Mapping::new(spec(), "arn:f".into()), Some(&spec()))
+                        .unwrap();
+                }
+            })
+            .unwrap()
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| make(&a));
+        s.spawn(|| make(&b));
+    });
+    assert_eq!(a.mappings().unwrap().len(), 1);
 }
 
 #[test]

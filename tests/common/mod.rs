@@ -109,6 +109,19 @@ impl Broker {
             .message_count()
     }
 
+    /// How many consumers the broker has on the queue.
+    pub async fn consumers(&self, queue: &str) -> u32 {
+        let ch = self.conn.create_channel().await.unwrap();
+        let opts = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        ch.queue_declare(queue.into(), opts, FieldTable::default())
+            .await
+            .unwrap()
+            .consumer_count()
+    }
+
     /// Takes every ready message off the queue.
     pub async fn drain(&self, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
         let ch = self.conn.create_channel().await.unwrap();
@@ -306,7 +319,8 @@ impl Running {
         let config_path = dir.path().join("mqtrigger.toml");
         std::fs::write(&config_path, setup.toml(&record)).unwrap();
         let config = Config::load(&config_path).expect("test config is valid");
-        let store = Store::open(&dir.path().join("state")).unwrap();
+        // SQLite in the test's directory, unless `extra_toml` names a [store].
+        let store = Store::choose(None, &config, &dir.path().join("state")).unwrap();
         let control = Control::start(config, store).await.unwrap();
         Running {
             dir,
@@ -719,6 +733,7 @@ pub fn beside(function: &str, queue: &str, batch_size: u32) -> mqtrigger::mappin
 /// `scripts/brokers up` makes sure it runs), dropped after it.
 pub struct TestDatabase {
     pub url: String,
+    server: String,
     name: String,
 }
 
@@ -728,8 +743,14 @@ impl TestDatabase {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
     }
 
-    fn admin(sql: String) {
-        let url = format!("{}/postgres", Self::server());
+    /// The cluster the outage test stops (`scripts/brokers postgres-outage`).
+    pub fn outage_server() -> String {
+        std::env::var("MQTRIGGER_TEST_POSTGRES_OUTAGE")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5433".into())
+    }
+
+    fn admin(server: &str, sql: String) {
+        let url = format!("{server}/postgres");
         // The blocking client runs its own runtime: not on a tokio thread.
         std::thread::spawn(move || {
             postgres::Client::connect(&url, postgres::NoTls)
@@ -744,10 +765,15 @@ impl TestDatabase {
     }
 
     pub fn new() -> TestDatabase {
+        Self::on(&Self::server())
+    }
+
+    pub fn on(server: &str) -> TestDatabase {
         let name = format!("mqt_test_{}", uuid::Uuid::new_v4().simple());
-        Self::admin(format!("CREATE DATABASE {name}"));
+        Self::admin(server, format!("CREATE DATABASE {name}"));
         TestDatabase {
-            url: format!("{}/{name}", Self::server()),
+            url: format!("{server}/{name}"),
+            server: server.to_owned(),
             name,
         }
     }
@@ -756,6 +782,6 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let _ = std::panic::catch_unwind(|| Self::admin(sql));
+        let _ = std::panic::catch_unwind(|| Self::admin(&self.server, sql));
     }
 }

@@ -1,0 +1,297 @@
+//! Which instance runs which mapping, when several share a PostgreSQL store.
+//!
+//! Each instance registers in `mqtrigger_instances` and beats every
+//! [`TICK`] on a session of its own. A mapping is run by the instance whose
+//! session holds the mapping's advisory lock: a session-level lock, so an
+//! instance that dies (its socket closes) lets go of its mappings at once.
+//! Every tick, each instance counts the instances seen within the lease and
+//! takes unowned mappings until it owns its share (the mappings over the
+//! instances, rounded up), or gives back what it owns over that share;
+//! so a mapping whose owner died is taken over once that owner has not been
+//! seen for the lease. A mapping is given back (unlocked) only once the
+//! engine says it stopped running it, so no mapping runs on two instances.
+//!
+//! Fencing: when this session fails (the database stopped, the network cut),
+//! its locks may be another's soon, so the instance owns nothing at once and
+//! the engine stops every mapping. Sessions of instances not seen for the
+//! lease are ended by the others (`pg_terminate_backend`), so a cut-off
+//! instance's locks do not outlive the lease.
+
+use super::postgres::{connect, describe};
+use anyhow::{Result, anyhow};
+use postgres::Client;
+use std::collections::BTreeSet;
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// How often an instance beats, and looks at its share.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// The advisory lock of a mapping: its UUID folded to 64 bits.
+pub fn lock_key(mapping: Uuid) -> i64 {
+    let bits = mapping.as_u128();
+    ((bits >> 64) as u64 ^ bits as u64) as i64
+}
+
+/// This instance's name in `pg_stat_activity`, which ties its sessions to
+/// its row in `mqtrigger_instances`.
+pub fn session_name(instance: Uuid) -> String {
+    format!("mqtrigger {instance}")
+}
+
+/// The engine's side: which mappings it may run, and which it still runs.
+pub struct Ownership {
+    pub instance: Uuid,
+    pub owned: watch::Receiver<BTreeSet<Uuid>>,
+    pub running: watch::Sender<BTreeSet<Uuid>>,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Ownership {
+    /// Unregisters and lets go of every lock before the store is gone, so
+    /// the others take over at their next tick.
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Owner {
+    config: postgres::Config,
+    place: String,
+    instance: Uuid,
+    lease: Duration,
+    client: Option<Client>,
+    /// The locks this session holds.
+    held: BTreeSet<Uuid>,
+    owned: watch::Sender<BTreeSet<Uuid>>,
+    running: watch::Receiver<BTreeSet<Uuid>>,
+}
+
+/// Starts this instance's share of the work on its own thread.
+pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<Ownership> {
+    let instance = Uuid::new_v4();
+    let mut config = config.clone();
+    config.application_name(&session_name(instance));
+    let (owned_tx, owned) = watch::channel(BTreeSet::new());
+    let (running, running_rx) = watch::channel(BTreeSet::new());
+    let mut owner = Owner {
+        config,
+        place: place.to_owned(),
+        instance,
+        lease,
+        client: None,
+        held: BTreeSet::new(),
+        owned: owned_tx,
+        running: running_rx,
+    };
+    // The first session now, so a wrong URL is an error at start.
+    owner.session()?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("mqtrigger-ownership".into())
+        .spawn(move || {
+            loop {
+                if let Err(e) = owner.tick() {
+                    owner.lost(&e);
+                }
+                match stopped.recv_timeout(TICK) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => break,
+                }
+            }
+            owner.leave();
+        })
+        .map_err(|e| anyhow!("cannot start the ownership thread: {e}"))?;
+    Ok(Ownership {
+        instance,
+        owned,
+        running,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+impl Owner {
+    /// This instance's session, made (and registered) when there is none.
+    fn session(&mut self) -> Result<&mut Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let mut client = connect(&self.config, &self.place)?;
+            let me = self.instance;
+            let name = session_name(me);
+            let host = super::postgres::hostname();
+            let pid = std::process::id() as i32;
+            client
+                .execute(
+                    "INSERT INTO mqtrigger_instances(id, host, pid, started, last_seen)
+                     VALUES ($1, $2, $3, now(), now())
+                     ON CONFLICT(id) DO UPDATE SET last_seen = now()",
+                    &[&me, &host, &pid],
+                )
+                .map_err(|e| anyhow!("cannot register in {}: {}", self.place, describe(&e)))?;
+            // A session of ours from before a cut may still hold locks: we
+            // own nothing now, so end it.
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+                .map_err(|e| anyhow!("{}: {}", self.place, describe(&e)))?;
+            self.held.clear();
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("made above"))
+    }
+
+    /// The session failed: own nothing, at once.
+    fn lost(&mut self, e: &anyhow::Error) {
+        if !self.held.is_empty() || self.client.is_some() {
+            tracing::error!(
+                "{e:#}; this instance stops every mapping it ran until the database is back"
+            );
+        }
+        self.client = None;
+        self.held.clear();
+        self.owned.send_replace(BTreeSet::new());
+    }
+
+    /// One beat, and this instance's share made right. An error drops the
+    /// session (and `lost` owns nothing).
+    fn tick(&mut self) -> Result<()> {
+        self.session()?;
+        let mut client = self.client.take().expect("made by session()");
+        let result = self.share(&mut client);
+        if result.is_ok() {
+            self.client = Some(client);
+        }
+        result
+    }
+
+    fn share(&mut self, client: &mut Client) -> Result<()> {
+        let lease = self.lease.as_secs_f64();
+        let me = self.instance;
+        let place = self.place.clone();
+        let fail = |e: postgres::Error| anyhow!("the PostgreSQL store {place}: {}", describe(&e));
+        let running = self.running.borrow().clone();
+        client
+            .execute(
+                "UPDATE mqtrigger_instances SET last_seen = now() WHERE id = $1",
+                &[&me],
+            )
+            .map_err(fail)?;
+        // Instances not seen for the lease: their sessions end, so that
+        // their locks are free, and they leave the list.
+        client
+            .execute(
+                "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
+                 JOIN mqtrigger_instances i ON a.application_name = 'mqtrigger ' || i.id::text
+                 WHERE i.last_seen < now() - make_interval(secs => $1)",
+                &[&lease],
+            )
+            .map_err(fail)?;
+        client
+            .execute(
+                "DELETE FROM mqtrigger_instances WHERE last_seen < now() - make_interval(secs => $1)",
+                &[&lease],
+            )
+            .map_err(fail)?;
+        let alive: i64 = client
+            .query_one("SELECT count(*) FROM mqtrigger_instances", &[])
+            .map_err(fail)?
+            .get(0);
+        let mappings: Vec<Uuid> = client
+            .query("SELECT uuid FROM mqtrigger_mappings ORDER BY position", &[])
+            .map_err(fail)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let share = mappings.len().div_ceil(alive.max(1) as usize);
+        // Deleted mappings, and what is over the share, are given back
+        // once the engine no longer runs them.
+        let mut over = self.held.len().saturating_sub(share);
+        let mut give_back: Vec<Uuid> = self
+            .held
+            .iter()
+            .filter(|u| !mappings.contains(u))
+            .copied()
+            .collect();
+        for u in self.held.iter().rev() {
+            if over == 0 {
+                break;
+            }
+            if mappings.contains(u) {
+                give_back.push(*u);
+                over -= 1;
+            }
+        }
+        for u in &give_back {
+            if !running.contains(u) {
+                client
+                    .execute("SELECT pg_advisory_unlock($1)", &[&lock_key(*u)])
+                    .map_err(fail)?;
+                self.held.remove(u);
+            }
+        }
+        // Start from a place of our own in the list, so instances starting
+        // together do not all reach for the same mappings first.
+        let start = (me.as_u128() % mappings.len().max(1) as u128) as usize;
+        for u in mappings.iter().cycle().skip(start).take(mappings.len()) {
+            if self.held.len() >= share {
+                break;
+            }
+            if self.held.contains(u) {
+                continue;
+            }
+            let locked: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(*u)])
+                .map_err(fail)?
+                .get(0);
+            if locked {
+                self.held.insert(*u);
+            }
+        }
+        let owned: BTreeSet<Uuid> = self
+            .held
+            .iter()
+            .filter(|u| !give_back.contains(u))
+            .copied()
+            .collect();
+        self.owned.send_if_modified(|now| {
+            let changed = *now != owned;
+            *now = owned;
+            changed
+        });
+        Ok(())
+    }
+
+    /// A clean stop: the engine has stopped every mapping; unregister, so
+    /// the others count one instance less at their next tick.
+    fn leave(&mut self) {
+        let me = self.instance;
+        if let Some(client) = self.client.as_mut() {
+            let _ = client.execute("DELETE FROM mqtrigger_instances WHERE id = $1", &[&me]);
+            let _ = client.execute("SELECT pg_advisory_unlock_all()", &[]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_differ_for_mappings_that_differ_in_either_half() {
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(1 << 64);
+        let c = Uuid::from_u128(2);
+        assert_ne!(lock_key(a), lock_key(c));
+        assert_ne!(lock_key(b), lock_key(Uuid::from_u128(2 << 64)));
+        assert_eq!(lock_key(a), lock_key(a));
+    }
+}
