@@ -181,20 +181,14 @@ async fn postgres_stopped_for_twenty_seconds_fences_the_engine_until_it_is_back(
     };
     publish(0, 10).await;
     wait_for("the first ten", || delivered_bodies(&running).len() == 10).await;
-    assert_eq!(broker.consumers(&queue).await, 1);
+    assert!(consumers_become(&broker, &queue, 1).await);
 
     let _bring_back = BringBack;
     postgres_outage("stop");
-    // Given up on after a minute, as `wait_for` does: not a timing.
-    let mut fenced = false;
-    for _ in 0..600 {
-        if broker.consumers(&queue).await == 0 {
-            fenced = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(fenced, "the engine still consumes without its database");
+    assert!(
+        consumers_become(&broker, &queue, 0).await,
+        "the engine still consumes without its database"
+    );
     publish(10, 20).await;
     tokio::time::sleep(std::time::Duration::from_secs(20)).await;
     assert_eq!(
@@ -209,8 +203,23 @@ async fn postgres_stopped_for_twenty_seconds_fences_the_engine_until_it_is_back(
         delivered_bodies(&running).len() == 20
     })
     .await;
-    assert_eq!(broker.consumers(&queue).await, 1, "consuming again");
+    assert!(
+        consumers_become(&broker, &queue, 1).await,
+        "consuming again"
+    );
     running.control.shutdown().await;
+}
+
+/// Waits (a minute at most, as `wait_for`) for the broker to count `n`
+/// consumers on the queue; whether it did.
+async fn consumers_become(broker: &Broker, queue: &str, n: u32) -> bool {
+    for _ in 0..600 {
+        if broker.consumers(queue).await == n {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }
 
 fn owned(running: &Running) -> usize {
@@ -238,7 +247,7 @@ async fn two_instances_share_the_mappings_and_one_takes_over_when_the_other_stop
     assert_eq!(b.control.list().unwrap().len(), 4, "B sees what A made");
     wait_for("two mappings each", || owned(&a) == 2 && owned(&b) == 2).await;
     for q in &queues {
-        assert_eq!(broker.consumers(q).await, 1, "one consumer on {q}");
+        assert!(consumers_become(&broker, q, 1).await, "one consumer on {q}");
         broker.publish(q, q.as_bytes(), Default::default()).await;
     }
     let both = || {
@@ -254,6 +263,47 @@ async fn two_instances_share_the_mappings_and_one_takes_over_when_the_other_stop
     let mut sorted = queues.clone();
     sorted.sort();
     wait_for("each message once", || both() == sorted).await;
+
+    // A change made through A reaches B, which runs the mapping.
+    let on_b = *b
+        .control
+        .store()
+        .owned()
+        .unwrap()
+        .borrow()
+        .iter()
+        .next()
+        .unwrap();
+    let queue_on_b = a.control.get(on_b).unwrap().spec.queue().to_owned();
+    a.control.disable(on_b).await.unwrap();
+    let mut stopped = false;
+    for _ in 0..600 {
+        if broker.consumers(&queue_on_b).await == 0 {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        stopped,
+        "B stopped consuming the mapping disabled through A"
+    );
+    assert_eq!(
+        b.control.get(on_b).unwrap().state,
+        mqtrigger::mapping::State::Disabled
+    );
+    a.control.enable(on_b).await.unwrap();
+    for _ in 0..600 {
+        if broker.consumers(&queue_on_b).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        broker.consumers(&queue_on_b).await,
+        1,
+        "enabled through A, run by B"
+    );
 
     a.control.shutdown().await;
     drop(a);

@@ -150,6 +150,9 @@ impl Control {
         if let Some(owned) = store_owned {
             tokio::spawn(follow_the_ownership(Arc::downgrade(&control.inner), owned));
         }
+        if let Some(changes) = control.inner.store.take_changes() {
+            tokio::spawn(follow_the_changes(Arc::downgrade(&control.inner), changes));
+        }
         Ok(control)
     }
 
@@ -568,7 +571,47 @@ impl Control {
             .unwrap_or_else(|p| p.into_inner())
             .get(&m.uuid)
         {
-            runner.settings.send_replace(RunSettings::of(m));
+            let settings = RunSettings::of(m);
+            runner.settings.send_if_modified(|now| {
+                let changed = *now != settings;
+                *now = settings;
+                changed
+            });
+        }
+    }
+
+    /// A mapping was written, maybe by another instance sharing the store:
+    /// run it as it is now, if it is this instance's to run, and tell the
+    /// watchers.
+    async fn refresh(&self, uuid: Uuid) {
+        let mapping = match self.inner.store.mapping(uuid) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(mapping = %uuid, "cannot read a changed mapping: {e:#}");
+                return;
+            }
+        };
+        let running = self
+            .inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&uuid);
+        match mapping {
+            None => {
+                self.stop_runner(uuid).await;
+                self.emit(EngineEvent::MappingDeleted(uuid));
+            }
+            Some(m) => {
+                if running && !m.runs_at_start() {
+                    self.stop_runner(uuid).await;
+                } else if running {
+                    self.push_settings(&m);
+                } else if m.runs_at_start() && m.state == State::Enabled {
+                    self.spawn(&m);
+                }
+                self.emit(EngineEvent::MappingChanged(Box::new(m)));
+            }
         }
     }
 
@@ -734,5 +777,19 @@ async fn follow_the_ownership(
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// Applies the mappings other instances (or this one) write. Ends with the
+/// engine.
+async fn follow_the_changes(
+    engine: std::sync::Weak<Inner>,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<Uuid>,
+) {
+    while let Some(uuid) = changes.recv().await {
+        let Some(inner) = engine.upgrade() else {
+            return;
+        };
+        Control { inner }.refresh(uuid).await;
     }
 }

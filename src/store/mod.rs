@@ -174,6 +174,18 @@ impl Store {
         }
     }
 
+    /// Shared with other instances: the mappings written by any of them, as
+    /// they are written (once: the engine takes it).
+    pub fn take_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>> {
+        let shared = self.shared.as_ref()?;
+        let mut changes = shared
+            .ownership()
+            .changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        changes.take()
+    }
+
     /// This instance's id among those sharing the store.
     pub fn instance(&self) -> Option<Uuid> {
         Some(self.shared.as_ref()?.ownership().instance)

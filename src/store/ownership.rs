@@ -11,6 +11,12 @@
 //! seen for the lease. A mapping is given back (unlocked) only once the
 //! engine says it stopped running it, so no mapping runs on two instances.
 //!
+//! Changes: every write of a mapping is announced (`NOTIFY
+//! mqtrigger_mappings`, the UUID as payload); this session LISTENs and hands
+//! each UUID to the engine, which reads the mapping again and applies it if
+//! it runs it (`Control::refresh`). So a change made through any instance
+//! reaches the owner within a tick.
+//!
 //! Fencing: when this session fails (the database stopped, the network cut),
 //! its locks may be another's soon, so the instance owns nothing at once and
 //! the engine stops every mapping. Sessions of instances not seen for the
@@ -41,11 +47,16 @@ pub fn session_name(instance: Uuid) -> String {
     format!("mqtrigger {instance}")
 }
 
-/// The engine's side: which mappings it may run, and which it still runs.
+/// The channel the writes of mappings are announced on.
+pub const CHANGES: &str = "mqtrigger_mappings";
+
+/// The engine's side: which mappings it may run, which it still runs, and
+/// which were changed (by any instance).
 pub struct Ownership {
     pub instance: Uuid,
     pub owned: watch::Receiver<BTreeSet<Uuid>>,
     pub running: watch::Sender<BTreeSet<Uuid>>,
+    pub changes: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>>>,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -71,6 +82,7 @@ struct Owner {
     held: BTreeSet<Uuid>,
     owned: watch::Sender<BTreeSet<Uuid>>,
     running: watch::Receiver<BTreeSet<Uuid>>,
+    changes: tokio::sync::mpsc::UnboundedSender<Uuid>,
 }
 
 /// Starts this instance's share of the work on its own thread.
@@ -80,6 +92,7 @@ pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<
     config.application_name(&session_name(instance));
     let (owned_tx, owned) = watch::channel(BTreeSet::new());
     let (running, running_rx) = watch::channel(BTreeSet::new());
+    let (changes_tx, changes) = tokio::sync::mpsc::unbounded_channel();
     let mut owner = Owner {
         config,
         place: place.to_owned(),
@@ -89,6 +102,7 @@ pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<
         held: BTreeSet::new(),
         owned: owned_tx,
         running: running_rx,
+        changes: changes_tx,
     };
     // The first session now, so a wrong URL is an error at start.
     owner.session()?;
@@ -100,7 +114,14 @@ pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<
                 if let Err(e) = owner.tick() {
                     owner.lost(&e);
                 }
-                match stopped.recv_timeout(TICK) {
+                if let Err(e) = owner.listen(TICK) {
+                    owner.lost(&e);
+                }
+                match stopped.recv_timeout(if owner.client.is_some() {
+                    Duration::ZERO
+                } else {
+                    TICK
+                }) {
                     Err(mpsc::RecvTimeoutError::Timeout) => continue,
                     _ => break,
                 }
@@ -112,6 +133,7 @@ pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<
         instance,
         owned,
         running,
+        changes: std::sync::Mutex::new(Some(changes)),
         stop: Some(stop),
         thread: Some(thread),
     })
@@ -143,10 +165,44 @@ impl Owner {
                     &[&name],
                 )
                 .map_err(|e| anyhow!("{}: {}", self.place, describe(&e)))?;
+            client
+                .batch_execute(&format!("LISTEN {CHANGES}"))
+                .map_err(|e| anyhow!("{}: {}", self.place, describe(&e)))?;
             self.held.clear();
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("made above"))
+    }
+
+    /// Waits up to `wait` for announced changes, and hands them over.
+    fn listen(&mut self, wait: Duration) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let Some(client) = self.client.as_mut() else {
+            return Ok(());
+        };
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            let next = client.notifications().timeout_iter(left).next();
+            match next {
+                Ok(Some(n)) => {
+                    if let Ok(uuid) = n.payload().parse() {
+                        let _ = self.changes.send(uuid);
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    return Err(anyhow!(
+                        "the PostgreSQL store {}: {}",
+                        self.place,
+                        describe(&e)
+                    ));
+                }
+            }
+        }
     }
 
     /// The session failed: own nothing, at once.

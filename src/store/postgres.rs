@@ -306,6 +306,15 @@ fn migrate(client: &mut Client) -> Result<bool> {
     Ok(version.is_none())
 }
 
+/// Tells every instance that the mapping was written (`ownership.rs`).
+fn announce(c: &mut Client, uuid: Uuid) -> Result<(), postgres::Error> {
+    c.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&super::ownership::CHANGES, &uuid.to_string()],
+    )?;
+    Ok(())
+}
+
 fn dead_letter(row: &postgres::Row) -> DeadLetter {
     DeadLetter {
         id: row.get(0),
@@ -371,7 +380,8 @@ impl Backend for PgStore {
                  ON CONFLICT(uuid) DO UPDATE SET body = excluded.body,
                      file_spec = COALESCE(excluded.file_spec, mqtrigger_mappings.file_spec)",
                 &[&uuid, &body, &file_spec],
-            )
+            )?;
+            announce(c, uuid)
         })?;
         Ok(())
     }
