@@ -322,3 +322,47 @@ async fn two_instances_share_the_mappings_and_one_takes_over_when_the_other_stop
     }
     b.control.shutdown().await;
 }
+
+/// Three instances and 30 mappings: 10 ± 1 each; one stops and the other
+/// two own 15 ± 1 each once it is gone, every queue with one consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_thirty_mappings_evenly_and_two_share_them_after_one_stops() {
+    let db = TestDatabase::new();
+    let broker = Broker::connect().await;
+    let queues: Vec<String> = (0..30).map(|i| unique(&format!("pg-thirty-{i}"))).collect();
+    for q in &queues {
+        broker.declare(q, Default::default()).await;
+    }
+    let mut setup = Setup::new(&queues[0]);
+    setup.extra_toml = format!("[store]\nurl = {:?}\nlease_seconds = 3\n", db.url);
+    let a = Running::start(&setup).await;
+    for q in &queues[1..] {
+        a.control.create(beside("recorder", q, 1)).await.unwrap();
+    }
+    let b = Running::start(&setup).await;
+    let c = Running::start(&setup).await;
+    let near = |n: usize, share: usize| n.abs_diff(share) <= 1;
+    wait_for("10 ± 1 each", || {
+        let counts = [owned(&a), owned(&b), owned(&c)];
+        counts.iter().sum::<usize>() == 30 && counts.iter().all(|n| near(*n, 10))
+    })
+    .await;
+    for q in &queues {
+        assert!(consumers_become(&broker, q, 1).await, "one consumer on {q}");
+    }
+
+    c.control.shutdown().await;
+    drop(c);
+    wait_for("15 ± 1 each on the two left", || {
+        owned(&a) + owned(&b) == 30 && near(owned(&a), 15) && near(owned(&b), 15)
+    })
+    .await;
+    for q in &queues {
+        assert!(consumers_become(&broker, q, 1).await, "one consumer on {q}");
+    }
+    a.control.shutdown().await;
+    b.control.shutdown().await;
+    for q in &queues {
+        broker.delete(q).await;
+    }
+}

@@ -336,17 +336,29 @@ impl Control {
         })
     }
 
-    /// Changes a mapping in the store and tells the watchers.
-    pub(super) fn modify(&self, uuid: Uuid, change: impl FnOnce(&mut Mapping)) -> Result<Mapping> {
+    /// Changes a mapping in the store and tells the watchers. The change
+    /// is made to what is stored at the write (an instance sharing the
+    /// store may have written it since): so it may run more than once.
+    pub(super) fn modify(
+        &self,
+        uuid: Uuid,
+        mut change: impl FnMut(&mut Mapping),
+    ) -> Result<Mapping> {
         let _guard = self
             .inner
             .mapping_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let mut m = self.get(uuid)?;
-        change(&mut m);
-        m.last_modified = Utc::now();
-        self.inner.store.put_mapping(&m, None)?;
+        let m = self
+            .inner
+            .store
+            .modify_mapping(uuid, |m| {
+                change(m);
+                m.last_modified = Utc::now();
+            })?
+            .ok_or_else(|| {
+                ControlError::NotFound(format!("The event source mapping {uuid} does not exist"))
+            })?;
         self.emit(EngineEvent::MappingChanged(Box::new(m.clone())));
         Ok(m)
     }
@@ -415,7 +427,7 @@ impl Control {
         spec.filter_criteria = criteria.clone();
         self.check_mapping(&spec)?;
         let m = self.modify(uuid, |m| {
-            m.spec.filter_criteria = criteria;
+            m.spec.filter_criteria = criteria.clone();
             if m.state == State::Enabled {
                 m.state = State::Updating;
             }
@@ -491,8 +503,8 @@ impl Control {
             _ => State::Updating,
         };
         let answer = self.modify(uuid, |m| {
-            m.spec = spec;
-            m.function_arn = function_arn;
+            m.spec = spec.clone();
+            m.function_arn = function_arn.clone();
             m.state = transition;
             m.state_transition_reason = StateTransitionReason::UserInitiated;
             m.state_detail = None;

@@ -83,6 +83,11 @@ trait Backend: Send + Sync {
     /// a run-time change.
     fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()>;
     fn delete_mapping(&self, uuid: Uuid) -> Result<bool>;
+    /// A mapping as stored, JSON.
+    fn mapping_text(&self, uuid: Uuid) -> Result<Option<String>>;
+    /// Writes `mapping` if what is stored is still `was` (another instance
+    /// may have written it since it was read); whether it did.
+    fn replace_mapping(&self, was: &str, mapping: &Mapping) -> Result<bool>;
     /// Journals dead letters in one transaction, durably; their ids, in order.
     fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>>;
     /// The broker confirmed the move of these journaled dead letters.
@@ -227,6 +232,28 @@ impl Store {
 
     pub fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
         self.backend.delete_mapping(uuid)
+    }
+
+    /// Reads a mapping, changes it and writes it back, again from the read
+    /// if another writer (another instance) came between; the mapping as
+    /// written, None if there is none.
+    pub fn modify_mapping(
+        &self,
+        uuid: Uuid,
+        mut change: impl FnMut(&mut Mapping),
+    ) -> Result<Option<Mapping>> {
+        for _ in 0..20 {
+            let Some(was) = self.backend.mapping_text(uuid)? else {
+                return Ok(None);
+            };
+            let mut mapping: Mapping = serde_json::from_str(&was)
+                .map_err(|e| anyhow::anyhow!("mapping {uuid} in the store is unreadable: {e}"))?;
+            change(&mut mapping);
+            if self.backend.replace_mapping(&was, &mapping)? {
+                return Ok(Some(mapping));
+            }
+        }
+        anyhow::bail!("mapping {uuid} kept changing while this change was written; try again")
     }
 
     pub fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {

@@ -392,6 +392,32 @@ impl Backend for PgStore {
         Ok(n > 0)
     }
 
+    fn mapping_text(&self, uuid: Uuid) -> Result<Option<String>> {
+        let row = self.call(move |c| {
+            c.query_opt(
+                "SELECT body FROM mqtrigger_mappings WHERE uuid = $1",
+                &[&uuid],
+            )
+        })?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn replace_mapping(&self, was: &str, mapping: &Mapping) -> Result<bool> {
+        let uuid = mapping.uuid;
+        let (was, body) = (was.to_owned(), serde_json::to_string(mapping)?);
+        let n = self.call(move |c| {
+            let n = c.execute(
+                "UPDATE mqtrigger_mappings SET body = $3 WHERE uuid = $1 AND body = $2",
+                &[&uuid, &was, &body],
+            )?;
+            if n > 0 {
+                announce(c, uuid)?;
+            }
+            Ok(n)
+        })?;
+        Ok(n > 0)
+    }
+
     fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {
         let letters = letters.to_vec();
         self.call(move |c| {

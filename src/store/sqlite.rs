@@ -290,6 +290,26 @@ impl Backend for SqliteStore {
         Ok(())
     }
 
+    fn mapping_text(&self, uuid: Uuid) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT body FROM mappings WHERE uuid = ?1",
+                [uuid.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn replace_mapping(&self, was: &str, mapping: &Mapping) -> Result<bool> {
+        let body = serde_json::to_string(mapping)?;
+        let n = self.conn().execute(
+            "UPDATE mappings SET body = ?3 WHERE uuid = ?1 AND body = ?2",
+            params![mapping.uuid.to_string(), was, body],
+        )?;
+        Ok(n > 0)
+    }
+
     fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
         Ok(self
             .conn()

@@ -277,3 +277,35 @@ fn a_postgres_store_that_cannot_be_reached_says_where_and_what_to_check() {
     let err = format!("{:#}", Store::connect("mysql://x").err().unwrap());
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
 }
+
+#[test]
+fn a_change_is_made_again_on_top_of_a_write_that_came_between() {
+    for place in places() {
+        let store = place.open();
+        let m = Mapping::new(spec(), "arn:f".into());
+        store.put_mapping(&m, None).unwrap();
+        let mut calls = 0;
+        let written = store
+            .modify_mapping(m.uuid, |mine| {
+                calls += 1;
+                if calls == 1 {
+                    // Another instance writes between this read and write.
+                    let mut theirs = m.clone();
+                    theirs.last_processing_result = "theirs".into();
+                    store.put_mapping(&theirs, None).unwrap();
+                }
+                mine.spec.batch_size = Some(9);
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(calls, 2, "made again on what the other wrote");
+        let stored = store.mapping(m.uuid).unwrap().unwrap();
+        assert_eq!(stored, written);
+        assert_eq!(stored.spec.batch_size, Some(9));
+        assert_eq!(
+            stored.last_processing_result, "theirs",
+            "their write is kept"
+        );
+        assert_eq!(store.modify_mapping(Uuid::new_v4(), |_| {}).unwrap(), None);
+    }
+}
