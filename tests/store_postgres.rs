@@ -366,3 +366,100 @@ async fn three_instances_share_thirty_mappings_evenly_and_two_share_them_after_o
         broker.delete(q).await;
     }
 }
+
+/// Two `serve` processes on one database, one mapping, a steady flow; the
+/// owner is SIGKILLed half-way. The other takes the mapping over, every
+/// message arrives, and a message that arrives twice is marked redelivered
+/// the second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_sigkilled_under_a_flow_is_taken_over_and_nothing_is_lost() {
+    let db = TestDatabase::new();
+    let broker = Broker::connect().await;
+    let queue = unique("pg-sigkill");
+    broker.declare(&queue, Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new(&queue);
+    let start = |name: &str| {
+        let record = dir.path().join(format!("events-{name}.jsonl"));
+        std::fs::write(&record, b"").unwrap();
+        let toml = format!(
+            "{}\n[store]\nurl = {:?}\nlease_seconds = 3\n",
+            setup.toml(&record),
+            db.url
+        );
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--state")
+            .arg(dir.path().join(format!("state-{name}")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the binary runs");
+        (KillOnDrop(child), record)
+    };
+    let (mut first, first_record) = start("a");
+    let (second, second_record) = start("b");
+    assert!(
+        consumers_become(&broker, &queue, 1).await,
+        "one instance consumes"
+    );
+
+    let total = 300;
+    let publisher = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let broker = Broker::connect().await;
+            for i in 0..total {
+                broker
+                    .publish(&queue, format!("m{i}").as_bytes(), Default::default())
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let seen = |record: &std::path::Path| read_events(record).iter().flat_map(messages).count();
+    wait_for("the flow to reach an instance", || {
+        seen(&first_record) + seen(&second_record) >= 50
+    })
+    .await;
+    let (owner_record, other_record) = if seen(&first_record) > 0 {
+        first.kill().unwrap();
+        (first_record, second_record)
+    } else {
+        drop(second);
+        (second_record, first_record)
+    };
+    publisher.await.unwrap();
+    let all = || -> Vec<(Vec<u8>, bool)> {
+        [&owner_record, &other_record]
+            .iter()
+            .flat_map(|r| read_events(r))
+            .flat_map(|e| messages(&e))
+            .collect()
+    };
+    wait_for("every message, through the instance that took over", || {
+        all()
+            .iter()
+            .map(|(b, _)| b.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == total
+    })
+    .await;
+    assert!(seen(&other_record) > 0, "the other instance took over");
+    let mut firsts = std::collections::BTreeSet::new();
+    for (body, redelivered) in all() {
+        if !firsts.insert(body.clone()) {
+            assert!(
+                redelivered,
+                "{} came twice without `redelivered`",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+}
