@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,23 +25,6 @@ fn serve(dir: &std::path::Path, args: &[String]) -> KillOnDrop {
             .spawn()
             .expect("the binary runs"),
     )
-}
-
-fn mappings_cli(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-        .args(["mappings", "--endpoint", endpoint])
-        .args(args)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn write_config(dir: &std::path::Path, setup: &Setup) -> std::path::PathBuf {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 fn serve(dir: &std::path::Path, state: &str, args: &[String]) -> KillOnDrop {
     let log = std::fs::File::create(dir.join(format!("serve-{state}.log"))).unwrap();
@@ -22,24 +22,6 @@ fn serve(dir: &std::path::Path, state: &str, args: &[String]) -> KillOnDrop {
             .spawn()
             .expect("the binary runs"),
     )
-}
-
-fn mappings_cli(endpoint: &str, args: &[&str]) -> String {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-        .args(["mappings", "--endpoint", endpoint])
-        .args(args)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn bodies(record: &std::path::Path) -> Vec<String> {
@@ -77,7 +59,7 @@ async fn a_mapping_made_through_the_api_lives_in_postgres_across_restarts() {
     );
     wait_listening(api).await;
     let endpoint = format!("http://{api}");
-    let created: serde_json::Value = serde_json::from_str(&mappings_cli(
+    let created: serde_json::Value = serde_json::from_str(&stdout(&mappings_cli(
         &endpoint,
         &[
             "--output",
@@ -94,7 +76,7 @@ async fn a_mapping_made_through_the_api_lives_in_postgres_across_restarts() {
             "--virtual-host",
             "/",
         ],
-    ))
+    )))
     .unwrap();
     let uuid = created["UUID"].as_str().unwrap().to_owned();
     broker.publish(&queue, b"before", Default::default()).await;
@@ -111,7 +93,7 @@ async fn a_mapping_made_through_the_api_lives_in_postgres_across_restarts() {
     let _again = serve(dir.path(), "state-c", &["--api".into(), api.to_string()]);
     wait_listening(api).await;
     let endpoint = format!("http://{api}");
-    let table = mappings_cli(&endpoint, &["list"]);
+    let table = stdout(&mappings_cli(&endpoint, &["list"]));
     assert!(table.contains(&uuid) && table.contains(&queue), "{table}");
     assert_eq!(
         table.matches(&config_queue).count(),
@@ -222,6 +204,31 @@ async fn consumers_become(broker: &Broker, queue: &str, n: u32) -> bool {
     false
 }
 
+/// `n` queues, and the first instance on `db` with a mapping to each (the
+/// config file's and `n - 1` made through it); the setup starts others.
+async fn first_instance(
+    db: &TestDatabase,
+    broker: &Broker,
+    name: &str,
+    n: usize,
+) -> (Vec<String>, Setup, Running) {
+    let queues: Vec<String> = (0..n).map(|i| unique(&format!("{name}-{i}"))).collect();
+    for q in &queues {
+        broker.declare(q, Default::default()).await;
+    }
+    let mut setup = Setup::new(&queues[0]);
+    setup.extra_toml = format!("[store]\nurl = {:?}\nlease_seconds = 3\n", db.url);
+    let first = Running::start(&setup).await;
+    for q in &queues[1..] {
+        first
+            .control
+            .create(beside("recorder", q, 1))
+            .await
+            .unwrap();
+    }
+    (queues, setup, first)
+}
+
 fn owned(running: &Running) -> usize {
     running.control.store().owned().unwrap().borrow().len()
 }
@@ -233,16 +240,7 @@ fn owned(running: &Running) -> usize {
 async fn two_instances_share_the_mappings_and_one_takes_over_when_the_other_stops() {
     let db = TestDatabase::new();
     let broker = Broker::connect().await;
-    let queues: Vec<String> = (0..4).map(|i| unique(&format!("pg-share-{i}"))).collect();
-    for q in &queues {
-        broker.declare(q, Default::default()).await;
-    }
-    let mut setup = Setup::new(&queues[0]);
-    setup.extra_toml = format!("[store]\nurl = {:?}\nlease_seconds = 3\n", db.url);
-    let a = Running::start(&setup).await;
-    for q in &queues[1..] {
-        a.control.create(beside("recorder", q, 1)).await.unwrap();
-    }
+    let (queues, setup, a) = first_instance(&db, &broker, "pg-share", 4).await;
     let b = Running::start(&setup).await;
     assert_eq!(b.control.list().unwrap().len(), 4, "B sees what A made");
     wait_for("two mappings each", || owned(&a) == 2 && owned(&b) == 2).await;
@@ -329,16 +327,7 @@ async fn two_instances_share_the_mappings_and_one_takes_over_when_the_other_stop
 async fn three_instances_share_thirty_mappings_evenly_and_two_share_them_after_one_stops() {
     let db = TestDatabase::new();
     let broker = Broker::connect().await;
-    let queues: Vec<String> = (0..30).map(|i| unique(&format!("pg-thirty-{i}"))).collect();
-    for q in &queues {
-        broker.declare(q, Default::default()).await;
-    }
-    let mut setup = Setup::new(&queues[0]);
-    setup.extra_toml = format!("[store]\nurl = {:?}\nlease_seconds = 3\n", db.url);
-    let a = Running::start(&setup).await;
-    for q in &queues[1..] {
-        a.control.create(beside("recorder", q, 1)).await.unwrap();
-    }
+    let (queues, setup, a) = first_instance(&db, &broker, "pg-thirty", 30).await;
     let b = Running::start(&setup).await;
     let c = Running::start(&setup).await;
     let near = |n: usize, share: usize| n.abs_diff(share) <= 1;

@@ -98,19 +98,16 @@ impl Broker {
 
     /// Messages ready in the queue (not counting unacked ones).
     pub async fn ready(&self, queue: &str) -> u32 {
-        let ch = self.conn.create_channel().await.unwrap();
-        let opts = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        ch.queue_declare(queue.into(), opts, FieldTable::default())
-            .await
-            .unwrap()
-            .message_count()
+        self.look_at(queue).await.message_count()
     }
 
     /// How many consumers the broker has on the queue.
     pub async fn consumers(&self, queue: &str) -> u32 {
+        self.look_at(queue).await.consumer_count()
+    }
+
+    /// The queue's counts, from a passive declare.
+    async fn look_at(&self, queue: &str) -> lapin::Queue {
         let ch = self.conn.create_channel().await.unwrap();
         let opts = QueueDeclareOptions {
             passive: true,
@@ -119,7 +116,6 @@ impl Broker {
         ch.queue_declare(queue.into(), opts, FieldTable::default())
             .await
             .unwrap()
-            .consumer_count()
     }
 
     /// Takes every ready message off the queue.
@@ -784,4 +780,24 @@ impl Drop for TestDatabase {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let _ = std::panic::catch_unwind(|| Self::admin(&self.server, sql));
     }
+}
+
+/// `mqtrigger mappings --endpoint URL ARGS`, with no AWS credentials of the
+/// machine's (a loopback API takes any).
+pub fn mappings_cli(endpoint: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+        .args(["mappings", "--endpoint", endpoint])
+        .args(args)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap()
+}
+
+/// A command's standard output, once it succeeded.
+pub fn stdout(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
