@@ -603,12 +603,7 @@ impl Control {
                 return;
             }
         };
-        let running = self
-            .inner
-            .runners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&uuid);
+        let running = self.runs(uuid);
         match mapping {
             None => {
                 self.stop_runner(uuid).await;
@@ -687,6 +682,15 @@ impl Control {
         self.report_running();
     }
 
+    /// A task runs the mapping here now.
+    fn runs(&self, uuid: Uuid) -> bool {
+        self.inner
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&uuid)
+    }
+
     fn owns(&self, uuid: Uuid) -> bool {
         let owned = self.inner.owned.lock().unwrap_or_else(|p| p.into_inner());
         owned.as_ref().is_none_or(|o| o.contains(&uuid))
@@ -728,13 +732,7 @@ impl Control {
             match self.list() {
                 Ok(mappings) => {
                     for m in mappings.iter().filter(|m| owned.contains(&m.uuid)) {
-                        let running = self
-                            .inner
-                            .runners
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .contains_key(&m.uuid);
-                        if m.runs_at_start() && !running {
+                        if m.runs_at_start() && !self.runs(m.uuid) {
                             self.spawn(m);
                         }
                     }
