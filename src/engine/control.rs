@@ -583,6 +583,7 @@ impl Control {
             .unwrap_or_else(|p| p.into_inner())
             .get(&m.uuid)
         {
+            // Only a change is one: telling the session restarts it.
             let settings = RunSettings::of(m);
             runner.settings.send_if_modified(|now| {
                 let changed = *now != settings;

@@ -50,6 +50,9 @@ struct RunSettings {
     batch_size: u32,
     window: Duration,
     concurrency: u32,
+    /// The session reads the filter from the mapping when told of a change;
+    /// it is here so that a change of it alone is one.
+    filter_criteria: Option<serde_json::Value>,
 }
 
 impl RunSettings {
@@ -58,6 +61,7 @@ impl RunSettings {
             batch_size: m.spec.batch_size(),
             window: m.spec.batching_window(),
             concurrency: m.spec.concurrency(),
+            filter_criteria: m.spec.filter_criteria.clone(),
         }
     }
 }
