@@ -77,7 +77,6 @@ trait Backend: Send + Sync {
     /// Every mapping in the order they were made, with the config-file spec
     /// each was last imported from (None for mappings made at run time).
     fn mappings(&self) -> Result<Vec<(Mapping, Option<MappingSpec>)>>;
-    fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>>;
     /// Writes a mapping. `file_spec` records which config-file entry it came
     /// from (kept when None), so a later start can tell a changed file from
     /// a run-time change.
@@ -223,7 +222,10 @@ impl Store {
     }
 
     pub fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
-        self.backend.mapping(uuid)
+        self.backend
+            .mapping_text(uuid)?
+            .map(|text| parse_mapping(uuid, &text))
+            .transpose()
     }
 
     pub fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()> {
@@ -246,8 +248,7 @@ impl Store {
             let Some(was) = self.backend.mapping_text(uuid)? else {
                 return Ok(None);
             };
-            let mut mapping: Mapping = serde_json::from_str(&was)
-                .map_err(|e| anyhow::anyhow!("mapping {uuid} in the store is unreadable: {e}"))?;
+            let mut mapping = parse_mapping(uuid, &was)?;
             change(&mut mapping);
             if self.backend.replace_mapping(&was, &mapping)? {
                 return Ok(Some(mapping));
@@ -283,6 +284,11 @@ impl Store {
     pub fn batches(&self, mapping: Uuid, limit: usize) -> Result<Vec<BatchRecord>> {
         self.backend.batches(mapping, limit)
     }
+}
+
+fn parse_mapping(uuid: Uuid, text: &str) -> Result<Mapping> {
+    serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("mapping {uuid} in the store is unreadable: {e}"))
 }
 
 #[cfg(test)]

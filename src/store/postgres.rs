@@ -358,18 +358,6 @@ impl Backend for PgStore {
             .collect()
     }
 
-    fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
-        let row = self.call(move |c| {
-            c.query_opt(
-                "SELECT body FROM mqtrigger_mappings WHERE uuid = $1",
-                &[&uuid],
-            )
-        })?;
-        row.map(|r| serde_json::from_str(r.get(0)))
-            .transpose()
-            .with_context(|| format!("mapping {uuid} in the store is unreadable"))
-    }
-
     fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()> {
         let uuid = mapping.uuid;
         let body = serde_json::to_string(mapping)?;

@@ -264,18 +264,6 @@ impl Backend for SqliteStore {
         Ok(out)
     }
 
-    fn mapping(&self, uuid: Uuid) -> Result<Option<Mapping>> {
-        let body: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT body FROM mappings WHERE uuid = ?1",
-                [uuid.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
-    }
-
     /// Writes a mapping. `file_spec` records which config-file entry it came from,
     /// so a later start can tell a changed file from a run-time change.
     fn put_mapping(&self, mapping: &Mapping, file_spec: Option<&MappingSpec>) -> Result<()> {
