@@ -178,6 +178,19 @@ enum Command {
         #[command(subcommand)]
         command: MappingsCommand,
     },
+    /// The instances sharing a PostgreSQL store (ask any of them): what
+    /// each runs, and when each was last seen.
+    Instances {
+        /// The API's URL.
+        #[arg(
+            long,
+            env = "MQTRIGGER_ENDPOINT",
+            default_value = "http://127.0.0.1:9001"
+        )]
+        endpoint: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Send sample messages to a queue.
     Publish {
         /// amqp://user:pass@host:port/vhost
@@ -450,6 +463,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             output,
             command,
         } => mappings(&endpoint, output, command).await,
+        Command::Instances { endpoint, output } => instances(&endpoint, output).await,
         Command::Publish {
             broker,
             queue,
@@ -744,13 +758,39 @@ async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) -> R
         MappingsCommand::Enable { uuid } => Request::Enable(uuid),
         MappingsCommand::Disable { uuid } => Request::Disable(uuid),
     };
-    let answer = client::run(endpoint, request).await?;
+    let mut answer = client::run(endpoint, request).await?;
+    if answer.get("EventSourceMappings").is_some() || answer.get("UUID").is_some() {
+        // mqtrigger's own numbers beside Lambda's fields; an endpoint
+        // that is Lambda itself has none.
+        match mqtrigger::api::remote::Remote::new(endpoint)
+            .await?
+            .stats()
+            .await
+        {
+            Ok(stats) => match answer.get_mut("EventSourceMappings") {
+                Some(serde_json::Value::Array(all)) => client::add_counts(all, &stats),
+                _ => client::add_counts(std::slice::from_mut(&mut answer), &stats),
+            },
+            Err(e) => eprintln!("(no counts: {e})"),
+        }
+    }
     let text = match (output, answer.get("EventSourceMappings")) {
         (Output::Json, _) => serde_json::to_string_pretty(&answer)? + "\n",
         (Output::Table, Some(all)) => {
             client::table(all.as_array().map(Vec::as_slice).unwrap_or_default())
         }
         (Output::Table, None) => client::table(std::slice::from_ref(&answer)),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+async fn instances(endpoint: &str, output: Output) -> Result<()> {
+    let remote = mqtrigger::api::remote::Remote::new(endpoint).await?;
+    let answer = remote.instances().await?;
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&answer)? + "\n",
+        Output::Table => mqtrigger::api::client::instances_table(&answer, chrono::Utc::now()),
     };
     print!("{text}");
     Ok(())

@@ -9,6 +9,10 @@
 //! `mqtrigger_function_latency_seconds` (histograms), and
 //! `mqtrigger_mapping_state{state="…"}` (1 for the current state, 0 for the
 //! others). A mapping with nothing counted yet shows its counters at 0.
+//! With a store shared by several instances, each instance shows the
+//! mappings it runs, and every series (the runtime's too) carries
+//! `instance` (its id in `mqtrigger instances`): summed over the
+//! instances, each mapping counts once.
 //! Without labels: `mqtrigger_runtime_tasks`, the tasks alive in the
 //! process's runtime (a leak shows as a count that only grows).
 
@@ -95,12 +99,14 @@ const GAUGES: [(&str, &str, Count); 2] = [
 
 type Labels = Vec<(&'static str, String)>;
 
-fn labels(m: &Mapping) -> Labels {
-    vec![
+fn labels(m: &Mapping, instance: Option<uuid::Uuid>) -> Labels {
+    let mut labels = vec![
         ("mapping", m.uuid.to_string()),
         ("function", m.spec.function_name.clone()),
         ("queue", m.spec.queue().to_owned()),
-    ]
+    ];
+    labels.extend(instance.map(|i| ("instance", i.to_string())));
+    labels
 }
 
 /// What one scrape shows: the mappings and their counts at that moment.
@@ -110,17 +116,27 @@ pub struct Scrape {
     pub stats: EngineStats,
     /// Tasks alive in the runtime, when there is one.
     pub tasks: Option<i64>,
+    /// With a shared store: this instance, whose mappings these are.
+    pub instance: Option<uuid::Uuid>,
 }
 
 impl Scrape {
     /// The engine as it is now.
     pub fn of(control: &Control) -> anyhow::Result<Scrape> {
+        let stats = control.all_stats();
+        let instance = control.instance();
+        let mut mappings = control.list()?;
+        if let Some(me) = instance {
+            // The others' mappings are on their /metrics.
+            mappings.retain(|m| stats.owners.get(&m.uuid) == Some(&me));
+        }
         Ok(Scrape {
-            mappings: control.list()?,
-            stats: control.all_stats(),
+            mappings,
+            stats,
             tasks: tokio::runtime::Handle::try_current()
                 .ok()
                 .map(|r| r.metrics().num_alive_tasks() as i64),
+            instance,
         })
     }
 
@@ -176,7 +192,10 @@ impl Collector for Scrape {
         let all: Vec<(Labels, &MappingStats)> = self
             .mappings
             .iter()
-            .map(|m| (labels(m), self.stats.mappings.get(&m.uuid).unwrap_or(&none)))
+            .map(|m| {
+                let counts = self.stats.mappings.get(&m.uuid).unwrap_or(&none);
+                (labels(m, self.instance), counts)
+            })
             .collect();
         for (name, help, count) in COUNTERS {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -212,20 +231,24 @@ impl Collector for Scrape {
         )?;
         for m in &self.mappings {
             for state in STATES {
-                let mut with_state = labels(m);
+                let mut with_state = labels(m, self.instance);
                 with_state.push(("state", state.to_string()));
                 ConstGauge::new(i64::from(m.state == state))
                     .encode(family.encode_family(&with_state)?)?;
             }
         }
         if let Some(tasks) = self.tasks {
-            let family = encoder.encode_descriptor(
+            let mut family = encoder.encode_descriptor(
                 "mqtrigger_runtime_tasks",
                 "Tasks alive in the runtime",
                 None,
                 MetricType::Gauge,
             )?;
-            ConstGauge::new(tasks).encode(family)?;
+            match self.instance {
+                Some(i) => ConstGauge::new(tasks)
+                    .encode(family.encode_family(&[("instance", i.to_string())])?)?,
+                None => ConstGauge::new(tasks).encode(family)?,
+            }
         }
         Ok(())
     }
@@ -314,6 +337,7 @@ mod tests {
             mappings: vec![m.clone()],
             stats,
             tasks: None,
+            instance: None,
         }
         .render()
     }

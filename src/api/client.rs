@@ -275,9 +275,53 @@ fn to_json_fields(
     v
 }
 
-/// The table people read: one row per mapping.
+/// An instance's short name in tables: the first 8 digits of its id, as
+/// `mqtrigger instances` shows it.
+pub fn short_id(id: uuid::Uuid) -> String {
+    id.simple().to_string()[..8].to_owned()
+}
+
+/// Adds what mqtrigger knows beyond Lambda's fields to each mapping, under
+/// `"Mqtrigger"`: its counts, and with a shared store the instance running
+/// it (`"Owner"`, null while none does).
+pub fn add_counts(mappings: &mut [Value], stats: &crate::engine::EngineStats) {
+    let shared = !stats.owners.is_empty();
+    for m in mappings {
+        let Some(uuid) = m["UUID"].as_str().and_then(|u| u.parse().ok()) else {
+            continue;
+        };
+        let counts = stats.of(uuid);
+        let mut extra = json!({
+            "Received": counts.received,
+            "Succeeded": counts.succeeded,
+            "Failed": counts.failed,
+            "DeadLettered": counts.dead_lettered,
+            "Filtered": counts.filtered,
+            "InFlight": counts.in_flight_messages,
+        });
+        if shared {
+            extra["Owner"] = json!(stats.owners.get(&uuid));
+        }
+        m["Mqtrigger"] = extra;
+    }
+}
+
+/// The table people read: one row per mapping; with the counts when
+/// [`add_counts`] added them, and the owner when the store is shared.
 pub fn table(mappings: &[Value]) -> String {
-    let rows: Vec<[String; 6]> = mappings
+    let counted = mappings.iter().any(|m| m["Mqtrigger"].is_object());
+    let owned = mappings
+        .iter()
+        .any(|m| m["Mqtrigger"].get("Owner").is_some());
+    let mut header = vec!["UUID", "STATE", "FUNCTION", "QUEUE", "BATCH"];
+    if owned {
+        header.push("OWNER");
+    }
+    if counted {
+        header.extend(["RECEIVED", "SUCCEEDED", "FAILED", "DEAD"]);
+    }
+    header.push("LAST RESULT");
+    let rows: Vec<Vec<String>> = mappings
         .iter()
         .map(|m| {
             let s = |k: &str| m[k].as_str().unwrap_or("").to_owned();
@@ -286,27 +330,89 @@ pub fn table(mappings: &[Value]) -> String {
                 .next()
                 .unwrap_or_default()
                 .to_owned();
-            [
+            let mut row = vec![
                 s("UUID"),
                 s("State"),
                 function,
                 m["Queues"][0].as_str().unwrap_or("").to_owned(),
                 m["BatchSize"].to_string(),
-                s("LastProcessingResult"),
+            ];
+            let extra = &m["Mqtrigger"];
+            if owned {
+                row.push(match extra["Owner"].as_str().and_then(|o| o.parse().ok()) {
+                    Some(owner) => short_id(owner),
+                    None => "none".into(),
+                });
+            }
+            if counted {
+                for k in ["Received", "Succeeded", "Failed", "DeadLettered"] {
+                    row.push(extra[k].as_u64().map(|n| n.to_string()).unwrap_or_default());
+                }
+            }
+            row.push(s("LastProcessingResult"));
+            row
+        })
+        .collect();
+    columns(&header, &rows)
+}
+
+/// `mqtrigger instances`: one row per instance on the shared store, the
+/// one that answered marked `*`.
+pub fn instances_table(
+    answer: &crate::api::watch::Instances,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    if answer.this.is_none() {
+        return "this service keeps its own store (SQLite): it is the only instance; \
+                several instances share one with --store postgres://… (README)\n"
+            .into();
+    }
+    let header = [
+        "ID",
+        "HOST",
+        "PID",
+        "STARTED",
+        "LAST SEEN",
+        "OWNS",
+        "MAPPINGS",
+    ];
+    let rows: Vec<Vec<String>> = answer
+        .instances
+        .iter()
+        .map(|i| {
+            let seen = (now - i.last_seen).num_milliseconds().max(0) as f64 / 1000.0;
+            let mark = if answer.this == Some(i.id) { " *" } else { "" };
+            vec![
+                format!("{}{mark}", short_id(i.id)),
+                i.host.clone(),
+                i.pid.to_string(),
+                i.started.format("%Y-%m-%d %H:%M:%S").to_string(),
+                format!("{seen:.1} s ago"),
+                i.owns.len().to_string(),
+                i.owns
+                    .iter()
+                    .map(|m| short_id(*m))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ]
         })
         .collect();
-    let header = ["UUID", "STATE", "FUNCTION", "QUEUE", "BATCH", "LAST RESULT"];
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    columns(&header, &rows)
+}
+
+/// Left-aligned columns two spaces apart; the last one free text.
+fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 6]| {
+    let last = header.len() - 1;
+    let line = |cells: &[&str]| {
         let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i == 5 {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
                 out.push_str(cell);
             } else {
                 out.push_str(&format!("{cell:<w$}  "));
@@ -315,8 +421,8 @@ pub fn table(mappings: &[Value]) -> String {
         out.trim_end().to_owned() + "\n"
     };
     let mut out = line(header);
-    for row in &rows {
-        out.push_str(&line(row.each_ref().map(String::as_str)));
+    for row in rows {
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
     }
     out
 }

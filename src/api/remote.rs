@@ -238,6 +238,18 @@ impl Remote {
         }
     }
 
+    /// Every mapping's counts, and with a shared store its owner.
+    pub async fn stats(&self) -> Result<crate::engine::EngineStats> {
+        let path = format!("{PREFIX}/stats");
+        self.call(Method::GET, &path, Bytes::new()).await
+    }
+
+    /// The instances on the service's shared store.
+    pub async fn instances(&self) -> Result<watch::Instances> {
+        let path = format!("{PREFIX}/instances");
+        self.call(Method::GET, &path, Bytes::new()).await
+    }
+
     async fn update(&self, uuid: Uuid, change: serde_json::Value) -> Result<Changed> {
         let m: EventSourceMappingConfiguration = self
             .call(Method::PUT, &format!("{MAPPINGS}{uuid}"), json(&change))
@@ -405,6 +417,7 @@ impl Driver for Remote {
             max_redeliveries: info.max_redeliveries,
             choices: Choices::from_config(&info.config()),
             notice: None,
+            instance: info.instance,
         })
     }
 

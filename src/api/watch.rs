@@ -3,6 +3,10 @@
 //!
 //! - `GET  /mqtrigger/v1/service`: what runs here ([`ServiceInfo`])
 //! - `GET  /mqtrigger/v1/snapshot`: every mapping, its counts, the dead letters
+//! - `GET  /mqtrigger/v1/stats`: every mapping's counts, and with a shared
+//!   store its owner ([`EngineStats`]; `mqtrigger mappings list` reads it)
+//! - `GET  /mqtrigger/v1/instances`: the instances on a shared store, what
+//!   each runs, when each was last seen ([`Instances`])
 //! - `GET  /mqtrigger/v1/events`: server-sent events, each a [`FeedItem`]
 //!   as JSON: a snapshot first, then the engine's events (with batch ids),
 //!   a new snapshot whenever the watcher fell behind
@@ -19,8 +23,8 @@
 use super::ApiError;
 use crate::config::{BrokerConfig, BrokerEngine, Config};
 use crate::engine::stats::BatchRow;
-use crate::engine::{Control, FeedItem, Snapshot};
-use crate::store::DeadLetter;
+use crate::engine::{Control, EngineStats, FeedItem, Snapshot};
+use crate::store::{DeadLetter, Instance};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -36,7 +40,7 @@ use uuid::Uuid;
 
 pub const PREFIX: &str = "/mqtrigger/v1";
 /// Changes whenever a shape here changes: a console speaks only its own.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 /// A comment on an idle event stream this often, so a watcher can tell a
 /// quiet service from a vanished one.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -51,6 +55,8 @@ pub struct ServiceInfo {
     pub version: String,
     pub protocol: u32,
     pub readonly: bool,
+    /// With a store shared by several instances: this one's id.
+    pub instance: Option<Uuid>,
     pub max_redeliveries: u32,
     pub brokers: Vec<BrokerInfo>,
     pub functions: Vec<String>,
@@ -72,6 +78,7 @@ impl ServiceInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             protocol: PROTOCOL,
             readonly: control.is_readonly(),
+            instance: control.instance(),
             max_redeliveries: config.engine.max_redeliveries,
             brokers: config
                 .brokers
@@ -131,6 +138,8 @@ pub fn router(control: Control, shutdown: CancellationToken) -> Router {
     Router::new()
         .route(&format!("{PREFIX}/service"), get(service))
         .route(&format!("{PREFIX}/snapshot"), get(snapshot))
+        .route(&format!("{PREFIX}/stats"), get(stats))
+        .route(&format!("{PREFIX}/instances"), get(instances))
         .route(&format!("{PREFIX}/events"), get(events))
         .route(&format!("{PREFIX}/dead-letters"), get(dead_letters))
         .route(&format!("{mapping}/batches"), get(batches))
@@ -157,6 +166,25 @@ async fn snapshot(State(w): State<Watch>) -> Result<Json<Snapshot>, ApiError> {
         .snapshot()
         .map_err(crate::engine::ControlError::from)?;
     Ok(Json(snapshot))
+}
+
+async fn stats(State(w): State<Watch>) -> Json<EngineStats> {
+    Json(w.control.all_stats())
+}
+
+/// The instances sharing this service's store (none with its own store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instances {
+    /// The instance that answered.
+    pub this: Option<Uuid>,
+    pub instances: Vec<Instance>,
+}
+
+async fn instances(State(w): State<Watch>) -> Json<Instances> {
+    Json(Instances {
+        this: w.control.instance(),
+        instances: w.control.instances(),
+    })
 }
 
 async fn events(State(w): State<Watch>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

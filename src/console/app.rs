@@ -144,6 +144,9 @@ pub struct App {
     pub endpoint: Option<String>,
     /// The engine refuses changes (`--readonly`).
     pub readonly: bool,
+    /// With a shared store: the instance driven; the table shows each
+    /// mapping's owner.
+    pub instance: Option<Uuid>,
     /// Why the service cannot be reached, while it cannot: the screen
     /// shows the last picture until a snapshot replaces it.
     pub lost: Option<String>,
@@ -178,6 +181,7 @@ impl Default for App {
             toast: None,
             endpoint: None,
             readonly: false,
+            instance: None,
             lost: None,
             filter: String::new(),
             sort: SortBy::default(),
@@ -203,6 +207,7 @@ impl App {
         App {
             endpoint: described.endpoint,
             readonly: described.readonly,
+            instance: described.instance,
             toast: described.notice,
             ..App::new(described.choices, described.max_redeliveries)
         }

@@ -24,6 +24,8 @@ pub struct Described {
     pub choices: Choices,
     /// Said once at the start (a state directory made just now).
     pub notice: Option<String>,
+    /// With a store shared by several instances: the one driven.
+    pub instance: Option<Uuid>,
 }
 
 /// The mapping a change was made to, for the toast.
@@ -81,6 +83,7 @@ impl Driver for Control {
             max_redeliveries: self.config().engine.max_redeliveries,
             choices: Choices::from_config(self.config()),
             notice: self.store().is_fresh().then(|| self.store().fresh_notice()),
+            instance: self.instance(),
         })
     }
 

@@ -10,9 +10,9 @@ use super::supervisor::supervise;
 use super::wiring::{Configured, Wiring};
 use crate::config::Config;
 use crate::mapping::{self, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason};
-use crate::store::Store;
+use crate::store::{Instance, Share, Store};
 use chrono::Utc;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,7 +63,7 @@ struct Inner {
     events: broadcast::Sender<EngineEvent>,
     /// The counts every event makes; emitting holds this lock, so a
     /// snapshot and the events sent after it never overlap.
-    stats: Mutex<EngineStats>,
+    stats: Arc<Mutex<EngineStats>>,
     next_batch: AtomicU64,
     wiring: Arc<dyn Wiring>,
     /// The halves of updates and deletes that finish in the background; a
@@ -83,6 +83,8 @@ struct Inner {
     /// With a store shared by several instances: the mappings this one may
     /// run (`store::ownership`). None: all of them.
     owned: Mutex<Option<BTreeSet<Uuid>>>,
+    /// With a shared store: the instances on it, as last seen.
+    instances: Mutex<Vec<Instance>>,
 }
 
 /// The one handle through which everything drives the engine.
@@ -107,14 +109,25 @@ impl Control {
     ) -> anyhow::Result<Control> {
         let (events, _) = broadcast::channel(4096);
         let store = Arc::new(store);
-        let store_owned = store.owned();
+        let store_share = store.share();
+        let stats = Arc::new(Mutex::new(EngineStats::default()));
+        // The owner writes the counts of what it runs to a shared store;
+        // this reads them (and holds only the counts, not the engine).
+        let counted = stats.clone();
+        store.count_with(Box::new(move |mappings| {
+            let stats = counted.lock().unwrap_or_else(|p| p.into_inner());
+            mappings
+                .iter()
+                .filter_map(|u| Some((*u, serde_json::to_string(stats.mappings.get(u)?).ok()?)))
+                .collect()
+        }));
         let journal = Journal::start(store.clone());
         let control = Control {
             inner: Arc::new(Inner {
                 store,
                 journal: Mutex::new(Some(journal)),
                 events,
-                stats: Mutex::new(EngineStats::default()),
+                stats,
                 next_batch: AtomicU64::new(1),
                 wiring,
                 background: TaskTracker::new(),
@@ -122,7 +135,8 @@ impl Control {
                 mapping_lock: Mutex::new(()),
                 restart_lock: tokio::sync::Mutex::new(()),
                 readonly: AtomicBool::new(false),
-                owned: Mutex::new(store_owned.as_ref().map(|_| BTreeSet::new())),
+                owned: Mutex::new(store_share.as_ref().map(|_| BTreeSet::new())),
+                instances: Mutex::new(Vec::new()),
                 secrets: crate::secrets::Secrets::new(&config),
                 config,
             }),
@@ -147,8 +161,8 @@ impl Control {
                 );
             }
         }
-        if let Some(owned) = store_owned {
-            tokio::spawn(follow_the_ownership(Arc::downgrade(&control.inner), owned));
+        if let Some(share) = store_share {
+            tokio::spawn(follow_the_ownership(Arc::downgrade(&control.inner), share));
         }
         if let Some(changes) = control.inner.store.take_changes() {
             tokio::spawn(follow_the_changes(Arc::downgrade(&control.inner), changes));
@@ -710,6 +724,76 @@ impl Control {
         self.inner.store.report_running(running);
     }
 
+    /// With a shared store: this instance's id, and the instances on the store.
+    pub fn instance(&self) -> Option<Uuid> {
+        self.inner.store.instance()
+    }
+
+    pub fn instances(&self) -> Vec<Instance> {
+        self.inner
+            .instances
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Shows what the others run (a shared store's tick): who runs each
+    /// mapping, and the counts their owners wrote, for every mapping this
+    /// instance did not run at the last tick (`ran`); the counts of one it
+    /// takes over now are where it counts on from. `shown` is what was
+    /// shown before, so only changes are emitted.
+    fn place(
+        &self,
+        share: &Share,
+        ran: Option<&BTreeSet<Uuid>>,
+        shown: &mut BTreeMap<Uuid, (Option<Uuid>, String)>,
+    ) {
+        *self
+            .inner
+            .instances
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = share.instances.clone();
+        let before = self.lock_stats().owners.clone();
+        let placed: BTreeSet<Uuid> = before.keys().chain(share.owners.keys()).copied().collect();
+        for mapping in placed {
+            let instance = share.owners.get(&mapping).copied();
+            if before.get(&mapping).copied() != instance {
+                self.emit(EngineEvent::Placed { mapping, instance });
+            }
+        }
+        let me = self.instance();
+        for (mapping, text) in &share.counts {
+            let owner = share.owners.get(mapping).copied();
+            if ran.is_some_and(|r| r.contains(mapping)) || self.runs(*mapping) {
+                // Its counts here are the truth.
+                continue;
+            }
+            let key = (owner, text.clone());
+            if shown.get(mapping) == Some(&key) {
+                continue;
+            }
+            let stats: MappingStats = match serde_json::from_str(text) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%mapping, "the counts in the store are unreadable ({e}); a newer mqtrigger may have written them");
+                    continue;
+                }
+            };
+            // Nothing of a mapping nobody runs, or that comes to this
+            // instance now, is still with the function.
+            let stats = if owner.is_none() || owner == me {
+                stats.abandoned()
+            } else {
+                stats
+            };
+            self.emit(EngineEvent::Counts {
+                mapping: *mapping,
+                stats: Box::new(stats),
+            });
+            shown.insert(*mapping, key);
+        }
+    }
+
     /// This instance's share changed: stop what is no longer its own (all
     /// of it at once when its database session was lost), start what became
     /// its own. Stored states stay as they are.
@@ -771,22 +855,25 @@ impl Control {
     }
 }
 
-/// Runs what this instance owns of a shared store, as that changes. Ends
-/// with the engine.
-async fn follow_the_ownership(
-    engine: std::sync::Weak<Inner>,
-    mut owned: watch::Receiver<BTreeSet<Uuid>>,
-) {
-    while owned.changed().await.is_ok() {
-        loop {
-            let now = owned.borrow_and_update().clone();
-            let Some(inner) = engine.upgrade() else {
-                return;
-            };
-            if (Control { inner }).own(now).await {
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+/// Runs what this instance owns of a shared store, and shows what the
+/// others run, as each tick of the ownership sees it. Ends with the engine.
+async fn follow_the_ownership(engine: std::sync::Weak<Inner>, mut share: watch::Receiver<Share>) {
+    // What `own` last made this instance run, and the counts last shown
+    // for the others' mappings (with the owner they were shown under).
+    let mut ran: Option<BTreeSet<Uuid>> = None;
+    let mut shown = BTreeMap::new();
+    while share.changed().await.is_ok() {
+        let now = share.borrow_and_update().clone();
+        let Some(inner) = engine.upgrade() else {
+            return;
+        };
+        let control = Control { inner };
+        // The counts of a mapping taken over first, so it counts on from them.
+        control.place(&now, ran.as_ref(), &mut shown);
+        // A failed `own` (the database just came back) is tried again at
+        // the next tick, which always brings a new share (the beats).
+        if ran.as_ref() != Some(&now.owned) && control.own(now.owned.clone()).await {
+            ran = Some(now.owned);
         }
     }
 }

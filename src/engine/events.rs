@@ -51,6 +51,19 @@ impl CloseReason {
 pub enum EngineEvent {
     MappingChanged(Box<Mapping>),
     MappingDeleted(Uuid),
+    /// Which instance runs the mapping now, when several share a store
+    /// (None: none does at the moment, as while one takes over from another).
+    Placed {
+        mapping: Uuid,
+        instance: Option<Uuid>,
+    },
+    /// The mapping's counts as a whole, as the instance that runs it wrote
+    /// them to the shared store: a mapping run elsewhere, or one this
+    /// instance takes over (and counts on from).
+    Counts {
+        mapping: Uuid,
+        stats: Box<super::stats::MappingStats>,
+    },
     /// Messages came from the broker (each counted once, when first gathered).
     Received {
         mapping: Uuid,
@@ -123,6 +136,8 @@ impl EngineEvent {
         match self {
             EngineEvent::MappingChanged(m) => m.uuid,
             EngineEvent::MappingDeleted(uuid)
+            | EngineEvent::Placed { mapping: uuid, .. }
+            | EngineEvent::Counts { mapping: uuid, .. }
             | EngineEvent::Received { mapping: uuid, .. }
             | EngineEvent::BatchStarted { mapping: uuid, .. }
             | EngineEvent::BatchSucceeded { mapping: uuid, .. }

@@ -156,6 +156,24 @@ impl Default for MappingStats {
 }
 
 impl MappingStats {
+    /// The counts of a mapping whose instance stopped without a word (or
+    /// that nobody runs at the moment): nothing of it is with the function
+    /// any more. Its attempts under way end unanswered; the broker
+    /// redelivers their messages.
+    pub fn abandoned(mut self) -> MappingStats {
+        self.in_flight_batches = 0;
+        self.in_flight_messages = 0;
+        for row in &mut self.recent {
+            if row.outcome == AttemptOutcome::InFlight {
+                row.outcome = AttemptOutcome::Failed(
+                    "no answer: the instance running it stopped; the broker redelivers its messages"
+                        .into(),
+                );
+            }
+        }
+        self
+    }
+
     fn row(&mut self, batch: BatchId, attempt: u32) -> Option<&mut BatchRow> {
         self.recent
             .iter_mut()
@@ -170,7 +188,10 @@ impl MappingStats {
 
     fn apply(&mut self, event: &EngineEvent) {
         match event {
-            EngineEvent::MappingChanged(_) | EngineEvent::MappingDeleted(_) => {}
+            EngineEvent::MappingChanged(_)
+            | EngineEvent::MappingDeleted(_)
+            | EngineEvent::Placed { .. }
+            | EngineEvent::Counts { .. } => {}
             EngineEvent::Received {
                 messages,
                 redelivered,
@@ -251,10 +272,14 @@ impl MappingStats {
     }
 }
 
-/// Every mapping's counts.
+/// Every mapping's counts, and with a shared store which instance runs each.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineStats {
     pub mappings: HashMap<uuid::Uuid, MappingStats>,
+    /// With a store shared by several instances: the instance running each
+    /// mapping (one missing is run by none at the moment). Empty otherwise.
+    #[serde(default)]
+    pub owners: HashMap<uuid::Uuid, uuid::Uuid>,
 }
 
 impl EngineStats {
@@ -263,6 +288,18 @@ impl EngineStats {
         match event {
             EngineEvent::MappingDeleted(uuid) => {
                 self.mappings.remove(uuid);
+                self.owners.remove(uuid);
+            }
+            EngineEvent::Placed { mapping, instance } => match instance {
+                Some(owner) => {
+                    self.owners.insert(*mapping, *owner);
+                }
+                None => {
+                    self.owners.remove(mapping);
+                }
+            },
+            EngineEvent::Counts { mapping, stats } => {
+                self.mappings.insert(*mapping, (**stats).clone());
             }
             EngineEvent::MappingChanged(m) => {
                 self.mappings.entry(m.uuid).or_default();

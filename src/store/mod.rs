@@ -21,6 +21,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use uuid::Uuid;
 
+pub use ownership::{Counting, Instance, Share};
+
 /// Batch outcomes kept per mapping; the journal is for looking back, not an archive.
 const BATCHES_KEPT: i64 = 1_000;
 
@@ -165,9 +167,21 @@ impl Store {
     }
 
     /// Shared with other instances (PostgreSQL): the mappings this one may
-    /// run now. None: it runs them all.
-    pub fn owned(&self) -> Option<tokio::sync::watch::Receiver<std::collections::BTreeSet<Uuid>>> {
-        Some(self.shared.as_ref()?.ownership().owned.clone())
+    /// run now, and what it knows of the others. None: it runs them all.
+    pub fn share(&self) -> Option<tokio::sync::watch::Receiver<Share>> {
+        Some(self.shared.as_ref()?.ownership().share.clone())
+    }
+
+    /// Shared with other instances: how the owner reads the counts of the
+    /// mappings it holds, to write them to the store every tick.
+    pub fn count_with(&self, counting: ownership::Counting) {
+        if let Some(shared) = &self.shared {
+            *shared
+                .ownership()
+                .counting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(counting);
+        }
     }
 
     /// Tells the ownership which mappings the engine runs now: one it was

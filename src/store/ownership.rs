@@ -17,6 +17,15 @@
 //! it runs it (`Control::refresh`). So a change made through any instance
 //! reaches the owner within a tick.
 //!
+//! Counts: each tick, the owner writes the counts of the mappings it holds
+//! to `mqtrigger_counts` on this same session (so an instance whose session
+//! is gone writes nothing), and the last counts of a mapping it gives back
+//! just before it unlocks it; then it reads who holds which lock
+//! (`pg_locks`, by the sessions' names), the instances, and every mapping's
+//! counts, and hands them to the engine with its share ([`Share`]). A
+//! mapping's counts thus follow it from instance to instance; after a crash
+//! they miss what its owner did in its last tick.
+//!
 //! Fencing: when this session fails (the database stopped, the network cut),
 //! its locks may be another's soon, so the instance owns nothing at once and
 //! the engine stops every mapping. Sessions of instances not seen for the
@@ -25,9 +34,11 @@
 
 use super::postgres::{connect, describe};
 use anyhow::{Result, anyhow};
+use chrono::{DateTime, Utc};
 use postgres::Client;
-use std::collections::BTreeSet;
-use std::sync::mpsc;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -50,11 +61,43 @@ pub fn session_name(instance: Uuid) -> String {
 /// The channel the writes of mappings are announced on.
 pub const CHANGES: &str = "mqtrigger_mappings";
 
+/// One instance sharing the store, as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: Uuid,
+    pub host: String,
+    pub pid: u32,
+    pub started: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// The mappings whose locks it holds now.
+    pub owns: Vec<Uuid>,
+}
+
+/// What one tick saw: the mappings this instance may run, and everything
+/// about the others the engine shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Share {
+    /// The mappings this instance may run.
+    pub owned: BTreeSet<Uuid>,
+    /// Every instance seen within the lease, the oldest first.
+    pub instances: Vec<Instance>,
+    /// Each mapping's owner; a mapping missing here is run by nobody now.
+    pub owners: BTreeMap<Uuid, Uuid>,
+    /// Each mapping's counts as its owner last wrote them (the engine's
+    /// `MappingStats` as JSON: the store does not read them).
+    pub counts: BTreeMap<Uuid, String>,
+}
+
+/// The engine's counts of the mappings given, as JSON, for the store.
+pub type Counting = Box<dyn Fn(&BTreeSet<Uuid>) -> BTreeMap<Uuid, String> + Send>;
+
 /// The engine's side: which mappings it may run, which it still runs, and
 /// which were changed (by any instance).
 pub struct Ownership {
     pub instance: Uuid,
-    pub owned: watch::Receiver<BTreeSet<Uuid>>,
+    pub share: watch::Receiver<Share>,
+    /// How the owner reads the engine's counts (set by the engine).
+    pub counting: Arc<Mutex<Option<Counting>>>,
     pub running: watch::Sender<BTreeSet<Uuid>>,
     pub changes: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>>>,
     stop: Option<mpsc::Sender<()>>,
@@ -80,7 +123,10 @@ struct Owner {
     client: Option<Client>,
     /// The locks this session holds.
     held: BTreeSet<Uuid>,
-    owned: watch::Sender<BTreeSet<Uuid>>,
+    /// The counts last written for each mapping held, as written.
+    written: BTreeMap<Uuid, String>,
+    counting: Arc<Mutex<Option<Counting>>>,
+    share: watch::Sender<Share>,
     running: watch::Receiver<BTreeSet<Uuid>>,
     changes: tokio::sync::mpsc::UnboundedSender<Uuid>,
 }
@@ -90,7 +136,8 @@ pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<
     let instance = Uuid::new_v4();
     let mut config = config.clone();
     config.application_name(&session_name(instance));
-    let (owned_tx, owned) = watch::channel(BTreeSet::new());
+    let (share_tx, share) = watch::channel(Share::default());
+    let counting = Arc::new(Mutex::new(None));
     let (running, running_rx) = watch::channel(BTreeSet::new());
     let (changes_tx, changes) = tokio::sync::mpsc::unbounded_channel();
     let mut owner = Owner {
@@ -100,7 +147,9 @@ pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<
         lease,
         client: None,
         held: BTreeSet::new(),
-        owned: owned_tx,
+        written: BTreeMap::new(),
+        counting: counting.clone(),
+        share: share_tx,
         running: running_rx,
         changes: changes_tx,
     };
@@ -131,7 +180,8 @@ pub fn start(config: &postgres::Config, place: &str, lease: Duration) -> Result<
         .map_err(|e| anyhow!("cannot start the ownership thread: {e}"))?;
     Ok(Ownership {
         instance,
-        owned,
+        share,
+        counting,
         running,
         changes: std::sync::Mutex::new(Some(changes)),
         stop: Some(stop),
@@ -169,6 +219,7 @@ impl Owner {
                 .batch_execute(&format!("LISTEN {CHANGES}"))
                 .map_err(|e| anyhow!("{}: {}", self.place, describe(&e)))?;
             self.held.clear();
+            self.written.clear();
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("made above"))
@@ -214,7 +265,14 @@ impl Owner {
         }
         self.client = None;
         self.held.clear();
-        self.owned.send_replace(BTreeSet::new());
+        self.written.clear();
+        // What the others do is not known either: nobody is shown as the
+        // owner of anything, and the counts are the last ones read.
+        self.share.send_modify(|share| {
+            share.owned.clear();
+            share.owners.clear();
+            share.instances.clear();
+        });
     }
 
     /// One beat, and this instance's share made right. An error drops the
@@ -286,8 +344,21 @@ impl Owner {
                 over -= 1;
             }
         }
+        let live: BTreeSet<Uuid> = self
+            .held
+            .iter()
+            .filter(|u| mappings.contains(u))
+            .copied()
+            .collect();
+        self.write_counts(client, &live)?;
         for u in &give_back {
             if !running.contains(u) {
+                // Its last counts (the engine stopped it) before another
+                // instance can take it over and read them.
+                if mappings.contains(u) {
+                    self.write_counts(client, &BTreeSet::from([*u]))?;
+                }
+                self.written.remove(u);
                 client
                     .execute("SELECT pg_advisory_unlock($1)", &[&lock_key(*u)])
                     .map_err(fail)?;
@@ -318,23 +389,114 @@ impl Owner {
             .filter(|u| !give_back.contains(u))
             .copied()
             .collect();
-        self.owned.send_if_modified(|now| {
-            let changed = *now != owned;
-            *now = owned;
+        let share = read_share(client, owned, &mappings).map_err(fail)?;
+        self.share.send_if_modified(|now| {
+            let changed = *now != share;
+            *now = share;
             changed
         });
         Ok(())
     }
 
-    /// A clean stop: the engine has stopped every mapping; unregister, so
+    /// Writes the engine's counts of `mappings` that changed since they
+    /// were last written. On this session: it holds their locks, so what
+    /// it writes is the owner's.
+    fn write_counts(&mut self, client: &mut Client, mappings: &BTreeSet<Uuid>) -> Result<()> {
+        let counts = match &*self.counting.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(count) => count(mappings),
+            None => return Ok(()),
+        };
+        let me = self.instance;
+        for (mapping, text) in counts {
+            if self.written.get(&mapping) == Some(&text) {
+                continue;
+            }
+            client
+                .execute(
+                    "INSERT INTO mqtrigger_counts(mapping, instance, counts, written)
+                     VALUES ($1, $2, $3, now())
+                     ON CONFLICT(mapping) DO UPDATE SET instance = excluded.instance,
+                         counts = excluded.counts, written = excluded.written",
+                    &[&mapping, &me, &text],
+                )
+                .map_err(|e| anyhow!("the PostgreSQL store {}: {}", self.place, describe(&e)))?;
+            self.written.insert(mapping, text);
+        }
+        Ok(())
+    }
+
+    /// A clean stop: the engine has stopped every mapping; its last counts
+    /// are written, then it unregisters, so
     /// the others count one instance less at their next tick.
     fn leave(&mut self) {
         let me = self.instance;
-        if let Some(client) = self.client.as_mut() {
+        if let Some(mut client) = self.client.take() {
+            let held = self.held.clone();
+            if let Err(e) = self.write_counts(&mut client, &held) {
+                tracing::warn!("the last counts were not written: {e:#}");
+            }
             let _ = client.execute("DELETE FROM mqtrigger_instances WHERE id = $1", &[&me]);
             let _ = client.execute("SELECT pg_advisory_unlock_all()", &[]);
         }
     }
+}
+
+/// Who holds which mapping's lock (the sessions named after the
+/// instances), the instances, and every mapping's last counts.
+fn read_share(
+    client: &mut Client,
+    owned: BTreeSet<Uuid>,
+    mappings: &[Uuid],
+) -> Result<Share, postgres::Error> {
+    let by_key: BTreeMap<i64, Uuid> = mappings.iter().map(|u| (lock_key(*u), *u)).collect();
+    // An advisory lock on one bigint shows its high half as classid and
+    // its low half as objid, with objsubid 1.
+    let locks = client.query(
+        "SELECT (l.classid::bigint << 32) | l.objid::bigint, i.id
+         FROM pg_locks l
+         JOIN pg_stat_activity a ON a.pid = l.pid
+         JOIN mqtrigger_instances i ON a.application_name = 'mqtrigger ' || i.id::text
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        &[],
+    )?;
+    let owners: BTreeMap<Uuid, Uuid> = locks
+        .iter()
+        .filter_map(|r| Some((*by_key.get(&r.get::<_, i64>(0))?, r.get(1))))
+        .collect();
+    let instances = client
+        .query(
+            "SELECT id, host, pid, started, last_seen FROM mqtrigger_instances ORDER BY started, id",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            let id: Uuid = r.get(0);
+            Instance {
+                id,
+                host: r.get(1),
+                pid: r.get::<_, i32>(2) as u32,
+                started: r.get(3),
+                last_seen: r.get(4),
+                owns: mappings
+                    .iter()
+                    .filter(|m| owners.get(m) == Some(&id))
+                    .copied()
+                    .collect(),
+            }
+        })
+        .collect();
+    let counts = client
+        .query("SELECT mapping, counts FROM mqtrigger_counts", &[])?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(Share {
+        owned,
+        instances,
+        owners,
+        counts,
+    })
 }
 
 #[cfg(test)]

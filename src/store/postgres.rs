@@ -21,7 +21,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Bumped when the schema changes; a database from a newer mqtrigger is refused.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 /// Each version's step from the one before.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -66,6 +66,14 @@ const MIGRATIONS: &[(i32, &str)] = &[
              pid integer NOT NULL,
              started timestamptz NOT NULL,
              last_seen timestamptz NOT NULL);",
+    ),
+    (
+        3,
+        "CREATE TABLE mqtrigger_counts(
+             mapping uuid PRIMARY KEY,
+             instance uuid NOT NULL,
+             counts text NOT NULL,
+             written timestamptz NOT NULL);",
     ),
 ];
 
@@ -375,8 +383,14 @@ impl Backend for PgStore {
     }
 
     fn delete_mapping(&self, uuid: Uuid) -> Result<bool> {
-        let n = self
-            .call(move |c| c.execute("DELETE FROM mqtrigger_mappings WHERE uuid = $1", &[&uuid]))?;
+        let n = self.call(move |c| {
+            let n = c.execute("DELETE FROM mqtrigger_mappings WHERE uuid = $1", &[&uuid])?;
+            c.execute("DELETE FROM mqtrigger_counts WHERE mapping = $1", &[&uuid])?;
+            if n > 0 {
+                announce(c, uuid)?;
+            }
+            Ok(n)
+        })?;
         Ok(n > 0)
     }
 

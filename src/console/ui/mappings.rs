@@ -16,8 +16,21 @@ pub fn state_color(state: State) -> Color {
     }
 }
 
+/// A mapping's owner among the instances on a shared store: the short id
+/// `mqtrigger instances` shows, `*` for the instance this console drives.
+fn owner(app: &App, mapping: uuid::Uuid) -> String {
+    match app.stats.owners.get(&mapping) {
+        Some(owner) if app.instance == Some(*owner) => {
+            format!("{}*", crate::api::client::short_id(*owner))
+        }
+        Some(owner) => crate::api::client::short_id(*owner),
+        None => "none".into(),
+    }
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let header = Row::new([
+    let shared = app.instance.is_some();
+    let mut header = vec![
         "STATE",
         "REASON",
         "BROKER",
@@ -32,8 +45,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         "DEAD",
         "FILTERED",
         "LAST RESULT",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
+    ];
+    if shared {
+        header.insert(1, "OWNER");
+    }
+    let header = Row::new(header).style(Style::new().add_modifier(Modifier::BOLD));
     let visible = app.visible();
     let mut title = format!("Mappings (by {})", app.sort.label());
     if let Some(criteria) = app
@@ -74,7 +90,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             .and_then(|r| r.per_second.back().copied())
             .unwrap_or(0);
         let window = m.spec.batching_window();
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(m.state.to_string()).style(Style::new().fg(state_color(m.state))),
             Cell::from(m.state_transition_reason.to_string()).style(mark),
             Cell::from(
@@ -95,11 +111,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(stats.dead_lettered.to_string()),
             Cell::from(stats.filtered.to_string()),
             Cell::from(m.last_processing_result.clone()).style(mark),
-        ])
+        ];
+        if shared {
+            cells.insert(1, Cell::from(owner(app, m.uuid)));
+        }
+        Row::new(cells)
     });
     // Fixed widths but the last: an under-determined layout can be solved
     // differently from one run to the next.
-    let widths = [
+    let mut widths = vec![
         Constraint::Length(9),
         Constraint::Length(22),
         Constraint::Length(12),
@@ -115,6 +135,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(8),
         Constraint::Fill(1),
     ];
+    if shared {
+        widths.insert(1, Constraint::Length(9));
+    }
     let table = Table::new(rows, widths)
         .header(header)
         .block(panel(&title, focused(app, Focus::Mappings)))
