@@ -145,7 +145,11 @@ endpoints = ["amqp://127.0.0.1:5672"]
 }
 
 fn render(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(110, 24)).unwrap();
+    render_on(app, 110, 24)
+}
+
+fn render_on(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| ui::draw(f, app)).unwrap();
     terminal.backend().to_string()
 }
@@ -203,6 +207,47 @@ fn an_attached_console_says_where_read_only_and_lost() {
         "a rate starts at the count first seen after the gap"
     );
     assert!(!render(&app).contains("LOST"));
+}
+
+/// Several instances on one store: the table says which runs each mapping
+/// (`*` the one this console drives, `none` while none does), and the
+/// counts of one run elsewhere are that instance's, as it wrote them.
+#[test]
+fn on_a_shared_store_the_table_says_which_instance_runs_each_mapping() {
+    let mut app = app();
+    let (here, there) = (
+        Uuid::from_u128(0xa1b2c3d4_0000_4000_8000_000000000001),
+        Uuid::from_u128(0x5e6f7a8b_0000_4000_8000_000000000002),
+    );
+    app.instance = Some(here);
+    let [orders, payments] = [1, 2].map(Uuid::from_u128);
+    for (mapping, instance) in [(orders, Some(here)), (payments, Some(there))] {
+        app.update(Action::Feed(mqtrigger::engine::FeedItem::Event(
+            EngineEvent::Placed { mapping, instance },
+        )));
+    }
+    let theirs = mqtrigger::engine::MappingStats {
+        received: 42,
+        succeeded: 40,
+        dead_lettered: 2,
+        ..Default::default()
+    };
+    app.update(Action::Feed(mqtrigger::engine::FeedItem::Event(
+        EngineEvent::Counts {
+            mapping: payments,
+            stats: Box::new(theirs),
+        },
+    )));
+    // Wide enough for every column at its width.
+    insta::assert_snapshot!(render_on(&app, 180, 16));
+    app.update(Action::Feed(mqtrigger::engine::FeedItem::Event(
+        EngineEvent::Placed {
+            mapping: payments,
+            instance: None,
+        },
+    )));
+    let screen = render_on(&app, 180, 16);
+    assert!(screen.contains("Disabled  none "), "{screen}");
 }
 
 #[test]

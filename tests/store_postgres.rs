@@ -648,6 +648,7 @@ async fn every_instance_shows_every_mapping_with_its_owner_and_counts() {
 
     // A is killed: B takes its mapping over and counts on from A's counts.
     let on_a = uuids.iter().find(|u| runner[*u] == 0).unwrap().clone();
+    let queue_on_a = queue_of(&on_a);
     let (mut a, _) = started.remove(0);
     a.kill().unwrap();
     let _ = a.wait();
@@ -657,7 +658,7 @@ async fn every_instance_shows_every_mapping_with_its_owner_and_counts() {
     })
     .await;
     broker
-        .publish(&queue_of(&on_a), b"after the takeover", Default::default())
+        .publish(&queue_on_a, b"after the takeover", Default::default())
         .await;
     wait_for("the counts go on from A's", || {
         listed(&endpoints[1])[&on_a] == (ids[1].clone(), per_queue + 1, per_queue + 1, 0)
