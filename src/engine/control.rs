@@ -762,6 +762,7 @@ impl Control {
             }
         }
         let me = self.instance();
+        shown.retain(|mapping, _| share.counts.contains_key(mapping));
         for (mapping, text) in &share.counts {
             let owner = share.owners.get(mapping).copied();
             if ran.is_some_and(|r| r.contains(mapping)) || self.runs(*mapping) {
