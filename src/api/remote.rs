@@ -378,8 +378,12 @@ async fn credentials(endpoint: &str) -> (SharedCredentialsProvider, String) {
             .unwrap_or_else(|| "us-east-1".into())
     };
     if crate::invoke::lambda::is_loopback(endpoint) {
+        // A region too, as `mqtrigger mappings` gives one: else the SDK
+        // asks the instance metadata service for one, and warns when
+        // there is none.
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .credentials_provider(crate::invoke::lambda::local_credentials(None).await)
+            .region(aws_config::Region::new("us-east-1"))
             .load()
             .await;
         let provider = shared.credentials_provider().expect("set just above");
