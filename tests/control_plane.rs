@@ -61,27 +61,7 @@ async fn the_mappings_cli_and_the_metrics_endpoint_work_against_serve() {
     assert!(table.starts_with("UUID"), "{table}");
     assert!(table.contains(&config_queue), "{table}");
 
-    let out = mappings_cli(
-        &endpoint,
-        &[
-            "--output",
-            "json",
-            "create",
-            "--function-name",
-            "recorder",
-            "--event-source-arn",
-            BROKER_ARN,
-            "--queue",
-            &queue,
-            "--secret",
-            SECRET_ARN,
-            "--virtual-host",
-            "/",
-            "--batch-size",
-            "5",
-        ],
-    );
-    let created: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let created = create_through_cli(&endpoint, &queue, &["--batch-size", "5"]);
     assert_eq!(created["State"], "Creating");
     assert_eq!(created["BatchSize"], 5);
     let uuid = created["UUID"].as_str().unwrap().to_owned();

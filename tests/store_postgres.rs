@@ -59,25 +59,7 @@ async fn a_mapping_made_through_the_api_lives_in_postgres_across_restarts() {
     );
     wait_listening(api).await;
     let endpoint = format!("http://{api}");
-    let created: serde_json::Value = serde_json::from_str(&stdout(&mappings_cli(
-        &endpoint,
-        &[
-            "--output",
-            "json",
-            "create",
-            "--function-name",
-            "recorder",
-            "--event-source-arn",
-            BROKER_ARN,
-            "--queue",
-            &queue,
-            "--secret",
-            SECRET_ARN,
-            "--virtual-host",
-            "/",
-        ],
-    )))
-    .unwrap();
+    let created = create_through_cli(&endpoint, &queue, &[]);
     let uuid = created["UUID"].as_str().unwrap().to_owned();
     broker.publish(&queue, b"before", Default::default()).await;
     wait_for("the first message", || !bodies(&record).is_empty()).await;
@@ -229,7 +211,8 @@ async fn first_instance(
     (queues, setup, first)
 }
 
-fn owned(running: &Running) -> usize {
+/// The mappings the instance may run now.
+fn owned_by(running: &Running) -> std::collections::BTreeSet<uuid::Uuid> {
     running
         .control
         .store()
@@ -237,7 +220,11 @@ fn owned(running: &Running) -> usize {
         .unwrap()
         .borrow()
         .owned
-        .len()
+        .clone()
+}
+
+fn owned(running: &Running) -> usize {
+    owned_by(running).len()
 }
 
 /// Two instances on one database with four mappings: two each, one
@@ -270,16 +257,7 @@ async fn two_instances_share_the_mappings_and_one_takes_over_when_the_other_stop
     wait_for("each message once", || both() == sorted).await;
 
     // A change made through A reaches B, which runs the mapping.
-    let on_b = *b
-        .control
-        .store()
-        .share()
-        .unwrap()
-        .borrow()
-        .owned
-        .iter()
-        .next()
-        .unwrap();
+    let on_b = *owned_by(&b).iter().next().unwrap();
     let queue_on_b = a.control.get(on_b).unwrap().spec.queue().to_owned();
     a.control.disable(on_b).await.unwrap();
     let mut stopped = false;
@@ -540,25 +518,7 @@ async fn every_instance_shows_every_mapping_with_its_owner_and_counts() {
     }
     let endpoints = apis.map(|a| format!("http://{a}"));
     // The second mapping, made through A; B shows it too.
-    let created: serde_json::Value = serde_json::from_str(&stdout(&mappings_cli(
-        &endpoints[0],
-        &[
-            "--output",
-            "json",
-            "create",
-            "--function-name",
-            "recorder",
-            "--event-source-arn",
-            BROKER_ARN,
-            "--queue",
-            &queues[1],
-            "--secret",
-            SECRET_ARN,
-            "--virtual-host",
-            "/",
-        ],
-    )))
-    .unwrap();
+    let created = create_through_cli(&endpoints[0], &queues[1], &[]);
     let made = created["UUID"].as_str().unwrap().to_owned();
     wait_for("B lists the mapping made through A", || {
         listed(&endpoints[1]).contains_key(&made)

@@ -796,6 +796,28 @@ pub fn mappings_cli(endpoint: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `mappings create` of a mapping from `queue` on the test broker to the
+/// recorder, as a user types it (and `more`): the created mapping's JSON.
+pub fn create_through_cli(endpoint: &str, queue: &str, more: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "--output",
+        "json",
+        "create",
+        "--function-name",
+        "recorder",
+        "--event-source-arn",
+        BROKER_ARN,
+        "--queue",
+        queue,
+        "--secret",
+        SECRET_ARN,
+        "--virtual-host",
+        "/",
+    ];
+    args.extend(more);
+    serde_json::from_str(&stdout(&mappings_cli(endpoint, &args))).unwrap()
+}
+
 /// A command's standard output, once it succeeded.
 pub fn stdout(o: &std::process::Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
