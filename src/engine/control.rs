@@ -763,10 +763,14 @@ impl Control {
         }
         let me = self.instance();
         shown.retain(|mapping, _| share.counts.contains_key(mapping));
-        for (mapping, text) in &share.counts {
+        for (mapping, (writer, text)) in &share.counts {
             let owner = share.owners.get(mapping).copied();
-            if ran.is_some_and(|r| r.contains(mapping)) || self.runs(*mapping) {
-                // Its counts here are the truth.
+            if ran.is_some_and(|r| r.contains(mapping))
+                || self.runs(*mapping)
+                || Some(*writer) == me
+            {
+                // Its counts here are the truth: what this instance wrote
+                // of them is never newer (say, from before an outage).
                 continue;
             }
             let key = (owner, text.clone());

@@ -83,9 +83,10 @@ pub struct Share {
     pub instances: Vec<Instance>,
     /// Each mapping's owner; a mapping missing here is run by nobody now.
     pub owners: BTreeMap<Uuid, Uuid>,
-    /// Each mapping's counts as its owner last wrote them (the engine's
-    /// `MappingStats` as JSON: the store does not read them).
-    pub counts: BTreeMap<Uuid, String>,
+    /// Each mapping's counts as the instance that ran it last wrote them:
+    /// that instance, and the engine's `MappingStats` as JSON (the store
+    /// does not read them).
+    pub counts: BTreeMap<Uuid, (Uuid, String)>,
 }
 
 /// The engine's counts of the mappings given, as JSON, for the store.
@@ -487,9 +488,12 @@ fn read_share(
         })
         .collect();
     let counts = client
-        .query("SELECT mapping, counts FROM mqtrigger_counts", &[])?
+        .query(
+            "SELECT mapping, instance, counts FROM mqtrigger_counts",
+            &[],
+        )?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
     Ok(Share {
         owned,
