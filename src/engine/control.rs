@@ -83,8 +83,6 @@ struct Inner {
     /// With a store shared by several instances: the mappings this one may
     /// run (`store::ownership`). None: all of them.
     owned: Mutex<Option<BTreeSet<Uuid>>>,
-    /// With a shared store: the instances on it, as last seen.
-    instances: Mutex<Vec<Instance>>,
 }
 
 /// The one handle through which everything drives the engine.
@@ -136,7 +134,6 @@ impl Control {
                 restart_lock: tokio::sync::Mutex::new(()),
                 readonly: AtomicBool::new(false),
                 owned: Mutex::new(store_share.as_ref().map(|_| BTreeSet::new())),
-                instances: Mutex::new(Vec::new()),
                 secrets: crate::secrets::Secrets::new(&config),
                 config,
             }),
@@ -730,11 +727,10 @@ impl Control {
     }
 
     pub fn instances(&self) -> Vec<Instance> {
-        self.inner
-            .instances
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let share = self.inner.store.share();
+        share
+            .map(|s| s.borrow().instances.clone())
+            .unwrap_or_default()
     }
 
     /// Shows what the others run (a shared store's tick): who runs each
@@ -748,11 +744,6 @@ impl Control {
         ran: Option<&BTreeSet<Uuid>>,
         shown: &mut BTreeMap<Uuid, (Option<Uuid>, String)>,
     ) {
-        *self
-            .inner
-            .instances
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = share.instances.clone();
         let before = self.lock_stats().owners.clone();
         let placed: BTreeSet<Uuid> = before.keys().chain(share.owners.keys()).copied().collect();
         for mapping in placed {
