@@ -12,12 +12,12 @@ use super::batch::Batch;
 use super::context::Context;
 use super::events::{BatchId, EngineEvent};
 use super::retry::Backoff;
+use super::turns::{AttemptTurn, BatchTurn};
 use crate::event::EventFrame;
 use crate::invoke::{InvokeError, Invoker};
 use crate::source::Delivery;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::time::Instant;
 
 /// How one batch's invocations ended, for the settle stage.
 pub(super) struct Delivered {
@@ -50,6 +50,7 @@ pub(super) async fn invoke_batch(
     ctx: Arc<Context>,
     invoker: Arc<dyn Invoker>,
     frame: Arc<EventFrame>,
+    turn: Arc<BatchTurn>,
     batch_id: BatchId,
     mut batch: Batch,
 ) -> Delivered {
@@ -75,21 +76,29 @@ pub(super) async fn invoke_batch(
         let attempt = done.attempts;
         let event = bytes::Bytes::from(batch.event(&frame, attempt > 1));
         let (messages, bytes) = (batch.len(), event.len());
-        ctx.emit(EngineEvent::BatchStarted {
-            mapping: ctx.uuid,
-            batch: batch_id,
-            messages,
-            bytes,
-            attempt,
-            closed_by: batch.closed_by,
-            at: chrono::Utc::now(),
-            event: event.clone(),
-        });
-        let started = Instant::now();
+        let started = {
+            let (ctx, event, closed_by) = (ctx.clone(), event.clone(), batch.closed_by);
+            AttemptTurn::new(turn.clone(), move || {
+                ctx.emit(EngineEvent::BatchStarted {
+                    mapping: ctx.uuid,
+                    batch: batch_id,
+                    messages,
+                    bytes,
+                    attempt,
+                    closed_by,
+                    at: chrono::Utc::now(),
+                    event,
+                })
+            })
+        };
         // An invocation under way is never abandoned, even at shutdown:
         // cutting it short would only make the function see it twice.
-        let (result, lines) = invoker.invoke_logged(event).await;
-        let latency = started.elapsed();
+        let Some((result, lines)) = invoker.invoke_in_turn(event, started.clone()).await else {
+            // The session ended before this batch's turn: the broker has it back.
+            done.outcome = Outcome::Cancelled;
+            return done;
+        };
+        let latency = started.started_at().map(|at| at.elapsed()).unwrap_or_default();
         if !lines.is_empty() {
             ctx.emit(EngineEvent::FunctionLog {
                 mapping: ctx.uuid,

@@ -11,7 +11,8 @@
 //! - `wiring.rs`: where sources and functions come from (the config's
 //!   brokers and functions, or an in-memory broker in tests)
 //! - `supervisor.rs`, `poller.rs`: one mapping's task, its stages in
-//!   `batch.rs` (gather), `attempts.rs` (invoke and retry), `settle.rs`
+//!   `batch.rs` (gather), `attempts.rs` (invoke and retry), `turns.rs`
+//!   (which batch may go to the function), `settle.rs`
 //! - `journal.rs`: batch history to the store, off the hot path
 //! - `replay.rs`: replay and republish of dead letters
 
@@ -28,6 +29,7 @@ pub mod retry;
 mod settle;
 pub mod stats;
 mod supervisor;
+mod turns;
 mod unsettled;
 pub mod wiring;
 

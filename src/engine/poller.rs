@@ -13,13 +13,13 @@ use super::context::Context;
 use super::events::BatchId;
 use super::retry::Backoff;
 use super::settle;
+use super::turns::Turns;
 use super::wiring::Consumer;
 use super::{Control, RunSettings};
 use crate::event::EventFrame;
 use crate::invoke::{InvokeError, Invoker};
 use crate::mapping::{Mapping, StateTransitionReason};
 use crate::source::{DeadLetterReason, Source, SourceError};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -261,11 +261,12 @@ impl Session {
     }
 }
 
-/// The invoke stage's driver: a task that takes batches in order, runs at
-/// most MaximumConcurrency of them at once, and starts the next the moment
-/// one ends, then reports how each ended. It runs on the invoker's lane
-/// when it has one (`invoke::lanes`): from a function's answer to the next
-/// request, nothing waits for another thread.
+/// The invoke stage's driver: a task that starts each batch the moment it
+/// is handed over, in order, at most MaximumConcurrency of them with the
+/// function at once and the next one ready to go (`turns.rs`), then
+/// reports how each ended. It runs on the invoker's lane when it has one
+/// (`invoke::lanes`): from a function's answer to the next request,
+/// nothing waits for another thread.
 struct Runner {
     batches: Option<mpsc::UnboundedSender<(BatchId, Batch)>>,
     finished: mpsc::UnboundedReceiver<Delivered>,
@@ -307,8 +308,9 @@ impl Runner {
         }
     }
 
-    /// Batches not started yet are let go (the broker has them back when
-    /// the session's source closes); those running finish.
+    /// Batches not with the function yet are let go (they report
+    /// `Cancelled`, and the broker has them back when the session's source
+    /// closes); those with it finish.
     fn close(&mut self) {
         self.batches = None;
     }
@@ -338,20 +340,10 @@ async fn run_batches(
     mut queued: mpsc::UnboundedReceiver<(BatchId, Batch)>,
     report: mpsc::UnboundedSender<Delivered>,
 ) {
-    let mut waiting = VecDeque::new();
+    let turns = Turns::new(slots);
     let mut running = JoinSet::new();
-    let start = |running: &mut JoinSet<Delivered>, (id, batch): (BatchId, Batch)| {
-        let attempts =
-            attempts::invoke_batch(ctx.clone(), invoker.clone(), frame.clone(), id, batch);
-        running.spawn(attempts);
-    };
     let mut open = true;
     loop {
-        while running.len() < slots
-            && let Some(next) = waiting.pop_front()
-        {
-            start(&mut running, next);
-        }
         if !open && running.is_empty() {
             return;
         }
@@ -362,19 +354,29 @@ async fn run_batches(
                     tracing::error!("an invocation task panicked; its batch returns to the broker");
                     return;
                 };
-                // The next batch starts before this one is reported.
-                if let Some(next) = waiting.pop_front() {
-                    start(&mut running, next);
-                }
                 if report.send(done).is_err() {
                     return;
                 }
             }
             next = queued.recv(), if open => match next {
-                Some(batch) => waiting.push_back(batch),
+                // Started at once, in order: it builds its event and
+                // request while the batches before it are with the
+                // function, then waits for its turn (`turns.rs`).
+                Some((id, batch)) => {
+                    let turn = turns.join();
+                    let attempts = attempts::invoke_batch(
+                        ctx.clone(),
+                        invoker.clone(),
+                        frame.clone(),
+                        turn,
+                        id,
+                        batch,
+                    );
+                    running.spawn(attempts);
+                }
                 None => {
                     open = false;
-                    waiting.clear();
+                    turns.close();
                 }
             },
         }

@@ -6,13 +6,16 @@
 //!   `timeout` is configured: the function's real timeout lives on Lambda,
 //!   which answers a timed-out function with a function error of its own).
 //!   Giving up is [`InvokeError::Timeout`].
+//! - The next batch's request is built and signed while the function works
+//!   on the last one, and goes the moment its turn comes (`lambda_http`).
 //! - An `endpoint_url` on this machine (127.0.0.0/8, `localhost`, `::1`)
 //!   needs no AWS account: region and credentials come from the environment
 //!   and the shared config files only (never the EC2 instance metadata
 //!   service, which hangs off EC2), and when there are no credentials the
 //!   requests are signed with the dummy `mqtrigger-local` ones.
 
-use super::{FunctionConfig, InvokeError, Invoker};
+use super::lambda_http::{self, TurnClient, Unsent};
+use super::{FunctionConfig, InvokeError, Invoked, Invoker, Turn};
 use crate::error_text::causes;
 use aws_config::BehaviorVersion;
 use aws_config::environment::{
@@ -26,10 +29,14 @@ use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError as ApiError;
+use aws_sdk_lambda::operation::invoke::InvokeOutput;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_sdk_lambda::primitives::SdkBody;
 use aws_sdk_lambda::types::InvocationType;
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a Lambda invoke may take when no `timeout` is configured: the
@@ -62,6 +69,11 @@ pub fn hidden_error(payload: &[u8]) -> Option<InvokeError> {
         "cause",
         "trace",
     ];
+    // Most answers are the function's own: find out without parsing them.
+    let mentions = |what: &str| memchr::memmem::find(payload, what.as_bytes()).is_some();
+    if !mentions("errorMessage") && !mentions("Task timed out after") {
+        return None;
+    }
     let text = String::from_utf8_lossy(payload);
     let timed_out = |m: &str| m.contains("Task timed out after");
     let function = |error_type: &str| InvokeError::Function {
@@ -86,6 +98,25 @@ pub fn hidden_error(payload: &[u8]) -> Option<InvokeError> {
         Err(_) if timed_out(&text) => Some(function("Sandbox.Timedout")),
         _ => None,
     }
+}
+
+/// How an Invoke answer that reached the client says the function failed:
+/// Lambda's `X-Amz-Function-Error`, or an error hidden in a 200 (above).
+fn function_failed(function_error: Option<&str>, payload: &[u8]) -> Option<InvokeError> {
+    match function_error {
+        Some(kind) => Some(InvokeError::Function {
+            error_type: kind.to_owned(),
+            payload: String::from_utf8_lossy(payload).into_owned(),
+        }),
+        None => hidden_error(payload),
+    }
+}
+
+/// The same rule on the raw answer, for the HTTP client: it lets the next
+/// batch go before the SDK has parsed this one.
+fn answer_succeeded(response: &HttpResponse, body: &[u8]) -> bool {
+    let function_error = response.headers().get("x-amz-function-error");
+    response.status().is_success() && function_failed(function_error, body).is_none()
 }
 
 pub struct LambdaInvoker {
@@ -160,10 +191,12 @@ impl LambdaInvoker {
             .stalled_stream_protection(
                 aws_sdk_lambda::config::StalledStreamProtectionConfig::disabled(),
             )
+            // The timeout counts from sending, in the HTTP client: a request
+            // waiting for its turn is not late.
+            .http_client(TurnClient::new(timeout + CLIENT_GRACE, answer_succeeded))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_timeout(timeout + CLIENT_GRACE)
                     .build(),
             );
         if let Some(url) = &config.endpoint_url {
@@ -182,7 +215,44 @@ impl LambdaInvoker {
         })
     }
 
-    async fn call(&self, event: Bytes) -> Result<Bytes, InvokeError> {
+    /// One Invoke. With a turn, the request is prepared at once and goes
+    /// when the turn comes (None: it never did).
+    async fn call(
+        &self,
+        event: Bytes,
+        turn: Option<Arc<dyn Turn>>,
+    ) -> Option<Result<Bytes, InvokeError>> {
+        loop {
+            let send = self.send(event.clone(), turn.clone());
+            let result = match self.lane.as_ref().filter(|l| !l.is_current()) {
+                Some(lane) => match lane.run(send).await {
+                    Some(result) => result,
+                    None => {
+                        let gone = "the invocation's thread went away";
+                        return Some(Err(InvokeError::Transient(gone.into())));
+                    }
+                },
+                None => send.await,
+            };
+            let unsent = match &result {
+                Err(SdkError::DispatchFailure(e)) => e.as_connector_error().and_then(lambda_http::unsent),
+                _ => None,
+            };
+            return match unsent {
+                Some(Unsent::Stale) => continue,
+                Some(Unsent::SessionEnded) => None,
+                None => Some(self.outcome(result)),
+            };
+        }
+    }
+
+    /// The SDK's Invoke, as a future that owns what it needs (it may run
+    /// on the lane's thread).
+    fn send(
+        &self,
+        event: Bytes,
+        turn: Option<Arc<dyn Turn>>,
+    ) -> impl Future<Output = Result<InvokeOutput, SdkError<ApiError>>> + Send + 'static {
         let length = event.len().to_string();
         // The event becomes the body as it is: `payload(Blob)` would copy
         // it (up to 6 MB) into a Vec first.
@@ -199,30 +269,23 @@ impl LambdaInvoker {
                     .insert("content-length", length.clone());
             })
             .send();
-        let result = match self.lane.as_ref().filter(|l| !l.is_current()) {
-            Some(lane) => lane.run(send).await.ok_or_else(|| {
-                InvokeError::Transient("the invocation's thread went away".into())
-            })?,
-            None => send.await,
-        };
-        match result {
-            Ok(out) => {
-                let payload = out
-                    .payload
-                    .map(|b| Bytes::from(b.into_inner()))
-                    .unwrap_or_default();
-                match out.function_error {
-                    Some(kind) => Err(InvokeError::Function {
-                        error_type: kind,
-                        payload: String::from_utf8_lossy(&payload).into_owned(),
-                    }),
-                    None => match hidden_error(&payload) {
-                        Some(e) => Err(e),
-                        None => Ok(payload),
-                    },
-                }
+        async move {
+            match turn {
+                Some(turn) => lambda_http::in_turn(turn, send).await,
+                None => send.await,
             }
-            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    fn outcome(&self, result: Result<InvokeOutput, SdkError<ApiError>>) -> Result<Bytes, InvokeError> {
+        let out = result.map_err(|e| self.classify(e))?;
+        let payload = out
+            .payload
+            .map(|b| Bytes::from(b.into_inner()))
+            .unwrap_or_default();
+        match function_failed(out.function_error.as_deref(), &payload) {
+            Some(e) => Err(e),
+            None => Ok(payload),
         }
     }
 
@@ -231,6 +294,11 @@ impl LambdaInvoker {
         let fix = "check the function's `lambda`, `region` and `endpoint_url`";
         match err {
             SdkError::TimeoutError(_) => InvokeError::Timeout(self.timeout),
+            SdkError::DispatchFailure(e)
+                if e.as_connector_error().is_some_and(lambda_http::gave_up) =>
+            {
+                InvokeError::Timeout(self.timeout)
+            }
             SdkError::DispatchFailure(e) => {
                 let why = match e.as_connector_error() {
                     Some(c) => causes(c),
@@ -298,7 +366,15 @@ impl LambdaInvoker {
 
 impl Invoker for LambdaInvoker {
     fn invoke(&self, event: Bytes) -> BoxFuture<'_, Result<Bytes, InvokeError>> {
-        Box::pin(self.call(event))
+        Box::pin(async move {
+            // Without a turn nothing holds the request back.
+            let not_sent = || Err(InvokeError::Transient("the request was not sent".into()));
+            self.call(event, None).await.unwrap_or_else(not_sent)
+        })
+    }
+
+    fn invoke_in_turn(&self, event: Bytes, turn: Arc<dyn Turn>) -> BoxFuture<'_, Option<Invoked>> {
+        Box::pin(async move { Some((self.call(event, Some(turn)).await?, Vec::new())) })
     }
 
     fn describe(&self) -> String {

@@ -14,6 +14,7 @@ use std::time::Duration;
 pub mod bootstrap;
 pub mod command;
 pub mod lambda;
+mod lambda_http;
 pub mod lambda_server;
 pub mod lanes;
 
@@ -157,6 +158,27 @@ impl InvokeError {
     }
 }
 
+/// A batch's request did not go: the session ended before its turn came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotSent;
+
+/// When one attempt's request may go to the function, and when the
+/// function answered (the engine's side is `engine::turns`). An invoker
+/// prepares all it can before it asks [`Turn::go`], so that the request
+/// leaves the moment a slot frees.
+pub trait Turn: Send + Sync {
+    /// Waits until the request may go. Cancel-safe, and may be awaited
+    /// again (the `lambda` runtime signs anew a request that waited long).
+    fn go(&self) -> BoxFuture<'_, Result<(), NotSent>>;
+    /// The function answered. A success lets the next batch go at once,
+    /// before this answer is even parsed.
+    fn answered(&self, succeeded: bool);
+}
+
+/// What one invocation gave: the response or why it failed, and the lines
+/// the function logged during it.
+pub type Invoked = (Result<Bytes, InvokeError>, Vec<String>);
+
 /// A function the engine can call with one batch's event.
 pub trait Invoker: Send + Sync + 'static {
     /// Invokes the function synchronously (RequestResponse) with `event` and
@@ -164,11 +186,19 @@ pub trait Invoker: Send + Sync + 'static {
     fn invoke(&self, event: Bytes) -> BoxFuture<'_, Result<Bytes, InvokeError>>;
     /// The same, with the lines the function logged during it (Lambda's
     /// START, END and REPORT among them), for the console.
-    fn invoke_logged(
-        &self,
-        event: Bytes,
-    ) -> BoxFuture<'_, (Result<Bytes, InvokeError>, Vec<String>)> {
+    fn invoke_logged(&self, event: Bytes) -> BoxFuture<'_, Invoked> {
         Box::pin(async move { (self.invoke(event).await, Vec::new()) })
+    }
+    /// The same, once it is the batch's turn (see [`Turn`]); None if the
+    /// turn never came and nothing was sent. Invokers with nothing to
+    /// prepare wait for the turn first.
+    fn invoke_in_turn(&self, event: Bytes, turn: Arc<dyn Turn>) -> BoxFuture<'_, Option<Invoked>> {
+        Box::pin(async move {
+            turn.go().await.ok()?;
+            let invoked = self.invoke_logged(event).await;
+            turn.answered(invoked.0.is_ok());
+            Some(invoked)
+        })
     }
     /// What this invoker calls, for logs and the console ("command python3 echo.py").
     fn describe(&self) -> String;
