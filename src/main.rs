@@ -359,7 +359,16 @@ fn main() -> ExitCode {
         _ => None,
     };
     init_logging(cli.log_format, log_file);
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    // `lambda-server` stands in for a function: on one thread, as the
+    // lanes do (`invoke::lanes`), an answer and the next request wait for
+    // no other worker's wake-up.
+    let runtime = match &command {
+        Command::LambdaServer { .. } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Runtime::new(),
+    }
+    .expect("a tokio runtime");
     match runtime.block_on(run(command, console_config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -557,11 +566,8 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             use mqtrigger::invoke::lambda_server::{LambdaServer, Reply, SpanHook};
             let delay = std::time::Duration::from_millis(sleep_ms);
             let on_span = timing_log.map(|log| -> std::sync::Arc<SpanHook> {
-                std::sync::Arc::new(move |arrived, answered| {
-                    if let Err(e) = mqtrigger::bench::probe::log_span(&log, arrived, answered) {
-                        tracing::warn!("cannot write {}: {e}", log.display());
-                    }
-                })
+                let log = mqtrigger::bench::probe::SpanLog::start(log);
+                std::sync::Arc::new(move |arrived, answered| log.record(arrived, answered))
             });
             let server = LambdaServer::start_timed(
                 listen,

@@ -170,7 +170,9 @@ async fn run_lambda(
         .iter()
         .flat_map(|(_, payload)| {
             let event = serde_json::from_slice(payload).unwrap();
-            messages(&event).into_iter().map(|(b, _)| String::from_utf8(b).unwrap())
+            messages(&event)
+                .into_iter()
+                .map(|(b, _)| String::from_utf8(b).unwrap())
         })
         .collect();
     let spans = spans.lock().unwrap().clone();
@@ -188,6 +190,9 @@ async fn a_lambda_function_gets_one_batch_at_a_time_in_order_and_a_retry_before_
 async fn a_lambda_function_gets_up_to_maximum_concurrency_batches_at_once() {
     let (most, bodies) = run_lambda(Some(3), 12, "none").await;
     assert!(most > 1, "batches ran one at a time");
-    assert!(most <= 3, "{most} batches at once, more than MaximumConcurrency 3");
+    assert!(
+        most <= 3,
+        "{most} batches at once, more than MaximumConcurrency 3"
+    );
     assert_eq!(bodies.len(), 12);
 }

@@ -169,6 +169,10 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
         cpu,
         rss_samples,
     );
+    if options.endpoint.is_none() {
+        // Our lambda-server writes its spans a little later (`SpanLog`).
+        tokio::time::sleep(probe::SPAN_LOG_EVERY * 3).await;
+    }
     let function = timing_log.map(|log| {
         let spans = probe::read_spans(&log);
         probe::function_timing(spans.into_iter().filter(|s| s.0 >= phase_began).collect())

@@ -78,7 +78,7 @@ pub(super) async fn invoke_batch(
         let (messages, bytes) = (batch.len(), event.len());
         let started = {
             let (ctx, event, closed_by) = (ctx.clone(), event.clone(), batch.closed_by);
-            AttemptTurn::new(turn.clone(), move || {
+            AttemptTurn::new(turn.clone(), move |at| {
                 ctx.emit(EngineEvent::BatchStarted {
                     mapping: ctx.uuid,
                     batch: batch_id,
@@ -86,7 +86,7 @@ pub(super) async fn invoke_batch(
                     bytes,
                     attempt,
                     closed_by,
-                    at: chrono::Utc::now(),
+                    at,
                     event,
                 })
             })
@@ -98,7 +98,8 @@ pub(super) async fn invoke_batch(
             done.outcome = Outcome::Cancelled;
             return done;
         };
-        let latency = started.started_at().map(|at| at.elapsed()).unwrap_or_default();
+        started.announce();
+        let latency = started.latency();
         if !lines.is_empty() {
             ctx.emit(EngineEvent::FunctionLog {
                 mapping: ctx.uuid,

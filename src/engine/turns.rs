@@ -15,9 +15,11 @@
 //! through the back-off, so a retried batch stays ahead of the next one).
 
 use crate::invoke::{NotSent, Turn};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -119,43 +121,82 @@ impl Drop for BatchTurn {
     }
 }
 
-/// One attempt of a batch: waits for the batch's turn, then says it started.
+/// What an attempt's announcement is told: when its request went.
+type Announce = Box<dyn FnOnce(DateTime<Utc>) + Send>;
+
+/// One attempt of a batch: waits for the batch's turn, and tells the engine
+/// it started once its request is on its way.
 pub(super) struct AttemptTurn {
     batch: Arc<BatchTurn>,
-    on_start: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    started_at: Mutex<Option<Instant>>,
+    announce: Arc<Mutex<Option<Announce>>>,
+    started: Mutex<Option<(Instant, DateTime<Utc>)>>,
+    answered_at: Mutex<Option<Instant>>,
 }
 
 impl AttemptTurn {
-    /// `on_start` runs once, the moment the request may go.
-    pub fn new(batch: Arc<BatchTurn>, on_start: impl FnOnce() + Send + 'static) -> Arc<Self> {
+    /// `announce` runs once: after the request went, off its way (see
+    /// [`Turn::sent`]), or at the latest by [`Self::announce`].
+    pub fn new(
+        batch: Arc<BatchTurn>,
+        announce: impl FnOnce(DateTime<Utc>) + Send + 'static,
+    ) -> Arc<Self> {
         Arc::new(AttemptTurn {
             batch,
-            on_start: Mutex::new(Some(Box::new(on_start))),
-            started_at: Mutex::new(None),
+            announce: Arc::new(Mutex::new(Some(Box::new(announce)))),
+            started: Mutex::new(None),
+            answered_at: Mutex::new(None),
         })
     }
 
-    /// When the request went, if it did.
-    pub fn started_at(&self) -> Option<Instant> {
-        *self.started_at.lock().unwrap_or_else(|p| p.into_inner())
+    /// How long the function had the batch: from its request's going to
+    /// the answer (to now, if there was none).
+    pub fn latency(&self) -> Duration {
+        let started = lock(&self.started).map(|(at, _)| at);
+        let ended = lock(&self.answered_at).unwrap_or_else(Instant::now);
+        started.map_or(Duration::ZERO, |at| ended.saturating_duration_since(at))
     }
+
+    /// Says the attempt started, if it did and has not said so yet: its
+    /// BatchStarted always comes before what the engine says of its end.
+    pub fn announce(&self) {
+        let Some((_, at)) = *lock(&self.started) else {
+            return;
+        };
+        if let Some(announce) = lock(&self.announce).take() {
+            announce(at);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Turn for AttemptTurn {
     fn go(&self) -> BoxFuture<'_, Result<(), NotSent>> {
         Box::pin(async move {
             self.batch.wait().await?;
-            let on_start = self.on_start.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(on_start) = on_start {
-                *self.started_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                on_start();
-            }
+            lock(&self.started).get_or_insert_with(|| (Instant::now(), Utc::now()));
             Ok(())
         })
     }
 
+    fn sent(&self) {
+        let Some((_, at)) = *lock(&self.started) else {
+            return;
+        };
+        // A task of its own, queued behind the connection's task that
+        // writes the request: the engine's bookkeeping is not in its way.
+        let announce = self.announce.clone();
+        drop(tokio::spawn(async move {
+            if let Some(announce) = lock(&announce).take() {
+                announce(at);
+            }
+        }));
+    }
+
     fn answered(&self, succeeded: bool) {
+        *lock(&self.answered_at) = Some(Instant::now());
         if succeeded {
             self.batch.give_back();
         }
@@ -168,7 +209,7 @@ mod tests {
     use futures::FutureExt;
 
     fn attempt(batch: &Arc<BatchTurn>) -> Arc<AttemptTurn> {
-        AttemptTurn::new(batch.clone(), || {})
+        AttemptTurn::new(batch.clone(), |_| {})
     }
 
     /// Whether `turn` may go right now.
@@ -196,10 +237,22 @@ mod tests {
         assert_eq!(goes(&a), Some(Ok(())));
         a.answered(false);
         let b = attempt(&second);
-        assert_eq!(goes(&b), None, "the next batch waits while the first is retried");
-        assert_eq!(goes(&attempt(&first)), Some(Ok(())), "the retry goes at once");
+        assert_eq!(
+            goes(&b),
+            None,
+            "the next batch waits while the first is retried"
+        );
+        assert_eq!(
+            goes(&attempt(&first)),
+            Some(Ok(())),
+            "the retry goes at once"
+        );
         drop((a, first));
-        assert_eq!(goes(&b), Some(Ok(())), "its attempts ended: the slot is free");
+        assert_eq!(
+            goes(&b),
+            Some(Ok(())),
+            "its attempts ended: the slot is free"
+        );
     }
 
     #[test]
@@ -229,19 +282,23 @@ mod tests {
         assert_eq!(goes(&attempt(&second)), Some(Err(NotSent)));
     }
 
-    #[test]
-    fn an_attempt_says_it_started_once_when_its_turn_comes() {
+    #[tokio::test]
+    async fn an_attempt_says_once_that_it_started_and_not_before_its_turn() {
         let turns = Turns::new(1);
-        let batch = turns.join();
-        let started = Arc::new(AtomicU64::new(0));
-        let counted = started.clone();
-        let a = AttemptTurn::new(batch, move || {
+        let (first, second) = (turns.join(), turns.join());
+        let said = Arc::new(AtomicU64::new(0));
+        let counted = said.clone();
+        let a = AttemptTurn::new(second, move |_| {
             counted.fetch_add(1, Ordering::Relaxed);
         });
-        assert_eq!(a.started_at(), None);
+        a.announce();
+        assert_eq!(said.load(Ordering::Relaxed), 0, "not before its turn");
+        drop(first);
         assert_eq!(goes(&a), Some(Ok(())));
         assert_eq!(goes(&a), Some(Ok(())), "asked again (signed anew)");
-        assert_eq!(started.load(Ordering::Relaxed), 1);
-        assert!(a.started_at().is_some());
+        a.sent();
+        tokio::task::yield_now().await;
+        a.announce();
+        assert_eq!(said.load(Ordering::Relaxed), 1);
     }
 }

@@ -30,9 +30,9 @@ use aws_sdk_lambda::config::{Credentials, ProvideCredentials, Region, SharedCred
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError as ApiError;
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_sdk_lambda::primitives::SdkBody;
 use aws_sdk_lambda::types::InvocationType;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::future::Future;
@@ -235,7 +235,9 @@ impl LambdaInvoker {
                 None => send.await,
             };
             let unsent = match &result {
-                Err(SdkError::DispatchFailure(e)) => e.as_connector_error().and_then(lambda_http::unsent),
+                Err(SdkError::DispatchFailure(e)) => {
+                    e.as_connector_error().and_then(lambda_http::unsent)
+                }
                 _ => None,
             };
             return match unsent {
@@ -277,7 +279,10 @@ impl LambdaInvoker {
         }
     }
 
-    fn outcome(&self, result: Result<InvokeOutput, SdkError<ApiError>>) -> Result<Bytes, InvokeError> {
+    fn outcome(
+        &self,
+        result: Result<InvokeOutput, SdkError<ApiError>>,
+    ) -> Result<Bytes, InvokeError> {
         let out = result.map_err(|e| self.classify(e))?;
         let payload = out
             .payload

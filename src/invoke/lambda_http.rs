@@ -21,8 +21,10 @@
 //!   the SDK has no operation timeout of its own.
 
 use super::{NotSent, Turn};
+use aws_sdk_lambda::config::ConfigBag;
 use aws_sdk_lambda::primitives::SdkBody;
 use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -32,11 +34,10 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_sdk_lambda::config::ConfigBag;
 use http_body_util::BodyExt;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// How long a signed request may wait for its turn before it is signed anew.
@@ -78,10 +79,7 @@ pub struct TurnClient {
 }
 
 impl TurnClient {
-    pub fn new(
-        limit: Duration,
-        succeeded: fn(&HttpResponse, &[u8]) -> bool,
-    ) -> TurnClient {
+    pub fn new(limit: Duration, succeeded: fn(&HttpResponse, &[u8]) -> bool) -> TurnClient {
         let inner = Builder::new().build_with_connector_fn(|settings, components| {
             let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::AwsLc,
@@ -143,6 +141,9 @@ impl HttpConnector for TurnConnector {
         let turn = TURN.try_with(Arc::clone).ok();
         let (inner, limit, succeeded) = (self.inner.clone(), self.limit, self.succeeded);
         HttpConnectorFuture::new(async move {
+            // Built before the turn comes (it sends nothing until polled):
+            // converting the request is work done ahead too.
+            let call = inner.call(request);
             if let Some(turn) = &turn {
                 let unsent = |why| ConnectorError::other(Box::new(why), None);
                 match tokio::time::timeout(HELD_AT_MOST, turn.go()).await {
@@ -152,7 +153,16 @@ impl HttpConnector for TurnConnector {
                 }
             }
             let answer = async {
-                let mut response = inner.call(request).await?;
+                let mut call = std::pin::pin!(call);
+                // The first poll hands the request to the connection's task.
+                let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+                if let Some(turn) = &turn {
+                    turn.sent();
+                }
+                let mut response = match first {
+                    Poll::Ready(response) => response?,
+                    Poll::Pending => call.await?,
+                };
                 let body = response
                     .take_body()
                     .collect()
@@ -178,7 +188,9 @@ impl HttpConnector for TurnConnector {
 
 /// What a failed send says about itself, if it came from here.
 pub fn unsent(error: &ConnectorError) -> Option<Unsent> {
-    std::error::Error::source(error)?.downcast_ref::<Unsent>().copied()
+    std::error::Error::source(error)?
+        .downcast_ref::<Unsent>()
+        .copied()
 }
 
 /// Whether a failed send was this connector giving up on the function.
@@ -204,9 +216,11 @@ mod tests {
 
     impl HttpConnector for Endpoint {
         fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
-            self.calls.fetch_add(1, Ordering::Relaxed);
             let (takes, function_error) = (self.takes, self.function_error);
+            let calls = self.calls.clone();
+            // Like hyper's: nothing goes before the future is polled.
             HttpConnectorFuture::new(async move {
+                calls.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(takes).await;
                 let mut response =
                     HttpResponse::new(200.try_into().unwrap(), SdkBody::from("{\"ok\":1}"));
@@ -223,6 +237,7 @@ mod tests {
     /// A turn that comes when `comes` says so, and remembers what it was told.
     struct TestTurn {
         comes: watch::Receiver<Option<Result<(), NotSent>>>,
+        sent: AtomicUsize,
         answers: Mutex<Vec<bool>>,
     }
 
@@ -234,11 +249,13 @@ mod tests {
                 came.unwrap()
             })
         }
+        fn sent(&self) {
+            self.sent.fetch_add(1, Ordering::Relaxed);
+        }
         fn answered(&self, succeeded: bool) {
             self.answers.lock().unwrap().push(succeeded);
         }
     }
-
 
     struct Case {
         connector: TurnConnector,
@@ -258,12 +275,11 @@ mod tests {
                     calls: calls.clone(),
                 }),
                 limit,
-                succeeded: |response, _| {
-                    response.headers().get("x-amz-function-error").is_none()
-                },
+                succeeded: |response, _| response.headers().get("x-amz-function-error").is_none(),
             },
             turn: Arc::new(TestTurn {
                 comes: rx,
+                sent: AtomicUsize::new(0),
                 answers: Mutex::default(),
             }),
             comes,
@@ -273,7 +289,11 @@ mod tests {
 
     impl Case {
         async fn send(&self) -> Result<HttpResponse, ConnectorError> {
-            in_turn(self.turn.clone(), self.connector.call(HttpRequest::empty())).await
+            // As in the SDK, the connector is called within the send.
+            in_turn(self.turn.clone(), async {
+                self.connector.call(HttpRequest::empty()).await
+            })
+            .await
         }
     }
 
@@ -283,12 +303,17 @@ mod tests {
         let send = c.send();
         let comes = async {
             tokio::time::sleep(Duration::from_secs(30)).await;
-            assert_eq!(c.calls.load(Ordering::Relaxed), 0, "nothing sent before the turn");
+            assert_eq!(
+                c.calls.load(Ordering::Relaxed),
+                0,
+                "nothing sent before the turn"
+            );
             c.comes.send_replace(Some(Ok(())));
         };
         let (response, ()) = tokio::join!(send, comes);
         let body = response.unwrap().into_body();
         assert_eq!(body.bytes(), Some(&b"{\"ok\":1}"[..]), "the whole answer");
+        assert_eq!(c.turn.sent.load(Ordering::Relaxed), 1);
         assert_eq!(*c.turn.answers.lock().unwrap(), [true]);
     }
 

@@ -170,6 +170,9 @@ pub trait Turn: Send + Sync {
     /// Waits until the request may go. Cancel-safe, and may be awaited
     /// again (the `lambda` runtime signs anew a request that waited long).
     fn go(&self) -> BoxFuture<'_, Result<(), NotSent>>;
+    /// The request is on its way: the engine may say so now, without
+    /// holding it up.
+    fn sent(&self);
     /// The function answered. A success lets the next batch go at once,
     /// before this answer is even parsed.
     fn answered(&self, succeeded: bool);
@@ -195,6 +198,7 @@ pub trait Invoker: Send + Sync + 'static {
     fn invoke_in_turn(&self, event: Bytes, turn: Arc<dyn Turn>) -> BoxFuture<'_, Option<Invoked>> {
         Box::pin(async move {
             turn.go().await.ok()?;
+            turn.sent();
             let invoked = self.invoke_logged(event).await;
             turn.answered(invoked.0.is_ok());
             Some(invoked)
