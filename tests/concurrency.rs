@@ -39,7 +39,8 @@ fn most_at_once_of(spans: impl IntoIterator<Item = (u128, u128)>) -> usize {
     most as usize
 }
 
-async fn run(concurrency: Option<u32>, count: usize) -> (usize, Vec<Vec<u8>>) {
+/// A fresh queue holding `c00`, `c01`, … in that order.
+async fn queue_holding(count: usize) -> (Broker, String) {
     let broker = Broker::connect().await;
     let queue = unique("concurrency");
     broker.declare(&queue, FieldTable::default()).await;
@@ -49,6 +50,11 @@ async fn run(concurrency: Option<u32>, count: usize) -> (usize, Vec<Vec<u8>>) {
             .publish(&queue, body.as_bytes(), BasicProperties::default())
             .await;
     }
+    (broker, queue)
+}
+
+async fn run(concurrency: Option<u32>, count: usize) -> (usize, Vec<Vec<u8>>) {
+    let (broker, queue) = queue_holding(count).await;
     let spans_dir = tempfile::tempdir().unwrap();
     let spans = spans_dir.path().join("spans");
     let mut setup = Setup::new(&queue);
@@ -114,15 +120,7 @@ async fn run_lambda(
     count: usize,
     fail_once: &'static str,
 ) -> (usize, Vec<String>) {
-    let broker = Broker::connect().await;
-    let queue = unique("concurrency-lambda");
-    broker.declare(&queue, FieldTable::default()).await;
-    for i in 0..count {
-        let body = format!("c{i:02}");
-        broker
-            .publish(&queue, body.as_bytes(), BasicProperties::default())
-            .await;
-    }
+    let (broker, queue) = queue_holding(count).await;
     let spans = Arc::new(Mutex::new(Vec::new()));
     let record = spans.clone();
     let failed = AtomicBool::new(false);

@@ -169,8 +169,8 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
         cpu,
         rss_samples,
     );
-    if options.endpoint.is_none() {
-        // Our lambda-server writes its spans a little later (`SpanLog`).
+    if timing_log.is_some() {
+        // A server may write its last spans a little later (ours: `SpanLog`).
         tokio::time::sleep(probe::SPAN_LOG_EVERY * 3).await;
     }
     let function = timing_log.map(|log| {
