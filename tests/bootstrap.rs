@@ -10,6 +10,7 @@ use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::engine::EngineEvent;
 use std::collections::HashSet;
+use std::time::Duration;
 
 fn app_dir() -> String {
     format!("{}/tests/functions/lambda_app", env!("CARGO_MANIFEST_DIR"))
@@ -451,5 +452,44 @@ async fn a_stop_lets_the_invocation_finish_then_ends_the_process() {
         !runs()
     })
     .await;
+    broker.delete(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_runtime_logs_after_its_answer_and_before_it_asks_again_is_the_invocations() {
+    let queue = unique("boot-late");
+    let broker = publish_all(&queue, &["a", "b", "c"]).await;
+    let runtime = format!("{}/tests/functions/late_log.py", env!("CARGO_MANIFEST_DIR"));
+    let setup = Setup {
+        batch_size: 1,
+        function_toml: Some(format!("bootstrap = [\"python3\", {runtime:?}]")),
+        ..Setup::new(&queue)
+    };
+    let running = Running::start(&setup).await;
+    let mut events = running.control.subscribe();
+    let mut logs = Vec::new();
+    while logs.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(60), events.recv())
+            .await
+            .expect("three invocations within a minute")
+            .unwrap();
+        if let EngineEvent::FunctionLog { lines, .. } = event {
+            logs.push(lines);
+        }
+    }
+    for lines in &logs {
+        let start = lines[0]
+            .strip_prefix("START RequestId: ")
+            .expect("START first");
+        let request_id = start.split(' ').next().unwrap();
+        let late = format!("after the answer to {request_id}");
+        let at = lines.iter().position(|l| *l == late);
+        let end = lines.iter().position(|l| l.starts_with("END RequestId: "));
+        assert!(
+            at.is_some() && at < end,
+            "the line written after the answer is the invocation's, before END: {lines:?}"
+        );
+    }
+    running.control.shutdown().await;
     broker.delete(&queue).await;
 }

@@ -158,8 +158,14 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
     let (elapsed, rss_samples) =
         wait_for_all(&control, &mut events, created.uuid, options.messages).await;
     let cpu = probe::cpu_time().saturating_sub(cpu);
+    let invocations = control.stats(created.uuid).batches_invoked;
     control.shutdown().await;
     publishing.finish().await?;
+    if let Some(log) = &timing_log {
+        // A server may write its last spans a little later (ours does,
+        // `SpanLog`): they are read once it has, and before it is stopped.
+        probe::wait_for_spans(log, phase_began, invocations).await;
+    }
     drop(server);
     let elapsed = elapsed?;
     let engine = Phase::new(
@@ -169,10 +175,6 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
         cpu,
         rss_samples,
     );
-    if timing_log.is_some() {
-        // A server may write its last spans a little later (ours: `SpanLog`).
-        tokio::time::sleep(probe::SPAN_LOG_EVERY * 3).await;
-    }
     let function = timing_log.map(|log| {
         let spans = probe::read_spans(&log);
         probe::function_timing(spans.into_iter().filter(|s| s.0 >= phase_began).collect())

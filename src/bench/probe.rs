@@ -143,6 +143,20 @@ impl SpanLog {
     }
 }
 
+/// Waits until `log` holds `count` spans that began at `since_ns` or
+/// later, for at most a second and a half (a server of someone else's may
+/// log fewer).
+pub async fn wait_for_spans(log: &Path, since_ns: u128, count: u64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while tokio::time::Instant::now() < deadline {
+        let logged = read_spans(log).iter().filter(|s| s.0 >= since_ns).count();
+        if logged as u64 >= count {
+            return;
+        }
+        tokio::time::sleep(SPAN_LOG_EVERY).await;
+    }
+}
+
 pub fn read_spans(log: &Path) -> Vec<(u128, u128)> {
     std::fs::read_to_string(log)
         .unwrap_or_default()

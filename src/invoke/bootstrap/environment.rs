@@ -11,6 +11,7 @@ use super::runtime_api::{Invocation, Reply, RuntimeApi};
 use crate::invoke::command::{ProcessGroup, signal_name, spawn_error};
 use crate::invoke::{InvokeError, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,9 @@ const INIT_LIMIT: Duration = Duration::from_secs(10);
 const LINES_KEPT: usize = 200;
 /// A log line longer than this is cut.
 const MAX_LINE_CHARS: usize = 4096;
+/// How long an invocation's log stays open after its answer for the
+/// runtime's next ask (its lines written until then are the invocation's).
+const LOG_CLOSES_AFTER: Duration = Duration::from_secs(1);
 
 /// How an invocation failed.
 pub enum Failure {
@@ -83,6 +87,9 @@ pub struct Environment {
     child: tokio::process::Child,
     group: ProcessGroup,
     log: Arc<LogTap>,
+    /// Its stdout and stderr pipes again, to see whether the readers have
+    /// taken all that was written.
+    pipes: Vec<OwnedFd>,
     spawned: Instant,
     /// Told when the runtime first asks for work (its init done); taken by
     /// the first invocation, which waits for it.
@@ -131,10 +138,13 @@ impl Environment {
             function: settings.name.clone(),
             current: Mutex::new(None),
         });
+        let mut pipes = Vec::new();
         if let Some(out) = child.stdout.take() {
+            pipes.extend(out.as_fd().try_clone_to_owned());
             tokio::spawn(read_lines(out, log.clone()));
         }
         if let Some(err) = child.stderr.take() {
+            pipes.extend(err.as_fd().try_clone_to_owned());
             tokio::spawn(read_lines(err, log.clone()));
         }
         let mut api = api;
@@ -145,6 +155,7 @@ impl Environment {
             child,
             group,
             log,
+            pipes,
             spawned: Instant::now(),
             ready,
             init: None,
@@ -172,8 +183,13 @@ impl Environment {
         let (outcome, elapsed) = match self.initialized(&request_id).await {
             Ok(()) => {
                 let handed_over = Instant::now();
+                let asks = *self.api.asked.borrow();
                 let outcome = self.hand_over(settings, &request_id, event).await;
-                (outcome, handed_over.elapsed())
+                let elapsed = handed_over.elapsed();
+                if !matches!(outcome, Err(Failure::Fatal(_))) {
+                    self.log_ends(asks).await;
+                }
+                (outcome, elapsed)
             }
             Err(failure) => (Err(failure), started.elapsed()),
         };
@@ -186,6 +202,24 @@ impl Environment {
             self.init.take(),
         ));
         (outcome, self.log.end())
+    }
+
+    /// Waits until the runtime asks for work again (it had asked `asks`
+    /// times when it got this invocation), or [`LOG_CLOSES_AFTER`]: what
+    /// it wrote until then is this invocation's, as on Lambda. A line a
+    /// runtime writes asynchronously (Node's `console.log` to a pipe) can
+    /// reach us after its answer: it is in the pipe before the next ask.
+    async fn log_ends(&mut self, asks: u64) {
+        let ends = async {
+            let mut asked = self.api.asked.clone();
+            let _ = asked.wait_for(|n| *n > asks).await;
+            // The readers of its stdout and stderr are tasks of their own:
+            // wait until they have taken what was in the pipes.
+            while self.pipes.iter().any(|p| unread_bytes(p) > 0) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let _ = tokio::time::timeout(LOG_CLOSES_AFTER, ends).await;
     }
 
     /// Waits, on a cold start, until the runtime asks for its first invocation.
@@ -408,6 +442,15 @@ fn too_large(len: usize) -> InvokeError {
             "Response payload size ({len} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
         ),
     )
+}
+
+/// Bytes written to a pipe and not read yet.
+fn unread_bytes(pipe: &OwnedFd) -> libc::c_int {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points
+    // to a live c_int; the descriptor is ours and open (an OwnedFd).
+    let ok = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut unread) };
+    if ok == 0 { unread } else { 0 }
 }
 
 async fn read_lines(stream: impl AsyncRead + Unpin, log: Arc<LogTap>) {

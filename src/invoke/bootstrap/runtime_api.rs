@@ -63,6 +63,8 @@ struct Shared {
     init_error: tokio::sync::watch::Sender<Option<InitError>>,
     /// Told once, at the first `next`: the runtime finished its init.
     ready: Mutex<Option<oneshot::Sender<Instant>>>,
+    /// How many times the runtime asked for work.
+    asked: tokio::sync::watch::Sender<u64>,
 }
 
 /// A running Runtime API: give it invocations; it ends when dropped.
@@ -73,6 +75,9 @@ pub struct RuntimeApi {
     pub init_error: tokio::sync::watch::Receiver<Option<InitError>>,
     /// When the runtime first asked for work.
     pub ready: Option<oneshot::Receiver<Instant>>,
+    /// How many times the runtime asked for work (`next`): the end of an
+    /// invocation's log, as on Lambda, is the runtime's next ask.
+    pub asked: tokio::sync::watch::Receiver<u64>,
     stop: CancellationToken,
 }
 
@@ -90,11 +95,13 @@ impl RuntimeApi {
         let (tx, rx) = mpsc::channel(1);
         let (init_tx, init_rx) = tokio::sync::watch::channel(None);
         let (ready_tx, ready_rx) = oneshot::channel();
+        let (asked_tx, asked_rx) = tokio::sync::watch::channel(0);
         let shared = Arc::new(Shared {
             invocations: tokio::sync::Mutex::new(rx),
             pending: Mutex::new(HashMap::new()),
             init_error: init_tx,
             ready: Mutex::new(Some(ready_tx)),
+            asked: asked_tx,
         });
         let base = "/2018-06-01/runtime";
         let app = Router::new()
@@ -128,6 +135,7 @@ impl RuntimeApi {
             invocations: tx,
             init_error: init_rx,
             ready: Some(ready_rx),
+            asked: asked_rx,
             stop,
         })
     }
@@ -142,6 +150,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     if let Some(ready) = lock(&shared.ready).take() {
         let _ = ready.send(Instant::now());
     }
+    shared.asked.send_modify(|n| *n += 1);
     let invocation = shared.invocations.lock().await.recv().await;
     let Some(invocation) = invocation else {
         // The environment is going away.
