@@ -99,11 +99,20 @@ pub fn latency(mut micros: Vec<u64>) -> Latency {
 /// arrived and when it was answered, in ns since the epoch. The same format
 /// as `scripts/compare/endpoint.py`'s, so both read the same way.
 pub fn log_span(log: &Path, started_ns: u128, answered_ns: u128) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
+    append_spans(log, &[(started_ns, answered_ns)])
+}
+
+/// Appends spans to a timing log in one write.
+fn append_spans(log: &Path, spans: &[(u128, u128)]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for (started_ns, answered_ns) in spans {
+        text.push_str(&format!("{started_ns} {answered_ns}\n"));
+    }
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)?;
-    writeln!(f, "{started_ns} {answered_ns}")
+        .open(log)?
+        .write_all(text.as_bytes())
 }
 
 /// How often [`SpanLog`] writes what it holds.
@@ -126,10 +135,10 @@ impl SpanLog {
             while let Some(held) = held.upgrade() {
                 let taken = std::mem::take(&mut *held.lock().unwrap_or_else(|p| p.into_inner()));
                 drop(held);
-                for (arrived, answered) in taken {
-                    if let Err(e) = log_span(&log, arrived, answered) {
-                        tracing::warn!("cannot write {}: {e}", log.display());
-                    }
+                if !taken.is_empty()
+                    && let Err(e) = append_spans(&log, &taken)
+                {
+                    tracing::warn!("cannot write {}: {e}", log.display());
                 }
                 std::thread::sleep(SPAN_LOG_EVERY);
             }

@@ -83,11 +83,7 @@ impl BatchTurn {
     /// Waits until this batch may be with the function. Cancel-safe; at
     /// once while it holds its slot.
     async fn wait(&self) -> Result<(), NotSent> {
-        let ticket = *self
-            .ticket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(|| self.turns.take_ticket());
+        let ticket = *lock(&self.ticket).get_or_insert_with(|| self.turns.take_ticket());
         let mut progress = self.turns.progress.subscribe();
         loop {
             let now = *progress.borrow_and_update();
@@ -108,8 +104,7 @@ impl BatchTurn {
 
     /// Frees the slot (once), for the next batch in line.
     fn give_back(&self) {
-        let held = self.ticket.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if held.is_some() {
+        if lock(&self.ticket).take().is_some() {
             self.turns.give_back();
         }
     }
@@ -121,14 +116,26 @@ impl Drop for BatchTurn {
     }
 }
 
-/// What an attempt's announcement is told: when its request went.
+/// What says an attempt started, told when its request went.
 type Announce = Box<dyn FnOnce(DateTime<Utc>) + Send>;
+
+/// An attempt's announcement: it runs once.
+struct Announcement(Mutex<Option<Announce>>);
+
+impl Announcement {
+    fn once(&self, at: DateTime<Utc>) {
+        let announce = lock(&self.0).take();
+        if let Some(announce) = announce {
+            announce(at);
+        }
+    }
+}
 
 /// One attempt of a batch: waits for the batch's turn, and tells the engine
 /// it started once its request is on its way.
 pub(super) struct AttemptTurn {
     batch: Arc<BatchTurn>,
-    announce: Arc<Mutex<Option<Announce>>>,
+    announce: Arc<Announcement>,
     started: Mutex<Option<(Instant, DateTime<Utc>)>>,
     answered_at: Mutex<Option<Instant>>,
 }
@@ -142,7 +149,7 @@ impl AttemptTurn {
     ) -> Arc<Self> {
         Arc::new(AttemptTurn {
             batch,
-            announce: Arc::new(Mutex::new(Some(Box::new(announce)))),
+            announce: Arc::new(Announcement(Mutex::new(Some(Box::new(announce))))),
             started: Mutex::new(None),
             answered_at: Mutex::new(None),
         })
@@ -159,12 +166,13 @@ impl AttemptTurn {
     /// Says the attempt started, if it did and has not said so yet: its
     /// BatchStarted always comes before what the engine says of its end.
     pub fn announce(&self) {
-        let Some((_, at)) = *lock(&self.started) else {
-            return;
-        };
-        if let Some(announce) = lock(&self.announce).take() {
-            announce(at);
+        if let Some(at) = self.went_at() {
+            self.announce.once(at);
         }
+    }
+
+    fn went_at(&self) -> Option<DateTime<Utc>> {
+        lock(&self.started).map(|(_, at)| at)
     }
 }
 
@@ -182,17 +190,13 @@ impl Turn for AttemptTurn {
     }
 
     fn sent(&self) {
-        let Some((_, at)) = *lock(&self.started) else {
+        let Some(at) = self.went_at() else {
             return;
         };
         // A task of its own, queued behind the connection's task that
         // writes the request: the engine's bookkeeping is not in its way.
         let announce = self.announce.clone();
-        drop(tokio::spawn(async move {
-            if let Some(announce) = lock(&announce).take() {
-                announce(at);
-            }
-        }));
+        drop(tokio::spawn(async move { announce.once(at) }));
     }
 
     fn answered(&self, succeeded: bool) {
@@ -229,13 +233,19 @@ mod tests {
         assert_eq!(goes(&b), Some(Ok(())), "a success frees the slot");
     }
 
+    /// The batch's first attempt went, and the function failed it.
+    fn went_and_failed(batch: &Arc<BatchTurn>) -> Arc<AttemptTurn> {
+        let a = attempt(batch);
+        assert_eq!(goes(&a), Some(Ok(())));
+        a.answered(false);
+        a
+    }
+
     #[test]
     fn a_failed_batch_keeps_its_slot_through_its_retries() {
         let turns = Turns::new(1);
         let (first, second) = (turns.join(), turns.join());
-        let a = attempt(&first);
-        assert_eq!(goes(&a), Some(Ok(())));
-        a.answered(false);
+        let a = went_and_failed(&first);
         let b = attempt(&second);
         assert_eq!(
             goes(&b),
@@ -273,9 +283,7 @@ mod tests {
     fn when_the_session_ends_only_batches_with_the_function_go_on() {
         let turns = Turns::new(1);
         let (first, second) = (turns.join(), turns.join());
-        let a = attempt(&first);
-        assert_eq!(goes(&a), Some(Ok(())));
-        a.answered(false);
+        let a = went_and_failed(&first);
         turns.close();
         assert_eq!(goes(&attempt(&first)), Some(Ok(())), "a retry under way");
         drop((a, first));

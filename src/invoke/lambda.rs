@@ -114,7 +114,7 @@ fn function_failed(function_error: Option<&str>, payload: &[u8]) -> Option<Invok
 
 /// The same rule on the raw answer, for the HTTP client: it lets the next
 /// batch go before the SDK has parsed this one.
-fn answer_succeeded(response: &HttpResponse, body: &[u8]) -> bool {
+pub(super) fn answer_succeeded(response: &HttpResponse, body: &[u8]) -> bool {
     let function_error = response.headers().get("x-amz-function-error");
     response.status().is_success() && function_failed(function_error, body).is_none()
 }
@@ -193,7 +193,7 @@ impl LambdaInvoker {
             )
             // The timeout counts from sending, in the HTTP client: a request
             // waiting for its turn is not late.
-            .http_client(TurnClient::new(timeout + CLIENT_GRACE, answer_succeeded))
+            .http_client(TurnClient::new(timeout + CLIENT_GRACE))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))

@@ -20,6 +20,7 @@
 //!   while it waits: the connector gives up after `limit` ([`GaveUp`]), and
 //!   the SDK has no operation timeout of its own.
 
+use super::lambda::answer_succeeded;
 use super::{NotSent, Turn};
 use aws_sdk_lambda::config::ConfigBag;
 use aws_sdk_lambda::primitives::SdkBody;
@@ -29,7 +30,7 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
@@ -74,12 +75,10 @@ pub struct GaveUp(pub Duration);
 pub struct TurnClient {
     inner: SharedHttpClient,
     limit: Duration,
-    /// Whether a successful answer: the status and headers, and the body.
-    succeeded: fn(&HttpResponse, &[u8]) -> bool,
 }
 
 impl TurnClient {
-    pub fn new(limit: Duration, succeeded: fn(&HttpResponse, &[u8]) -> bool) -> TurnClient {
+    pub fn new(limit: Duration) -> TurnClient {
         let inner = Builder::new().build_with_connector_fn(|settings, components| {
             let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::AwsLc,
@@ -91,11 +90,7 @@ impl TurnClient {
             connector.set_proxy_config(Some(ProxyConfig::from_env()));
             connector.build()
         });
-        TurnClient {
-            inner,
-            limit,
-            succeeded,
-        }
+        TurnClient { inner, limit }
     }
 }
 
@@ -108,7 +103,6 @@ impl HttpClient for TurnClient {
         SharedHttpConnector::new(TurnConnector {
             inner: self.inner.http_connector(settings, components),
             limit: self.limit,
-            succeeded: self.succeeded,
         })
     }
 
@@ -133,13 +127,12 @@ impl HttpClient for TurnClient {
 struct TurnConnector {
     inner: SharedHttpConnector,
     limit: Duration,
-    succeeded: fn(&HttpResponse, &[u8]) -> bool,
 }
 
 impl HttpConnector for TurnConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let turn = TURN.try_with(Arc::clone).ok();
-        let (inner, limit, succeeded) = (self.inner.clone(), self.limit, self.succeeded);
+        let (inner, limit) = (self.inner.clone(), self.limit);
         HttpConnectorFuture::new(async move {
             // Built before the turn comes (it sends nothing until polled):
             // converting the request is work done ahead too.
@@ -175,7 +168,7 @@ impl HttpConnector for TurnConnector {
                 .await
                 .map_err(|_| ConnectorError::timeout(Box::new(GaveUp(limit))))??;
             if let Some(turn) = &turn {
-                turn.answered(succeeded(&response, &body));
+                turn.answered(answer_succeeded(&response, &body));
                 // The next batch's task, woken by that, sends its request
                 // before this task goes on to parse the answer.
                 tokio::task::yield_now().await;
@@ -201,6 +194,7 @@ pub fn gave_up(error: &ConnectorError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use futures::future::BoxFuture;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -275,7 +269,6 @@ mod tests {
                     calls: calls.clone(),
                 }),
                 limit,
-                succeeded: |response, _| response.headers().get("x-amz-function-error").is_none(),
             },
             turn: Arc::new(TestTurn {
                 comes: rx,
