@@ -198,16 +198,29 @@ async fn megabytes_of_stderr_do_not_block_the_function_and_go_to_the_log() {
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let line = log
         .lines()
-        .find(|l| l.contains("hello from stderr"))
+        .find(|l| l.contains("log line 0 with some padding"))
         .expect("the stderr line is logged");
     assert!(
         line.contains("mqtrigger::function") && line.contains("program=\"python3\""),
         "{line}"
     );
-    assert!(log.contains("log line 39999 with some padding"));
+    assert!(log.contains("log line 15000 with some padding"));
     assert!(
         log.contains("\u{fffd}\u{fffd} not utf-8"),
         "bytes that are not UTF-8 are logged lossily"
+    );
+    // An invocation's log keeps 1 MiB (about 17,500 of these lines); the
+    // rest is read, dropped and counted.
+    assert!(!log.contains("log line 39999 with some padding"));
+    assert!(!log.contains("hello from stderr"));
+    let summary = log
+        .lines()
+        .find(|l| l.contains("more log lines"))
+        .expect("the log says what it dropped");
+    assert!(
+        summary.contains("bytes) dropped: an invocation keeps at most 1 MiB of log")
+            && summary.contains("program=\"python3\""),
+        "{summary}"
     );
 }
 

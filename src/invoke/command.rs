@@ -5,11 +5,14 @@
 //! any other exit, a signal or the timeout is a function error, as a crash or
 //! a timeout is on Lambda.
 //!
-//! The program runs in its own process group. When it exits, or times out, or
-//! the invocation is cancelled, whatever is left of that group is killed: like
-//! a Lambda sandbox after its handler returns, nothing a function started
-//! outlives the invocation, and no leftover process can hold its output open.
+//! The program runs in a session of its own ([`ProcessTree`]). When it exits,
+//! or times out, or the invocation is cancelled, whatever is left of it is
+//! killed: like a Lambda sandbox after its handler returns, nothing a
+//! function started outlives the invocation, and no leftover process can
+//! hold its output open.
 
+use super::log_lines::{Budget, Lines};
+use super::process_tree::{ProcessTree, own_session};
 use super::{InvokeError, Invoker, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -22,8 +25,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// How much of stderr an error payload carries.
 const STDERR_TAIL_BYTES: usize = 4096;
-/// A stderr "line" longer than this is logged in pieces.
-const MAX_LOG_LINE: usize = 16 * 1024;
 
 pub struct CommandInvoker {
     command: Vec<String>,
@@ -65,17 +66,16 @@ impl CommandInvoker {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Its own process group, so a timeout kills what it started too.
-            .process_group(0)
             // A cancelled invocation (the engine shutting down) kills it.
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| spawn_error(program, &e))
+            .kill_on_drop(true);
+        // Its own session, so a timeout kills what it started too.
+        own_session(&mut command);
+        command.spawn().map_err(|e| spawn_error(program, &e))
     }
 
     async fn run(&self, event: Bytes) -> Result<Bytes, InvokeError> {
         let mut child = self.spawn()?;
-        let mut group = ProcessGroup(child.id().map(|pid| pid as libc::pid_t));
+        let mut group = ProcessTree::new(child.id());
         let program = self.command[0].as_str();
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -133,28 +133,6 @@ impl Invoker for CommandInvoker {
     }
 }
 
-/// The function's process group; killed (once) when the function is done,
-/// has timed out, or the invocation is dropped.
-pub(crate) struct ProcessGroup(pub(crate) Option<libc::pid_t>);
-
-impl ProcessGroup {
-    pub(crate) fn kill(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            // SAFETY: killpg only sends a signal; no memory is involved. The
-            // group's leader is not reaped yet, or the group still has
-            // members, or (a few microseconds after reaping) the id has not
-            // been handed out again: Linux allocates ids sequentially.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        }
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A program that cannot be started is a configuration problem; running out
 /// of processes or file descriptors is not.
 pub(crate) fn spawn_error(program: &str, e: &std::io::Error) -> InvokeError {
@@ -204,17 +182,20 @@ fn too_large(len: u64) -> InvokeError {
     }
 }
 
-/// Logs stderr line by line (whatever its encoding) and keeps its last
-/// [`STDERR_TAIL_BYTES`] for the error payload. Reads to the end, so the
-/// program never blocks on a full stderr pipe.
+/// Logs stderr line by line (whatever its encoding; within the limits of
+/// [`super::log_lines`]) and keeps its last [`STDERR_TAIL_BYTES`] for the
+/// error payload. Reads to the end, so the program never blocks on a full
+/// stderr pipe.
 async fn log_stderr(mut stderr: impl AsyncRead + Unpin, program: &str) -> String {
-    let log = |line: &[u8]| {
-        let line = String::from_utf8_lossy(line);
-        tracing::info!(target: "mqtrigger::function", program, "{}", line.trim_end_matches('\r'));
+    let mut budget = Budget::default();
+    let mut log = |line: String| {
+        if budget.admit(&line) {
+            tracing::info!(target: "mqtrigger::function", program, "{line}");
+        }
     };
+    let mut lines = Lines::default();
     let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL_BYTES);
     let mut cut = false;
-    let mut line = Vec::new();
     let mut buf = vec![0u8; 8192];
     loop {
         let n = match stderr.read(&mut buf).await {
@@ -227,23 +208,11 @@ async fn log_stderr(mut stderr: impl AsyncRead + Unpin, program: &str) -> String
             cut = true;
             tail.drain(..tail.len() - STDERR_TAIL_BYTES);
         }
-        for piece in chunk.split_inclusive(|&b| b == b'\n') {
-            match piece.strip_suffix(b"\n") {
-                Some(end) => {
-                    line.extend_from_slice(end);
-                    log(&line);
-                    line.clear();
-                }
-                None => line.extend_from_slice(piece),
-            }
-            if line.len() >= MAX_LOG_LINE {
-                log(&line);
-                line.clear();
-            }
-        }
+        lines.push(chunk, &mut log);
     }
-    if !line.is_empty() {
-        log(&line);
+    lines.finish(&mut log);
+    if let Some(summary) = budget.summary() {
+        tracing::info!(target: "mqtrigger::function", program, "{summary}");
     }
     let mut tail = Vec::from(tail);
     if cut {

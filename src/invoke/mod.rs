@@ -17,6 +17,8 @@ pub mod lambda;
 mod lambda_http;
 pub mod lambda_server;
 pub mod lanes;
+pub mod log_lines;
+pub(crate) mod process_tree;
 
 /// Lambda's default function timeout.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 3;

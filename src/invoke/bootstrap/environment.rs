@@ -1,14 +1,17 @@
 //! One execution environment: a `bootstrap` process and its Runtime API.
 //!
-//! Started with the environment Lambda gives a runtime, in its own process
-//! group; its stdout and stderr are the function's log, each line tagged
-//! with the request under way. It serves one invocation at a time and is
-//! reused until it fails in a way that leaves it unusable (it exited, timed
-//! out, or failed its init): then it is dropped, which kills its group.
+//! Started with the environment Lambda gives a runtime, in a session of its
+//! own (`crate::invoke::process_tree`); its stdout and stderr are the
+//! function's log, each line tagged with the request under way. It serves
+//! one invocation at a time and is reused until it fails in a way that
+//! leaves it unusable (it exited, timed out, or failed its init): then it
+//! is dropped, which kills every process it started.
 
 use super::Settings;
 use super::runtime_api::{Invocation, Reply, RuntimeApi};
-use crate::invoke::command::{ProcessGroup, signal_name, spawn_error};
+use crate::invoke::command::{signal_name, spawn_error};
+use crate::invoke::log_lines::{Budget, Lines};
+use crate::invoke::process_tree::{Pid, ProcessTree, own_session, session_of};
 use crate::invoke::{InvokeError, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -16,14 +19,17 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::oneshot;
 
+/// The variable Lambda names the log stream by; unique to an environment.
+const STREAM_VARIABLE: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
 /// Lambda's limit on a runtime's init, apart from the function's timeout.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// Log lines kept per invocation for the console (the newest).
 const LINES_KEPT: usize = 200;
-/// A log line longer than this is cut.
+/// A log line kept for the console is cut at this many characters, 4 KiB
+/// of ASCII (the log file keeps up to `log_lines::MAX_LINE_BYTES`).
 const MAX_LINE_CHARS: usize = 4096;
 /// How long an invocation's log stays open after its answer for the
 /// runtime's next ask (its lines written until then are the invocation's).
@@ -41,51 +47,94 @@ pub enum Failure {
 /// the invocation under way are also kept for it.
 struct LogTap {
     function: String,
-    current: Mutex<Option<(String, Vec<String>)>>,
+    current: Mutex<Period>,
+}
+
+/// One stretch of the log: an invocation's (from its START to the
+/// runtime's next ask), or the time between invocations. Each has its own
+/// [`Budget`], so a flood in one never silences the next.
+#[derive(Default)]
+struct Period {
+    /// The invocation's request id and its lines kept for the console;
+    /// `None` between invocations.
+    invocation: Option<(String, Vec<String>)>,
+    budget: Budget,
 }
 
 impl LogTap {
+    fn period(&self) -> std::sync::MutexGuard<'_, Period> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn line(&self, text: &str) {
-        let text: String = text
-            .trim_end_matches('\r')
-            .chars()
-            .take(MAX_LINE_CHARS)
-            .collect();
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let request = current.as_ref().map(|(id, _)| id.clone());
+        let mut current = self.period();
+        if !current.budget.admit(text) {
+            return;
+        }
+        Self::record(&self.function, &mut current, text);
+    }
+
+    fn record(function: &str, current: &mut Period, text: &str) {
+        let request = current.invocation.as_ref().map(|(id, _)| id.as_str());
         tracing::info!(
             target: "mqtrigger::function",
-            function = %self.function,
-            request_id = request.as_deref().unwrap_or("-"),
+            function = %function,
+            request_id = request.unwrap_or("-"),
             "{text}"
         );
-        if let Some((_, lines)) = current.as_mut() {
-            lines.push(text);
+        if let Some((_, lines)) = current.invocation.as_mut() {
+            let mut kept: String = text.chars().take(MAX_LINE_CHARS).collect();
+            if kept.len() < text.len() {
+                kept.push_str(" … [cut: the console keeps the first 4 KiB of a log line]");
+            }
+            lines.push(kept);
             if lines.len() > LINES_KEPT {
                 lines.remove(0);
             }
         }
     }
 
+    /// A line of mqtrigger's own (START, END, REPORT): always kept.
+    fn say(&self, text: &str) {
+        Self::record(&self.function, &mut self.period(), text);
+    }
+
+    /// Says how much of the period's log was dropped, if any was.
+    fn say_dropped(&self) {
+        let mut current = self.period();
+        if let Some(summary) = current.budget.summary() {
+            Self::record(&self.function, &mut current, &summary);
+        }
+    }
+
+    /// Ends the period under way and starts another.
+    fn next_period(&self, invocation: Option<String>) -> Vec<String> {
+        let mut current = self.period();
+        let ended = std::mem::replace(
+            &mut *current,
+            Period {
+                invocation: invocation.map(|id| (id, Vec::new())),
+                budget: Budget::default(),
+            },
+        );
+        ended.invocation.map(|(_, lines)| lines).unwrap_or_default()
+    }
+
     fn begin(&self, request_id: &str) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((request_id.to_owned(), Vec::new()));
+        self.say_dropped();
+        self.next_period(Some(request_id.to_owned()));
     }
 
     fn end(&self) -> Vec<String> {
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .map(|(_, lines)| lines)
-            .unwrap_or_default()
+        self.next_period(None)
     }
 }
 
 pub struct Environment {
     api: RuntimeApi,
     child: tokio::process::Child,
-    group: ProcessGroup,
+    /// Every process of the environment; dropping it kills them.
+    tree: ProcessTree,
     log: Arc<LogTap>,
     /// Its stdout and stderr pipes again, to see whether the readers have
     /// taken all that was written.
@@ -101,7 +150,7 @@ pub struct Environment {
 impl Environment {
     /// Starts the process; it initializes on its own, and asks for work.
     pub async fn start(settings: &Settings) -> Result<Environment, InvokeError> {
-        let api = RuntimeApi::start().await.map_err(|e| {
+        let api = RuntimeApi::start(&settings.name).await.map_err(|e| {
             InvokeError::Transient(format!(
                 "cannot listen on loopback for the Runtime API: {e}"
             ))
@@ -111,16 +160,24 @@ impl Environment {
                 "`bootstrap` is empty: give the program and its arguments".into(),
             ));
         };
+        // The log stream's name is unique to the environment, and every
+        // process the runtime starts inherits it: it marks them as this
+        // environment's (ProcessTree::with_marker).
+        let stream = format!(
+            "{}/[$LATEST]{}",
+            chrono::Utc::now().format("%Y/%m/%d"),
+            uuid::Uuid::new_v4().simple()
+        );
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
-            .envs(lambda_environment(settings, &api))
+            .envs(lambda_environment(settings, &api, &stream))
             .envs(&settings.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             .kill_on_drop(true);
+        own_session(&mut command);
         if let Some(dir) = &settings.cwd {
             command.current_dir(dir);
         }
@@ -133,10 +190,13 @@ impl Environment {
                 other => other,
             }
         })?;
-        let group = ProcessGroup(child.id().map(|pid| pid as libc::pid_t));
+        let tree = ProcessTree::new(child.id()).with_marker(STREAM_VARIABLE, &stream);
+        if let Some(pid) = child.id() {
+            api.admit_session_of(pid);
+        }
         let log = Arc::new(LogTap {
             function: settings.name.clone(),
-            current: Mutex::new(None),
+            current: Mutex::new(Period::default()),
         });
         let mut pipes = Vec::new();
         if let Some(out) = child.stdout.take() {
@@ -153,7 +213,7 @@ impl Environment {
         Ok(Environment {
             api,
             child,
-            group,
+            tree,
             log,
             pipes,
             spawned: Instant::now(),
@@ -176,7 +236,7 @@ impl Environment {
         let request_id = uuid::Uuid::new_v4().to_string();
         self.log.begin(&request_id);
         self.log
-            .line(&format!("START RequestId: {request_id} Version: $LATEST"));
+            .say(&format!("START RequestId: {request_id} Version: $LATEST"));
         // As on Lambda, the init has its own limit: the function's timeout,
         // its deadline and its Duration count from the hand-over.
         let started = Instant::now();
@@ -193,8 +253,9 @@ impl Environment {
             }
             Err(failure) => (Err(failure), started.elapsed()),
         };
-        self.log.line(&format!("END RequestId: {request_id}"));
-        self.log.line(&report(
+        self.log.say_dropped();
+        self.log.say(&format!("END RequestId: {request_id}"));
+        self.log.say(&report(
             &request_id,
             elapsed,
             settings.memory_mb,
@@ -236,14 +297,14 @@ impl Environment {
                 Ok(())
             }
             status = self.child.wait() => {
-                self.group.kill();
+                self.tree.kill();
                 Err(Failure::Fatal(exited(request_id, status)))
             }
             Ok(init) = init_failed.wait_for(Option::is_some) => {
                 Err(Failure::Fatal(failed_init(init.as_ref())))
             }
             _ = tokio::time::sleep(INIT_LIMIT) => {
-                self.group.kill();
+                self.tree.kill();
                 Err(Failure::Fatal(error(
                     "Sandbox.Timedout",
                     &format!(
@@ -298,7 +359,7 @@ impl Environment {
                 Err(_) => Err(Failure::Fatal(InvokeError::Transient("the Runtime API stopped".into()))),
             },
             status = self.child.wait() => {
-                self.group.kill();
+                self.tree.kill();
                 Err(Failure::Fatal(exited(request_id, status)))
             }
             Ok(init) = init_failed.wait_for(Option::is_some) => {
@@ -306,7 +367,7 @@ impl Environment {
             }
             _ = tokio::time::sleep(settings.timeout) => {
                 // As on Lambda: the sandbox is not reused after a timeout.
-                self.group.kill();
+                self.tree.kill();
                 Err(Failure::Fatal(error(
                     "Sandbox.Timedout",
                     &format!(
@@ -318,12 +379,12 @@ impl Environment {
         }
     }
 
-    /// The peak resident memory of the process group, in MB.
+    /// The peak resident memory of the environment's processes, in MB.
     fn max_memory_mb(&self) -> u64 {
-        let Some(pgid) = self.group.0 else {
+        let Some(session) = self.tree.session() else {
             return 0;
         };
-        peak_rss_kb(pgid).div_ceil(1024)
+        peak_rss_kb(session).div_ceil(1024)
     }
 }
 
@@ -377,7 +438,11 @@ fn report(
 }
 
 /// The variables Lambda sets for a runtime.
-fn lambda_environment(settings: &Settings, api: &RuntimeApi) -> Vec<(String, String)> {
+fn lambda_environment(
+    settings: &Settings,
+    api: &RuntimeApi,
+    stream: &str,
+) -> Vec<(String, String)> {
     let root = settings
         .cwd
         .clone()
@@ -385,11 +450,6 @@ fn lambda_environment(settings: &Settings, api: &RuntimeApi) -> Vec<(String, Str
         .and_then(|d| std::fs::canonicalize(&d).ok().or(Some(d)))
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    let stream = format!(
-        "{}/[$LATEST]{}",
-        chrono::Utc::now().format("%Y/%m/%d"),
-        uuid::Uuid::new_v4().simple()
-    );
     [
         ("AWS_LAMBDA_RUNTIME_API", api.addr.to_string()),
         ("_HANDLER", settings.handler.clone()),
@@ -403,7 +463,7 @@ fn lambda_environment(settings: &Settings, api: &RuntimeApi) -> Vec<(String, Str
             "AWS_LAMBDA_LOG_GROUP_NAME",
             format!("/aws/lambda/{}", settings.name),
         ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
+        (STREAM_VARIABLE, stream.to_owned()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
         ("AWS_REGION", settings.region.clone()),
         ("AWS_DEFAULT_REGION", settings.region.clone()),
@@ -453,26 +513,32 @@ fn unread_bytes(pipe: &OwnedFd) -> libc::c_int {
     if ok == 0 { unread } else { 0 }
 }
 
-async fn read_lines(stream: impl AsyncRead + Unpin, log: Arc<LogTap>) {
-    let mut lines = BufReader::new(stream).split(b'\n');
-    while let Ok(Some(line)) = lines.next_segment().await {
-        log.line(&String::from_utf8_lossy(&line));
+/// Reads one of the process's pipes to its end, line by line, holding
+/// at most one line's limit of it.
+async fn read_lines(mut stream: impl AsyncRead + Unpin, log: Arc<LogTap>) {
+    let mut lines = Lines::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => lines.push(&buf[..n], |line| log.line(&line)),
+        }
     }
+    lines.finish(|line| log.line(&line));
 }
 
-/// The sum of the peak RSS (VmHWM) of the processes in a group, in kB.
-fn peak_rss_kb(pgid: libc::pid_t) -> u64 {
+/// The sum of the peak RSS (VmHWM) of the processes in a session, in kB.
+fn peak_rss_kb(session: Pid) -> u64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
     let mut total = 0;
     for entry in dir.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else {
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<Pid>().ok()) else {
             continue;
         };
-        // SAFETY: getpgid only reads the process table.
-        if unsafe { libc::getpgid(pid) } != pgid {
+        if session_of(pid) != Some(session) {
             continue;
         }
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {

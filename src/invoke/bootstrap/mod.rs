@@ -11,6 +11,7 @@
 //! little longer each time this happens in a row.
 
 mod environment;
+mod peers;
 pub mod runtime_api;
 
 use super::{InvokeError, Invoker};

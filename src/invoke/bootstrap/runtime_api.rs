@@ -2,9 +2,9 @@
 //! loopback: the runtime in the process long-polls `next` for an
 //! invocation and posts its response or error back.
 //!
-//! Each environment (one process) has its own listener, so which process
-//! asks is never in doubt, and an invocation is handed only to the process
-//! it was given to.
+//! Each environment has its own listener, which answers only the processes
+//! of that environment ([`super::peers`]): an invocation is handed only to
+//! the environment it was given to, and answered only by it.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +19,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::peers::{Admission, Guarded};
 use crate::invoke::MAX_RESPONSE_BYTES;
 
 /// Lambda's limit on what a runtime may post; a little above the response
@@ -78,6 +79,7 @@ pub struct RuntimeApi {
     /// How many times the runtime asked for work (`next`): the end of an
     /// invocation's log, as on Lambda, is the runtime's next ask.
     pub asked: tokio::sync::watch::Receiver<u64>,
+    admission: Admission,
     stop: CancellationToken,
 }
 
@@ -88,8 +90,9 @@ impl Drop for RuntimeApi {
 }
 
 impl RuntimeApi {
-    /// Listens on a free loopback port.
-    pub async fn start() -> std::io::Result<RuntimeApi> {
+    /// Listens on a free loopback port, for `function`'s environment. It
+    /// answers nobody until [`Self::admit_session_of`] says whose it is.
+    pub async fn start(function: &str) -> std::io::Result<RuntimeApi> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(1);
@@ -125,6 +128,8 @@ impl RuntimeApi {
             .with_state(shared);
         let stop = CancellationToken::new();
         let cancelled = stop.clone();
+        let admission = Admission::default();
+        let listener = Guarded::new(listener, admission.clone(), function);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(cancelled.cancelled_owned())
@@ -136,8 +141,15 @@ impl RuntimeApi {
             init_error: init_rx,
             ready: Some(ready_rx),
             asked: asked_rx,
+            admission,
             stop,
         })
+    }
+
+    /// Serves the processes of the session `pid` belongs to: the
+    /// environment's, whose leader is the process it started.
+    pub fn admit_session_of(&self, pid: u32) {
+        self.admission.admit_session_of(pid);
     }
 }
 
