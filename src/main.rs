@@ -401,9 +401,15 @@ fn open_log(state: &std::path::Path) -> std::io::Result<std::fs::File> {
     mqtrigger::store::private_file(&state.join("mqtrigger.log"))
 }
 
+/// What is logged unless RUST_LOG says otherwise. The SDK's instance
+/// metadata client warns in a multi-kilobyte Debug dump when there is no
+/// instance metadata (any machine but EC2); mqtrigger says what it means
+/// for a function in one line of its own (`invoke::lambda`).
+const LOG_FILTER: &str = "info,lapin=off,aws=warn,aws_config::imds=error";
+
 fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=off,aws=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match (format, file) {
         // Colours only for a person at a terminal, not in a file.

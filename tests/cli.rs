@@ -228,7 +228,6 @@ fn the_console_keeps_its_state_directory_private_and_needs_a_terminal() {
 /// Ctrl-C says what it waits for, and a second one stops at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_says_what_it_waits_for_and_a_second_ctrl_c_stops_it_at_once() {
-    use std::io::BufRead;
     use std::sync::{Arc, Mutex};
     let broker = Broker::connect().await;
     let queue = unique("ctrlc");
@@ -256,18 +255,20 @@ async fn serve_says_what_it_waits_for_and_a_second_ctrl_c_stops_it_at_once() {
             .spawn()
             .unwrap(),
     );
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stderr = child.stderr.take().unwrap();
-    let collected = lines.clone();
+    // Raw bytes, so a last line without its newline would show.
+    let bytes = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let collected = bytes.clone();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            collected.lock().unwrap().push(line);
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stderr, &mut chunk) {
+            if n == 0 {
+                break;
+            }
+            collected.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    let said = |text: &str| lines.lock().unwrap().iter().any(|l| l.contains(text));
+    let said = |text: &str| String::from_utf8_lossy(&bytes.lock().unwrap()).contains(text);
     wait_for("the API on localhost", || {
         said("serving Lambda's event-source-mapping API") && said("addr=127.0.0.1:")
     })
@@ -287,7 +288,11 @@ async fn serve_says_what_it_waits_for_and_a_second_ctrl_c_stops_it_at_once() {
     // 60 s function and exit 0.
     assert_eq!(status.code(), Some(130));
     wait_for("the last word", || said("stopped at once")).await;
-    let all = lines.lock().unwrap().join("\n");
+    let all = String::from_utf8_lossy(&bytes.lock().unwrap()).into_owned();
+    assert!(
+        all.ends_with("delivered again\n"),
+        "the last line ends:\n{all}"
+    );
     assert!(!all.contains('\u{1b}'), "colour codes in a pipe:\n{all}");
     // Nothing is lost: the batch under way goes back to the queue.
     let mut ready = 0;
@@ -300,5 +305,61 @@ async fn serve_says_what_it_waits_for_and_a_second_ctrl_c_stops_it_at_once() {
     }
     assert_eq!(ready, 1, "the message is back in the queue");
     drop(child);
+    broker.delete(&queue).await;
+}
+
+/// Off EC2 there is no instance metadata: the SDK's multi-kilobyte dumps of
+/// that stay out of the log, and one line says what it means.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_function_without_a_region_is_said_in_one_line() {
+    let broker = Broker::connect().await;
+    let queue = unique("no-region");
+    broker.declare(&queue, FieldTable::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        function_toml: Some("lambda = \"orders\"".into()),
+        ..Setup::new(&queue)
+    };
+    let (path, state) = config_in(dir.path(), &setup);
+    let log = dir.path().join("stderr");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .arg("--state")
+            .arg(&state)
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.path().join("no-credentials"),
+            )
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the region's line", || text().contains("no region in its")).await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = child.wait();
+    let text = text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("no region in its"))
+        .unwrap();
+    assert!(
+        line.contains("function orders") && line.contains("set the function's `region`"),
+        "{line}"
+    );
+    assert!(!text.contains("aws_config::imds"), "{text}");
+    assert!(
+        text.lines().all(|l| l.len() < 600),
+        "one line each:\n{text}"
+    );
     broker.delete(&queue).await;
 }

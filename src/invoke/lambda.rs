@@ -167,8 +167,11 @@ impl LambdaInvoker {
         if let Some(profile) = &config.profile {
             loader = loader.profile_name(profile);
         }
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
+        // The region: `region`, else the one the function's ARN names (an
+        // Invoke of that ARN goes there anyway, and no instance metadata
+        // needs asking), else the SDK's chain.
+        if let Some(region) = config.region.clone().or_else(|| arn_region(&function)) {
+            loader = loader.region(Region::new(region));
         } else if local {
             loader = loader.region(local_region_chain(config.profile.as_deref()));
         }
@@ -181,10 +184,14 @@ impl LambdaInvoker {
             .timeout
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_LAMBDA_TIMEOUT);
-        let region = shared
-            .region()
-            .cloned()
-            .unwrap_or_else(|| Region::new(DEFAULT_REGION));
+        let region = shared.region().cloned().unwrap_or_else(|| {
+            // The SDK's own warnings of this (the instance metadata's) are
+            // silenced in the log filter; this is the one line that says it.
+            tracing::warn!(
+                "function {function}: no region in its `region`, its ARN, AWS_REGION or the profile, and no instance metadata to ask: invoking in {DEFAULT_REGION}; set the function's `region`"
+            );
+            Region::new(DEFAULT_REGION)
+        });
         let mut builder = aws_sdk_lambda::config::Builder::from(&shared)
             .region(region.clone())
             .retry_config(RetryConfig::disabled())
@@ -391,6 +398,16 @@ impl Invoker for LambdaInvoker {
     }
 }
 
+/// The region of a function ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`).
+fn arn_region(function: &str) -> Option<String> {
+    let mut parts = function.split(':');
+    let prefix = (parts.next()?, parts.next()?, parts.next()?);
+    match (prefix, parts.next()) {
+        (("arn", _, "lambda"), Some(region)) if !region.is_empty() => Some(region.to_owned()),
+        _ => None,
+    }
+}
+
 /// Region for a local endpoint: the environment, then the profile; never IMDS.
 fn local_region_chain(profile: Option<&str>) -> RegionProviderChain {
     let mut from_profile = ProfileFileRegionProvider::builder();
@@ -517,6 +534,23 @@ fn class_of(code: &str, status: u16) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_arn_names_its_region_and_a_name_does_not() {
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
+        assert_eq!(arn_region(arn).as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            arn_region("arn:aws-cn:lambda:cn-north-1:1:function:f").as_deref(),
+            Some("cn-north-1")
+        );
+        for other in [
+            "orders",
+            "arn:aws:sqs:eu-west-1:1:q",
+            "arn:aws:lambda::1:function:f",
+        ] {
+            assert_eq!(arn_region(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn loopback_endpoints_are_recognised() {
