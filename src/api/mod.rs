@@ -85,10 +85,12 @@ async fn authenticate(
             &parts.headers,
             &body,
             &keys,
+            sigv4::Scope::lambda(None),
             chrono::Utc::now(),
         );
         if let Err(e) = checked {
-            tracing::warn!(method = %parts.method, path = parts.uri.path(), "API request refused: {e}");
+            let detail = e.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+            tracing::warn!(method = %parts.method, path = parts.uri.path(), "API request refused: {e}{detail}");
             return ApiError::forbidden(&e).into_response();
         }
     }
