@@ -459,8 +459,10 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             ..
         } => {
             let config = console_config.expect("read in main");
-            mqtrigger::console::needs_a_terminal()?;
+            // An address the API may not listen on is said before the
+            // terminal is asked for: it is a mistake in the command line.
             let api_listener = bind_api(&config, api).await?;
+            mqtrigger::console::needs_a_terminal()?;
             let store = Store::choose(store.as_deref(), &config, &state)?;
             let control = Control::start(config, store).await?;
             if readonly {
