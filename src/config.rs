@@ -44,6 +44,19 @@ pub struct ApiSettings {
     /// serves loopback only, and does not check signatures.
     #[serde(default)]
     pub access_keys: Vec<crate::api::sigv4::AccessKey>,
+    /// The region requests must be signed for (their credential scope);
+    /// any region when unset.
+    pub region: Option<String>,
+    /// Host headers accepted besides the API's own address (`ops-1`,
+    /// `ops-1:9001`, each as the header carries it): the guard against DNS
+    /// rebinding (`api::guard`). Without access_keys it always applies;
+    /// with them, only when this is set.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`http://ops-ui:8080`) whose requests a keyless API accepts;
+    /// a request from any other web page is refused (`api::guard`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[store]`: where mappings, dead letters and batch history are kept.
@@ -258,6 +271,12 @@ impl Config {
             })?;
         }
 
+        check_api(&raw.api).map_err(|(key, message)| ConfigError {
+            path: path.to_owned(),
+            line: table_start(text, "api").map(|start| key_line(text, start, key)),
+            message: format!("[api]: {message}"),
+        })?;
+
         crate::validation::check_engine(&raw.engine).map_err(|e| ConfigError {
             path: path.to_owned(),
             line: table_start(text, "engine").map(|start| key_line(text, start, e.key)),
@@ -306,6 +325,35 @@ impl Config {
     pub fn broker(&self, arn: &str) -> Option<&BrokerConfig> {
         self.brokers.iter().find(|b| b.arn == arn)
     }
+}
+
+/// `[api]`'s lists and region: each entry must be something a request can
+/// carry, so a typo is said at start rather than refusing every request.
+/// The error is the key it is about, and what to fix.
+fn check_api(api: &ApiSettings) -> Result<(), (&'static str, String)> {
+    if let Some(region) = &api.region {
+        let fits = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if region.is_empty() || !region.chars().all(fits) {
+            return Err((
+                "region",
+                format!("region `{region}` is not an AWS region name (like `us-east-1`)"),
+            ));
+        }
+    }
+    for host in &api.allowed_hosts {
+        if let Err(why) = crate::api::guard::check_allowed_host(host) {
+            return Err(("allowed_hosts", format!("allowed_hosts `{host}`: {why}")));
+        }
+    }
+    for origin in &api.allowed_origins {
+        if let Err(why) = crate::api::guard::check_allowed_origin(origin) {
+            return Err((
+                "allowed_origins",
+                format!("allowed_origins `{origin}`: {why}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Secrets not in `[secrets]` with such an ARN are read from Secrets Manager.
@@ -583,5 +631,34 @@ SourceAccessConfigurations = [
         let e = error_of("[[brokers]\n");
         assert_eq!(e.line, Some(1), "{e}");
         assert!(e.to_string().starts_with("t.toml:1: "), "{e}");
+    }
+
+    #[test]
+    fn the_apis_hosts_origins_and_region_are_checked_with_their_line() {
+        let api = |body: &str| format!("{GOOD}\n[api]\nlisten = \"127.0.0.1:9001\"\n{body}\n");
+        let good = api(
+            "region = \"eu-west-1\"\nallowed_hosts = [\"ops-1\", \"ops-1:9001\"]\nallowed_origins = [\"http://ops-ui:8080\"]",
+        );
+        let c = parse(&good).unwrap();
+        assert_eq!(c.api.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.api.allowed_hosts, ["ops-1", "ops-1:9001"]);
+        assert_eq!(c.api.allowed_origins, ["http://ops-ui:8080"]);
+        let key_line = GOOD.lines().count() + 4;
+        for (body, names) in [
+            (
+                "allowed_origins = [\"http://ops-ui:8080/\"]",
+                "allowed_origins `http://ops-ui:8080/`",
+            ),
+            ("allowed_origins = [\"null\"]", "allowed_origins `null`"),
+            (
+                "allowed_hosts = [\"http://ops-1\"]",
+                "allowed_hosts `http://ops-1`",
+            ),
+            ("region = \"Ireland\"", "region `Ireland`"),
+        ] {
+            let e = error_of(&api(body));
+            assert!(e.message.starts_with(&format!("[api]: {names}")), "{e}");
+            assert_eq!(e.line, Some(key_line), "{e}");
+        }
     }
 }

@@ -156,9 +156,14 @@ enum Command {
         /// Serve Lambda's event-source-mapping API here, HOST:PORT (overrides [api] listen).
         #[arg(long, value_parser = listen_addr)]
         api: Option<SocketAddr>,
-        /// Serve Prometheus metrics at http://HOST:PORT/metrics.
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics (loopback
+        /// only, unless --metrics-public).
         #[arg(long, value_parser = listen_addr)]
         metrics: Option<SocketAddr>,
+        /// Let --metrics listen beyond loopback: anyone who can reach it
+        /// reads the names of the queues, functions and mappings.
+        #[arg(long, requires = "metrics")]
+        metrics_public: bool,
         /// The API may read but not change anything.
         #[arg(long)]
         readonly: bool,
@@ -434,9 +439,16 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             state,
             api,
             metrics,
+            metrics_public,
             readonly,
             store,
-        } => serve(config, state, store, api, metrics, readonly).await,
+        } => {
+            let metrics = metrics.map(|addr| Metrics {
+                addr,
+                public: metrics_public,
+            });
+            serve(config, state, store, api, metrics, readonly).await
+        }
         Command::Console {
             endpoint: Some(endpoint),
             ..
@@ -453,8 +465,10 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             ..
         } => {
             let config = console_config.expect("read in main");
-            mqtrigger::console::needs_a_terminal()?;
+            // An address the API may not listen on is said before the
+            // terminal is asked for: it is a mistake in the command line.
             let api_listener = bind_api(&config, api).await?;
+            mqtrigger::console::needs_a_terminal()?;
             let store = Store::choose(store.as_deref(), &config, &state)?;
             let control = Control::start(config, store).await?;
             if readonly {
@@ -618,22 +632,31 @@ async fn bind_api(config: &Config, flag: Option<SocketAddr>) -> Result<Option<Tc
     }
 }
 
+/// `--metrics` and whether `--metrics-public` lets it leave loopback.
+struct Metrics {
+    addr: SocketAddr,
+    public: bool,
+}
+
 async fn serve(
     config_path: PathBuf,
     state: PathBuf,
     store_url: Option<String>,
     api: Option<SocketAddr>,
-    metrics: Option<SocketAddr>,
+    metrics: Option<Metrics>,
     readonly: bool,
 ) -> Result<()> {
     let config = Config::load(&config_path)?;
     let api_listener = bind_api(&config, api).await?;
     let metrics_listener = match metrics {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} for metrics"))?,
-        ),
+        Some(Metrics { addr, public }) => {
+            mqtrigger::metrics::check_listen(addr, public)?;
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+            )
+        }
         None => None,
     };
     let store = Store::choose(store_url.as_deref(), &config, &state)?;

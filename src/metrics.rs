@@ -255,6 +255,24 @@ impl Collector for Scrape {
 }
 
 /// Serves `GET /metrics` until `shutdown`.
+/// `--metrics` on an address beyond loopback without `--metrics-public`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing to serve metrics on {0}: they name every mapping, queue and function to anyone who can reach it. Listen on 127.0.0.1, or add --metrics-public to serve them beyond this machine"
+)]
+pub struct PublicMetrics(pub std::net::SocketAddr);
+
+/// Metrics are not secret, but they say what runs here: serving them
+/// beyond this machine must be asked for (`public`), as the keyless API
+/// refuses to be.
+pub fn check_listen(addr: std::net::SocketAddr, public: bool) -> Result<(), PublicMetrics> {
+    if addr.ip().is_loopback() || public {
+        Ok(())
+    } else {
+        Err(PublicMetrics(addr))
+    }
+}
+
 pub async fn serve(
     control: Control,
     listener: tokio::net::TcpListener,

@@ -541,3 +541,638 @@ async fn the_aws_cli_manages_mappings_as_in_the_lambda_guide() {
     let missing = aws!(url, "get-event-source-mapping", "--uuid", uuid).unwrap_err();
     assert!(missing.contains("ResourceNotFoundException"), "{missing}");
 }
+
+// ---------------------------------------------------------------------------
+// A keyless `serve --api` on loopback, against the web pages of a browser on
+// the same machine (`api::guard`), and the clients it must still serve.
+
+/// One answer of [`raw`]: the status, `x-amzn-ErrorType`, and the body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    kind: String,
+    body: String,
+}
+
+/// An HTTP/1.1 request with exactly these headers (a `Host` of `addr`
+/// unless one is given), as a browser or a hostile page would send it.
+async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let kind = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-amzn-errortype")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Answer {
+        status,
+        kind,
+        body: body.to_owned(),
+    }
+}
+
+/// A 403 `AccessDeniedException` whose message names `rule`.
+fn refused_by(answer: &Answer, rule: &str) {
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert_eq!(answer.kind, "AccessDeniedException", "{answer:?}");
+    let message = serde_json::from_str::<serde_json::Value>(&answer.body).unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with(&format!("refused by the API's {rule} rule: ")),
+        "{message}"
+    );
+}
+
+/// A keyless `serve --api` on loopback (the README's default) whose
+/// function writes each event it gets to DIR/touched: the directory, its
+/// address, the mapping's UUID and the process.
+struct Keyless {
+    dir: tempfile::TempDir,
+    addr: std::net::SocketAddr,
+    queue: String,
+    uuid: String,
+    _service: KillOnDrop,
+}
+
+impl Keyless {
+    async fn start(name: &str, api_toml: &str) -> Keyless {
+        let queue = unique(name);
+        Broker::connect()
+            .await
+            .declare(&queue, Default::default())
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let touched = dir.path().join("touched");
+        let mut setup = Setup::new(&queue);
+        setup.function_command = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "cat > '{}'; echo '{{\"replayed\": true}}'",
+                touched.display()
+            ),
+        ]);
+        setup.extra_toml = api_toml.to_owned();
+        write_service_config(dir.path(), &setup);
+        let addr = free_port();
+        let service = serve_api(dir.path(), addr, &[]);
+        wait_listening(addr).await;
+        let listed = raw(addr, "GET", "/2015-03-31/event-source-mappings/", &[], "").await;
+        assert_eq!(listed.status, 200, "{listed:?}");
+        let listed: serde_json::Value = serde_json::from_str(&listed.body).unwrap();
+        let uuid = listed["EventSourceMappings"][0]["UUID"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Keyless {
+            dir,
+            addr,
+            queue,
+            uuid,
+            _service: service,
+        }
+    }
+
+    fn touched(&self) -> bool {
+        self.dir.path().join("touched").exists()
+    }
+
+    async fn uuids(&self) -> Vec<String> {
+        let listed = raw(
+            self.addr,
+            "GET",
+            "/2015-03-31/event-source-mappings/",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(listed.status, 200, "{listed:?}");
+        let listed: serde_json::Value = serde_json::from_str(&listed.body).unwrap();
+        listed["EventSourceMappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["UUID"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    fn replay_path(&self) -> String {
+        format!("/mqtrigger/v1/mappings/{}/replay", self.uuid)
+    }
+}
+
+/// What a page may send to create a mapping: Lambda's JSON, on another queue.
+fn create_body(queue: &str) -> String {
+    serde_json::json!({
+        "FunctionName": "recorder",
+        "EventSourceArn": BROKER_ARN,
+        "Queues": [queue],
+        "SourceAccessConfigurations": [
+            { "Type": "BASIC_AUTH", "URI": SECRET_ARN },
+            { "Type": "VIRTUAL_HOST", "URI": "/" },
+        ],
+    })
+    .to_string()
+}
+
+const EVENT: &str = r#"{"eventSource":"aws:rmq","rmqMessagesByQueue":{}}"#;
+const COLLECTION: &str = "/2015-03-31/event-source-mappings/";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_api_refuses_what_another_sites_web_page_can_send() {
+    let api = Keyless::start("guard-hostile", "").await;
+    let addr = api.addr;
+    let page = [
+        ("Content-Type", "text/plain"),
+        ("Origin", "http://evil.example"),
+    ];
+
+    // The hostile trial's create: a simple request, no preflight needed.
+    let create = create_body(&unique("guard-never"));
+    let answer = raw(addr, "POST", COLLECTION, &page, &create).await;
+    refused_by(&answer, "cross-site");
+    assert!(
+        answer.body.contains("Origin http://evil.example"),
+        "{answer:?}"
+    );
+    assert!(answer.body.contains("[api] allowed_origins"), "{answer:?}");
+    // A browser that strips Origin still cannot send JSON without asking;
+    // nor may a page's untyped POST (fetch in no-cors mode) pass.
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let answer = raw(
+            addr,
+            "POST",
+            COLLECTION,
+            &[("Content-Type", content_type)],
+            &create,
+        )
+        .await;
+        refused_by(&answer, "content-type");
+    }
+    refused_by(
+        &raw(addr, "POST", COLLECTION, &[], &create).await,
+        "content-type",
+    );
+    // A no-cors GET of a script or an image says where it comes from.
+    let answer = raw(
+        addr,
+        "GET",
+        COLLECTION,
+        &[("Sec-Fetch-Site", "cross-site")],
+        "",
+    )
+    .await;
+    refused_by(&answer, "cross-site");
+
+    // The replay: an event of the page's making, to the mapping's function.
+    let replay = api.replay_path();
+    refused_by(
+        &raw(addr, "POST", &replay, &page, EVENT).await,
+        "cross-site",
+    );
+    let plain = [("Content-Type", "text/plain")];
+    refused_by(
+        &raw(addr, "POST", &replay, &plain, EVENT).await,
+        "content-type",
+    );
+    refused_by(
+        &raw(addr, "POST", &replay, &[], EVENT).await,
+        "content-type",
+    );
+
+    // DNS rebinding: the page's own name, resolved to 127.0.0.1.
+    let rebound = format!("evil.example:{}", addr.port());
+    for path in [
+        COLLECTION,
+        "/mqtrigger/v1/dead-letters",
+        "/mqtrigger/v1/snapshot",
+    ] {
+        let answer = raw(addr, "GET", path, &[("Host", &rebound)], "").await;
+        refused_by(&answer, "host");
+        assert!(answer.body.contains("[api] allowed_hosts"), "{answer:?}");
+    }
+    refused_by(
+        &raw(addr, "GET", COLLECTION, &[("Host", "evil.example")], "").await,
+        "host",
+    );
+
+    // Nothing was created, nothing invoked.
+    assert_eq!(api.uuids().await, std::slice::from_ref(&api.uuid));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!api.touched(), "a refused replay reached the function");
+
+    // The same replay from this machine's tools goes through: the file
+    // above would have been written, had a refusal let one pass.
+    let json = [("Content-Type", "application/json")];
+    let answer = raw(addr, "POST", &replay, &json, EVENT).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("replayed"), "{answer:?}");
+    assert!(api.touched());
+    for host in [
+        format!("localhost:{}", addr.port()),
+        "localhost".to_owned(),
+        addr.to_string(),
+    ] {
+        let answer = raw(addr, "GET", COLLECTION, &[("Host", &host)], "").await;
+        assert_eq!(answer.status, 200, "{host}: {answer:?}");
+    }
+
+    // Each rule's refusals are logged once at warn for this peer.
+    let log = api.log();
+    for rule in ["cross-site", "content-type", "host"] {
+        let warned = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") && l.contains(&format!("the API's {rule} rule")))
+            .count();
+        assert_eq!(warned, 1, "{rule} refusals warned about:\n{log}");
+    }
+    Broker::connect().await.delete(&api.queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_api_takes_the_origins_and_hosts_it_is_told_to() {
+    let ui = "http://ops-ui:8080";
+    let api = Keyless::start(
+        "guard-allowed",
+        &format!("[api]\nallowed_origins = [\"{ui}\"]\nallowed_hosts = [\"ops-1\"]\n"),
+    )
+    .await;
+    let addr = api.addr;
+    let from_ui = [
+        ("Origin", ui),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Content-Type", "application/json"),
+    ];
+    let queue = unique("guard-from-ui");
+    let answer = raw(addr, "POST", COLLECTION, &from_ui, &create_body(&queue)).await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(api.uuids().await.len(), 2);
+    // Only that origin: another port of it is another origin.
+    let other = [("Origin", "http://ops-ui:8081")];
+    refused_by(
+        &raw(addr, "GET", COLLECTION, &other, "").await,
+        "cross-site",
+    );
+    // An allowed origin is still held to the content-type rule.
+    let typed = [("Origin", ui), ("Content-Type", "text/plain")];
+    refused_by(
+        &raw(addr, "POST", &api.replay_path(), &typed, EVENT).await,
+        "content-type",
+    );
+    assert!(!api.touched());
+
+    let answer = raw(addr, "GET", COLLECTION, &[("Host", "ops-1")], "").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let port = format!("ops-1:{}", addr.port());
+    refused_by(
+        &raw(addr, "GET", COLLECTION, &[("Host", &port)], "").await,
+        "host",
+    );
+    refused_by(
+        &raw(addr, "GET", COLLECTION, &[("Host", "ops-2")], "").await,
+        "host",
+    );
+    Broker::connect().await.delete(&api.queue).await;
+}
+
+/// boto3 (botocore's rest-json, as any Python user has it) against `url`.
+fn boto3(url: &str, script: &str) -> Result<String, String> {
+    let out = std::process::Command::new(python())
+        .args(["-c", script, url])
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("python3 runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_boto3_the_mappings_cli_and_the_console_client_work_keyless() {
+    use mqtrigger::console::driver::Driver;
+    let api = Keyless::start("guard-clients", "").await;
+    let url = format!("http://{}", api.addr);
+    let broker = Broker::connect().await;
+
+    // The AWS CLI: create, update, get, list, delete.
+    let queue = unique("guard-cli");
+    broker.declare(&queue, Default::default()).await;
+    let created = aws!(
+        url,
+        "create-event-source-mapping",
+        "--function-name",
+        "recorder",
+        "--event-source-arn",
+        BROKER_ARN,
+        "--queues",
+        queue,
+        "--source-access-configurations",
+        "Type=VIRTUAL_HOST,URI=/",
+        format!("Type=BASIC_AUTH,URI={SECRET_ARN}"),
+    )
+    .expect("create through the AWS CLI");
+    let uuid = created["UUID"].as_str().unwrap().to_owned();
+    let updated = aws!(
+        url,
+        "update-event-source-mapping",
+        "--uuid",
+        uuid,
+        "--batch-size",
+        3
+    );
+    assert_eq!(updated.expect("update")["BatchSize"], 3);
+    assert_eq!(
+        aws!(url, "get-event-source-mapping", "--uuid", uuid).unwrap()["BatchSize"],
+        3
+    );
+    let listed = aws!(url, "list-event-source-mappings").unwrap();
+    assert_eq!(listed["EventSourceMappings"].as_array().unwrap().len(), 2);
+    let deleted = aws!(url, "delete-event-source-mapping", "--uuid", uuid);
+    assert_eq!(deleted.expect("delete")["State"], "Deleting");
+    wait_for("the CLI's mapping to go", || {
+        aws_lambda_list(&url).len() == 1
+    })
+    .await;
+
+    // boto3: the same, and at localhost.
+    let script = format!(
+        r#"
+import sys, boto3
+c = boto3.client("lambda", endpoint_url=sys.argv[1])
+m = c.create_event_source_mapping(FunctionName="recorder", EventSourceArn="{BROKER_ARN}",
+    Queues=["{queue}"], SourceAccessConfigurations=[
+        {{"Type": "BASIC_AUTH", "URI": "{SECRET_ARN}"}}, {{"Type": "VIRTUAL_HOST", "URI": "/"}}])
+c.update_event_source_mapping(UUID=m["UUID"], BatchSize=4)
+assert c.get_event_source_mapping(UUID=m["UUID"])["BatchSize"] == 4
+print(len(c.list_event_source_mappings()["EventSourceMappings"]))
+print(c.delete_event_source_mapping(UUID=m["UUID"])["State"])
+"#
+    );
+    let local = format!("http://localhost:{}", api.addr.port());
+    let out = boto3(&local, &script).expect("boto3 on a keyless API");
+    assert_eq!(out, "2\nDeleting", "{out}");
+    wait_for("boto3's mapping to go", || aws_lambda_list(&url).len() == 1).await;
+
+    // `mqtrigger mappings` (aws-sdk-lambda): create, update, disable, delete.
+    let created = create_through_cli(&url, &queue, &["--disabled"]);
+    let uuid = created["UUID"].as_str().unwrap().to_owned();
+    stdout(&mappings_cli(&url, &["update", &uuid, "--batch-size", "5"]));
+    stdout(&mappings_cli(&url, &["enable", &uuid]));
+    let table = stdout(&mappings_cli(&url, &["list"]));
+    assert!(table.contains(&uuid), "{table}");
+    stdout(&mappings_cli(&url, &["delete", &uuid]));
+    wait_for("the mappings CLI's mapping to go", || {
+        aws_lambda_list(&url).len() == 1
+    })
+    .await;
+
+    // The console's client (`console --endpoint`): describe, follow, change, replay.
+    let remote = mqtrigger::api::remote::Remote::new(&url).await.unwrap();
+    let described = remote.describe().await.unwrap();
+    assert_eq!(described.endpoint, Some(url.clone()));
+    assert!(!described.readonly);
+    let mapping: uuid::Uuid = api.uuid.parse().unwrap();
+    remote.set_batch_size(mapping, 7).await.unwrap();
+    let answer = remote
+        .replay_event(mapping, bytes::Bytes::from_static(EVENT.as_bytes()))
+        .await
+        .unwrap();
+    assert!(answer.contains("replayed"), "{answer}");
+    assert!(api.touched());
+    let mut items = remote.follow();
+    let first = tokio::time::timeout(Duration::from_secs(60), items.recv()).await;
+    assert!(
+        matches!(first, Ok(Some(mqtrigger::engine::FeedItem::Synced(_)))),
+        "{first:?}"
+    );
+    broker.delete(&queue).await;
+    broker.delete(&api.queue).await;
+}
+
+/// The UUIDs `aws lambda list-event-source-mappings` reports.
+fn aws_lambda_list(url: &str) -> Vec<String> {
+    aws(url, &["list-event-source-mappings"]).unwrap()["EventSourceMappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["UUID"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `mqtrigger ARGS`, which should be refused at once: its stderr.
+fn refused_start(args: &[&str]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"));
+    command.args(args);
+    let out = run_to_its_end(&mut command, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("mqtrigger {args:?} started: {e}"));
+    assert!(!out.status.success(), "mqtrigger {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_way_to_listen_puts_a_keyless_api_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = unique("guard-listen");
+    let port = free_port().port();
+    let config = |extra: &str| {
+        let path = dir.path().join(format!("c{}.toml", extra.len()));
+        let mut setup = Setup::new(&queue);
+        setup.extra_toml = extra.to_owned();
+        std::fs::write(&path, setup.toml(&dir.path().join("events.jsonl"))).unwrap();
+        path.display().to_string()
+    };
+    let plain = config("");
+    let state = dir.path().join("state").display().to_string();
+    let everywhere = format!("0.0.0.0:{port}");
+    let v6_everywhere = format!("[::]:{port}");
+    let listen_everywhere = config(&format!("[api]\nlisten = \"{everywhere}\"\n"));
+    let cases: [(&str, Vec<&str>); 4] = [
+        (
+            "serve --api",
+            vec![
+                "serve",
+                "-c",
+                &plain,
+                "--state",
+                &state,
+                "--api",
+                &everywhere,
+            ],
+        ),
+        (
+            "serve --api [::]",
+            vec![
+                "serve",
+                "-c",
+                &plain,
+                "--state",
+                &state,
+                "--api",
+                &v6_everywhere,
+            ],
+        ),
+        (
+            "[api] listen",
+            vec!["serve", "-c", &listen_everywhere, "--state", &state],
+        ),
+        // Said before the console asks for a terminal, which this has not.
+        (
+            "console --api",
+            vec![
+                "console",
+                "-c",
+                &plain,
+                "--state",
+                &state,
+                "--api",
+                &everywhere,
+            ],
+        ),
+    ];
+    for (what, args) in cases {
+        let stderr = refused_start(&args);
+        assert!(
+            stderr.contains("refusing to serve the API on")
+                && stderr.contains("without [api] access_keys"),
+            "{what}: {stderr}"
+        );
+    }
+    // A name is resolved to one address, and that one is checked and bound:
+    // `localhost` (127.0.0.1 here, ::1 on some machines) is loopback.
+    let by_name = format!("localhost:{port}");
+    let serving = spawn_with(&["serve", "-c", &plain, "--state", &state, "--api", &by_name]);
+    wait_listening(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    drop(serving);
+    // With access_keys any address may be listened on.
+    let keyed = config(&format!(
+        "[api]\nlisten = \"{everywhere}\"\naccess_keys = [{{ id = \"{KEY_ID}\", secret = \"{KEY_SECRET}\" }}]\n"
+    ));
+    let serving = spawn_with(&["serve", "-c", &keyed, "--state", &state]);
+    wait_listening(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    drop(serving);
+}
+
+fn spawn_with(args: &[&str]) -> KillOnDrop {
+    KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_must_be_scoped_to_lambda_and_the_apis_region() {
+    let queue = unique("api-scope");
+    let mut setup = Setup::new(&queue);
+    setup.extra_toml = format!(
+        "[api]\nregion = \"eu-west-1\"\naccess_keys = [{{ id = \"{KEY_ID}\", secret = \"{KEY_SECRET}\" }}]\n"
+    );
+    let running = Running::start(&setup).await;
+    let listener = mqtrigger::api::bind("127.0.0.1:0".parse().unwrap(), &[])
+        .await
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(mqtrigger::api::serve(
+        running.control.clone(),
+        listener,
+        stop.clone(),
+    ));
+    let _stop = stop.drop_guard();
+    let in_region = |region: &'static str| {
+        let config = aws_sdk_lambda::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new(region))
+            .endpoint_url(&url)
+            .credentials_provider(Credentials::new(KEY_ID, KEY_SECRET, None, None, "test"))
+            .build();
+        aws_sdk_lambda::Client::from_conf(config)
+    };
+    let listed = in_region("eu-west-1")
+        .list_event_source_mappings()
+        .send()
+        .await;
+    assert_eq!(listed.unwrap().event_source_mappings().len(), 1);
+    let refused = in_region("us-east-1")
+        .list_event_source_mappings()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidSignatureException"));
+    assert_eq!(
+        refused.message(),
+        Some("Credential should be scoped to a valid region.")
+    );
+    // botocore signing for S3 with the right key and region.
+    let script = r#"
+import sys, urllib.request, urllib.error
+import botocore.auth, botocore.awsrequest, botocore.credentials
+r = botocore.awsrequest.AWSRequest(method="GET", url=sys.argv[1] + "/2015-03-31/event-source-mappings/")
+botocore.auth.SigV4Auth(botocore.credentials.Credentials(sys.argv[2], sys.argv[3]), "s3", "eu-west-1").add_auth(r)
+try:
+    urllib.request.urlopen(urllib.request.Request(r.url, headers=dict(r.headers)))
+    print("accepted")
+except urllib.error.HTTPError as e:
+    print(e.code, e.headers.get("x-amzn-ErrorType"), e.read().decode())
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script, &url, KEY_ID, KEY_SECRET])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("403 InvalidSignatureException")
+            && said.contains("Credential should be scoped to correct service: 'lambda'."),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

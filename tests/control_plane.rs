@@ -255,3 +255,40 @@ async fn a_secret_refused_after_a_fresh_read_stops_the_mapping_without_showing_i
     assert!(!detail.contains(WRONG), "{detail}");
     assert!(detail.contains("mqt_app"), "names the user: {detail}");
 }
+
+/// Metrics name every mapping, queue and function: beyond loopback only
+/// when asked for, as the keyless API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_beyond_loopback_need_metrics_public() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &Setup::new(&unique("cp-metrics")));
+    let port = free_port().port();
+    let everywhere = format!("0.0.0.0:{port}");
+    let mut public = Command::new(env!("CARGO_BIN_EXE_mqtrigger"));
+    public
+        .args(["serve", "--config"])
+        .arg(dir.path().join("mqtrigger.toml"))
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .args(["--metrics", &everywhere]);
+    let out = run_to_its_end(&mut public, std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("serve started with public metrics: {e}"));
+    assert!(!out.status.success(), "serve started with public metrics");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("refusing to serve metrics on {everywhere}"))
+            && stderr.contains("--metrics-public"),
+        "{stderr}"
+    );
+    // Refused before anything started: no store was made.
+    assert!(!dir.path().join("state").exists(), "{stderr}");
+
+    let _server = serve(
+        dir.path(),
+        &["--metrics".into(), everywhere, "--metrics-public".into()],
+    );
+    let local: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(local).await;
+    let text = http_get(local, "/metrics").await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}

@@ -94,12 +94,27 @@ fn remote_error<
     }
 }
 
+/// The region a client of a loopback endpoint signs for: the
+/// environment's (`AWS_REGION`, then `AWS_DEFAULT_REGION`), else
+/// us-east-1. Not the SDK's whole chain: with no region set, it would ask
+/// the instance metadata service for one, and warn when there is none.
+/// A service with `[api] region` takes only signatures for its region.
+pub fn loopback_region() -> Region {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|r| r.trim().to_owned())
+        .find(|r| !r.is_empty())
+        .map(Region::new)
+        .unwrap_or_else(|| Region::new("us-east-1"))
+}
+
 pub async fn client(endpoint: &str) -> aws_sdk_lambda::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if crate::invoke::lambda::is_loopback(endpoint) {
         loader = loader
             .credentials_provider(crate::invoke::lambda::local_credentials(None).await)
-            .region(Region::new("us-east-1"));
+            .region(loopback_region());
     }
     let shared = loader.load().await;
     let mut config = aws_sdk_lambda::config::Builder::from(&shared).endpoint_url(endpoint);

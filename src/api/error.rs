@@ -1,6 +1,7 @@
 //! Lambda's error responses: a status, the `x-amzn-ErrorType` header the SDKs
 //! read the error's type from, and `{"Type": …, "message": …}`.
 
+use super::guard::Refused;
 use super::sigv4::SigError;
 use crate::engine::ControlError;
 use axum::Json;
@@ -54,6 +55,18 @@ impl ApiError {
             "Service"
         } else {
             "User"
+        }
+    }
+}
+
+/// A request the guard refused: 403 `AccessDeniedException`, its message
+/// naming the rule.
+impl From<Refused> for ApiError {
+    fn from(e: Refused) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            kind: "AccessDeniedException",
+            message: e.to_string(),
         }
     }
 }

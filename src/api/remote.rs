@@ -383,7 +383,7 @@ async fn credentials(endpoint: &str) -> (SharedCredentialsProvider, String) {
         // there is none.
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .credentials_provider(crate::invoke::lambda::local_credentials(None).await)
-            .region(aws_config::Region::new("us-east-1"))
+            .region(super::client::loopback_region())
             .load()
             .await;
         let provider = shared.credentials_provider().expect("set just above");

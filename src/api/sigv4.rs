@@ -3,7 +3,10 @@
 //! The client signs a canonical form of the request with a key derived from
 //! its secret; we rebuild the same canonical form from what arrived and
 //! compare. Only the `Authorization` header form is accepted (the SDKs and
-//! the CLI use it); presigned URLs are not.
+//! the CLI use it); presigned URLs are not. The credential scope must name
+//! Lambda's service ([`SERVICE`]) and, when `[api] region` is set, that
+//! region: a signature made for another service or region is not a
+//! signature for this API, as AWS has it.
 
 use axum::http::{HeaderMap, Method, Uri};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -15,6 +18,10 @@ use std::fmt;
 /// How far a request's clock may be from ours, as on AWS.
 const MAX_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The service every request must be signed for: Lambda's, which the SDKs,
+/// the AWS CLI and mqtrigger's own clients (`api::remote`, `api::client`)
+/// sign `/mqtrigger/v1` requests for too.
+pub const SERVICE: &str = "lambda";
 
 /// An `[api] access_keys` entry.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -49,6 +56,12 @@ pub enum SigError {
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
     )]
     Mismatch,
+    /// AWS's text; `given` is the scope's service, for the server's log.
+    #[error("Credential should be scoped to correct service: '{SERVICE}'.")]
+    WrongService { given: String },
+    /// AWS's text; the regions are for the server's log.
+    #[error("Credential should be scoped to a valid region.")]
+    WrongRegion { given: String, expected: String },
 }
 
 impl SigError {
@@ -58,7 +71,24 @@ impl SigError {
             SigError::Missing => "MissingAuthenticationTokenException",
             SigError::Malformed(_) => "IncompleteSignatureException",
             SigError::UnknownKey(_) => "UnrecognizedClientException",
-            SigError::Expired(_) | SigError::Mismatch => "InvalidSignatureException",
+            SigError::Expired(_)
+            | SigError::Mismatch
+            | SigError::WrongService { .. }
+            | SigError::WrongRegion { .. } => "InvalidSignatureException",
+        }
+    }
+
+    /// What the server's log adds to AWS's text: AWS's words name neither
+    /// the scope that came nor the one expected, which an operator needs.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            SigError::WrongService { given } => Some(format!(
+                "the request was signed for service `{given}`, not `{SERVICE}`"
+            )),
+            SigError::WrongRegion { given, expected } => Some(format!(
+                "the request was signed for region `{given}`; [api] region is `{expected}`"
+            )),
+            _ => None,
         }
     }
 }
@@ -68,6 +98,8 @@ struct Authorization<'a> {
     key_id: &'a str,
     scope: &'a str,
     date: &'a str,
+    region: &'a str,
+    service: &'a str,
     signed_headers: Vec<&'a str>,
     signature: &'a str,
 }
@@ -91,22 +123,42 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigError> {
     let (key_id, scope) = credential
         .split_once('/')
         .ok_or_else(|| missing("credential scope"))?;
-    let date = scope.split('/').next().unwrap_or_default();
-    if scope.split('/').count() != 4 || !scope.ends_with("/aws4_request") {
+    let parts: Vec<&str> = scope.split('/').collect();
+    let [date, region, service, "aws4_request"] = parts[..] else {
         return Err(SigError::Malformed(format!(
             "credential scope {scope} is not date/region/service/aws4_request"
         )));
-    }
+    };
     Ok(Authorization {
         key_id,
         scope,
         date,
+        region,
+        service,
         signed_headers: signed
             .ok_or_else(|| missing("SignedHeaders"))?
             .split(';')
             .collect(),
         signature: signature.ok_or_else(|| missing("Signature"))?,
     })
+}
+
+/// What a request's credential scope must name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub service: &'a str,
+    /// `[api] region`; any region when None.
+    pub region: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    /// Lambda's service, in `region` (`[api] region`) or any.
+    pub fn lambda(region: Option<&'a str>) -> Scope<'a> {
+        Scope {
+            service: SERVICE,
+            region,
+        }
+    }
 }
 
 /// Verifies a request; answers the access key id that signed it.
@@ -116,6 +168,7 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     keys: &[AccessKey],
+    scope: Scope<'_>,
     now: DateTime<Utc>,
 ) -> Result<String, SigError> {
     let header = headers
@@ -124,6 +177,19 @@ pub fn verify(
         .to_str()
         .map_err(|_| SigError::Malformed("not ASCII".into()))?;
     let auth = parse_authorization(header)?;
+    // Before the key: as on AWS, a signature for another service or region
+    // is refused for that, whoever made it.
+    if auth.service != scope.service {
+        return Err(SigError::WrongService {
+            given: auth.service.to_owned(),
+        });
+    }
+    if let Some(expected) = scope.region.filter(|r| *r != auth.region) {
+        return Err(SigError::WrongRegion {
+            given: auth.region.to_owned(),
+            expected: expected.to_owned(),
+        });
+    }
     let key = keys
         .iter()
         .find(|k| k.id == auth.key_id)
@@ -273,226 +339,4 @@ fn decode(text: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderName;
-    use chrono::TimeZone;
-
-    const ID: &str = "AKIDEXAMPLE";
-    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    const DATE: &str = "20150830T123600Z";
-    const SCOPE: &str = "20150830/us-east-1/service/aws4_request";
-    const LAMBDA: &str = "20150830/us-east-1/lambda/aws4_request";
-
-    fn keys() -> Vec<AccessKey> {
-        vec![AccessKey {
-            id: ID.into(),
-            secret: SECRET.into(),
-        }]
-    }
-
-    fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2015, 8, 30, 12, 36, 0).unwrap()
-    }
-
-    fn headers(pairs: &[(&str, &str)], signed: &str, scope: &str, sig: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        let auth =
-            format!("{ALGORITHM} Credential={ID}/{scope}, SignedHeaders={signed}, Signature={sig}");
-        h.insert("authorization", auth.parse().unwrap());
-        h
-    }
-
-    fn vector(uri: &str, sig: &str) -> (Uri, HeaderMap) {
-        let pairs = [("host", "example.amazonaws.com"), ("x-amz-date", DATE)];
-        (
-            uri.parse().unwrap(),
-            headers(&pairs, "host;x-amz-date", SCOPE, sig),
-        )
-    }
-
-    /// Signs a canonical request written out by hand, so the round trips
-    /// check our canonical form against an independent statement of it.
-    fn sign(
-        method: &str,
-        uri: &str,
-        canonical_uri: &str,
-        query: &str,
-        body: &[u8],
-    ) -> (Uri, HeaderMap) {
-        let body_hash = hex::encode(Sha256::digest(body));
-        let canonical = format!(
-            "{method}\n{canonical_uri}\n{query}\nhost:localhost:9000\nx-amz-date:{DATE}\n\nhost;x-amz-date\n{body_hash}"
-        );
-        let mut mac = Hmac::<Sha256>::new_from_slice(&signing_key(SECRET, LAMBDA)).unwrap();
-        mac.update(string_to_sign(DATE, LAMBDA, &canonical).as_bytes());
-        let sig = hex::encode(mac.finalize().into_bytes());
-        let pairs = [("host", "localhost:9000"), ("x-amz-date", DATE)];
-        (
-            uri.parse().unwrap(),
-            headers(&pairs, "host;x-amz-date", LAMBDA, &sig),
-        )
-    }
-
-    // The three vectors are from AWS's SigV4 test suite.
-    #[test]
-    fn get_vanilla() {
-        let good = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let (uri, h) = vector("/", good);
-        assert_eq!(
-            verify(&Method::GET, &uri, &h, b"", &keys(), at()),
-            Ok(ID.into())
-        );
-        let bad = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf32";
-        let (uri, h) = vector("/", bad);
-        let refused = verify(&Method::GET, &uri, &h, b"", &keys(), at());
-        assert_eq!(refused, Err(SigError::Mismatch));
-    }
-
-    #[test]
-    fn get_vanilla_query_order_key_case() {
-        let sig = "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500";
-        let (uri, h) = vector("/?Param2=value2&Param1=value1", sig);
-        assert_eq!(
-            verify(&Method::GET, &uri, &h, b"", &keys(), at()),
-            Ok(ID.into())
-        );
-    }
-
-    #[test]
-    fn post_x_www_form_urlencoded() {
-        let sig = "d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b";
-        let body_hash = "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e";
-        let pairs = [
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("host", "example.amazonaws.com"),
-            ("content-length", "13"),
-            ("x-amz-date", DATE),
-            ("x-amz-content-sha256", body_hash),
-        ];
-        let signed = "content-length;content-type;host;x-amz-content-sha256;x-amz-date";
-        let (h, uri) = (headers(&pairs, signed, SCOPE, sig), Uri::from_static("/"));
-        let ok = verify(&Method::POST, &uri, &h, b"Param1=value1", &keys(), at());
-        assert_eq!(ok, Ok(ID.into()));
-        let changed = verify(&Method::POST, &uri, &h, b"Param1=value2", &keys(), at());
-        assert_eq!(changed, Err(SigError::Mismatch));
-    }
-
-    #[test]
-    fn lambda_requests_round_trip() {
-        let arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Aecho";
-        let uri = format!("/2015-03-31/event-source-mappings/?MaxItems=2&FunctionName={arn}");
-        let query = format!("FunctionName={arn}&MaxItems=2");
-        let (uri, h) = sign(
-            "GET",
-            &uri,
-            "/2015-03-31/event-source-mappings/",
-            &query,
-            b"",
-        );
-        assert_eq!(
-            verify(&Method::GET, &uri, &h, b"", &keys(), at()),
-            Ok(ID.into())
-        );
-        // The SDKs escape a path's escapes again; older signers do not.
-        let sent = format!("/2015-03-31/functions/{arn}/configuration");
-        for canonical in [sent.replace('%', "%25"), sent.clone()] {
-            let (uri, h) = sign("GET", &sent, &canonical, "", b"");
-            assert_eq!(
-                verify(&Method::GET, &uri, &h, b"", &keys(), at()),
-                Ok(ID.into())
-            );
-        }
-        let path = "/2015-03-31/event-source-mappings/14e0db71-5d35-4eb5-b481-8945cf9d10c2";
-        let body = br#"{"BatchSize":10}"#;
-        let (uri, h) = sign("PUT", path, path, "", body);
-        assert_eq!(
-            verify(&Method::PUT, &uri, &h, body, &keys(), at()),
-            Ok(ID.into())
-        );
-        let changed = verify(
-            &Method::PUT,
-            &uri,
-            &h,
-            br#"{"BatchSize":1000}"#,
-            &keys(),
-            at(),
-        );
-        assert_eq!(changed, Err(SigError::Mismatch));
-    }
-
-    #[test]
-    fn unknown_keys_stale_dates_and_missing_headers_are_refused() {
-        let sig = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let (uri, h) = vector("/", sig);
-        let check =
-            |h: &HeaderMap, keys: &[AccessKey], now| verify(&Method::GET, &uri, h, b"", keys, now);
-        let other = [AccessKey {
-            id: "AKIDOTHER".into(),
-            secret: SECRET.into(),
-        }];
-        assert_eq!(
-            check(&h, &other, at()),
-            Err(SigError::UnknownKey(ID.into()))
-        );
-        let six = chrono::Duration::minutes(6);
-        let expired = check(&h, &keys(), at() + six).unwrap_err();
-        let text = "Signature expired: 20150830T123600Z is now earlier than 20150830T123700Z (20150830T124200Z - 5 min.)";
-        assert_eq!(expired, SigError::Expired(text.into()));
-        assert_eq!(expired.error_type(), "InvalidSignatureException");
-        let early = check(&h, &keys(), at() - six);
-        assert!(
-            matches!(early, Err(SigError::Expired(t)) if t.starts_with("Signature not yet current"))
-        );
-        assert_eq!(
-            check(&HeaderMap::new(), &keys(), at()),
-            Err(SigError::Missing)
-        );
-        let mut basic = h.clone();
-        basic.insert("authorization", "Basic QUtJRDpzZWNyZXQ=".parse().unwrap());
-        assert_eq!(check(&basic, &keys(), at()), Err(SigError::Missing));
-        let mut no_host = h.clone();
-        no_host.remove("host");
-        assert!(matches!(
-            check(&no_host, &keys(), at()),
-            Err(SigError::Malformed(_))
-        ));
-        let pairs = [("host", "example.amazonaws.com"), ("x-amz-date", DATE)];
-        let next_day = headers(
-            &pairs,
-            "host;x-amz-date",
-            "20150831/us-east-1/service/aws4_request",
-            sig,
-        );
-        assert!(matches!(
-            check(&next_day, &keys(), at()),
-            Err(SigError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn errors_never_hold_the_secret() {
-        let (uri, h) = vector("/", "00");
-        let e = verify(&Method::GET, &uri, &h, b"", &keys(), at()).unwrap_err();
-        assert!(!format!("{e} {e:?} {:?}", keys()).contains(SECRET));
-    }
-
-    #[test]
-    fn encoding_is_sigv4s() {
-        assert_eq!(encode(b"a b/c~", true), "a%20b/c~");
-        assert_eq!(encode(b"arn:aws/x", false), "arn%3Aaws%2Fx");
-        assert_eq!(
-            canonical_query("b=2&a=x%3Ay&c&d=%FF%+1"),
-            "a=x%3Ay&b=2&c=&d=%FF%25%201"
-        );
-        // The test suite's double-encode-path canonical URI.
-        let path = encode(b"/test/@connections/JBDvjfGEIAMCERw%3D", true);
-        assert_eq!(path, "/test/%40connections/JBDvjfGEIAMCERw%253D");
-    }
-}
+mod tests;

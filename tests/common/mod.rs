@@ -823,3 +823,31 @@ pub fn stdout(o: &std::process::Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Runs a command that should end by itself (a refused start): its output,
+/// or Err when it still ran after `limit` (it was killed then), so a start
+/// that should have been refused fails the test instead of hanging it.
+pub fn run_to_its_end(
+    command: &mut std::process::Command,
+    limit: Duration,
+) -> Result<std::process::Output, String> {
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    let until = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            return Err(format!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child.wait_with_output().unwrap())
+}
