@@ -49,6 +49,15 @@ pub struct DeadLetter {
     /// The broker confirmed the move to `destination`. Until then the
     /// letter is journaled (durably) and the broker still has the message.
     pub moved: bool,
+    /// The message's AMQP headers as the broker sent them, in AMQP's own
+    /// encoding of a field table (`event::original::keep_headers`). The
+    /// record cannot say a header's type (Lambda writes a 32-bit and a
+    /// 64-bit integer alike, a table and an array as JSON), and a
+    /// republished letter must carry the same types. None for ActiveMQ,
+    /// and for letters journaled before mqtrigger kept them. The store's
+    /// own: watchers are not sent it.
+    #[serde(skip)]
+    pub amqp_headers: Option<Vec<u8>>,
 }
 
 /// The outcome of one batch, for the console and `mappings` commands.

@@ -155,6 +155,7 @@ fn dead_letters_keep_their_bytes_and_their_move() {
             record: b"{}".to_vec(),
             body: vec![0, 159, 146, 150],
             moved: false,
+            amqp_headers: Some(vec![0, 0, 0, 0]),
         };
         let ids = store
             .add_dead_letters(&[letter.clone(), letter.clone()])
@@ -167,6 +168,14 @@ fn dead_letters_keep_their_bytes_and_their_move() {
         assert_eq!(got[0].record, letter.record);
         assert_eq!(got[0].attempts, 6);
         assert_eq!(got[0].error, letter.error);
+        assert_eq!(got[0].amqp_headers, letter.amqp_headers);
+        let without = DeadLetter {
+            amqp_headers: None,
+            ..letter.clone()
+        };
+        let id = store.add_dead_letters(&[without]).unwrap()[0];
+        assert_eq!(store.dead_letter(id).unwrap().unwrap().amqp_headers, None);
+        let ids = [ids[0], ids[1], id];
         assert!(
             got.iter().all(|d| !d.moved),
             "not moved until the broker says so"
@@ -174,6 +183,7 @@ fn dead_letters_keep_their_bytes_and_their_move() {
         store.mark_moved(&ids[..1]).unwrap();
         assert!(store.dead_letter(ids[0]).unwrap().unwrap().moved);
         assert!(!store.dead_letter(ids[1]).unwrap().unwrap().moved);
+        assert!(!store.dead_letter(ids[2]).unwrap().unwrap().moved);
         assert_eq!(store.dead_letters(None, 1).unwrap().len(), 1);
         assert!(
             store
