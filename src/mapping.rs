@@ -294,7 +294,7 @@ impl Mapping {
     /// the state becomes what the spec asks for, as stored now. Any other
     /// state is left as it is, because something newer set it: a delete
     /// (which finishes itself), a stop code the running task met since (State
-    /// says what the mapping does), or another instance's enable or disable.
+    /// says what the mapping does), or an enable that came in between.
     pub fn finish_transition(&mut self) {
         if matches!(
             self.state,
