@@ -513,6 +513,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
                 body,
                 headers,
                 properties,
+                table: None,
             };
             publish::publish(&broker, &queue, &message, count, bytes_message).await?;
             eprintln!("published {count} message(s) to {queue}");

@@ -145,6 +145,38 @@ pub struct MappingUpdate {
     pub scaling_config: Option<ScalingConfig>,
 }
 
+impl MappingUpdate {
+    /// Makes the fields this update names what they say, and leaves the
+    /// others as `spec` has them: the one rule of what an update changes.
+    /// It is applied to the spec as stored at the write (another instance
+    /// may have changed other fields since the request came), never to an
+    /// earlier read. A FunctionName is taken as given: the caller resolves
+    /// it to a configured function first.
+    pub fn apply(&self, spec: &mut MappingSpec) {
+        if let Some(name) = &self.function_name {
+            spec.function_name = name.clone();
+        }
+        if let Some(b) = self.batch_size {
+            spec.batch_size = Some(b);
+        }
+        if let Some(w) = self.maximum_batching_window_in_seconds {
+            spec.maximum_batching_window_in_seconds = Some(w);
+        }
+        if let Some(f) = &self.filter_criteria {
+            spec.filter_criteria = normalize_filter_criteria(f.clone());
+        }
+        if let Some(access) = &self.source_access_configurations {
+            spec.source_access_configurations = access.clone();
+        }
+        if let Some(e) = self.enabled {
+            spec.enabled = Some(e);
+        }
+        if let Some(scaling) = self.scaling_config {
+            spec.scaling_config = Some(scaling);
+        }
+    }
+}
+
 /// Lambda reads `FilterCriteria: {}` and `{ Filters: [] }` as "no filter".
 pub fn normalize_filter_criteria(criteria: serde_json::Value) -> Option<serde_json::Value> {
     let empty = match &criteria {
@@ -256,6 +288,24 @@ impl Mapping {
     /// Whether the engine starts it when it starts.
     pub fn runs_at_start(&self) -> bool {
         self.wants_to_run() && !self.stopped_by_a_stop_code()
+    }
+
+    /// Ends a change under way (Creating, Updating, Enabling, Disabling):
+    /// the state becomes what the spec asks for, as stored now. Any other
+    /// state is left as it is, because something newer set it: a delete
+    /// (which finishes itself), a stop code the running task met since (State
+    /// says what the mapping does), or an enable that came in between.
+    pub fn finish_transition(&mut self) {
+        if matches!(
+            self.state,
+            State::Creating | State::Updating | State::Enabling | State::Disabling
+        ) {
+            self.state = if self.wants_to_run() {
+                State::Enabled
+            } else {
+                State::Disabled
+            };
+        }
     }
 
     /// A mapping that stopped itself with a stop code, or was disabled.

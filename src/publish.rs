@@ -13,6 +13,9 @@ pub struct Message {
     pub headers: Vec<(String, String)>,
     /// AMQP basic properties (`--property content_type=application/json`).
     pub properties: Vec<(String, String)>,
+    /// AMQP headers with their exact types (a republished dead letter's);
+    /// `headers` are added to them.
+    pub table: Option<FieldTable>,
 }
 
 /// Splits `k=v`.
@@ -83,8 +86,8 @@ pub fn properties(message: &Message) -> Result<BasicProperties> {
             ),
         };
     }
-    if !message.headers.is_empty() {
-        let mut table = FieldTable::default();
+    if message.table.is_some() || !message.headers.is_empty() {
+        let mut table = message.table.clone().unwrap_or_default();
         for (k, v) in &message.headers {
             table.insert(k.as_str().into(), header_value(v)?);
         }

@@ -90,6 +90,7 @@ endpoints = ["amqp://127.0.0.1:5672"]
             record: b"{\"data\":\"eyJvcmRlciI6N30=\"}".to_vec(),
             body: b"{\"order\":7}".to_vec(),
             moved: true,
+            amqp_headers: None,
         }],
     });
     // Batches are stamped by the engine; pinned here for a stable picture.

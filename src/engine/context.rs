@@ -87,8 +87,10 @@ impl Context {
         }
         let written = self.control.get(self.uuid).and_then(|current| {
             if current.last_processing_result != result {
-                self.control
-                    .modify(self.uuid, |m| m.last_processing_result = result.clone())?;
+                self.control.modify(self.uuid, |m| {
+                    m.last_processing_result = result.clone();
+                    Ok(())
+                })?;
             }
             Ok(())
         });
@@ -98,14 +100,19 @@ impl Context {
         }
     }
 
-    /// Stops this mapping with a stop code; the others go on.
+    /// Stops this mapping with a stop code; the others go on. A mapping
+    /// being deleted stays Deleting: the stop code must not bring back a
+    /// mapping whose delete a crash cuts short.
     pub fn stop(&self, code: StateTransitionReason, detail: String) -> anyhow::Result<()> {
         tracing::error!("mapping stopped: {code}: {detail}");
         self.control.modify(self.uuid, |m| {
-            m.state = State::Disabled;
+            if m.state != State::Deleting {
+                m.state = State::Disabled;
+            }
             m.state_transition_reason = code;
             m.state_detail = Some(detail.clone());
             m.last_processing_result = format!("PROBLEM: {code}: {detail}");
+            Ok(())
         })?;
         Ok(())
     }

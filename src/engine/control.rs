@@ -9,18 +9,19 @@ use super::stats::{EngineStats, MappingStats};
 use super::supervisor::supervise;
 use super::wiring::{Configured, Wiring};
 use crate::config::Config;
-use crate::mapping::{self, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason};
+use crate::mapping::{self, Mapping, State, StateTransitionReason};
 use crate::store::{Instance, Share, Store};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
+
+mod changes;
 
 type Result<T, E = ControlError> = std::result::Result<T, E>;
 
@@ -180,14 +181,7 @@ impl Control {
             }
             interrupted => {
                 tracing::info!(uuid = %m.uuid, state = %interrupted, "finishing a change a stop cut short");
-                self.modify(m.uuid, |m| {
-                    m.state = if m.wants_to_run() {
-                        State::Enabled
-                    } else {
-                        State::Disabled
-                    };
-                })
-                .map(Some)
+                self.finish_transition(m.uuid).map(Some)
             }
         }
     }
@@ -347,33 +341,6 @@ impl Control {
         })
     }
 
-    /// Changes a mapping in the store and tells the watchers. The change
-    /// is made to what is stored at the write (an instance sharing the
-    /// store may have written it since): so it may run more than once.
-    pub(super) fn modify(
-        &self,
-        uuid: Uuid,
-        mut change: impl FnMut(&mut Mapping),
-    ) -> Result<Mapping> {
-        let _guard = self
-            .inner
-            .mapping_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let m = self
-            .inner
-            .store
-            .modify_mapping(uuid, |m| {
-                change(m);
-                m.last_modified = Utc::now();
-            })?
-            .ok_or_else(|| {
-                ControlError::NotFound(format!("The event source mapping {uuid} does not exist"))
-            })?;
-        self.emit(EngineEvent::MappingChanged(Box::new(m.clone())));
-        Ok(m)
-    }
-
     /// Queues a batch outcome for the store (the batch history is for
     /// people; a crash may lose its last entries, never a message).
     pub(super) fn journal(&self, record: crate::store::BatchRecord) {
@@ -389,201 +356,6 @@ impl Control {
         stats.apply(&event);
         // Nobody listening is fine.
         let _ = self.inner.events.send(event);
-    }
-
-    pub async fn enable(&self, uuid: Uuid) -> Result<Mapping> {
-        self.check_writable()?;
-        let m = self.modify(uuid, |m| {
-            m.spec.enabled = Some(true);
-            m.state = State::Enabled;
-            m.state_transition_reason = StateTransitionReason::UserInitiated;
-            m.state_detail = None;
-        })?;
-        self.stop_runner(uuid).await;
-        self.spawn(&m);
-        Ok(m)
-    }
-
-    pub async fn disable(&self, uuid: Uuid) -> Result<Mapping> {
-        self.check_writable()?;
-        self.modify(uuid, |m| {
-            m.spec.enabled = Some(false);
-            m.state = State::Disabling;
-            m.state_transition_reason = StateTransitionReason::UserInitiated;
-        })?;
-        self.stop_runner(uuid).await;
-        self.modify(uuid, |m| m.state = State::Disabled)
-    }
-
-    pub async fn set_batch_size(&self, uuid: Uuid, batch_size: u32) -> Result<Mapping> {
-        self.check_writable()?;
-        let mut spec = self.get(uuid)?.spec;
-        spec.batch_size = Some(batch_size);
-        self.check_mapping(&spec)?;
-        let m = self.modify(uuid, |m| m.spec.batch_size = Some(batch_size))?;
-        self.push_settings(&m);
-        Ok(m)
-    }
-
-    /// Replaces the mapping's FilterCriteria (None removes it). The pattern is
-    /// checked first; the running consumer picks it up at once (State goes
-    /// Updating, then Enabled).
-    pub async fn set_filter_criteria(
-        &self,
-        uuid: Uuid,
-        criteria: Option<serde_json::Value>,
-    ) -> Result<Mapping> {
-        self.check_writable()?;
-        let mut spec = self.get(uuid)?.spec;
-        spec.filter_criteria = criteria.clone();
-        self.check_mapping(&spec)?;
-        let m = self.modify(uuid, |m| {
-            m.spec.filter_criteria = criteria.clone();
-            if m.state == State::Enabled {
-                m.state = State::Updating;
-            }
-        })?;
-        self.push_settings(&m);
-        if m.state == State::Updating {
-            return self.modify(uuid, |m| m.state = State::Enabled);
-        }
-        Ok(m)
-    }
-
-    /// Creates a mapping at run time (console, API). As on Lambda the answer
-    /// is the mapping in state `Creating`; a later get shows `Enabled` or
-    /// `Disabled`.
-    pub async fn create(&self, mut spec: MappingSpec) -> Result<Mapping> {
-        self.check_writable()?;
-        spec.function_name = self.known_function(&spec.function_name);
-        spec.filter_criteria = spec
-            .filter_criteria
-            .take()
-            .and_then(mapping::normalize_filter_criteria);
-        self.check_mapping(&spec)?;
-        self.check_conflict(&spec, None)?;
-        let mut m = Mapping::new(spec.clone(), self.function_arn(&spec.function_name));
-        let settled = m.state;
-        m.state = State::Creating;
-        self.inner.store.put_mapping(&m, None)?;
-        self.emit(EngineEvent::MappingChanged(Box::new(m.clone())));
-        let running = self.modify(m.uuid, |m| m.state = settled)?;
-        if running.wants_to_run() {
-            self.spawn(&running);
-        }
-        Ok(m)
-    }
-
-    /// UpdateEventSourceMapping: changes any of the fields a user may change.
-    /// Answers the mapping in state `Updating`; the consumer restarts with
-    /// the new settings in the background, and then the state is `Enabled`
-    /// or `Disabled`.
-    pub async fn update(&self, uuid: Uuid, update: MappingUpdate) -> Result<Mapping> {
-        self.check_writable()?;
-        let current = self.get(uuid)?;
-        let mut spec = current.spec.clone();
-        if let Some(name) = &update.function_name {
-            spec.function_name = self.known_function(name);
-        }
-        if let Some(b) = update.batch_size {
-            spec.batch_size = Some(b);
-        }
-        if let Some(w) = update.maximum_batching_window_in_seconds {
-            spec.maximum_batching_window_in_seconds = Some(w);
-        }
-        if let Some(f) = &update.filter_criteria {
-            spec.filter_criteria = mapping::normalize_filter_criteria(f.clone());
-        }
-        if let Some(access) = &update.source_access_configurations {
-            spec.source_access_configurations = access.clone();
-        }
-        if let Some(e) = update.enabled {
-            spec.enabled = Some(e);
-        }
-        if let Some(scaling) = update.scaling_config {
-            spec.scaling_config = Some(scaling);
-        }
-        self.check_mapping(&spec)?;
-        self.check_conflict(&spec, Some(uuid))?;
-        let function_arn = self.function_arn(&spec.function_name);
-        // As on Lambda: turning a mapping off or on answers Disabling or
-        // Enabling; any other change, Updating.
-        let transition = match update.enabled {
-            Some(false) if current.state != State::Disabled => State::Disabling,
-            Some(true) if current.state != State::Enabled => State::Enabling,
-            _ => State::Updating,
-        };
-        let answer = self.modify(uuid, |m| {
-            m.spec = spec.clone();
-            m.function_arn = function_arn.clone();
-            m.state = transition;
-            m.state_transition_reason = StateTransitionReason::UserInitiated;
-            m.state_detail = None;
-        })?;
-        let control = self.clone();
-        self.inner.background.spawn(async move {
-            let _restarting = control.inner.restart_lock.lock().await;
-            control.stop_runner(uuid).await;
-            let settled = control.modify(uuid, |m| {
-                m.state = if m.wants_to_run() {
-                    State::Enabled
-                } else {
-                    State::Disabled
-                };
-            });
-            match settled {
-                Ok(m) if m.wants_to_run() => control.spawn(&m),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(mapping = %uuid, "update did not finish: {e:#}"),
-            }
-        });
-        Ok(answer)
-    }
-
-    /// The configured function's name for a FunctionName (a name or an
-    /// ARN); one that names no function is kept for the check to refuse.
-    fn known_function(&self, given: &str) -> String {
-        self.resolve_function(given)
-            .unwrap_or_else(|| given.to_owned())
-    }
-
-    /// The one check of a mapping (`crate::validation`), as Control's error.
-    fn check_mapping(&self, spec: &MappingSpec) -> Result<()> {
-        crate::validation::check_mapping(spec, &self.inner.config).map_err(ControlError::from)
-    }
-
-    /// Lambda allows one mapping per function and queue.
-    fn check_conflict(&self, spec: &MappingSpec, except: Option<Uuid>) -> Result<()> {
-        let clash = self
-            .list()?
-            .into_iter()
-            .find(|m| Some(m.uuid) != except && m.spec.conflicts_with(spec));
-        if let Some(other) = clash {
-            return Err(ControlError::Conflict(format!(
-                "An event source mapping with {} and function {} already exists. Please update or delete the existing mapping with UUID {}",
-                spec.event_source_arn, spec.function_name, other.uuid
-            )));
-        }
-        Ok(())
-    }
-
-    /// Answers the mapping in state `Deleting`; it is gone once the
-    /// invocation under way (if any) has finished and been settled.
-    pub async fn delete(&self, uuid: Uuid) -> Result<Mapping> {
-        self.check_writable()?;
-        let answer = self.modify(uuid, |m| m.state = State::Deleting)?;
-        let control = self.clone();
-        let finish = self.inner.background.spawn(async move {
-            let _restarting = control.inner.restart_lock.lock().await;
-            control.stop_runner(uuid).await;
-            match control.inner.store.delete_mapping(uuid) {
-                Ok(_) => control.emit(EngineEvent::MappingDeleted(uuid)),
-                Err(e) => tracing::error!(mapping = %uuid, "cannot delete the mapping: {e:#}"),
-            }
-        });
-        // A quick finish is the common case; a slow function must not hold the caller.
-        let _ = tokio::time::timeout(Duration::from_millis(200), finish).await;
-        Ok(answer)
     }
 
     fn push_settings(&self, m: &Mapping) {

@@ -5,7 +5,8 @@
 //! ([`stats`]) and hands out snapshots of them with a stream of
 //! [`EngineEvent`]s for what is new. A poller never knows who is watching.
 //!
-//! - `control.rs`: the [`Control`] handle and its errors
+//! - `control.rs`: the [`Control`] handle and its errors; `control/changes.rs`:
+//!   the changes to mappings, each made to the mapping as stored at the write
 //! - `events.rs`: [`EngineEvent`], [`BatchId`]
 //! - `stats.rs`: the counts events make, and their snapshots
 //! - `wiring.rs`: where sources and functions come from (the config's

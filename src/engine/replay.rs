@@ -93,7 +93,12 @@ impl Control {
                     rest.trim_end_matches('/'),
                     user(vhost)
                 );
-                let message = original::from_rmq(&letter.record, &letter.body, &secret.username);
+                let message = original::from_rmq(
+                    &letter.record,
+                    letter.amqp_headers.as_deref(),
+                    &letter.body,
+                    &secret.username,
+                );
                 publish::publish(&url, spec.queue(), &message, 1, false).await?
             }
             BrokerEngine::Activemq => {

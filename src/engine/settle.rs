@@ -139,6 +139,7 @@ pub(super) async fn dead_letter(
             record: d.record.clone(),
             body: d.original_body().to_vec(),
             moved: false,
+            amqp_headers: source.original_headers(&d.tag),
         })
         .collect();
     let store = ctx.control.store().clone();

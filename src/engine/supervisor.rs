@@ -33,7 +33,8 @@ pub(super) async fn supervise(
         }
         tracing::error!(mapping = %uuid, "mapping task failed ({why}); restarting it");
         let _ = control.modify(uuid, |m| {
-            m.last_processing_result = format!("PROBLEM: mqtrigger restarts this mapping: {why}")
+            m.last_processing_result = format!("PROBLEM: mqtrigger restarts this mapping: {why}");
+            Ok(())
         });
         tokio::select! {
             _ = cancel.cancelled() => return,

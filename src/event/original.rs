@@ -1,21 +1,59 @@
 //! The message a record was made from: its body, properties and headers,
 //! read back from the record, so that a republished dead letter is the same
 //! message it was (a republish adds only `x-mqtrigger-republished`).
+//!
+//! An `aws:rmq` record cannot say a header's AMQP type: Lambda's shape
+//! writes every integer as a JSON number, a table and an array as JSON,
+//! strings and byte arrays alike as `{"bytes": […]}`. So the journal keeps
+//! the headers as the broker sent them beside the record
+//! ([`keep_headers`]), and a republish sends those; the record's headers
+//! are only for letters journaled before mqtrigger kept them.
 
 use crate::publish::Message;
+use lapin::types::FieldTable;
 use serde_json::Value;
 
 /// Marks a republished copy.
 pub const REPUBLISHED_HEADER: &str = "x-mqtrigger-republished";
 
-/// An `aws:rmq` record as the message to publish again. `user` is the user
-/// who will publish it: RabbitMQ refuses a `user_id` that is not the
-/// publisher's, so another user's is left out.
-pub fn from_rmq(record: &[u8], body: &[u8], user: &str) -> Message {
+/// A message's AMQP headers in AMQP's own encoding of a field table, for
+/// the dead-letter journal: every value keeps its type. None if they cannot
+/// be encoded (then a republish reads them from the record).
+pub fn keep_headers(headers: &FieldTable) -> Option<Vec<u8>> {
+    let written = lapin::types::generation::gen_field_table(headers)(Vec::new().into());
+    match written {
+        Ok(context) => Some(context.write),
+        Err(e) => {
+            tracing::warn!("cannot keep a message's AMQP headers for the journal: {e}");
+            None
+        }
+    }
+}
+
+/// The headers [`keep_headers`] kept.
+fn kept_headers(kept: &[u8]) -> Option<FieldTable> {
+    match lapin::types::parsing::parse_field_table(kept) {
+        Ok((_, table)) => Some(table),
+        Err(e) => {
+            tracing::warn!(
+                "the journal's AMQP headers are unreadable ({e}); republishing those of the record"
+            );
+            None
+        }
+    }
+}
+
+/// An `aws:rmq` record as the message to publish again, with the headers
+/// the journal kept beside it (`headers`, [`keep_headers`]) if it has them,
+/// else those of the record. `user` is the user who will publish it:
+/// RabbitMQ refuses a `user_id` that is not the publisher's, so another
+/// user's is left out.
+pub fn from_rmq(record: &[u8], headers: Option<&[u8]>, body: &[u8], user: &str) -> Message {
     let record: Value = serde_json::from_slice(record).unwrap_or_default();
     let p = &record["basicProperties"];
     let mut m = Message {
         body: body.to_vec(),
+        table: headers.and_then(kept_headers),
         ..Message::default()
     };
     for (property, field) in [
@@ -47,9 +85,11 @@ pub fn from_rmq(record: &[u8], body: &[u8], user: &str) -> Message {
     if let Some(seconds) = p["timestamp"].as_str().and_then(parse_timestamp) {
         m.properties.push(("timestamp".into(), seconds.to_string()));
     }
-    for (name, value) in p["headers"].as_object().into_iter().flatten() {
-        if let Some(typed) = header(value) {
-            m.headers.push((name.clone(), typed));
+    if m.table.is_none() {
+        for (name, value) in p["headers"].as_object().into_iter().flatten() {
+            if let Some(typed) = header(value) {
+                m.headers.push((name.clone(), typed));
+            }
         }
     }
     m.headers.push((REPUBLISHED_HEADER.into(), "true".into()));
@@ -103,7 +143,8 @@ pub fn from_mq(record: &[u8], body: &[u8], now_ms: i64) -> (Message, bool) {
     (m, bytes)
 }
 
-/// A header's value as `mqtrigger publish` takes it (typed with a prefix).
+/// A header's value as `mqtrigger publish` takes it (typed with a prefix),
+/// as near as the record's JSON tells it.
 fn header(value: &Value) -> Option<String> {
     Some(match value {
         Value::Object(o) if o.len() == 1 && o.contains_key("bytes") => {
@@ -155,7 +196,7 @@ mod tests {
             .with_user_id("someone-else".into())
             .with_headers(headers);
         let record = crate::event::rmq::record(&props, b"{}", false);
-        let m = from_rmq(&record, b"{}", "guest");
+        let m = from_rmq(&record, None, b"{}", "guest");
         let published = crate::publish::properties(&m).unwrap();
         assert_eq!(published.message_id().as_ref().unwrap().as_str(), "m-1");
         assert_eq!(
@@ -182,6 +223,80 @@ mod tests {
             h[REPUBLISHED_HEADER],
             AMQPValue::LongString(LongString::from("true"))
         );
+    }
+
+    /// The record says 7 for a 32-bit and a 64-bit integer alike; the
+    /// headers the journal keeps say which, for every AMQP type.
+    #[test]
+    fn kept_headers_give_back_every_value_with_its_type() {
+        use lapin::types::{ByteArray, DecimalValue, FieldArray};
+        let mut inner = FieldTable::default();
+        inner.insert("depth".into(), AMQPValue::ShortShortUInt(1));
+        let mut headers = FieldTable::default();
+        for (name, value) in [
+            ("text", AMQPValue::LongString("acme".into())),
+            ("i8", AMQPValue::ShortShortInt(-5)),
+            ("i16", AMQPValue::ShortInt(-300)),
+            ("seq", AMQPValue::LongInt(7)),
+            ("u32", AMQPValue::LongUInt(7)),
+            ("big", AMQPValue::LongLongInt(1 << 40)),
+            ("urgent", AMQPValue::Boolean(true)),
+            ("f32", AMQPValue::Float(1.5)),
+            ("f64", AMQPValue::Double(f64::NAN)),
+            (
+                "price",
+                AMQPValue::DecimalValue(DecimalValue {
+                    scale: 2,
+                    value: 1234,
+                }),
+            ),
+            ("at", AMQPValue::Timestamp(1_700_000_000)),
+            ("nested", AMQPValue::FieldTable(inner)),
+            (
+                "list",
+                AMQPValue::FieldArray(FieldArray::from(vec![
+                    AMQPValue::LongInt(1),
+                    AMQPValue::LongString("two".into()),
+                ])),
+            ),
+            (
+                "blob",
+                AMQPValue::ByteArray(ByteArray::from(vec![0u8, 1, 254, 255])),
+            ),
+            ("nothing", AMQPValue::Void),
+        ] {
+            headers.insert(name.into(), value);
+        }
+        let props = BasicProperties::default().with_headers(headers.clone());
+        let record = crate::event::rmq::record(&props, b"x", false);
+        let kept = keep_headers(&headers).unwrap();
+        let published =
+            crate::publish::properties(&from_rmq(&record, Some(&kept), b"x", "guest")).unwrap();
+        let sent = published.headers().as_ref().unwrap();
+        assert_eq!(
+            sent.inner().get(REPUBLISHED_HEADER),
+            Some(&AMQPValue::LongString("true".into()))
+        );
+        let mut got = FieldTable::default();
+        for (name, value) in sent.inner() {
+            if name.as_str() != REPUBLISHED_HEADER {
+                got.insert(name.clone(), value.clone());
+            }
+        }
+        // NaN is not equal to itself: compare the encodings.
+        assert_eq!(keep_headers(&got).unwrap(), kept);
+        assert_eq!(got.inner()["seq"], AMQPValue::LongInt(7));
+
+        // Without them (a letter journaled before), the record's JSON is all
+        // there is, and an integer comes back 64-bit.
+        let from_record =
+            crate::publish::properties(&from_rmq(&record, None, b"x", "guest")).unwrap();
+        let h = from_record.headers().as_ref().unwrap().inner();
+        assert_eq!(h["seq"], AMQPValue::LongLongInt(7));
+        // And unreadable ones are as good as none.
+        let garbled = from_rmq(&record, Some(&[0xff, 0xff]), b"x", "guest");
+        assert!(garbled.table.is_none());
+        assert!(garbled.headers.iter().any(|(k, _)| k == "seq"));
     }
 
     #[test]

@@ -179,6 +179,12 @@ pub trait Source: Send {
     fn close(&mut self) -> BoxFuture<'_, ()>;
     /// Where dead letters go, for the journal ("orders.dlq", "dead-letter exchange dlx").
     fn dead_letter_destination(&self) -> String;
+    /// An unsettled message's AMQP headers as the broker sent them, for the
+    /// dead-letter journal (see `DeadLetter::amqp_headers`); None when the
+    /// source has none (STOMP).
+    fn original_headers(&self, _tag: &DeliveryTag) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Tries the endpoints in order and keeps the first that answers. Only an

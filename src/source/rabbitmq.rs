@@ -755,6 +755,14 @@ impl Source for RabbitSource {
         })
     }
 
+    fn original_headers(&self, tag: &DeliveryTag) -> Option<Vec<u8>> {
+        let DeliveryTag::Amqp(tag) = tag else {
+            return None;
+        };
+        let headers = self.properties.get(tag)?.headers().as_ref()?;
+        crate::event::original::keep_headers(headers)
+    }
+
     fn dead_letter_destination(&self) -> String {
         match &self.route {
             DeadLetterRoute::Exchange(x) => format!("dead-letter exchange '{x}'"),

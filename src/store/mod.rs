@@ -49,6 +49,15 @@ pub struct DeadLetter {
     /// The broker confirmed the move to `destination`. Until then the
     /// letter is journaled (durably) and the broker still has the message.
     pub moved: bool,
+    /// The message's AMQP headers as the broker sent them, in AMQP's own
+    /// encoding of a field table (`event::original::keep_headers`). The
+    /// record cannot say a header's type (Lambda writes a 32-bit and a
+    /// 64-bit integer alike, a table and an array as JSON), and a
+    /// republished letter must carry the same types. None for ActiveMQ,
+    /// and for letters journaled before mqtrigger kept them. The store's
+    /// own: watchers are not sent it.
+    #[serde(skip)]
+    pub amqp_headers: Option<Vec<u8>>,
 }
 
 /// The outcome of one batch, for the console and `mappings` commands.
@@ -160,6 +169,23 @@ impl Store {
         }
     }
 
+    /// Another handle on the same SQLite store, as a second instance on a
+    /// shared database would have (without the ownership): the engine's
+    /// tests run two engines on one store this way.
+    #[cfg(test)]
+    pub(crate) fn sharing(&self) -> Store {
+        assert!(
+            self.shared.is_none(),
+            "a PostgreSQL store is shared already"
+        );
+        Store {
+            backend: self.backend.clone(),
+            shared: None,
+            fresh: false,
+            place: self.place.clone(),
+        }
+    }
+
     /// No store was there when it was opened: the mappings of the config
     /// file are created anew (with new UUIDs), and there is no journal yet.
     pub fn is_fresh(&self) -> bool {
@@ -250,25 +276,32 @@ impl Store {
         self.backend.delete_mapping(uuid)
     }
 
-    /// Reads a mapping, changes it and writes it back, again from the read
-    /// if another writer (another instance) came between; the mapping as
-    /// written, None if there is none.
-    pub fn modify_mapping(
+    /// Reads a mapping, changes it and writes it back if nobody wrote it in
+    /// between (a compare-and-set on the stored text); else reads it again
+    /// and makes the change again, to what is stored now. So `change` must
+    /// work from the mapping it is given, never from an earlier read, and
+    /// it may run more than once: what it refuses (its `Err`) is refused
+    /// of the mapping as it is at the write, and nothing is written. The
+    /// mapping as written, None if there is none.
+    pub fn modify_mapping<E: From<anyhow::Error>>(
         &self,
         uuid: Uuid,
-        mut change: impl FnMut(&mut Mapping),
-    ) -> Result<Option<Mapping>> {
+        mut change: impl FnMut(&mut Mapping) -> Result<(), E>,
+    ) -> Result<Option<Mapping>, E> {
         for _ in 0..20 {
             let Some(was) = self.backend.mapping_text(uuid)? else {
                 return Ok(None);
             };
             let mut mapping = parse_mapping(uuid, &was)?;
-            change(&mut mapping);
+            change(&mut mapping)?;
             if self.backend.replace_mapping(&was, &mapping)? {
                 return Ok(Some(mapping));
             }
         }
-        anyhow::bail!("mapping {uuid} kept changing while this change was written; try again")
+        Err(anyhow::anyhow!(
+            "mapping {uuid} kept changing while this change was written; try again"
+        )
+        .into())
     }
 
     pub fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<Vec<i64>> {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Bumped when the schema changes; a database from a newer mqtrigger is refused.
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 
 /// Each version's step from the one before.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -74,6 +74,12 @@ const MIGRATIONS: &[(i32, &str)] = &[
              instance uuid NOT NULL,
              counts text NOT NULL,
              written timestamptz NOT NULL);",
+    ),
+    (
+        // The AMQP headers as the broker sent them (earlier rows have
+        // none: a republish reads them from the record).
+        4,
+        "ALTER TABLE mqtrigger_dead_letters ADD COLUMN amqp_headers bytea;",
     ),
 ];
 
@@ -337,11 +343,11 @@ fn dead_letter(row: &postgres::Row) -> DeadLetter {
         record: row.get(9),
         body: row.get(10),
         moved: row.get(11),
+        amqp_headers: row.get(12),
     }
 }
 
-const DEAD_LETTER_COLUMNS: &str =
-    "id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved";
+const DEAD_LETTER_COLUMNS: &str = "id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved, amqp_headers";
 
 impl Backend for PgStore {
     fn mappings(&self) -> Result<Vec<(Mapping, Option<MappingSpec>)>> {
@@ -425,8 +431,8 @@ impl Backend for PgStore {
         self.call(move |c| {
             let mut tx = c.transaction()?;
             let insert = tx.prepare(
-                "INSERT INTO mqtrigger_dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                "INSERT INTO mqtrigger_dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved, amqp_headers)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             )?;
             let mut ids = Vec::with_capacity(letters.len());
             for l in &letters {
@@ -444,6 +450,7 @@ impl Backend for PgStore {
                         &l.record,
                         &l.body,
                         &l.moved,
+                        &l.amqp_headers,
                     ],
                 )?;
                 ids.push(row.get(0));

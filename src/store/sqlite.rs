@@ -20,7 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// Bumped when the schema changes; a store from a newer mqtrigger is refused.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -177,6 +177,16 @@ impl SqliteStore {
                 )?;
             }
         }
+        if version < 3 {
+            // Schema 3: the AMQP headers as the broker sent them (rows of
+            // schema 2 have none: a republish reads them from the record).
+            let has_headers = conn
+                .prepare("SELECT amqp_headers FROM dead_letters LIMIT 0")
+                .is_ok();
+            if !has_headers {
+                conn.execute_batch("ALTER TABLE dead_letters ADD COLUMN amqp_headers BLOB")?;
+            }
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
     }
@@ -188,7 +198,7 @@ impl SqliteStore {
     ) -> Result<Vec<DeadLetter>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved
+            "SELECT id, mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved, amqp_headers
              FROM dead_letters WHERE {condition}"
         ))?;
         let rows = stmt.query_map(args, |r| {
@@ -205,6 +215,7 @@ impl SqliteStore {
                 record: r.get(9)?,
                 body: r.get(10)?,
                 moved: r.get(11)?,
+                amqp_headers: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -313,8 +324,8 @@ impl Backend for SqliteStore {
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved, amqp_headers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for l in letters {
                 stmt.execute(params![
@@ -328,7 +339,8 @@ impl Backend for SqliteStore {
                     l.destination,
                     l.record,
                     l.body,
-                    l.moved
+                    l.moved,
+                    l.amqp_headers
                 ])?;
                 ids.push(tx.last_insert_rowid());
             }
@@ -438,6 +450,28 @@ mod tests {
         drop(conn);
         let err = format!("{:#}", Store::open(dir.path()).err().expect("must refuse"));
         assert!(err.contains("newer mqtrigger"), "{err}");
+    }
+
+    /// A store of schema 2 (before the journal kept AMQP headers) gets the
+    /// column, and its letters read back without headers.
+    #[test]
+    fn a_store_of_schema_two_is_upgraded_and_keeps_its_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("mqtrigger.db")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE dead_letters DROP COLUMN amqp_headers;
+             INSERT INTO dead_letters(mapping, at, queue, message_id, attempts, reason, error, destination, record, body, moved)
+             VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01T00:00:00Z', 'q', NULL, 6, 'r', NULL, 'q.dlq', X'7B7D', X'00', 1);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        let letters = store.dead_letters(None, 10).unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].amqp_headers, None);
+        assert_eq!(letters[0].record, b"{}");
     }
 
     #[test]

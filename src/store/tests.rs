@@ -155,6 +155,7 @@ fn dead_letters_keep_their_bytes_and_their_move() {
             record: b"{}".to_vec(),
             body: vec![0, 159, 146, 150],
             moved: false,
+            amqp_headers: Some(vec![0, 0, 0, 0]),
         };
         let ids = store
             .add_dead_letters(&[letter.clone(), letter.clone()])
@@ -167,6 +168,14 @@ fn dead_letters_keep_their_bytes_and_their_move() {
         assert_eq!(got[0].record, letter.record);
         assert_eq!(got[0].attempts, 6);
         assert_eq!(got[0].error, letter.error);
+        assert_eq!(got[0].amqp_headers, letter.amqp_headers);
+        let without = DeadLetter {
+            amqp_headers: None,
+            ..letter.clone()
+        };
+        let id = store.add_dead_letters(&[without]).unwrap()[0];
+        assert_eq!(store.dead_letter(id).unwrap().unwrap().amqp_headers, None);
+        let ids = [ids[0], ids[1], id];
         assert!(
             got.iter().all(|d| !d.moved),
             "not moved until the broker says so"
@@ -174,6 +183,7 @@ fn dead_letters_keep_their_bytes_and_their_move() {
         store.mark_moved(&ids[..1]).unwrap();
         assert!(store.dead_letter(ids[0]).unwrap().unwrap().moved);
         assert!(!store.dead_letter(ids[1]).unwrap().unwrap().moved);
+        assert!(!store.dead_letter(ids[2]).unwrap().unwrap().moved);
         assert_eq!(store.dead_letters(None, 1).unwrap().len(), 1);
         assert!(
             store
@@ -295,6 +305,7 @@ fn a_change_is_made_again_on_top_of_a_write_that_came_between() {
                     store.put_mapping(&theirs, None).unwrap();
                 }
                 mine.spec.batch_size = Some(9);
+                Ok::<_, anyhow::Error>(())
             })
             .unwrap()
             .unwrap();
@@ -306,6 +317,46 @@ fn a_change_is_made_again_on_top_of_a_write_that_came_between() {
             stored.last_processing_result, "theirs",
             "their write is kept"
         );
-        assert_eq!(store.modify_mapping(Uuid::new_v4(), |_| {}).unwrap(), None);
+        assert_eq!(
+            store
+                .modify_mapping(Uuid::new_v4(), |_| Ok::<_, anyhow::Error>(()))
+                .unwrap(),
+            None
+        );
+    }
+}
+
+/// A change that checks what it makes checks the mapping as it is at the
+/// write: one that another instance's write made wrong in between is
+/// refused, and nothing of it is written.
+#[test]
+fn a_change_refused_on_top_of_a_write_that_came_between_writes_nothing() {
+    for place in places() {
+        let store = place.open();
+        let m = Mapping::new(spec(), "arn:f".into());
+        store.put_mapping(&m, None).unwrap();
+        let mut calls = 0;
+        let refused = store.modify_mapping(m.uuid, |mine| {
+            calls += 1;
+            if calls == 1 {
+                let mut theirs = m.clone();
+                theirs.spec.batch_size = Some(500);
+                store.put_mapping(&theirs, None).unwrap();
+            }
+            mine.spec.maximum_batching_window_in_seconds = Some(3);
+            match mine.spec.batch_size() {
+                500 => anyhow::bail!("refused on top of theirs"),
+                _ => Ok(()),
+            }
+        });
+        let err = refused.expect_err("the second try sees their batch size");
+        assert_eq!(err.to_string(), "refused on top of theirs");
+        assert_eq!(calls, 2);
+        let stored = store.mapping(m.uuid).unwrap().unwrap();
+        assert_eq!(stored.spec.batch_size, Some(500), "theirs is kept");
+        assert_eq!(
+            stored.spec.maximum_batching_window_in_seconds, None,
+            "nothing of the refused change is written"
+        );
     }
 }

@@ -159,6 +159,8 @@ pub struct Setup {
     pub function_toml: Option<String>,
     pub timeout: u64,
     pub retry_initial_ms: u64,
+    /// `[engine] max_redeliveries` (Lambda's 5 when None).
+    pub max_redeliveries: Option<u32>,
     /// "rabbitmq" or "activemq".
     pub engine: String,
     pub ca_file: Option<String>,
@@ -188,6 +190,7 @@ impl Setup {
             function_toml: None,
             timeout: 30,
             retry_initial_ms: 50,
+            max_redeliveries: None,
             engine: "rabbitmq".into(),
             ca_file: None,
             filter: None,
@@ -238,6 +241,7 @@ impl Setup {
 retry_initial_ms = {retry}
 retry_max_ms = {retry_max}
 reconnect_max_ms = 1000
+{redeliveries}
 
 [[brokers]]
 name = "test-rabbit"
@@ -273,6 +277,10 @@ SourceAccessConfigurations = [
             mapping_extra = self.mapping_toml,
             retry = self.retry_initial_ms,
             retry_max = self.retry_initial_ms * 4,
+            redeliveries = self
+                .max_redeliveries
+                .map(|n| format!("max_redeliveries = {n}"))
+                .unwrap_or_default(),
             endpoints = self.endpoints,
             user = self.username,
             pass = self.password,

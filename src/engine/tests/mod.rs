@@ -4,6 +4,7 @@
 //! Rust ([`Function`]) to a [`MemoryBroker`] queue.
 
 mod batching;
+mod changes;
 mod retries;
 mod settling;
 mod stopping;
