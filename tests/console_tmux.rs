@@ -15,6 +15,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
+        Tmux::sized(command, 150, 34)
+    }
+
+    fn sized(command: &str, width: u16, height: u16) -> Tmux {
+        let (width, height) = (width.to_string(), height.to_string());
         let session = unique("console");
         let status = Command::new("tmux")
             .args([
@@ -23,9 +28,9 @@ impl Tmux {
                 "-s",
                 &session,
                 "-x",
-                "150",
+                &width,
                 "-y",
-                "34",
+                &height,
                 command,
             ])
             .status()
@@ -145,7 +150,7 @@ async fn the_console_shows_traffic_and_its_keys_change_the_mapping() {
 
     tmux.keys(&["d"]);
     wait_for("the confirmation", || {
-        tmux.screen().contains("Disable this mapping?")
+        tmux.screen().contains("Disable the mapping of")
     })
     .await;
     tmux.keys(&["y"]);
@@ -211,9 +216,8 @@ async fn a_mapping_made_through_console_api_shows_in_the_console_at_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The QUEUE column shows the first 24 characters.
     wait_for("the API's mapping on screen", || {
-        tmux.screen().contains(&other[..20])
+        tmux.screen().contains(&other)
     })
     .await;
 
@@ -223,30 +227,68 @@ async fn a_mapping_made_through_console_api_shows_in_the_console_at_once() {
     broker.delete(&other).await;
 }
 
-/// The cells of the mappings-table row of `queue` (its first 20 characters).
-fn row(screen: &str, queue: &str) -> Vec<String> {
-    screen
-        .lines()
-        // A table row, not the toast that names the queue too.
-        .find(|l| l.starts_with('│') && l.contains(&queue[..20]))
-        .map(|l| {
-            l.trim_matches(|c| c == '│' || c == ' ')
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect()
+/// The value in the mappings table's `column` on the row of `queue` (its
+/// first 20 characters), read under the column's name: numbers end where
+/// their name ends, text starts where its name starts.
+fn cell_of(screen: &str, queue: &str, column: &str) -> String {
+    let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let text = |l: &Vec<char>| l.iter().collect::<String>();
+    let Some(header) = lines.iter().find(|l| {
+        let t = text(l);
+        t.contains("STATE") && t.contains("QUEUE")
+    }) else {
+        return String::new();
+    };
+    // A table row, not the toast that names the queue too.
+    let Some(row) = lines
+        .iter()
+        .find(|l| l.first() == Some(&'│') && text(l).contains(&queue[..20]))
+    else {
+        return String::new();
+    };
+    let header_text = text(header);
+    let Some(at) = header_text
+        .find(&format!(" {column} "))
+        .map(|i| i + 1)
+        .or_else(|| {
+            header_text
+                .find(&format!("│{column} "))
+                .map(|i| i + "│".len())
         })
-        .unwrap_or_default()
+    else {
+        return String::new();
+    };
+    let start = header_text[..at].chars().count();
+    let end = start + column.chars().count();
+    let numeric = [
+        "BATCH",
+        "OK",
+        "FAILED",
+        "DEAD",
+        "MSG/S",
+        "IN FLIGHT",
+        "FILTERED",
+    ]
+    .contains(&column);
+    if numeric {
+        let before: String = row[..end.min(row.len())].iter().collect();
+        before
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        let after: String = row[start.min(row.len())..].iter().collect();
+        after
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
-/// STATE REASON BROKER QUEUE FUNCTION BATCH WINDOW MSG/S IN-FLIGHT OK …
-const BATCH: usize = 5;
-const OK: usize = 9;
-
-fn cell(tmux: &Tmux, queue: &str, column: usize) -> String {
-    row(&tmux.screen(), queue)
-        .get(column)
-        .cloned()
-        .unwrap_or_default()
+fn cell(tmux: &Tmux, queue: &str, column: &str) -> String {
+    cell_of(&tmux.screen(), queue, column)
 }
 
 /// `console --endpoint` signed with `secret`, the screen kept after it exits.
@@ -301,14 +343,18 @@ async fn the_console_attached_to_serve_follows_it_changes_it_and_outlives_a_rest
             .await;
     }
     wait_for("OK 12 on the mapping's row", || {
-        cell(&tmux, &queue, OK) == "12"
+        cell(&tmux, &queue, "OK") == "12"
     })
     .await;
-    wait_for("the batches panel", || tmux.screen().contains("count  1")).await;
+    wait_for("the batches panel", || {
+        let screen = tmux.screen();
+        screen.contains("Batches of") && screen.contains(" ok ")
+    })
+    .await;
 
     tmux.keys(&["d"]);
     wait_for("the confirmation", || {
-        tmux.screen().contains("Disable this mapping?")
+        tmux.screen().contains("Disable the mapping of")
     })
     .await;
     tmux.keys(&["y"]);
@@ -317,7 +363,7 @@ async fn the_console_attached_to_serve_follows_it_changes_it_and_outlives_a_rest
     })
     .await;
     wait_for("Disabled on screen", || {
-        cell(&tmux, &queue, 0) == "Disabled"
+        cell(&tmux, &queue, "STATE") == "Disabled"
     })
     .await;
     tmux.keys(&["e"]);
@@ -338,7 +384,7 @@ async fn the_console_attached_to_serve_follows_it_changes_it_and_outlives_a_rest
         ],
     );
     wait_for("BatchSize 7 on screen", || {
-        cell(&tmux, &queue, BATCH) == "7"
+        cell(&tmux, &queue, "BATCH") == "7"
     })
     .await;
 
@@ -348,11 +394,11 @@ async fn the_console_attached_to_serve_follows_it_changes_it_and_outlives_a_rest
         tmux.screen().contains("LOST, reconnecting")
     })
     .await;
-    assert_eq!(cell(&tmux, &queue, OK), "12", "the last picture stays");
+    assert_eq!(cell(&tmux, &queue, "OK"), "12", "the last picture stays");
     service = serve_api(dir.path(), addr, &[]);
     wait_for("the service back, with its counts from its start", || {
         let screen = tmux.screen();
-        !screen.contains("LOST") && cell(&tmux, &queue, OK) == "0"
+        !screen.contains("LOST") && cell(&tmux, &queue, "OK") == "0"
     })
     .await;
     for i in 0..3 {
@@ -361,8 +407,11 @@ async fn the_console_attached_to_serve_follows_it_changes_it_and_outlives_a_rest
             .publish(&queue, body.as_bytes(), BasicProperties::default())
             .await;
     }
-    wait_for("OK 3 after the restart", || cell(&tmux, &queue, OK) == "3").await;
-    assert_eq!(cell(&tmux, &queue, BATCH), "7");
+    wait_for("OK 3 after the restart", || {
+        cell(&tmux, &queue, "OK") == "3"
+    })
+    .await;
+    assert_eq!(cell(&tmux, &queue, "BATCH"), "7");
 
     tmux.keys(&["q"]);
     wait_for("the console to exit", || {
@@ -381,5 +430,116 @@ async fn the_console_attached_to_serve_follows_it_changes_it_and_outlives_a_rest
     })
     .await;
     drop(service);
+    broker.delete(&queue).await;
+}
+
+/// The keys of #27 on the real engine: zoom, find, sort, help, the command
+/// line's completion and the screen dump, read off the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zoom_find_sort_help_completion_and_dump_on_the_real_console() {
+    let broker = Broker::connect().await;
+    let queue = unique("tui-keys");
+    broker.declare(&queue, FieldTable::default()).await;
+    for body in ["m1", "m2", "fail-one", "m3", "fail-two"] {
+        broker
+            .publish(&queue, body.as_bytes(), BasicProperties::default())
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    let setup = Setup {
+        batch_size: 1,
+        ..Setup::new(&queue)
+    };
+    std::fs::write(&config, setup.toml(&dir.path().join("events.jsonl"))).unwrap();
+    let tmux = Tmux::sized(
+        &format!(
+            "{} console --config {} --state {}",
+            env!("CARGO_BIN_EXE_mqtrigger"),
+            config.display(),
+            dir.path().join("state").display()
+        ),
+        120,
+        40,
+    );
+    wait_for("both failing messages dead-lettered", || {
+        cell(&tmux, &queue, "DEAD") == "2"
+    })
+    .await;
+    let waits = |what: &'static str, text: &'static str| {
+        let tmux = &tmux;
+        async move { wait_for(what, || tmux.screen().contains(text)).await }
+    };
+
+    // Tab twice: the dead letters, folded by their one error; z zooms them.
+    tmux.keys(&["Tab", "Tab", "z"]);
+    waits("the zoomed dead letters", "[zoom: Dead letters, z back]").await;
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("▸ ×2") && screen.contains("TestFailure: told to fail"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Mappings ("), "zoomed:\n{screen}");
+    // Enter unfolds: two rows, each its own message.
+    tmux.keys(&["Enter"]);
+    waits("the group unfolded", "▾ ×2").await;
+    let screen = tmux.screen();
+    let rows: Vec<&str> = screen.lines().filter(|l| l.contains("  sha:")).collect();
+    assert_eq!(rows.len(), 2, "{screen}");
+    assert!(
+        rows.iter().any(|r| r.contains("fail-one")) && rows.iter().any(|r| r.contains("fail-two")),
+        "{rows:?}"
+    );
+
+    // `/` finds by the body's text.
+    tmux.keys(&["/", "fail-two", "Enter"]);
+    waits("the find text in the title", "/fail-two 1 of 2").await;
+    tmux.keys(&["Escape"]);
+    wait_for("the find text cleared", || {
+        !tmux.screen().contains("/fail-two")
+    })
+    .await;
+    tmux.keys(&["z"]);
+    waits("the whole screen again", "Mappings (1)").await;
+
+    // `s` sorts the focused list, and its title says by what.
+    tmux.keys(&["s"]);
+    waits("the sort in the title", "sort: DIED ▲").await;
+
+    // `?`: the dead letters' keys.
+    tmux.keys(&["?"]);
+    waits("the help of this panel", "Dead letters panel").await;
+    assert!(tmux.screen().contains("fold or unfold the group"));
+    tmux.keys(&["Escape"]);
+    wait_for("the help closed", || {
+        !tmux.screen().contains("Dead letters panel")
+    })
+    .await;
+
+    // `:` completes a command, then a mapping.
+    tmux.keys(&[":", "ba", "Tab"]);
+    // (capture-pane drops the space after it, at the end of the line.)
+    waits("batch completed", ":batch").await;
+    tmux.keys(&["7", " ", &queue[..8], "Tab"]);
+    wait_for("the queue completed", || {
+        tmux.screen().contains(&format!(":batch 7 {queue}"))
+    })
+    .await;
+    tmux.keys(&["Enter"]);
+    waits("BatchSize 7 applied", "BatchSize of").await;
+
+    // `:dump FILE` writes the screen as text.
+    let dump = dir.path().join("screen.txt");
+    tmux.keys(&[":", &format!("dump {}", dump.display()), "Enter"]);
+    wait_for("the dump", || dump.exists()).await;
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(
+        text.contains("Dead letters (2") && text.contains(&queue),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 40, "every row of the screen");
+
+    tmux.keys(&["q"]);
+    wait_for("the console to exit", || !tmux.alive()).await;
     broker.delete(&queue).await;
 }

@@ -7,7 +7,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use mqtrigger::config::Config;
-use mqtrigger::console::form::{Choices, LABELS, MappingForm};
+use mqtrigger::console::popup::form::{LABELS, MappingForm};
+use mqtrigger::console::view::Choices;
 use mqtrigger::engine::Control;
 use mqtrigger::mapping::{MappingSpec, ScalingConfig, SourceAccessConfiguration, SourceAccessType};
 use mqtrigger::store::Store;

@@ -11,7 +11,7 @@
 use super::routes::EventSourceMappingConfiguration;
 use super::watch::{self, PREFIX, PROTOCOL, Replayed, ServiceInfo};
 use crate::console::driver::{Changed, Described, Driver};
-use crate::console::form::Choices;
+use crate::console::view::Choices;
 use crate::engine::{ControlError, FeedItem};
 use crate::mapping::MappingSpec;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};

@@ -10,7 +10,20 @@ pub enum Action {
     Quit,
     Up,
     Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
     FocusNext,
+    FocusPrevious,
+    /// `z`: the focused panel on the whole screen, and back.
+    Zoom,
+    /// Space in the dead letters: fold or unfold the selected group.
+    Fold,
+    /// `g` in the dead letters: fold letters of one error, or list each.
+    Group,
+    /// Tab on the command line.
+    Complete,
     Enable,
     AskDisable,
     BatchUp,
@@ -30,7 +43,10 @@ pub enum Action {
     NextField,
     PrevField,
     AskCommand,
+    /// `s`: sort the focused list by its next column.
     Sort,
+    /// `S`: the same column, the other way.
+    SortReverse,
     /// A click on a row of the mappings table.
     Select(usize),
     Inspect,
@@ -71,4 +87,6 @@ pub enum Effect {
     ReplayEvent(Uuid, bytes::Bytes),
     /// Put a dead letter (of that mapping) back on its source queue.
     Republish(Uuid, i64),
+    /// `:dump FILE`: write the screen, as text, to a file.
+    Dump(String),
 }

@@ -2,7 +2,7 @@
 //! `serve` elsewhere (`api::remote::Remote`, over HTTP). The console knows
 //! only [`Driver`]; which one it has shows only in the title bar.
 
-use super::form::Choices;
+use super::view::Choices;
 use crate::engine::{Control, ControlError, FeedItem};
 use crate::mapping::{Mapping, MappingSpec};
 use std::future::Future;

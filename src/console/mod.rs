@@ -1,17 +1,27 @@
 //! The operations console: a ratatui app on an engine, its own or a service's.
 //!
 //! State lives in [`app::App`] and changes only through actions
-//! ([`action::Action`]); keys become actions in [`keys`]; drawing is a pure
-//! function of the state ([`ui::draw`]). The engine is driven through one
-//! [`driver::Driver`]: the engine in this process, or a service attached to.
+//! ([`action::Action`]); keys become actions in [`keys`], by where the
+//! operator is; drawing is a pure function of the state ([`ui::draw`]).
+//! The engine is driven through one [`driver::Driver`]: the engine in this
+//! process, or a service attached to. From the bottom up: [`text`] and
+//! [`table`] (how things are worded and fitted), [`view`] (the engine as
+//! the console sees it), [`lists`] (each panel's rows), [`popup`] (each
+//! popup), [`app`] (routing), [`ui`] (drawing).
 
 pub mod action;
 pub mod app;
 pub mod driver;
 pub mod feed;
-pub mod form;
 pub mod keys;
+pub mod layout;
+pub mod lists;
+pub mod popup;
+pub mod table;
+pub mod text;
 pub mod ui;
+pub mod view;
+pub mod widgets;
 
 #[cfg(test)]
 mod tests;
@@ -61,7 +71,7 @@ fn mouse(event: MouseEvent, screen: ratatui::layout::Rect, app: &App) -> Option<
         MouseEventKind::ScrollUp => Some(Action::Up),
         MouseEventKind::ScrollDown => Some(Action::Down),
         MouseEventKind::Down(MouseButton::Left) => {
-            ui::mapping_row_at(screen, app.selected, event.column, event.row).map(Action::Select)
+            ui::mapping_row_at(screen, app, event.column, event.row).map(Action::Select)
         }
         _ => None,
     }
@@ -91,8 +101,8 @@ async fn event_loop(
                 continue;
             }
             Some(event) = keys.next() => match event? {
-                Event::Key(key) if key.kind == KeyEventKind::Press => keys::action(&app.mode, key),
-                Event::Mouse(m) if matches!(app.mode, app::Mode::Normal) => {
+                Event::Key(key) if key.kind == KeyEventKind::Press => keys::action(app.context(), key),
+                Event::Mouse(m) if matches!(app.mode, popup::Mode::Normal) => {
                     let size = terminal.size()?;
                     mouse(m, ratatui::layout::Rect::new(0, 0, size.width, size.height), &app)
                 }
@@ -108,6 +118,12 @@ async fn event_loop(
         // Something happened (a key, a resize, an event, a tick): draw it.
         dirty = true;
         if let Some(effect) = action.and_then(|a| app.update(a)) {
+            if let Effect::Dump(file) = &effect {
+                // The screen is the terminal's, not the engine's: written here.
+                let said = dump(terminal, &app, file);
+                let _ = done_tx.send(said);
+                continue;
+            }
             let driver = driver.clone();
             let done = done_tx.clone();
             tokio::spawn(async move {
@@ -171,8 +187,34 @@ async fn apply(driver: &impl Driver, effect: Effect) -> Result<String, String> {
             .set_batch_size(uuid, n)
             .await
             .map(|m| format!("BatchSize of {} is now {n}", m.queue)),
+        Effect::Dump(file) => Ok(format!("{file}: the screen is written by the console")),
     };
     result.map_err(|e| e.to_string())
+}
+
+/// `:dump FILE`: draws the screen once more and writes it as text.
+fn dump(terminal: &mut ratatui::DefaultTerminal, app: &App, file: &str) -> Result<String, String> {
+    let frame = terminal
+        .draw(|frame| ui::draw(frame, app))
+        .map_err(|e| format!("cannot draw the screen: {e}"))?;
+    let text = screen_text(frame.buffer);
+    std::fs::write(file, &text).map_err(|e| format!("cannot write {file}: {e}"))?;
+    Ok(format!(
+        "the screen ({} lines) is in {file}",
+        text.lines().count()
+    ))
+}
+
+/// A screen as text: one line per row, without trailing spaces.
+pub fn screen_text(buffer: &ratatui::buffer::Buffer) -> String {
+    let width = usize::from(buffer.area.width.max(1));
+    let mut out = String::new();
+    for row in buffer.content.chunks(width) {
+        let line: String = row.iter().map(|c| c.symbol()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// Writes bytes to a file in the working directory.

@@ -4,8 +4,8 @@
 
 use super::app::App;
 use super::feed::EngineFeed;
-use super::form::Choices;
 use super::ui;
+use super::view::Choices;
 use crate::engine::tests::{Function, Harness, Setup, numbered};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -23,25 +23,27 @@ fn screen(app: &App) -> Vec<String> {
         .collect()
 }
 
-/// The value in `column` of the mappings table's first row.
+/// The number in `column` of the mappings table's first row. Numbers and
+/// their headers are right-aligned: the number ends where its header does.
 fn cell(app: &App, column: &str) -> String {
     let lines = screen(app);
     let header = lines
         .iter()
         .position(|l| l.contains("IN FLIGHT"))
         .expect("the mappings table's header");
-    let start = lines[header]
+    let at = lines[header]
         .find(&format!(" {column} "))
         .map(|i| i + 1)
-        .or_else(|| lines[header].find(&format!("│{column} ")).map(|i| i + 3))
         .unwrap_or_else(|| panic!("no column {column} in {}", lines[header]));
-    // Up to where the next column's name starts.
-    let after = start + column.len();
-    let end = lines[header][after..]
-        .find(|c: char| c != ' ')
-        .map_or(after + 8, |i| after + i);
-    let row = &lines[header + 1];
-    row.get(start..end).unwrap_or_default().trim().to_owned()
+    // In characters: the borders are more than a byte each.
+    let end = lines[header][..at].chars().count() + column.chars().count();
+    let row: Vec<char> = lines[header + 1].chars().collect();
+    let before: String = row[..end.min(row.len())].iter().collect();
+    before
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn console(h: &Harness) -> (App, EngineFeed) {

@@ -95,6 +95,22 @@ pub enum DeadLetterReason {
     TooLarge { bytes: usize },
 }
 
+impl DeadLetterReason {
+    /// The reason in a word, read back from its text as Display writes it
+    /// (the journal keeps the text): `retries`, `expired`, `too large`.
+    pub fn word_of(text: &str) -> &'static str {
+        if text.starts_with("function failed ") {
+            "retries"
+        } else if text.starts_with("message expired") {
+            "expired"
+        } else if text.starts_with("record is ") {
+            "too large"
+        } else {
+            "other"
+        }
+    }
+}
+
 impl std::fmt::Display for DeadLetterReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -207,4 +223,27 @@ where
         }
     }
     Err(last.unwrap_or_else(|| SourceError::Config("the broker has no endpoints".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeadLetterReason;
+
+    #[test]
+    fn each_reason_reads_back_as_its_word() {
+        let reasons = [
+            (
+                DeadLetterReason::RetriesExhausted {
+                    attempts: 6,
+                    last_error: Some("OrderError: bad".into()),
+                },
+                "retries",
+            ),
+            (DeadLetterReason::Expired, "expired"),
+            (DeadLetterReason::TooLarge { bytes: 7_000_000 }, "too large"),
+        ];
+        for (reason, word) in reasons {
+            assert_eq!(DeadLetterReason::word_of(&reason.to_string()), word);
+        }
+    }
 }

@@ -1,26 +1,19 @@
 //! The add-mapping form (`n`): each field checked as Lambda checks
 //! CreateEventSourceMapping, with the error beside the field.
 
-use crate::config::Config;
+use super::Reaction;
+use crate::console::action::{Action, Effect};
+use crate::console::text::filter_criteria_of_text;
+use crate::console::view::Choices;
+use crate::console::widgets::{centred, panel};
 use crate::mapping::{MappingSpec, SourceAccessConfiguration, SourceAccessType};
 use crate::validation;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
-use std::sync::Arc;
-
-/// What the form checks against and picks from: the config's brokers,
-/// functions and secrets.
-#[derive(Debug, Clone, Default)]
-pub struct Choices {
-    pub config: Arc<Config>,
-}
-
-impl Choices {
-    pub fn from_config(config: &Config) -> Choices {
-        Choices {
-            config: Arc::new(config.clone()),
-        }
-    }
-}
 
 pub const LABELS: [&str; 8] = [
     "Broker",
@@ -91,6 +84,21 @@ impl MappingForm {
         };
     }
 
+    pub fn on(&mut self, action: Action) -> Reaction {
+        match action {
+            Action::PromptKey(key) => self.input(key),
+            Action::NextField => self.move_focus(true),
+            Action::PrevField => self.move_focus(false),
+            Action::Confirm => {
+                if let Ok(spec) = self.spec() {
+                    return Reaction::Run(Effect::Create(Box::new(spec)));
+                }
+            }
+            _ => {}
+        }
+        Reaction::Stay
+    }
+
     pub fn input(&mut self, key: crossterm::event::KeyEvent) {
         self.fields[self.focused].input(key);
         self.check();
@@ -132,9 +140,7 @@ impl MappingForm {
             .ok()
             .flatten(),
             enabled: Some(true),
-            filter_criteria: super::app::filter_criteria_of_text(&self.value(FILTER))
-                .ok()
-                .flatten(),
+            filter_criteria: filter_criteria_of_text(&self.value(FILTER)).ok().flatten(),
             source_access_configurations: access,
             scaling_config: None,
         }
@@ -163,7 +169,7 @@ impl MappingForm {
                 &spec.source_access_configurations,
                 engine,
             )),
-            match super::app::filter_criteria_of_text(&self.value(FILTER)) {
+            match filter_criteria_of_text(&self.value(FILTER)) {
                 Err(not_json) => Some(not_json),
                 Ok(_) => message(validation::filter_criteria(&spec)),
             },
@@ -183,5 +189,55 @@ impl MappingForm {
     /// The error of the field being edited, shown in full under the fields.
     pub fn focused_error(&self) -> Option<&str> {
         self.errors[self.focused].as_deref()
+    }
+}
+
+/// The form over the screen: each field, its error beside it, and the
+/// focused field's error in full below.
+pub fn draw(frame: &mut Frame, form: &MappingForm) {
+    // Beside a field there is room for a short sentence only.
+    const FULL_ERROR_ROWS: u16 = 3;
+    let area = centred(
+        frame.area(),
+        100,
+        LABELS.len() as u16 * 2 + 2 + FULL_ERROR_ROWS,
+    );
+    frame.render_widget(Clear, area);
+    let block = panel("New mapping", true);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [fields, full_error] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(FULL_ERROR_ROWS)]).areas(inner);
+    if let Some(e) = form.focused_error() {
+        frame.render_widget(
+            Paragraph::new(e)
+                .style(Style::new().fg(Color::Red))
+                .wrap(Wrap { trim: true }),
+            full_error,
+        );
+    }
+    let rows = Layout::vertical(vec![Constraint::Length(2); LABELS.len()]).split(fields);
+    for (i, label) in LABELS.iter().enumerate() {
+        let [name, value, error] = Layout::horizontal([
+            Constraint::Length(19),
+            Constraint::Length(40),
+            Constraint::Fill(1),
+        ])
+        .areas(rows[i]);
+        let style = if i == form.focused {
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        frame.render_widget(Span::styled(format!("{label:>17}: "), style), name);
+        frame.render_widget(&form.fields[i], value);
+        if let Some(e) = &form.errors[i] {
+            frame.render_widget(
+                Paragraph::new(e.as_str())
+                    .style(Style::new().fg(Color::Red))
+                    .wrap(Wrap { trim: true }),
+                error,
+            );
+        }
     }
 }
