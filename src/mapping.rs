@@ -322,6 +322,12 @@ pub fn function_arn(name: &str, function: &crate::invoke::FunctionConfig) -> Str
             "arn:aws:lambda:{}:000000000000:function:{l}",
             function.region.as_deref().unwrap_or("us-east-1")
         ),
-        None => format!("arn:aws:lambda:local:000000000000:function:{name}"),
+        None => unknown_function_arn(name),
     }
+}
+
+/// The ARN a mapping shows for a function the config does not define
+/// (the check refuses such a mapping; this is what it is refused with).
+pub fn unknown_function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:local:000000000000:function:{name}")
 }

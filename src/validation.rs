@@ -1,6 +1,6 @@
 //! The one check of a mapping against the configuration.
 //!
-//! The config file, the REST API (through [`crate::engine::Control`]) and the
+//! The config file, the REST API (through the engine's Control) and the
 //! console's form and prompts all refuse a mapping through these functions,
 //! so each rule is written once and every front door says the same words.
 //! [`check_mapping`] runs every rule; the per-field functions are the same
@@ -283,15 +283,6 @@ pub fn check_engine(settings: &EngineSettings) -> Result<(), InvalidSetting> {
     max_redeliveries(settings.max_redeliveries)
 }
 
-impl From<InvalidMapping> for crate::engine::ControlError {
-    fn from(e: InvalidMapping) -> Self {
-        match e.refusal {
-            Refusal::NotFound => Self::NotFound(e.message),
-            Refusal::Invalid => Self::Invalid(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,10 +455,6 @@ command = ["true"]
         assert_eq!(e.field, "FunctionName");
         assert!(e.message.starts_with("Function not found: nowhere."), "{e}");
         assert!(e.message.contains("[functions.nowhere]"), "{e}");
-        assert!(matches!(
-            crate::engine::ControlError::from(e),
-            crate::engine::ControlError::NotFound(_)
-        ));
     }
 
     #[test]

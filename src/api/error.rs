@@ -3,7 +3,7 @@
 
 use super::guard::Refused;
 use super::sigv4::SigError;
-use crate::engine::ControlError;
+use crate::engine::{ControlError, Kind};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -73,25 +73,28 @@ impl From<Refused> for ApiError {
 
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
-        match e {
-            ControlError::NotFound(m) => Self::not_found(m),
-            ControlError::Invalid(e) => Self::invalid(e.message),
-            ControlError::ReadOnly(m) => Self {
+        let message = e.to_string();
+        match e.kind() {
+            Kind::NotFound => Self::not_found(message),
+            Kind::Invalid => Self::invalid(message),
+            Kind::ReadOnly => Self {
                 status: StatusCode::FORBIDDEN,
                 kind: "AccessDeniedException",
-                message: m,
+                message,
             },
-            ControlError::Conflict(m) => Self {
+            Kind::Conflict => Self {
                 status: StatusCode::CONFLICT,
                 kind: "ResourceConflictException",
-                message: m,
+                message,
             },
-            ControlError::Failed(m) => {
-                tracing::error!("API request failed: {m}");
+            Kind::Failed => {
+                // The whole chain of causes, in one line.
+                let message = crate::error_text::causes(&e);
+                tracing::error!("API request failed: {message}");
                 Self {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     kind: "ServiceException",
-                    message: format!("mqtrigger could not complete the request: {m}"),
+                    message: format!("mqtrigger could not complete the request: {message}"),
                 }
             }
         }

@@ -12,7 +12,7 @@ use super::routes::EventSourceMappingConfiguration;
 use super::watch::{self, PREFIX, PROTOCOL, Replayed, ServiceInfo};
 use crate::console::driver::{Changed, Described, Driver};
 use crate::console::view::Choices;
-use crate::engine::{ControlError, FeedItem};
+use crate::engine::{ControlError, FeedItem, Kind};
 use crate::mapping::MappingSpec;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -177,23 +177,23 @@ impl Remote {
         let response = self
             .send(method, path, body)
             .await
-            .map_err(ControlError::Failed)?;
+            .map_err(ControlError::failed)?;
         let status = response.status();
         let kind = error_kind(response.headers());
         let bytes = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
             .await
             .map_err(|_| {
-                ControlError::Failed(format!("mqtrigger at {} stopped answering", self.endpoint))
+                ControlError::failed(format!("mqtrigger at {} stopped answering", self.endpoint))
             })?
             .map_err(|e| {
-                ControlError::Failed(format!("the answer of {} broke off: {e}", self.endpoint))
+                ControlError::failed(format!("the answer of {} broke off: {e}", self.endpoint))
             })?
             .to_bytes();
         if !status.is_success() {
             return Err(self.refusal(status, kind.as_deref(), &bytes, path));
         }
         serde_json::from_slice(&bytes).map_err(|e| {
-            ControlError::Failed(format!(
+            ControlError::failed(format!(
                 "{} answered {path} with something this console does not read ({e}); is it the same mqtrigger version?",
                 self.endpoint
             ))
@@ -217,24 +217,25 @@ impl Remote {
                 if path.starts_with(PREFIX) && message.starts_with("mqtrigger serves") =>
             {
                 // Its fallback answered: an mqtrigger from before /mqtrigger/v1.
-                ControlError::Failed(format!(
+                ControlError::failed(format!(
                     "{} is an mqtrigger without the console's API (an older version: upgrade it to attach a console): {message}",
                     self.endpoint
                 ))
             }
-            (_, Some("ResourceNotFoundException")) => ControlError::NotFound(message),
-            (_, Some("AccessDeniedException")) => ControlError::ReadOnly(message),
-            (_, Some("ResourceConflictException")) => ControlError::Conflict(message),
-            (StatusCode::FORBIDDEN, _) => ControlError::Failed(format!(
+            (_, Some("ResourceNotFoundException")) => remote(Kind::NotFound, message),
+            (_, Some("AccessDeniedException")) => remote(Kind::ReadOnly, message),
+            (_, Some("ResourceConflictException")) => remote(Kind::Conflict, message),
+            (_, Some("InvalidParameterValueException")) => remote(Kind::Invalid, message),
+            (StatusCode::FORBIDDEN, _) => ControlError::failed(format!(
                 "mqtrigger at {} refused this console's signature: {}. The console signs with the AWS CLI's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE); they must be one of the service's [api] access_keys",
                 self.endpoint,
                 message.trim_end_matches('.')
             )),
-            (_, None) => ControlError::Failed(format!(
+            (_, None) => ControlError::failed(format!(
                 "{} is not an mqtrigger API ({path} answered {status}: {message})",
                 self.endpoint
             )),
-            _ => ControlError::Failed(message),
+            _ => ControlError::failed(message),
         }
     }
 
@@ -406,7 +407,7 @@ impl Driver for Remote {
             .call(Method::GET, &format!("{PREFIX}/service"), Bytes::new())
             .await?;
         if info.service != "mqtrigger" || info.protocol != PROTOCOL {
-            return Err(ControlError::Failed(format!(
+            return Err(ControlError::failed(format!(
                 "{} runs {} {} (console protocol {}); this console is mqtrigger {} (protocol {PROTOCOL}): use the same version on both sides",
                 self.endpoint,
                 info.service,
@@ -487,4 +488,9 @@ impl Driver for Remote {
         let _: serde_json::Value = self.call(Method::POST, &path, Bytes::new()).await?;
         Ok(())
     }
+}
+
+/// A service's refusal, in its words.
+fn remote(kind: Kind, message: String) -> ControlError {
+    ControlError::Remote { kind, message }
 }

@@ -151,7 +151,7 @@ async fn apply(driver: &impl Driver, effect: Effect) -> Result<String, String> {
             )
         }),
         Effect::Save(name, bytes) => {
-            save(&name, &bytes).map_err(|e| crate::engine::ControlError::Failed(format!("{e:#}")))
+            save(&name, &bytes).map_err(|e| crate::engine::ControlError::failed(format!("{e:#}")))
         }
         Effect::SetFilter(uuid, criteria) => {
             let removed = criteria.is_none();

@@ -54,7 +54,7 @@ pub(super) async fn invoke_batch(
     batch_id: BatchId,
     mut batch: Batch,
 ) -> Delivered {
-    let engine = &ctx.control.config().engine;
+    let engine = &ctx.env.config().engine;
     let mut backoff = Backoff::new(engine.retry_initial(), engine.retry_max());
     let max_redeliveries = engine.max_redeliveries;
     let mut done = Delivered {

@@ -1,20 +1,60 @@
-//! What every stage of one mapping's task shares: the mapping's identity,
-//! the engine to report to, and the few things the stages remember.
+//! What one mapping's task is given ([`TaskEnv`]: the engine's parts it
+//! may use, and nothing else), and what its stages share ([`Context`]: the
+//! mapping's identity and the few things the stages remember).
 
-use super::Control;
 use super::events::EngineEvent;
+use super::hub::Hub;
+use super::mappings::MappingService;
 use super::unsettled::Unsettled;
+use super::wiring::{Wires, Wiring};
+use crate::config::Config;
 use crate::mapping::{State, StateTransitionReason};
+use crate::secrets::Secrets;
 use crate::source::Delivery;
 use crate::store::BatchRecord;
 use chrono::Utc;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// Why a consuming session ended: what the stages tell the session loop.
+#[derive(Clone, Debug)]
+pub(super) enum SessionEnd {
+    Cancelled,
+    SettingsChanged,
+    Lost(String),
+    Stop(StateTransitionReason, String),
+}
+
+/// The engine's parts a mapping's task may use: where to report (the
+/// hub), the mapping service (to read its mapping, and to record its last
+/// result or its stop code), and where its source and function come from.
+/// It cannot start, stop or change any other mapping.
+pub(crate) struct TaskEnv {
+    pub hub: Arc<Hub>,
+    pub mappings: Arc<MappingService>,
+    pub wiring: Arc<dyn Wiring>,
+    pub secrets: Arc<Secrets>,
+}
+
+impl TaskEnv {
+    pub fn config(&self) -> &Config {
+        self.mappings.config()
+    }
+
+    /// What the wiring needs to connect a source or build a function.
+    pub fn wires(&self) -> Wires<'_> {
+        Wires {
+            config: self.config(),
+            secrets: &self.secrets,
+        }
+    }
+}
+
 pub(super) struct Context {
-    pub control: Control,
+    pub env: Arc<TaskEnv>,
     pub uuid: Uuid,
     pub queue: String,
     pub cancel: CancellationToken,
@@ -27,9 +67,9 @@ pub(super) struct Context {
 }
 
 impl Context {
-    pub fn new(control: Control, uuid: Uuid, queue: String, cancel: CancellationToken) -> Self {
+    pub fn new(env: Arc<TaskEnv>, uuid: Uuid, queue: String, cancel: CancellationToken) -> Self {
         Context {
-            control,
+            env,
             uuid,
             queue,
             cancel,
@@ -40,7 +80,7 @@ impl Context {
     }
 
     pub fn emit(&self, event: EngineEvent) {
-        self.control.emit(event);
+        self.env.hub.emit(event);
     }
 
     /// Messages left the batcher (a batch, a filtered message, a record too
@@ -66,7 +106,7 @@ impl Context {
         error: Option<String>,
         latency: Duration,
     ) {
-        self.control.journal(BatchRecord {
+        self.env.hub.journal(BatchRecord {
             mapping: self.uuid,
             at: Utc::now(),
             messages,
@@ -85,9 +125,10 @@ impl Context {
         if last.as_deref() == Some(result.as_str()) {
             return;
         }
-        let written = self.control.get(self.uuid).and_then(|current| {
+        let mappings = &self.env.mappings;
+        let written = mappings.get(self.uuid).and_then(|current| {
             if current.last_processing_result != result {
-                self.control.modify(self.uuid, |m| {
+                mappings.modify(self.uuid, |m| {
                     m.last_processing_result = result.clone();
                     Ok(())
                 })?;
@@ -105,7 +146,7 @@ impl Context {
     /// mapping whose delete a crash cuts short.
     pub fn stop(&self, code: StateTransitionReason, detail: String) -> anyhow::Result<()> {
         tracing::error!("mapping stopped: {code}: {detail}");
-        self.control.modify(self.uuid, |m| {
+        self.env.mappings.modify(self.uuid, |m| {
             if m.state != State::Deleting {
                 m.state = State::Disabled;
             }

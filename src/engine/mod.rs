@@ -19,14 +19,21 @@
 
 mod attempts;
 mod batch;
+mod cluster;
 mod context;
 mod control;
+mod counting;
+mod error;
 mod events;
 pub mod follow;
+mod hub;
+mod ids;
 mod journal;
+mod mappings;
 mod poller;
 mod replay;
 pub mod retry;
+mod runtime;
 mod settle;
 pub mod stats;
 mod supervisor;
@@ -38,7 +45,7 @@ pub mod wiring;
 pub(crate) mod tests;
 
 pub use batch::{Batch, Batcher, Gathered};
-pub use control::{Control, ControlError};
+pub use control::{Control, ControlError, Kind};
 pub use events::{BatchId, CloseReason, EngineEvent};
 pub use follow::{FeedItem, Snapshot, follow};
 pub use stats::{EngineStats, MappingStats};

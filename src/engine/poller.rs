@@ -7,15 +7,16 @@
 //! (stop, new settings, a lost connection). A stop code ends the task with the reason in the
 //! mapping; a broker that goes away is retried with back-off.
 
+use super::RunSettings;
 use super::attempts::{self, Delivered};
 use super::batch::{Batch, Batcher, Gathered};
-use super::context::Context;
+use super::context::TaskEnv;
+use super::context::{Context, SessionEnd};
 use super::events::BatchId;
 use super::retry::Backoff;
 use super::settle;
 use super::turns::Turns;
 use super::wiring::Consumer;
-use super::{Control, RunSettings};
 use crate::event::EventFrame;
 use crate::invoke::{InvokeError, Invoker};
 use crate::mapping::{Mapping, StateTransitionReason};
@@ -28,25 +29,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// Why a consuming session ended.
-#[derive(Clone, Debug)]
-pub(super) enum SessionEnd {
-    Cancelled,
-    SettingsChanged,
-    Lost(String),
-    Stop(StateTransitionReason, String),
-}
-
 pub(super) async fn run(
-    control: Control,
+    env: Arc<TaskEnv>,
     uuid: Uuid,
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
 ) -> anyhow::Result<()> {
-    let mapping = control.get(uuid)?;
+    let mapping = env.mappings.get(uuid)?;
     let span = tracing::info_span!("mapping", %uuid, function = %mapping.spec.function_name, queue = %mapping.spec.queue());
     let ctx = Arc::new(Context::new(
-        control,
+        env,
         uuid,
         mapping.spec.queue().to_owned(),
         cancel,
@@ -59,26 +51,23 @@ async fn sessions(
     ctx: Arc<Context>,
     mut settings: watch::Receiver<RunSettings>,
 ) -> anyhow::Result<()> {
-    let control = &ctx.control;
-    let mapping = control.get(ctx.uuid)?;
-    let invoker = match control.wiring().invoker(control, &mapping).await {
+    let env = &ctx.env;
+    let mapping = env.mappings.get(ctx.uuid)?;
+    let invoker = match env.wiring.invoker(env.wires(), &mapping).await {
         Ok(i) => i,
         Err(InvokeError::ConfigNotValid(m)) => {
             return ctx.stop(StateTransitionReason::FunctionConfigNotValid, m);
         }
         Err(e) => return ctx.stop(StateTransitionReason::FunctionConfigNotValid, e.to_string()),
     };
-    let mut reconnect = Backoff::new(
-        Duration::from_secs(1),
-        control.config().engine.reconnect_max(),
-    );
+    let mut reconnect = Backoff::new(Duration::from_secs(1), env.config().engine.reconnect_max());
     // Read a refused Secrets Manager secret again once, not forever.
     let mut reread_secret = false;
     loop {
         if ctx.cancel.is_cancelled() {
             return Ok(());
         }
-        let mapping = control.get(ctx.uuid)?;
+        let mapping = env.mappings.get(ctx.uuid)?;
         let current = settings.borrow_and_update().clone();
         let consumer = Consumer {
             mapping: &mapping,
@@ -89,7 +78,7 @@ async fn sessions(
         };
         let connected = tokio::select! {
             _ = ctx.cancel.cancelled() => return Ok(()),
-            s = control.wiring().connect(control, consumer) => s,
+            s = env.wiring.connect(env.wires(), consumer) => s,
         };
         let mut source = match connected {
             Ok(s) => s,
@@ -103,7 +92,7 @@ async fn sessions(
                 }
             }
             Err(SourceError::Authentication(m))
-                if !reread_secret && control.wiring().forget_secret(control, &mapping) =>
+                if !reread_secret && env.wiring.forget_secret(env.wires(), &mapping) =>
             {
                 tracing::warn!("{m}; reading the secret again");
                 reread_secret = true;
@@ -159,7 +148,7 @@ impl Session {
         mapping: &Mapping,
         settings: &RunSettings,
     ) -> Session {
-        let frame = super::event_frame(ctx.control.config(), mapping);
+        let frame = super::event_frame(ctx.env.config(), mapping);
         let slots = settings.concurrency.max(1) as usize;
         Session {
             ctx: ctx.clone(),
@@ -300,7 +289,7 @@ impl Runner {
     }
 
     fn invoke(&mut self, batch: Batch) {
-        let id = self.ctx.control.next_batch_id();
+        let id = self.ctx.env.hub.next_batch_id();
         if let Some(to) = &self.batches
             && to.send((id, batch)).is_ok()
         {

@@ -20,10 +20,9 @@ impl Control {
         self.store()
             .dead_letter(dead_letter)?
             .filter(|l| l.mapping == mapping)
-            .ok_or_else(|| {
-                ControlError::NotFound(format!(
-                    "mapping {mapping} has no dead letter {dead_letter}"
-                ))
+            .ok_or(ControlError::NoSuchDeadLetter {
+                mapping,
+                dead_letter,
             })
     }
 
@@ -47,10 +46,9 @@ impl Control {
             .config()
             .functions
             .get(name)
-            .with_context(|| format!("function `{name}` is not configured"))?;
-        let failed = |e: invoke::InvokeError| ControlError::Failed(e.to_string());
-        let invoker = invoke::build(name, function).await.map_err(failed)?;
-        let response = invoker.invoke(event).await.map_err(failed)?;
+            .ok_or_else(|| ControlError::NoSuchFunction(name.clone()))?;
+        let invoker = invoke::build(name, function).await?;
+        let response = invoker.invoke(event).await?;
         Ok(String::from_utf8_lossy(&response).into_owned())
     }
 
@@ -66,11 +64,7 @@ impl Control {
             .broker(&spec.event_source_arn)
             .context("the mapping's broker is not configured")?;
         let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
-        let secret = self
-            .secrets()
-            .get(secret_arn)
-            .await
-            .map_err(|e| ControlError::Failed(e.to_string()))?;
+        let secret = self.secrets().get(secret_arn).await?;
         let endpoint = broker
             .endpoints
             .first()

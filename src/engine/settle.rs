@@ -4,9 +4,8 @@
 //! the broker is asked to move it.
 
 use super::attempts::{Delivered, Outcome};
-use super::context::Context;
+use super::context::{Context, SessionEnd};
 use super::events::{BatchId, EngineEvent};
-use super::poller::SessionEnd;
 use super::retry::Backoff;
 use crate::mapping::StateTransitionReason;
 use crate::source::{DeadLetterError, DeadLetterReason, Delivery, Source};
@@ -142,7 +141,7 @@ pub(super) async fn dead_letter(
             amqp_headers: source.original_headers(&d.tag),
         })
         .collect();
-    let store = ctx.control.store().clone();
+    let store = ctx.env.mappings.store().clone();
     let journaled = tokio::task::spawn_blocking(move || store.add_dead_letters(&letters)).await?;
     let ids = match journaled {
         Ok(ids) => ids,
@@ -155,7 +154,7 @@ pub(super) async fn dead_letter(
             return Ok(Some(SessionEnd::Lost(problem)));
         }
     };
-    let engine = &ctx.control.config().engine;
+    let engine = &ctx.env.config().engine;
     let mut backoff = Backoff::new(engine.retry_initial(), engine.retry_max());
     loop {
         match source.dead_letter(&deliveries, reason).await {
@@ -182,7 +181,7 @@ pub(super) async fn dead_letter(
         }
     }
     ctx.unsettled.settled(&deliveries);
-    let store = ctx.control.store().clone();
+    let store = ctx.env.mappings.store().clone();
     if let Err(e) = tokio::task::spawn_blocking(move || store.mark_moved(&ids)).await? {
         tracing::warn!("the dead letters moved, but the journal could not say so: {e:#}");
     }

@@ -2,14 +2,16 @@
 //! started again, with back-off. One mapping's trouble must neither take
 //! the others down nor leave this one silently dead.
 
-use super::{Control, RunSettings, poller, retry};
+use super::context::TaskEnv;
+use super::{RunSettings, poller, retry};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub(super) async fn supervise(
-    control: Control,
+    env: Arc<TaskEnv>,
     uuid: Uuid,
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
@@ -17,7 +19,7 @@ pub(super) async fn supervise(
     let mut backoff = retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         let poller = tokio::spawn(poller::run(
-            control.clone(),
+            env.clone(),
             uuid,
             cancel.clone(),
             settings.clone(),
@@ -32,7 +34,7 @@ pub(super) async fn supervise(
             return;
         }
         tracing::error!(mapping = %uuid, "mapping task failed ({why}); restarting it");
-        let _ = control.modify(uuid, |m| {
+        let _ = env.mappings.modify(uuid, |m| {
             m.last_processing_result = format!("PROBLEM: mqtrigger restarts this mapping: {why}");
             Ok(())
         });

@@ -6,11 +6,10 @@
 //! functions written in Rust (`crate::source::memory`), so batching,
 //! retries and settling are tested without any broker running.
 
-use super::Control;
-use crate::config::BrokerEngine;
+use crate::config::{BrokerEngine, Config};
 use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{Mapping, SourceAccessType};
-use crate::secrets::SecretError;
+use crate::secrets::{SecretError, Secrets};
 use crate::source::activemq::{ActiveMqSource, StompConfig};
 use crate::source::rabbitmq::{LargeFrames, RabbitConfig, RabbitSource};
 use crate::source::{SeenBefore, Source, SourceError};
@@ -30,24 +29,32 @@ pub struct Consumer<'a> {
     pub in_order: bool,
 }
 
+/// What the wiring may read: the config's brokers and functions, and the
+/// secrets.
+#[derive(Clone, Copy)]
+pub struct Wires<'a> {
+    pub config: &'a Config,
+    pub secrets: &'a Secrets,
+}
+
 pub trait Wiring: Send + Sync + 'static {
     /// Connects to the mapping's queue.
     fn connect<'a>(
         &'a self,
-        engine: &'a Control,
+        wires: Wires<'a>,
         consumer: Consumer<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>>;
 
     /// The mapping's function.
     fn invoker<'a>(
         &'a self,
-        engine: &'a Control,
+        wires: Wires<'a>,
         mapping: &'a Mapping,
     ) -> BoxFuture<'a, Result<Arc<dyn Invoker>, InvokeError>>;
 
     /// The broker refused the credentials: forget a cached secret that may
     /// have been rotated since. True when there was one, to read again.
-    fn forget_secret(&self, _engine: &Control, _mapping: &Mapping) -> bool {
+    fn forget_secret(&self, _wires: Wires<'_>, _mapping: &Mapping) -> bool {
         false
     }
 }
@@ -63,20 +70,20 @@ pub struct Configured {
 impl Wiring for Configured {
     fn connect<'a>(
         &'a self,
-        engine: &'a Control,
+        wires: Wires<'a>,
         consumer: Consumer<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>> {
-        Box::pin(connect(engine, consumer, self))
+        Box::pin(connect(wires, consumer, self))
     }
 
     fn invoker<'a>(
         &'a self,
-        engine: &'a Control,
+        wires: Wires<'a>,
         mapping: &'a Mapping,
     ) -> BoxFuture<'a, Result<Arc<dyn Invoker>, InvokeError>> {
         Box::pin(async move {
             let name = &mapping.spec.function_name;
-            let function = engine.config().functions.get(name).ok_or_else(|| {
+            let function = wires.config.functions.get(name).ok_or_else(|| {
                 InvokeError::ConfigNotValid(format!(
                     "function `{name}` is not defined; add a [functions.{name}] section"
                 ))
@@ -90,21 +97,21 @@ impl Wiring for Configured {
         })
     }
 
-    fn forget_secret(&self, engine: &Control, mapping: &Mapping) -> bool {
+    fn forget_secret(&self, wires: Wires<'_>, mapping: &Mapping) -> bool {
         let uri = mapping
             .spec
             .access(SourceAccessType::BasicAuth)
             .unwrap_or_default();
-        engine.secrets().forget(uri)
+        wires.secrets.forget(uri)
     }
 }
 
 async fn connect(
-    engine: &Control,
+    wires: Wires<'_>,
     consumer: Consumer<'_>,
     shared: &Configured,
 ) -> Result<Box<dyn Source>, SourceError> {
-    let config = engine.config();
+    let config = wires.config;
     let spec = &consumer.mapping.spec;
     let uuid = consumer.mapping.uuid;
     let broker = config.broker(&spec.event_source_arn).ok_or_else(|| {
@@ -114,14 +121,10 @@ async fn connect(
         ))
     })?;
     let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
-    let secret = engine
-        .secrets()
-        .get(secret_arn)
-        .await
-        .map_err(|e| match e {
-            SecretError::Config(m) => SourceError::Config(m),
-            SecretError::Unavailable(m) => SourceError::Connection(m),
-        })?;
+    let secret = wires.secrets.get(secret_arn).await.map_err(|e| match e {
+        SecretError::Config(m) => SourceError::Config(m),
+        SecretError::Unavailable(m) => SourceError::Connection(m),
+    })?;
     match broker.engine {
         BrokerEngine::Rabbitmq => {
             let source = RabbitSource::connect(RabbitConfig {

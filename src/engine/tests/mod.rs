@@ -10,7 +10,7 @@ mod settling;
 mod stopping;
 
 use crate::config::Config;
-use crate::engine::wiring::{Consumer, Wiring};
+use crate::engine::wiring::{Consumer, Wires, Wiring};
 use crate::engine::{Control, MappingStats};
 use crate::event::bodies;
 use crate::invoke::{InvokeError, Invoker};
@@ -145,7 +145,7 @@ struct MemoryWiring {
 impl Wiring for MemoryWiring {
     fn connect<'a>(
         &'a self,
-        _engine: &'a Control,
+        _wires: Wires<'a>,
         consumer: Consumer<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>> {
         Box::pin(async move {
@@ -156,7 +156,7 @@ impl Wiring for MemoryWiring {
 
     fn invoker<'a>(
         &'a self,
-        _engine: &'a Control,
+        _wires: Wires<'a>,
         _mapping: &'a Mapping,
     ) -> BoxFuture<'a, Result<Arc<dyn Invoker>, InvokeError>> {
         Box::pin(async move {

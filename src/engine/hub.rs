@@ -1,0 +1,112 @@
+//! Where the engine's events meet its counts: every event is counted and
+//! then broadcast under one lock, so a watcher that starts from a snapshot
+//! and applies each event after it has the engine's very numbers. The hub
+//! also hands out batch ids and takes batch outcomes for the journal.
+
+use super::events::EngineEvent;
+use super::ids::BatchId;
+use super::journal::Journal;
+use super::stats::{EngineStats, MappingStats};
+use crate::store::{BatchRecord, Store};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Events queued for each watcher before it lags (and takes a snapshot).
+const EVENTS_QUEUED: usize = 4096;
+
+pub(crate) struct Hub {
+    events: broadcast::Sender<EngineEvent>,
+    /// The counts every event makes; emitting holds this lock, so a
+    /// snapshot and the events sent after it never overlap.
+    stats: Arc<Mutex<EngineStats>>,
+    next_batch: AtomicU64,
+    /// Batch outcomes go to the store from a thread of their own, so a
+    /// disk write never sits between two invocations.
+    journal: Mutex<Option<Journal>>,
+}
+
+/// Takes a lock even if a thread panicked while holding it: what it
+/// guards here (counts, maps of tasks) stays usable, and the engine must
+/// keep running its other mappings.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hub {
+    pub(crate) fn new(store: &Arc<Store>) -> Hub {
+        let (events, _) = broadcast::channel(EVENTS_QUEUED);
+        let stats = Arc::new(Mutex::new(EngineStats::default()));
+        // The owner writes the counts of what it runs to a shared store;
+        // this reads them (and holds only the counts, not the engine).
+        let counted = stats.clone();
+        store.count_with(Box::new(move |mappings| {
+            let stats = lock(&counted);
+            mappings
+                .iter()
+                .filter_map(|u| Some((*u, serde_json::to_string(stats.mappings.get(u)?).ok()?)))
+                .collect()
+        }));
+        Hub {
+            events,
+            stats,
+            next_batch: AtomicU64::new(1),
+            journal: Mutex::new(Some(Journal::start(store.clone()))),
+        }
+    }
+
+    /// Counts the event, then tells the watchers, under one lock: see [`Self::watch`].
+    pub(crate) fn emit(&self, event: EngineEvent) {
+        let mut stats = lock(&self.stats);
+        stats.apply(&event);
+        // Nobody listening is fine.
+        let _ = self.events.send(event);
+    }
+
+    /// The events from now on. To count them, start from [`Self::watch`].
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    /// The counts as they are, and the events after them: apply each event
+    /// to the snapshot ([`EngineStats::apply`]) and the numbers stay exact.
+    pub(crate) fn watch(&self) -> (EngineStats, broadcast::Receiver<EngineEvent>) {
+        let stats = lock(&self.stats);
+        (stats.clone(), self.events.subscribe())
+    }
+
+    pub(crate) fn stats(&self, mapping: Uuid) -> MappingStats {
+        lock(&self.stats).of(mapping)
+    }
+
+    pub(crate) fn all_stats(&self) -> EngineStats {
+        lock(&self.stats).clone()
+    }
+
+    /// Who runs each mapping, as the counts know it.
+    pub(crate) fn owners(&self) -> std::collections::HashMap<Uuid, Uuid> {
+        lock(&self.stats).owners.clone()
+    }
+
+    /// A new batch's id.
+    pub(crate) fn next_batch_id(&self) -> BatchId {
+        BatchId(self.next_batch.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queues a batch outcome for the store (the batch history is for
+    /// people; a crash may lose its last entries, never a message).
+    pub(crate) fn journal(&self, record: BatchRecord) {
+        if let Some(j) = lock(&self.journal).as_ref() {
+            j.record(record);
+        }
+    }
+
+    /// Writes the history queued so far and lets the store go.
+    pub(crate) async fn finish_journal(&self) {
+        let journal = lock(&self.journal).take();
+        if let Some(j) = journal {
+            j.finish().await;
+        }
+    }
+}

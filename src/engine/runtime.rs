@@ -1,0 +1,129 @@
+//! The runtime: the task of each mapping this instance runs, started,
+//! told of new settings, and stopped. It decides nothing about mappings;
+//! it runs what it is told to, and gives each task only its
+//! [`TaskEnv`](super::context::TaskEnv).
+
+use super::RunSettings;
+use super::context::TaskEnv;
+use super::hub::lock;
+use super::supervisor::supervise;
+use crate::mapping::Mapping;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct Runner {
+    cancel: CancellationToken,
+    settings: watch::Sender<RunSettings>,
+    task: JoinHandle<()>,
+}
+
+pub(crate) struct Runtime {
+    env: Arc<TaskEnv>,
+    runners: Mutex<HashMap<Uuid, Runner>>,
+    /// With a store shared by several instances: the mappings this one may
+    /// run (`store::ownership`). None: all of them.
+    owned: Mutex<Option<BTreeSet<Uuid>>>,
+}
+
+impl Runtime {
+    pub(crate) fn new(env: Arc<TaskEnv>, shared: bool) -> Runtime {
+        Runtime {
+            env,
+            runners: Mutex::new(HashMap::new()),
+            owned: Mutex::new(shared.then(BTreeSet::new)),
+        }
+    }
+
+    /// Runs the mapping, if it is this instance's to run (another
+    /// instance's runs there; it is started here if it becomes this one's).
+    pub(crate) fn spawn(&self, m: &Mapping) {
+        if !self.owns(m.uuid) {
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let (settings, settings_rx) = watch::channel(RunSettings::of(m));
+        let task = tokio::spawn(supervise(
+            self.env.clone(),
+            m.uuid,
+            cancel.clone(),
+            settings_rx,
+        ));
+        let old = lock(&self.runners).insert(
+            m.uuid,
+            Runner {
+                cancel,
+                settings,
+                task,
+            },
+        );
+        if let Some(old) = old {
+            old.cancel.cancel();
+        }
+        self.report_running();
+    }
+
+    /// Stops the mapping's task and waits for it: the batches with the
+    /// function finish and are settled.
+    pub(crate) async fn stop(&self, uuid: Uuid) {
+        let runner = lock(&self.runners).remove(&uuid);
+        if let Some(runner) = runner {
+            runner.cancel.cancel();
+            let _ = runner.task.await;
+        }
+        self.report_running();
+    }
+
+    /// Stops every task, as a shutdown does.
+    pub(crate) async fn stop_all(&self) {
+        let runners: Vec<Runner> = lock(&self.runners).drain().map(|(_, r)| r).collect();
+        for r in &runners {
+            r.cancel.cancel();
+        }
+        for r in runners {
+            let _ = r.task.await;
+        }
+        self.report_running();
+    }
+
+    /// Tells a running task the mapping's settings. Only a change is sent:
+    /// the session starts again for each change it is told of.
+    pub(crate) fn push_settings(&self, m: &Mapping) {
+        if let Some(runner) = lock(&self.runners).get(&m.uuid) {
+            let settings = RunSettings::of(m);
+            runner.settings.send_if_modified(|now| {
+                let changed = *now != settings;
+                *now = settings;
+                changed
+            });
+        }
+    }
+
+    /// A task runs the mapping here now.
+    pub(crate) fn runs(&self, uuid: Uuid) -> bool {
+        lock(&self.runners).contains_key(&uuid)
+    }
+
+    pub(crate) fn owns(&self, uuid: Uuid) -> bool {
+        lock(&self.owned).as_ref().is_none_or(|o| o.contains(&uuid))
+    }
+
+    /// The mappings this instance may run from now on. Those it runs and
+    /// no longer owns are the caller's to stop.
+    pub(crate) fn set_owned(&self, owned: BTreeSet<Uuid>) {
+        *lock(&self.owned) = Some(owned);
+    }
+
+    /// The mappings running here now.
+    pub(crate) fn running(&self) -> BTreeSet<Uuid> {
+        lock(&self.runners).keys().copied().collect()
+    }
+
+    /// Tells the ownership what runs now (see `Store::report_running`).
+    pub(crate) fn report_running(&self) {
+        self.env.mappings.store().report_running(self.running());
+    }
+}
