@@ -6,6 +6,7 @@
 //! library; the CLI drives it through [`engine::Control`].
 
 pub mod api;
+pub mod aws;
 pub mod bench;
 pub mod config;
 pub mod console;

@@ -320,7 +320,10 @@ pub fn function_arn(name: &str, function: &crate::invoke::FunctionConfig) -> Str
         Some(l) if l.starts_with("arn:") => l.clone(),
         Some(l) => format!(
             "arn:aws:lambda:{}:000000000000:function:{l}",
-            function.region.as_deref().unwrap_or("us-east-1")
+            function
+                .region
+                .as_deref()
+                .unwrap_or(crate::aws::DEFAULT_REGION)
         ),
         None => unknown_function_arn(name),
     }

@@ -159,12 +159,11 @@ impl Secrets {
             .settings
             .endpoint_url
             .as_deref()
-            .is_some_and(crate::invoke::lambda::is_loopback);
+            .is_some_and(crate::aws::is_loopback);
         if local {
-            loader =
-                loader.credentials_provider(crate::invoke::lambda::local_credentials(None).await);
+            loader = loader.credentials_provider(crate::aws::local_credentials(None).await);
             if self.settings.region.is_none() {
-                loader = loader.region(Region::new("us-east-1"));
+                loader = loader.region(Region::new(crate::aws::DEFAULT_REGION));
             }
         }
         loader.load().await

@@ -100,26 +100,20 @@ fn remote_error<
 /// the instance metadata service for one, and warn when there is none.
 /// A service with `[api] region` takes only signatures for its region.
 pub fn loopback_region() -> Region {
-    ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .into_iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .map(|r| r.trim().to_owned())
-        .find(|r| !r.is_empty())
-        .map(Region::new)
-        .unwrap_or_else(|| Region::new("us-east-1"))
+    crate::aws::environment_region()
 }
 
 pub async fn client(endpoint: &str) -> aws_sdk_lambda::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if crate::invoke::lambda::is_loopback(endpoint) {
+    if crate::aws::is_loopback(endpoint) {
         loader = loader
-            .credentials_provider(crate::invoke::lambda::local_credentials(None).await)
+            .credentials_provider(crate::aws::local_credentials(None).await)
             .region(loopback_region());
     }
     let shared = loader.load().await;
     let mut config = aws_sdk_lambda::config::Builder::from(&shared).endpoint_url(endpoint);
     if shared.region().is_none() {
-        config = config.region(Region::new("us-east-1"));
+        config = config.region(Region::new(crate::aws::DEFAULT_REGION));
     }
     aws_sdk_lambda::Client::from_conf(config.build())
 }
@@ -290,11 +284,7 @@ fn to_json_fields(
     v
 }
 
-/// An instance's short name in tables: the first 8 digits of its id, as
-/// `mqtrigger instances` shows it.
-pub fn short_id(id: uuid::Uuid) -> String {
-    id.simple().to_string()[..8].to_owned()
-}
+pub use crate::store::short_id;
 
 /// Adds what mqtrigger knows beyond Lambda's fields to each mapping, under
 /// `"Mqtrigger"`: its counts, and with a shared store the instance running

@@ -10,8 +10,6 @@
 
 use super::routes::EventSourceMappingConfiguration;
 use super::watch::{self, PREFIX, PROTOCOL, Replayed, ServiceInfo};
-use crate::console::driver::{Changed, Described, Driver};
-use crate::console::view::Choices;
 use crate::engine::{ControlError, FeedItem, Kind};
 use crate::mapping::MappingSpec;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -251,11 +249,72 @@ impl Remote {
         self.call(Method::GET, &path, Bytes::new()).await
     }
 
-    async fn update(&self, uuid: Uuid, change: serde_json::Value) -> Result<Changed> {
-        let m: EventSourceMappingConfiguration = self
-            .call(Method::PUT, &format!("{MAPPINGS}{uuid}"), json(&change))
+    /// UpdateEventSourceMapping with these fields.
+    pub async fn update(
+        &self,
+        uuid: Uuid,
+        change: serde_json::Value,
+    ) -> Result<EventSourceMappingConfiguration> {
+        self.call(Method::PUT, &format!("{MAPPINGS}{uuid}"), json(&change))
+            .await
+    }
+
+    /// What runs there, checked to be an mqtrigger speaking this console's protocol.
+    pub async fn service(&self) -> Result<ServiceInfo> {
+        let info: ServiceInfo = self
+            .call(Method::GET, &format!("{PREFIX}/service"), Bytes::new())
             .await?;
-        Ok(changed(m))
+        if info.service != "mqtrigger" || info.protocol != PROTOCOL {
+            return Err(ControlError::failed(format!(
+                "{} runs {} {} (console protocol {}); this console is mqtrigger {} (protocol {PROTOCOL}): use the same version on both sides",
+                self.endpoint,
+                info.service,
+                info.version,
+                info.protocol,
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        Ok(info)
+    }
+
+    /// The service's snapshot, then its events, reconnecting when it goes
+    /// away (saying so with [`FeedItem::Lost`]).
+    pub fn follow(&self) -> mpsc::Receiver<FeedItem> {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(self.clone().keep_following(tx));
+        rx
+    }
+
+    /// CreateEventSourceMapping.
+    pub async fn create(&self, spec: &MappingSpec) -> Result<EventSourceMappingConfiguration> {
+        self.call(Method::POST, MAPPINGS, json(spec)).await
+    }
+
+    /// DeleteEventSourceMapping.
+    pub async fn delete(&self, uuid: Uuid) -> Result<EventSourceMappingConfiguration> {
+        self.call(Method::DELETE, &format!("{MAPPINGS}{uuid}"), Bytes::new())
+            .await
+    }
+
+    /// Invokes the mapping's function with a dead letter's record.
+    pub async fn replay(&self, mapping: Uuid, letter: i64) -> Result<String> {
+        let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}/replay");
+        let r: Replayed = self.call(Method::POST, &path, Bytes::new()).await?;
+        Ok(r.response)
+    }
+
+    /// Invokes the mapping's function with this event.
+    pub async fn replay_event(&self, mapping: Uuid, event: Bytes) -> Result<String> {
+        let path = format!("{PREFIX}/mappings/{mapping}/replay");
+        let r: Replayed = self.call(Method::POST, &path, event).await?;
+        Ok(r.response)
+    }
+
+    /// Puts a dead letter back on its queue.
+    pub async fn republish(&self, mapping: Uuid, letter: i64) -> Result<()> {
+        let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}/republish");
+        let _: serde_json::Value = self.call(Method::POST, &path, Bytes::new()).await?;
+        Ok(())
     }
 
     /// Follows the event stream until it ends, fails or the console goes.
@@ -358,32 +417,19 @@ fn json(value: &impl serde::Serialize) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
 
-fn changed(m: EventSourceMappingConfiguration) -> Changed {
-    Changed {
-        uuid: m.uuid,
-        function_name: m
-            .function_arn
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-        queue: m.queues.into_iter().next().unwrap_or_default(),
-    }
-}
-
 /// The AWS CLI's credentials and region; a loopback endpoint without any
 /// signs with dummy ones.
 async fn credentials(endpoint: &str) -> (SharedCredentialsProvider, String) {
     let region = |r: Option<&aws_config::Region>| {
         r.map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into())
+            .unwrap_or_else(|| crate::aws::DEFAULT_REGION.into())
     };
-    if crate::invoke::lambda::is_loopback(endpoint) {
+    if crate::aws::is_loopback(endpoint) {
         // A region too, as `mqtrigger mappings` gives one: else the SDK
         // asks the instance metadata service for one, and warns when
         // there is none.
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .credentials_provider(crate::invoke::lambda::local_credentials(None).await)
+            .credentials_provider(crate::aws::local_credentials(None).await)
             .region(super::client::loopback_region())
             .load()
             .await;
@@ -399,95 +445,6 @@ async fn credentials(endpoint: &str) -> (SharedCredentialsProvider, String) {
         ))
     });
     (provider, region(shared.region()))
-}
-
-impl Driver for Remote {
-    async fn describe(&self) -> Result<Described> {
-        let info: ServiceInfo = self
-            .call(Method::GET, &format!("{PREFIX}/service"), Bytes::new())
-            .await?;
-        if info.service != "mqtrigger" || info.protocol != PROTOCOL {
-            return Err(ControlError::failed(format!(
-                "{} runs {} {} (console protocol {}); this console is mqtrigger {} (protocol {PROTOCOL}): use the same version on both sides",
-                self.endpoint,
-                info.service,
-                info.version,
-                info.protocol,
-                env!("CARGO_PKG_VERSION")
-            )));
-        }
-        Ok(Described {
-            endpoint: Some(self.endpoint.clone()),
-            readonly: info.readonly,
-            max_redeliveries: info.max_redeliveries,
-            choices: Choices::from_config(&info.config()),
-            notice: None,
-            instance: info.instance,
-        })
-    }
-
-    fn follow(&self) -> mpsc::Receiver<FeedItem> {
-        let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(self.clone().keep_following(tx));
-        rx
-    }
-
-    async fn enable(&self, uuid: Uuid) -> Result<Changed> {
-        self.update(uuid, serde_json::json!({ "Enabled": true }))
-            .await
-    }
-
-    async fn disable(&self, uuid: Uuid) -> Result<Changed> {
-        self.update(uuid, serde_json::json!({ "Enabled": false }))
-            .await
-    }
-
-    async fn set_batch_size(&self, uuid: Uuid, n: u32) -> Result<Changed> {
-        self.update(uuid, serde_json::json!({ "BatchSize": n }))
-            .await
-    }
-
-    async fn set_filter_criteria(
-        &self,
-        uuid: Uuid,
-        criteria: Option<serde_json::Value>,
-    ) -> Result<Changed> {
-        // Lambda reads an empty FilterCriteria as "no filter".
-        let criteria = criteria.unwrap_or_else(|| serde_json::json!({}));
-        self.update(uuid, serde_json::json!({ "FilterCriteria": criteria }))
-            .await
-    }
-
-    async fn create(&self, spec: MappingSpec) -> Result<Changed> {
-        let m: EventSourceMappingConfiguration =
-            self.call(Method::POST, MAPPINGS, json(&spec)).await?;
-        Ok(changed(m))
-    }
-
-    async fn delete(&self, uuid: Uuid) -> Result<Changed> {
-        let m: EventSourceMappingConfiguration = self
-            .call(Method::DELETE, &format!("{MAPPINGS}{uuid}"), Bytes::new())
-            .await?;
-        Ok(changed(m))
-    }
-
-    async fn replay(&self, mapping: Uuid, letter: i64) -> Result<String> {
-        let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}/replay");
-        let r: Replayed = self.call(Method::POST, &path, Bytes::new()).await?;
-        Ok(r.response)
-    }
-
-    async fn replay_event(&self, mapping: Uuid, event: Bytes) -> Result<String> {
-        let path = format!("{PREFIX}/mappings/{mapping}/replay");
-        let r: Replayed = self.call(Method::POST, &path, event).await?;
-        Ok(r.response)
-    }
-
-    async fn republish(&self, mapping: Uuid, letter: i64) -> Result<()> {
-        let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}/republish");
-        let _: serde_json::Value = self.call(Method::POST, &path, Bytes::new()).await?;
-        Ok(())
-    }
 }
 
 /// A service's refusal, in its words.

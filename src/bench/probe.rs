@@ -5,17 +5,14 @@
 use base64::Engine;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A body starts with its publish time: 20 decimal digits of nanoseconds.
 pub const STAMP_LEN: usize = 20;
 
-pub fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos()
-}
+/// The wall clock in nanoseconds since the epoch: the bench's stamps and
+/// the Lambda test server's spans read the same clock.
+pub use crate::invoke::lambda_server::now_ns;
 
 /// A body of `size` bytes (at least the stamp) stamped with now.
 pub fn stamped_body(size: usize) -> Vec<u8> {

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod layout;
 pub mod lists;
 pub mod popup;
+mod remote;
 pub mod table;
 pub mod text;
 pub mod ui;

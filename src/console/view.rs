@@ -180,9 +180,9 @@ impl View {
     pub fn owner(&self, mapping: Uuid) -> String {
         match self.stats.owners.get(&mapping) {
             Some(owner) if self.instance == Some(*owner) => {
-                format!("{}*", crate::api::client::short_id(*owner))
+                format!("{}*", crate::store::short_id(*owner))
             }
-            Some(owner) => crate::api::client::short_id(*owner),
+            Some(owner) => crate::store::short_id(*owner),
             None => "none".into(),
         }
     }

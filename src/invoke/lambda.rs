@@ -14,25 +14,21 @@
 //!   service, which hangs off EC2), and when there are no credentials the
 //!   requests are signed with the dummy `mqtrigger-local` ones.
 
+use super::lambda_answer::function_failed;
 use super::lambda_http::{self, TurnClient, Unsent};
 use super::{FunctionConfig, InvokeError, Invoked, Invoker, Turn};
+pub use crate::aws::LOCAL_ACCESS_KEY;
+use crate::aws::{DEFAULT_REGION, is_loopback, local_credentials, local_region_chain};
 use crate::error_text::causes;
 use aws_config::BehaviorVersion;
-use aws_config::environment::{
-    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
-};
-use aws_config::meta::credentials::CredentialsProviderChain;
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
+use aws_sdk_lambda::config::Region;
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::timeout::TimeoutConfig;
-use aws_sdk_lambda::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError as ApiError;
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::primitives::SdkBody;
 use aws_sdk_lambda::types::InvocationType;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::future::Future;
@@ -45,79 +41,6 @@ pub const DEFAULT_LAMBDA_TIMEOUT: Duration = Duration::from_secs(super::MAX_TIME
 /// Added to the function's timeout before the client gives up, so Lambda's
 /// own timeout error (a function error with the logs' request id) comes first.
 const CLIENT_GRACE: Duration = Duration::from_secs(5);
-/// How long looking for credentials may take before a local endpoint gets
-/// the dummy ones (a `credential_process` could hang).
-const LOCAL_CREDENTIALS_WAIT: Duration = Duration::from_secs(2);
-/// The access key and secret a local endpoint is signed with when the
-/// environment has no credentials.
-pub const LOCAL_ACCESS_KEY: &str = "mqtrigger-local";
-const DEFAULT_REGION: &str = "us-east-1";
-
-/// What a Lambda-compatible endpoint answers with HTTP 200 and no
-/// `X-Amz-Function-Error` when the function failed: the Runtime Interface
-/// Emulator and `sam local start-lambda` give a thrown error as its
-/// `{"errorType", "errorMessage"}` body, and a timeout as a "Task timed out
-/// after N seconds" message. Lambda itself would have flagged both: so are
-/// they here, as function errors. A response with any other field is the
-/// function's own.
-pub fn hidden_error(payload: &[u8]) -> Option<InvokeError> {
-    const ERROR_FIELDS: &[&str] = &[
-        "errorType",
-        "errorMessage",
-        "stackTrace",
-        "requestId",
-        "cause",
-        "trace",
-    ];
-    // Most answers are the function's own: find out without parsing them.
-    let mentions = |what: &str| memchr::memmem::find(payload, what.as_bytes()).is_some();
-    if !mentions("errorMessage") && !mentions("Task timed out after") {
-        return None;
-    }
-    let text = String::from_utf8_lossy(payload);
-    let timed_out = |m: &str| m.contains("Task timed out after");
-    let function = |error_type: &str| InvokeError::Function {
-        error_type: error_type.to_owned(),
-        payload: text.clone().into_owned(),
-    };
-    match serde_json::from_slice::<serde_json::Value>(payload) {
-        Ok(serde_json::Value::Object(fields)) => {
-            let message = fields.get("errorMessage")?.as_str()?;
-            if !fields.keys().all(|k| ERROR_FIELDS.contains(&k.as_str())) {
-                return None;
-            }
-            match fields.get("errorType").and_then(|t| t.as_str()) {
-                Some(t) => Some(function(t)),
-                None if timed_out(message) => Some(function("Sandbox.Timedout")),
-                None => Some(function("Unhandled")),
-            }
-        }
-        Ok(serde_json::Value::String(message)) if timed_out(&message) => {
-            Some(function("Sandbox.Timedout"))
-        }
-        Err(_) if timed_out(&text) => Some(function("Sandbox.Timedout")),
-        _ => None,
-    }
-}
-
-/// How an Invoke answer that reached the client says the function failed:
-/// Lambda's `X-Amz-Function-Error`, or an error hidden in a 200 (above).
-fn function_failed(function_error: Option<&str>, payload: &[u8]) -> Option<InvokeError> {
-    match function_error {
-        Some(kind) => Some(InvokeError::Function {
-            error_type: kind.to_owned(),
-            payload: String::from_utf8_lossy(payload).into_owned(),
-        }),
-        None => hidden_error(payload),
-    }
-}
-
-/// The same rule on the raw answer, for the HTTP client: it lets the next
-/// batch go before the SDK has parsed this one.
-pub(super) fn answer_succeeded(response: &HttpResponse, body: &[u8]) -> bool {
-    let function_error = response.headers().get("x-amz-function-error");
-    response.status().is_success() && function_failed(function_error, body).is_none()
-}
 
 pub struct LambdaInvoker {
     client: aws_sdk_lambda::Client,
@@ -127,24 +50,6 @@ pub struct LambdaInvoker {
     /// The endpoint URL, or "Lambda in REGION".
     endpoint: String,
     timeout: Duration,
-}
-
-/// A Lambda-compatible server on this machine needs no AWS account.
-pub fn is_loopback(url: &str) -> bool {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl LambdaInvoker {
@@ -408,53 +313,6 @@ fn arn_region(function: &str) -> Option<String> {
     }
 }
 
-/// Region for a local endpoint: the environment, then the profile; never IMDS.
-fn local_region_chain(profile: Option<&str>) -> RegionProviderChain {
-    let mut from_profile = ProfileFileRegionProvider::builder();
-    if let Some(p) = profile {
-        from_profile = from_profile.profile_name(p);
-    }
-    RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(from_profile.build())
-        .or_else(Region::new(DEFAULT_REGION))
-}
-
-/// Credentials for a local endpoint: the environment and the profile (the
-/// configured one first), never IMDS; if they give none within
-/// [`LOCAL_CREDENTIALS_WAIT`], the dummy `mqtrigger-local` ones.
-pub(crate) async fn local_credentials(profile: Option<&str>) -> SharedCredentialsProvider {
-    let mut from_profile = ProfileFileCredentialsProvider::builder();
-    if let Some(p) = profile {
-        from_profile = from_profile.profile_name(p);
-    }
-    let from_env = EnvironmentVariableCredentialsProvider::new();
-    let chain = match profile {
-        Some(_) => CredentialsProviderChain::first_try("Profile", from_profile.build())
-            .or_else("Environment", from_env),
-        None => CredentialsProviderChain::first_try("Environment", from_env)
-            .or_else("Profile", from_profile.build()),
-    };
-    match tokio::time::timeout(LOCAL_CREDENTIALS_WAIT, chain.provide_credentials()).await {
-        Ok(Ok(_)) => SharedCredentialsProvider::new(chain),
-        found => {
-            let why = match found {
-                Ok(Err(e)) => causes(&e),
-                _ => format!("none within {LOCAL_CREDENTIALS_WAIT:?}"),
-            };
-            tracing::debug!(
-                "no AWS credentials ({why}); signing for the local endpoint with dummy ones"
-            );
-            SharedCredentialsProvider::new(Credentials::new(
-                LOCAL_ACCESS_KEY,
-                LOCAL_ACCESS_KEY,
-                None,
-                None,
-                "mqtrigger-local",
-            ))
-        }
-    }
-}
-
 #[derive(Debug, PartialEq)]
 enum Class {
     /// The function cannot be invoked as configured: stop the mapping.
@@ -595,59 +453,6 @@ mod tests {
         ];
         for (code, status, class) in cases {
             assert_eq!(class_of(code, status), class, "{code} {status}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod hidden_error_tests {
-    use super::*;
-
-    fn error_type(payload: &str) -> Option<String> {
-        match hidden_error(payload.as_bytes()) {
-            Some(InvokeError::Function { error_type, .. }) => Some(error_type),
-            Some(other) => panic!("{other:?}"),
-            None => None,
-        }
-    }
-
-    #[test]
-    fn errors_answered_with_200_are_function_errors() {
-        assert_eq!(
-            error_type(
-                r#"{"errorType":"ValueError","errorMessage":"bad order","stackTrace":["a"]}"#
-            )
-            .as_deref(),
-            Some("ValueError")
-        );
-        assert_eq!(
-            error_type(
-                r#"{"errorMessage":"2026-12-01T10:00:00Z 1f2e Task timed out after 3.00 seconds"}"#
-            )
-            .as_deref(),
-            Some("Sandbox.Timedout")
-        );
-        assert_eq!(
-            error_type(r#""Task timed out after 3.00 seconds""#).as_deref(),
-            Some("Sandbox.Timedout")
-        );
-        assert_eq!(
-            error_type("Task timed out after 3.00 seconds").as_deref(),
-            Some("Sandbox.Timedout")
-        );
-    }
-
-    #[test]
-    fn a_response_of_the_functions_own_is_not_an_error() {
-        for ok in [
-            r#"{"handled":3}"#,
-            r#"{"errorMessage":"none","status":"done"}"#,
-            r#"{"errorType":"NotReally"}"#,
-            r#""fine""#,
-            "",
-            "null",
-        ] {
-            assert_eq!(error_type(ok), None, "{ok}");
         }
     }
 }

@@ -20,7 +20,7 @@
 //!   while it waits: the connector gives up after `limit` ([`GaveUp`]), and
 //!   the SDK has no operation timeout of its own.
 
-use super::lambda::answer_succeeded;
+use super::lambda_answer::answer_succeeded;
 use super::{NotSent, Turn};
 use aws_sdk_lambda::config::ConfigBag;
 use aws_sdk_lambda::primitives::SdkBody;

@@ -14,6 +14,7 @@ use std::time::Duration;
 pub mod bootstrap;
 pub mod command;
 pub mod lambda;
+mod lambda_answer;
 mod lambda_http;
 pub mod lambda_server;
 pub mod lanes;
@@ -227,9 +228,7 @@ pub async fn build(name: &str, config: &FunctionConfig) -> Result<Arc<dyn Invoke
         )));
     }
     if let Some(argv) = &config.bootstrap {
-        let region = std::env::var("AWS_REGION")
-            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|_| "us-east-1".into());
+        let region = crate::aws::environment_region().to_string();
         return Ok(Arc::new(bootstrap::BootstrapInvoker::new(
             bootstrap::Settings {
                 name: name.to_owned(),

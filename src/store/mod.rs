@@ -10,6 +10,7 @@
 //! its own, so a call from any thread or runtime just waits for them.
 
 mod ownership;
+mod pg;
 mod postgres;
 mod sqlite;
 
@@ -331,6 +332,12 @@ impl Store {
     pub fn batches(&self, mapping: Uuid, limit: usize) -> Result<Vec<BatchRecord>> {
         self.backend.batches(mapping, limit)
     }
+}
+
+/// An instance's short name in tables: the first 8 digits of its id, as
+/// `mqtrigger instances` shows it.
+pub fn short_id(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_owned()
 }
 
 fn parse_mapping(uuid: Uuid, text: &str) -> Result<Mapping> {

@@ -32,7 +32,7 @@
 //! lease are ended by the others (`pg_terminate_backend`), so a cut-off
 //! instance's locks do not outlive the lease.
 
-use super::postgres::{connect, describe};
+use super::pg::{connect, describe};
 use anyhow::{Result, anyhow};
 use chrono::{DateTime, Utc};
 use postgres::Client;
@@ -197,7 +197,7 @@ impl Owner {
             let mut client = connect(&self.config, &self.place)?;
             let me = self.instance;
             let name = session_name(me);
-            let host = super::postgres::hostname();
+            let host = super::pg::hostname();
             let pid = std::process::id() as i32;
             client
                 .execute(

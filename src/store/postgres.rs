@@ -11,10 +11,11 @@
 //! mapping is `ownership.rs`'s.
 
 use super::ownership::Ownership;
+use super::pg::{connect, describe, hostname};
 use super::{BATCHES_KEPT, Backend, BatchRecord, DeadLetter};
 use crate::mapping::{Mapping, MappingSpec};
 use anyhow::{Context, Result, anyhow, bail};
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,32 +121,6 @@ fn place_of(config: &postgres::Config) -> String {
         config.get_user().unwrap_or("?"),
         config.get_dbname().unwrap_or("?")
     )
-}
-
-/// One line from a PostgreSQL error: the server's own message when it
-/// sent one.
-pub(super) fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text = format!("{text}: {s}");
-                source = s.source();
-            }
-            text
-        }
-    }
-}
-
-pub(super) fn connect(config: &postgres::Config, place: &str) -> Result<Client> {
-    config.connect(NoTls).map_err(|e| {
-        anyhow!(
-            "cannot reach the PostgreSQL store {place}: {}; check --store (or [store] url) and that PostgreSQL runs",
-            describe(&e)
-        )
-    })
 }
 
 impl PgStore {
@@ -275,12 +250,6 @@ impl PgStore {
         rx.recv()
             .map_err(|_| anyhow!("the PostgreSQL store {} is closed", self.place))?
     }
-}
-
-pub(super) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// Makes or upgrades the tables, one instance at a time; true when there
