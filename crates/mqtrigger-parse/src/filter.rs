@@ -6,8 +6,6 @@
 //! field that holds an array in the event matches when any element does.
 //! Patterns are checked when a mapping is created or updated, with Lambda's
 //! kind of error, so a bad filter never reaches a running mapping.
-//!
-//! (Not yet wired into the engine: the config still refuses FilterCriteria.)
 
 use serde_json::{Map, Value};
 
