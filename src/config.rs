@@ -559,4 +559,26 @@ SourceAccessConfigurations = [
             assert_eq!(e.line, Some(key_line), "{e}");
         }
     }
+
+    /// The config fuzz target reaches the parsing and the locating of errors
+    /// only (`mqtrigger_parse::fuzzing::config_parser`); its seeds also go
+    /// through the whole of `Config::parse` here, checks included.
+    #[test]
+    fn the_fuzz_seeds_parse_or_name_a_line_of_their_file() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/config_parser");
+        for seed in std::fs::read_dir(&dir).unwrap() {
+            let seed = seed.unwrap().path();
+            let Ok(text) = std::fs::read_to_string(&seed) else {
+                continue;
+            };
+            if let Err(e) = Config::parse(&seed, &text) {
+                assert!(
+                    e.to_string().starts_with(&seed.display().to_string()),
+                    "{e}"
+                );
+                let lines = text.matches('\n').count() + 1;
+                assert!(e.line.is_none_or(|l| (1..=lines).contains(&l)), "{e}");
+            }
+        }
+    }
 }

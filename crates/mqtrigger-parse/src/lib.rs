@@ -12,3 +12,9 @@
 pub mod config_text;
 pub mod filter;
 pub mod stomp;
+
+// The fuzz targets' bodies are compiled for fuzz/ (the `fuzzing` feature)
+// and for this crate's tests, which replay fuzz/seeds through them; the
+// service never carries their assertions.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
