@@ -6,6 +6,7 @@
 
 use crate::invoke::FunctionConfig;
 use crate::mapping::MappingSpec;
+use mqtrigger_parse::config_text::ConfigText;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -201,14 +202,10 @@ impl EngineSettings {
     }
 }
 
-/// A config file that could not be used: names the file, the line and what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct ConfigError {
-    pub path: PathBuf,
-    pub line: Option<usize>,
-    pub message: String,
-}
+/// A config file that could not be used: names the file, the line and what
+/// to fix. It is made where the file's text is parsed and located
+/// (`mqtrigger_parse::config_text`), so the fuzz target reaches it.
+pub use mqtrigger_parse::config_text::ConfigError;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -221,27 +218,14 @@ impl Config {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let at = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
-            path: path.to_owned(),
-            line: span.map(|s| line_of(text, s.start)),
-            message,
-        };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            // toml's own message repeats the source; the first line of
-            // `message()` is the part a user needs.
-            let message = e.message().trim();
-            let message = match e.span().and_then(|s| key_of_value_at(text, s.start)) {
-                Some(key) => format!("{key}: {message}"),
-                None => message.to_owned(),
-            };
-            at(e.span(), message)
-        })?;
+        let file = ConfigText::new(path, text);
+        let raw: RawConfig = file.deserialize()?;
 
         for (i, broker) in raw.brokers.iter().enumerate() {
             let span = Some(broker.span());
             let b = broker.get_ref();
             if raw.brokers[..i].iter().any(|o| o.get_ref().arn == b.arn) {
-                return Err(at(
+                return Err(file.error_at(
                     span,
                     format!(
                         "broker `{}`: another broker has the same arn `{}`",
@@ -250,7 +234,7 @@ impl Config {
                 ));
             }
             if b.endpoints.is_empty() {
-                return Err(at(
+                return Err(file.error_at(
                     span,
                     format!(
                         "broker `{}`: `endpoints` is empty; give at least one URL",
@@ -259,29 +243,27 @@ impl Config {
                 ));
             }
             for url in &b.endpoints {
-                check_endpoint(b.engine, url)
-                    .map_err(|m| at(span.clone(), format!("broker `{}`: {m}", b.name)))?;
+                check_endpoint(b.engine, url).map_err(|m| {
+                    file.error_at(span.clone(), format!("broker `{}`: {m}", b.name))
+                })?;
             }
         }
         for (name, function) in &raw.functions {
-            function.get_ref().validate().map_err(|m| ConfigError {
-                path: path.to_owned(),
-                line: Some(key_line(text, function.span().start, first_word(&m))),
-                message: format!("[functions.{name}]: {m}"),
+            function.get_ref().validate().map_err(|m| {
+                file.error_in_table(
+                    function.span().start,
+                    first_word(&m),
+                    format!("[functions.{name}]: {m}"),
+                )
             })?;
         }
 
-        check_api(&raw.api).map_err(|(key, message)| ConfigError {
-            path: path.to_owned(),
-            line: table_start(text, "api").map(|start| key_line(text, start, key)),
-            message: format!("[api]: {message}"),
+        check_api(&raw.api).map_err(|(key, message)| {
+            file.error_in_named_table("api", key, format!("[api]: {message}"))
         })?;
 
-        crate::validation::check_engine(&raw.engine).map_err(|e| ConfigError {
-            path: path.to_owned(),
-            line: table_start(text, "engine").map(|start| key_line(text, start, e.key)),
-            message: format!("[engine]: {e}"),
-        })?;
+        crate::validation::check_engine(&raw.engine)
+            .map_err(|e| file.error_in_named_table("engine", e.key, format!("[engine]: {e}")))?;
 
         let mut config = Config {
             path: path.to_owned(),
@@ -302,15 +284,12 @@ impl Config {
             let span = spanned.span();
             let spec = spanned.into_inner();
             let what = format!("mapping of `{}` to {:?}", spec.function_name, spec.queues);
-            crate::validation::check_mapping(&spec, &config).map_err(|e| ConfigError {
-                path: path.to_owned(),
-                line: Some(key_line(text, span.start, e.field)),
-                message: format!("{what}: {e}"),
-            })?;
+            crate::validation::check_mapping(&spec, &config)
+                .map_err(|e| file.error_in_table(span.start, e.field, format!("{what}: {e}")))?;
             // A duplicate is about the file, not the mapping: Control refuses
             // the same at run time with Lambda's ResourceConflictException.
             if config.mappings.iter().any(|m| m.conflicts_with(&spec)) {
-                return Err(at(
+                return Err(file.error_at(
                     Some(span),
                     format!(
                         "{what}: the same function is already mapped to this queue (Lambda allows one such mapping)"
@@ -369,91 +348,6 @@ fn first_word(message: &str) -> &str {
         .split(|c: char| !c.is_alphanumeric() && c != '_')
         .next()
         .unwrap_or_default()
-}
-
-/// The line where `key` is written inside the table that starts at `start`;
-/// the table's first line when the key is not written.
-fn key_line(text: &str, start: usize, key: &str) -> usize {
-    let header_of = |line: &str| {
-        let line = line.trim();
-        line.starts_with('[').then(|| {
-            line.trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_owned()
-        })
-    };
-    let rest = text.get(start..).unwrap_or_default();
-    // Sub-tables of the table (`[mappings.ScalingConfig]` under
-    // `[[mappings]]`) are searched too: a key may be written as one.
-    let table = rest.lines().next().and_then(header_of);
-    let own_key = table.as_ref().map(|t| format!("{t}.{key}"));
-    // toml's span of an array-of-tables entry may cover only its header, so
-    // search on to the next table header that is not a sub-table.
-    let mut offset = start;
-    for (i, line) in rest.split_inclusive('\n').enumerate() {
-        let line_text = line.trim();
-        if let Some(header) = header_of(line).filter(|_| i > 0) {
-            let is_own = own_key
-                .as_ref()
-                .is_some_and(|k| header == *k || header.starts_with(&format!("{k}.")));
-            if !key.is_empty() && is_own {
-                return line_of(text, offset);
-            }
-            match &table {
-                Some(t) if header.starts_with(&format!("{t}.")) => {
-                    offset += line.len();
-                    continue;
-                }
-                _ => break,
-            }
-        }
-        let rest = line_text
-            .strip_prefix(key)
-            .or_else(|| line_text.strip_prefix(&format!("\"{key}\"")));
-        if !key.is_empty() && rest.is_some_and(|r| r.trim_start().starts_with('=')) {
-            return line_of(text, offset);
-        }
-        offset += line.len();
-    }
-    line_of(text, start)
-}
-
-/// Where the `[name]` table starts, if the file has one.
-fn table_start(text: &str, name: &str) -> Option<usize> {
-    let header = format!("[{name}]");
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim() == header {
-            return Some(offset);
-        }
-        offset += line.len();
-    }
-    None
-}
-
-/// The key whose value starts at `offset` (`BatchSize = "ten"` → `BatchSize`),
-/// so a type error from serde, which names only the types, names the field.
-fn key_of_value_at(text: &str, offset: usize) -> Option<&str> {
-    let before = text.get(..offset)?;
-    let line = &before[before.rfind('\n').map_or(0, |n| n + 1)..];
-    let (key, between) = line.rsplit_once('=')?;
-    if !between.chars().all(|c| c.is_whitespace() || c == '[') {
-        return None;
-    }
-    let key = key
-        .trim_end()
-        .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
-        .next()?
-        .trim_matches('"');
-    (!key.is_empty()).then_some(key)
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 fn check_endpoint(engine: BrokerEngine, url: &str) -> Result<(), String> {
@@ -595,7 +489,11 @@ SourceAccessConfigurations = [
         let e = error_of(&dup);
         assert!(e.message.contains("already mapped"), "{e}");
         let second = dup.rfind("[[mappings]]").unwrap();
-        assert_eq!(e.line, Some(line_of(&dup, second)), "{e}");
+        assert_eq!(
+            e.line,
+            Some(ConfigText::new(Path::new("t.toml"), &dup).line_of(second)),
+            "{e}"
+        );
 
         let e = error_of(&GOOD.replace("\"rabbitmq\"", "\"activemq\""));
         assert!(e.message.contains("stomp://"), "{e}");
@@ -659,6 +557,28 @@ SourceAccessConfigurations = [
             let e = error_of(&api(body));
             assert!(e.message.starts_with(&format!("[api]: {names}")), "{e}");
             assert_eq!(e.line, Some(key_line), "{e}");
+        }
+    }
+
+    /// The config fuzz target reaches the parsing and the locating of errors
+    /// only (`mqtrigger_parse::fuzzing::config_parser`); its seeds also go
+    /// through the whole of `Config::parse` here, checks included.
+    #[test]
+    fn the_fuzz_seeds_parse_or_name_a_line_of_their_file() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/config_parser");
+        for seed in std::fs::read_dir(&dir).unwrap() {
+            let seed = seed.unwrap().path();
+            let Ok(text) = std::fs::read_to_string(&seed) else {
+                continue;
+            };
+            if let Err(e) = Config::parse(&seed, &text) {
+                assert!(
+                    e.to_string().starts_with(&seed.display().to_string()),
+                    "{e}"
+                );
+                let lines = text.matches('\n').count() + 1;
+                assert!(e.line.is_none_or(|l| (1..=lines).contains(&l)), "{e}");
+            }
         }
     }
 }
