@@ -9,6 +9,7 @@ pub mod api;
 pub mod aws;
 pub mod bench;
 pub mod config;
+pub mod config_file;
 pub mod console;
 pub mod engine;
 pub mod error_text;

@@ -34,6 +34,8 @@
 //! would break it for no gain.
 
 use crate::config::ApiSettings;
+use crate::validation::split_host;
+pub use crate::validation::{check_allowed_host, check_allowed_origin};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use std::collections::HashSet;
@@ -289,63 +291,10 @@ fn check_content_type(
     }
 }
 
-/// `name`, `name:port` or `[v6]:port`, lowercase: the host and the port.
-fn split_host(value: &str) -> Option<(&str, Option<u16>)> {
-    let (host, port) = match value.strip_prefix('[') {
-        Some(rest) => {
-            let end = rest.find(']')? + 2;
-            (&value[..end], &value[end..])
-        }
-        None => match value.find(':') {
-            Some(colon) => (&value[..colon], &value[colon..]),
-            None => (value, ""),
-        },
-    };
-    if host.is_empty() || host == "[]" {
-        return None;
-    }
-    match port {
-        "" => Some((host, None)),
-        p => Some((host, Some(p.strip_prefix(':')?.parse().ok()?))),
-    }
-}
-
 fn quoted(value: &str) -> String {
     match value.char_indices().nth(QUOTED_LIMIT) {
         Some((cut, _)) => format!("{}…", &value[..cut]),
         None => value.to_owned(),
-    }
-}
-
-/// An `[api] allowed_hosts` entry must be what a Host header carries.
-pub fn check_allowed_host(host: &str) -> Result<(), String> {
-    let plain = !host.contains("://") && !host.contains(['/', ' ', '*']);
-    if plain && split_host(&host.to_ascii_lowercase()).is_some() {
-        Ok(())
-    } else {
-        Err("write it as the Host header carries it, a name or name:port (`ops-1`, `ops-1:9001`), without a scheme, path or wildcard".into())
-    }
-}
-
-/// An `[api] allowed_origins` entry must be an origin as a browser sends it.
-pub fn check_allowed_origin(origin: &str) -> Result<(), String> {
-    if origin == "null" {
-        return Err("`null` is the origin of sandboxed pages and local files: any page can send it, so it cannot be allowed".into());
-    }
-    let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
-        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
-        scheme_ok
-            && split_host(rest).is_some()
-            && !rest.contains(['/', '?', '#', '*', ' '])
-            && rest == rest.to_ascii_lowercase()
-    });
-    if well_formed {
-        Ok(())
-    } else {
-        Err("write it as a browser sends it, scheme://host[:port] in lowercase without a path or trailing slash (`http://ops-ui:8080`); there is no wildcard".into())
     }
 }
 

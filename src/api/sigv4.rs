@@ -11,9 +11,7 @@
 use axum::http::{HeaderMap, Method, Uri};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::fmt;
 
 /// How far a request's clock may be from ours, as on AWS.
 const MAX_SKEW: chrono::Duration = chrono::Duration::minutes(5);
@@ -23,22 +21,7 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// sign `/mqtrigger/v1` requests for too.
 pub const SERVICE: &str = "lambda";
 
-/// An `[api] access_keys` entry.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessKey {
-    pub id: String,
-    pub secret: String,
-}
-
-impl fmt::Debug for AccessKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessKey")
-            .field("id", &self.id)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
+pub use crate::config::AccessKey;
 
 /// Why a request was refused. The texts are AWS's; none holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
