@@ -13,7 +13,7 @@
 use super::ack_order::InOrderAcks;
 use super::shared::Lease;
 use super::stomp::Frame;
-use super::stomp_link::parse_endpoint;
+use super::stomp_link::{classify_error, parse_endpoint};
 use super::stomp_link::{Messages, Outgoing, StompConnections, StompKey, StompLink};
 use super::{
     DeadLetterReason, Delivery, DeliveryTag, SeenBefore, SettleError, Source, SourceError,
@@ -62,18 +62,6 @@ pub struct ActiveMqSource {
     /// With `ack:client`: the delivery order, for cumulative ACKs.
     in_order: Option<InOrderAcks>,
     unsubscribed: bool,
-}
-
-/// Reads ActiveMQ's ERROR frames: a refused login and a refused read have
-/// their own stop codes.
-pub(super) fn classify_error(text: &str, what: &str) -> SourceError {
-    if text.contains("password is invalid") || text.contains("User name") {
-        SourceError::Authentication(format!("ActiveMQ refused the login {what}: {text}"))
-    } else if text.contains("not authorized") {
-        SourceError::Authorization(format!("ActiveMQ denied access {what}: {text}"))
-    } else {
-        SourceError::Connection(format!("ActiveMQ sent an error {what}: {text}"))
-    }
 }
 
 fn now_ms() -> i64 {

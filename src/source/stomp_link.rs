@@ -15,7 +15,6 @@
 //! mapping reconnects.
 
 use super::SourceError;
-use super::activemq::classify_error;
 use super::shared::{Connections, Shareable};
 use super::stomp::{Frame, Inbound, StompCodec};
 use crate::config::Secret;
@@ -29,6 +28,18 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
+
+/// Reads ActiveMQ's ERROR frames: a refused login and a refused read have
+/// their own stop codes.
+pub(crate) fn classify_error(text: &str, what: &str) -> SourceError {
+    if text.contains("password is invalid") || text.contains("User name") {
+        SourceError::Authentication(format!("ActiveMQ refused the login {what}: {text}"))
+    } else if text.contains("not authorized") {
+        SourceError::Authorization(format!("ActiveMQ denied access {what}: {text}"))
+    } else {
+        SourceError::Connection(format!("ActiveMQ sent an error {what}: {text}"))
+    }
+}
 
 /// How often we offer and ask for heart-beats, in milliseconds.
 const HEARTBEAT_MS: u32 = 10_000;
