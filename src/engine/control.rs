@@ -34,6 +34,9 @@ mod changes;
 type Result<T, E = ControlError> = std::result::Result<T, E>;
 
 struct Inner {
+    /// What the mappings' tasks are given; replay and republish use its
+    /// wiring too, so they go over the sources' connections.
+    env: Arc<TaskEnv>,
     hub: Arc<Hub>,
     mappings: Arc<MappingService>,
     runtime: Arc<Runtime>,
@@ -82,7 +85,7 @@ impl Control {
             wiring,
             secrets: secrets.clone(),
         });
-        let runtime = Arc::new(Runtime::new(env, shared));
+        let runtime = Arc::new(Runtime::new(env.clone(), shared));
         let cluster = Arc::new(Cluster {
             hub: hub.clone(),
             mappings: mappings.clone(),
@@ -108,6 +111,7 @@ impl Control {
         cluster.follow();
         Ok(Control {
             inner: Arc::new(Inner {
+                env,
                 hub,
                 mappings,
                 runtime,
@@ -138,6 +142,10 @@ impl Control {
 
     pub fn is_readonly(&self) -> bool {
         self.inner.mappings.is_readonly()
+    }
+
+    pub(super) fn task_env(&self) -> &TaskEnv {
+        &self.inner.env
     }
 
     /// Refuses a change, replay or republish under `--readonly`.

@@ -3,16 +3,11 @@
 //! the message back on its source queue, to go through the mapping again.
 
 use super::{Control, ControlError};
-use crate::config::BrokerEngine;
-use crate::event::original;
 use crate::invoke;
-use crate::mapping::SourceAccessType;
-use crate::publish;
 use crate::store::DeadLetter;
-use anyhow::Context;
+use uuid::Uuid;
 
 type Result<T, E = ControlError> = std::result::Result<T, E>;
-use uuid::Uuid;
 
 impl Control {
     /// A dead letter of this mapping's journal, and no other's.
@@ -53,55 +48,20 @@ impl Control {
     }
 
     /// Publishes the dead letter to the queue it came from: its body, with
-    /// the properties and headers it had (`event::original`).
+    /// the properties and headers it had (`source::original`), over the
+    /// broker connections the mappings share, confirmed by the broker.
     pub async fn republish(&self, mapping: Uuid, dead_letter: i64) -> Result<()> {
         self.check_writable()?;
         let letter = self.letter_of(mapping, dead_letter)?;
         let mapping = self.get(letter.mapping)?;
-        let spec = &mapping.spec;
-        let broker = self
-            .config()
-            .broker(&spec.event_source_arn)
-            .context("the mapping's broker is not configured")?;
-        let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
-        let secret = self.secrets().get(secret_arn).await?;
-        let endpoint = broker
-            .endpoints
-            .first()
-            .context("the broker has no endpoints")?;
-        let (scheme, rest) = endpoint
-            .split_once("://")
-            .context("a broker endpoint is not a URL")?;
-        let user = |s: &str| {
-            s.replace('%', "%25")
-                .replace('@', "%40")
-                .replace(':', "%3A")
-                .replace('/', "%2F")
-        };
-        let auth = format!("{}:{}", user(&secret.username), user(&secret.password));
-        match broker.engine {
-            BrokerEngine::Rabbitmq => {
-                let vhost = spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
-                let url = format!(
-                    "{scheme}://{auth}@{}/{}",
-                    rest.trim_end_matches('/'),
-                    user(vhost)
-                );
-                let message = original::from_rmq(
-                    &letter.record,
-                    letter.amqp_headers.as_deref(),
-                    &letter.body,
-                    &secret.username,
-                );
-                publish::publish(&url, spec.queue(), &message, 1, false).await?
-            }
-            BrokerEngine::Activemq => {
-                let now = chrono::Utc::now().timestamp_millis();
-                let (message, bytes) = original::from_mq(&letter.record, &letter.body, now);
-                let url = format!("{scheme}://{auth}@{rest}");
-                publish::publish(&url, spec.queue(), &message, 1, bytes).await?
-            }
-        }
-        Ok(())
+        let env = self.task_env();
+        env.wiring
+            .republish(env.wires(), &mapping, &letter)
+            .await
+            .map_err(|e| {
+                ControlError::Failed(
+                    anyhow::Error::new(e).context("cannot republish the dead letter"),
+                )
+            })
     }
 }

@@ -11,8 +11,10 @@ use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{Mapping, SourceAccessType};
 use crate::secrets::{SecretError, Secrets};
 use crate::source::activemq::{ActiveMqSource, StompConfig};
-use crate::source::rabbitmq::{LargeFrames, RabbitConfig, RabbitSource};
+use crate::source::rabbitmq::{AmqpTarget, LargeFrames, RabbitConfig, RabbitSource};
 use crate::source::{SeenBefore, Source, SourceError};
+use crate::source::{original, outbound};
+use crate::store::DeadLetter;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
@@ -57,6 +59,21 @@ pub trait Wiring: Send + Sync + 'static {
     fn forget_secret(&self, _wires: Wires<'_>, _mapping: &Mapping) -> bool {
         false
     }
+
+    /// Puts a dead letter back on the mapping's queue as the message it
+    /// was (`source::original`), over the connections the sources share.
+    fn republish<'a>(
+        &'a self,
+        _wires: Wires<'a>,
+        _mapping: &'a Mapping,
+        _letter: &'a DeadLetter,
+    ) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async {
+            Err(SourceError::Config(
+                "this engine's sources cannot republish".into(),
+            ))
+        })
+    }
 }
 
 /// The brokers, secrets and functions of the config file, and the broker
@@ -97,12 +114,90 @@ impl Wiring for Configured {
         })
     }
 
+    fn republish<'a>(
+        &'a self,
+        wires: Wires<'a>,
+        mapping: &'a Mapping,
+        letter: &'a DeadLetter,
+    ) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(republish(wires, mapping, letter, self))
+    }
+
     fn forget_secret(&self, wires: Wires<'_>, mapping: &Mapping) -> bool {
         let uri = mapping
             .spec
             .access(SourceAccessType::BasicAuth)
             .unwrap_or_default();
         wires.secrets.forget(uri)
+    }
+}
+
+/// The broker a mapping reads, and the secret it reads it with.
+async fn broker_and_secret<'a>(
+    wires: Wires<'a>,
+    mapping: &Mapping,
+) -> Result<(&'a crate::config::BrokerConfig, crate::config::Secret), SourceError> {
+    let spec = &mapping.spec;
+    let broker = wires.config.broker(&spec.event_source_arn).ok_or_else(|| {
+        SourceError::Config(format!(
+            "EventSourceArn {} names no configured broker",
+            spec.event_source_arn
+        ))
+    })?;
+    let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
+    let secret = wires.secrets.get(secret_arn).await.map_err(|e| match e {
+        SecretError::Config(m) => SourceError::Config(m),
+        SecretError::Unavailable(m) => SourceError::Connection(m),
+    })?;
+    Ok((broker, secret))
+}
+
+async fn republish(
+    wires: Wires<'_>,
+    mapping: &Mapping,
+    letter: &DeadLetter,
+    shared: &Configured,
+) -> Result<(), SourceError> {
+    let (broker, secret) = broker_and_secret(wires, mapping).await?;
+    let spec = &mapping.spec;
+    let ca_file = broker.ca_file.as_deref();
+    match broker.engine {
+        BrokerEngine::Rabbitmq => {
+            let message = original::from_rmq(
+                &letter.record,
+                letter.amqp_headers.as_deref(),
+                &letter.body,
+                &secret.username,
+            );
+            let vhost = spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
+            crate::source::first_answering(&broker.endpoints, |endpoint| {
+                let target = AmqpTarget {
+                    endpoint,
+                    secret: &secret,
+                    vhost,
+                    ca_file,
+                    // Its headers may need the broker's frame size.
+                    large_frames: true,
+                };
+                outbound::publish_amqp(&shared.amqp, target, spec.queue(), &message)
+            })
+            .await
+        }
+        BrokerEngine::Activemq => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let (message, bytes) = original::from_mq(&letter.record, &letter.body, now);
+            crate::source::first_answering(&broker.endpoints, |endpoint| {
+                outbound::publish_stomp(
+                    &shared.stomp,
+                    endpoint,
+                    &secret,
+                    ca_file,
+                    spec.queue(),
+                    (&message, bytes),
+                )
+            })
+            .await
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 //! tree is ever built for a batch.
 
 pub mod mq;
-pub mod original;
 pub mod rmq;
 
 /// Bytes as a base64 string in JSON (Lambda's encoding of bodies).

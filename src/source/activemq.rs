@@ -13,8 +13,8 @@
 use super::ack_order::InOrderAcks;
 use super::shared::Lease;
 use super::stomp::Frame;
+use super::stomp_link::{Messages, Outgoing, StompConnections, StompLink};
 use super::stomp_link::{classify_error, parse_endpoint};
-use super::stomp_link::{Messages, Outgoing, StompConnections, StompKey, StompLink};
 use super::{
     DeadLetterReason, Delivery, DeliveryTag, SeenBefore, SettleError, Source, SourceError,
 };
@@ -84,23 +84,14 @@ impl ActiveMqSource {
         let (host, port, _) = parse_endpoint(endpoint).map_err(SourceError::Config)?;
         let user = format!("for user '{}' at {host}:{port}", config.secret.username);
         let what = format!("{user} (queue '{}')", config.queue);
-        let key = StompKey {
-            endpoint: endpoint.to_owned(),
-            username: config.secret.username.clone(),
-            password: config.secret.password.clone(),
-            ca_file: config.ca_file.clone(),
-        };
-        let link = config
-            .connections
-            .lease(&key, || {
-                StompLink::connect(
-                    endpoint,
-                    &config.secret,
-                    config.ca_file.as_deref(),
-                    (&user, &what),
-                )
-            })
-            .await?;
+        let link = super::stomp_link::lease(
+            &config.connections,
+            endpoint,
+            &config.secret,
+            config.ca_file.as_deref(),
+            (&user, &what),
+        )
+        .await?;
         let cumulative = config.in_order && config.prefetch <= MAX_CUMULATIVE_PREFETCH;
         let subscription = format!("{}-{}", config.subscription, link.connection().next_id());
         let messages = link.connection().route(&subscription, &config.queue);

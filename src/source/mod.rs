@@ -11,6 +11,9 @@ use std::time::SystemTime;
 pub mod ack_order;
 pub mod activemq;
 pub mod memory;
+pub mod message;
+pub mod original;
+pub mod outbound;
 pub mod rabbitmq;
 pub mod shared;
 /// The STOMP 1.2 frame codec lives in the parsers' crate, so the fuzz

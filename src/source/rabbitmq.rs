@@ -232,6 +232,59 @@ fn tls_config(
     })
 }
 
+/// Where an AMQP connection goes, and as whom.
+#[derive(Clone, Copy)]
+pub struct AmqpTarget<'a> {
+    pub endpoint: &'a str,
+    pub secret: &'a Secret,
+    pub vhost: &'a str,
+    pub ca_file: Option<&'a std::path::Path>,
+    /// The broker's frame size rather than [`FRAME_MAX`].
+    pub large_frames: bool,
+}
+
+/// A connection to `target` from the pool the mappings share, opened if
+/// there is none: the one way mqtrigger connects to RabbitMQ. `what`
+/// names the user and broker in its errors.
+pub async fn lease(
+    connections: &AmqpConnections,
+    target: AmqpTarget<'_>,
+    what: &str,
+) -> Result<Lease<Connection>, SourceError> {
+    let uri = amqp_uri(
+        target.endpoint,
+        target.secret,
+        target.vhost,
+        target.large_frames,
+    )
+    .map_err(SourceError::Config)?;
+    let key = ConnectionKey {
+        endpoint: target.endpoint.to_owned(),
+        username: target.secret.username.clone(),
+        password: target.secret.password.clone(),
+        vhost: target.vhost.to_owned(),
+        large_frames: target.large_frames,
+        ca_file: target.ca_file.map(ToOwned::to_owned),
+    };
+    connections
+        .lease(&key, || async {
+            let properties = ConnectionProperties::default()
+                // No `enable_auto_recover`: with it, lapin 4.12 waits
+                // silently and forever when a broker is stopped (seen
+                // with `rabbitmqctl stop_app`). The engine reconnects
+                // itself, with back-off, and shows the outage in
+                // LastProcessingResult.
+                .with_connection_name("mqtrigger".into());
+            let tls = tls_config(target.ca_file)?;
+            let runtime = lapin::runtime::default_runtime()
+                .map_err(|e| SourceError::Connection(format!("no runtime for lapin: {e}")))?;
+            Connection::connect_uri_with_config(uri, properties, tls, runtime)
+                .await
+                .map_err(|e| classify(&e, what))
+        })
+        .await
+}
+
 impl RabbitSource {
     /// Connects to the first endpoint that answers and starts consuming.
     pub async fn connect(config: RabbitConfig) -> Result<RabbitSource, SourceError> {
@@ -249,39 +302,18 @@ impl RabbitSource {
             config.vhost,
             config.queue
         );
-        let uri = amqp_uri(
-            endpoint,
-            &config.secret,
-            &config.vhost,
-            config.large_frames.needed(),
+        let lease = lease(
+            &config.connections,
+            AmqpTarget {
+                endpoint,
+                secret: &config.secret,
+                vhost: &config.vhost,
+                ca_file: config.ca_file.as_deref(),
+                large_frames: config.large_frames.needed(),
+            },
+            &what,
         )
-        .map_err(SourceError::Config)?;
-        let key = ConnectionKey {
-            endpoint: endpoint.to_owned(),
-            username: config.secret.username.clone(),
-            password: config.secret.password.clone(),
-            vhost: config.vhost.clone(),
-            large_frames: config.large_frames.needed(),
-            ca_file: config.ca_file.clone(),
-        };
-        let lease = config
-            .connections
-            .lease(&key, || async {
-                let properties = ConnectionProperties::default()
-                    // No `enable_auto_recover`: with it, lapin 4.12 waits
-                    // silently and forever when a broker is stopped (seen
-                    // with `rabbitmqctl stop_app`). The engine reconnects
-                    // itself, with back-off, and shows the outage in
-                    // LastProcessingResult.
-                    .with_connection_name("mqtrigger".into());
-                let tls = tls_config(config.ca_file.as_deref())?;
-                let runtime = lapin::runtime::default_runtime()
-                    .map_err(|e| SourceError::Connection(format!("no runtime for lapin: {e}")))?;
-                Connection::connect_uri_with_config(uri, properties, tls, runtime)
-                    .await
-                    .map_err(|e| classify(&e, &what))
-            })
-            .await?;
+        .await?;
         let connection = lease.connection();
         let channel = connection
             .create_channel()
@@ -760,7 +792,7 @@ impl Source for RabbitSource {
             return None;
         };
         let headers = self.properties.get(tag)?.headers().as_ref()?;
-        crate::event::original::keep_headers(headers)
+        crate::source::original::keep_headers(headers)
     }
 
     fn dead_letter_destination(&self) -> String {

@@ -163,6 +163,29 @@ pub fn parse_endpoint(endpoint: &str) -> Result<(String, u16, bool), String> {
     Ok((host.trim_matches(['[', ']']).to_owned(), port, tls))
 }
 
+/// A link to `endpoint` as the secret's user from the pool the mappings
+/// share, connected and logged in if there is none: the one way mqtrigger
+/// connects to ActiveMQ.
+pub async fn lease(
+    connections: &StompConnections,
+    endpoint: &str,
+    secret: &Secret,
+    ca_file: Option<&std::path::Path>,
+    (user, what): (&str, &str),
+) -> Result<super::shared::Lease<StompLink>, SourceError> {
+    let key = StompKey {
+        endpoint: endpoint.to_owned(),
+        username: secret.username.clone(),
+        password: secret.password.clone(),
+        ca_file: ca_file.map(ToOwned::to_owned),
+    };
+    connections
+        .lease(&key, || {
+            StompLink::connect(endpoint, secret, ca_file, (user, what))
+        })
+        .await
+}
+
 impl StompLink {
     /// Connects and logs in. `what` names the user, broker and the first
     /// mapping's queue in this connect's errors; `user` names the user and

@@ -51,7 +51,7 @@ pub struct DeadLetter {
     /// letter is journaled (durably) and the broker still has the message.
     pub moved: bool,
     /// The message's AMQP headers as the broker sent them, in AMQP's own
-    /// encoding of a field table (`event::original::keep_headers`). The
+    /// encoding of a field table (`source::original::keep_headers`). The
     /// record cannot say a header's type (Lambda writes a 32-bit and a
     /// 64-bit integer alike, a table and an array as JSON), and a
     /// republished letter must carry the same types. None for ActiveMQ,

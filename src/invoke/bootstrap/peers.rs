@@ -22,11 +22,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The session whose processes may connect; none until it is known (the
+/// The processes that may connect; none until they are known (the
 /// environment's process is started after its API listens).
 #[derive(Debug, Clone, Default)]
 pub struct Admission {
-    session: Arc<OnceLock<Pid>>,
+    admitted: Arc<OnceLock<Admitted>>,
     /// Set once the first refusal was logged: a runtime that keeps trying
     /// is said once at warn, then at debug.
     warned: Arc<OnceLock<()>>,
@@ -35,21 +35,47 @@ pub struct Admission {
 impl Admission {
     /// Admits the processes of the session `pid` belongs to. Only the first
     /// call counts: an environment never changes its session.
+    ///
+    /// An environment's process leads a session of its own, so its session
+    /// is always visible. A process whose session leader lives outside this
+    /// PID namespace (getsid answers 0, as for a process a container's
+    /// supervisor started without a session) is admitted alone: its
+    /// session would name every such process on the machine.
     pub fn admit_session_of(&self, pid: u32) {
-        if let Some(session) = Pid::try_from(pid).ok().and_then(session_of) {
-            let _ = self.session.set(session);
-        }
+        let Ok(pid) = Pid::try_from(pid) else {
+            return;
+        };
+        let admitted = session_of(pid).map_or(Admitted::Process(pid), Admitted::Session);
+        let _ = self.admitted.set(admitted);
     }
 
     /// Whether the connection from `peer` to `local` comes from a process
     /// of the admitted session. Reads /proc: call it off the async threads.
     fn admits(&self, peer: SocketAddr, local: SocketAddr) -> bool {
-        let Some(&session) = self.session.get() else {
+        let Some(&admitted) = self.admitted.get() else {
             return false;
         };
         match socket_inode(peer, local) {
-            Some(inode) => session_holds(session, inode),
+            Some(inode) => admitted_hold(admitted, inode),
             None => false,
+        }
+    }
+}
+
+/// Whose descriptors count as the environment's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admitted {
+    /// Every process of this session.
+    Session(Pid),
+    /// This one process, whose session is not visible here.
+    Process(Pid),
+}
+
+impl Admitted {
+    fn includes(self, pid: Pid) -> bool {
+        match self {
+            Admitted::Session(session) => session_of(pid) == Some(session),
+            Admitted::Process(only) => pid == only,
         }
     }
 }
@@ -103,15 +129,15 @@ fn parse_address(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// Whether a process of `session` holds a descriptor of socket `inode`.
-fn session_holds(session: Pid, inode: u64) -> bool {
+/// Whether an admitted process holds a descriptor of socket `inode`.
+fn admitted_hold(admitted: Admitted, inode: u64) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
     };
     let target = format!("socket:[{inode}]");
     dir.flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<Pid>().ok())
-        .filter(|&pid| session_of(pid) == Some(session))
+        .filter(|&pid| admitted.includes(pid))
         .any(|pid| {
             let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
                 return false;
@@ -235,5 +261,13 @@ mod tests {
         let a = admission.clone();
         let unknown = tokio::task::spawn_blocking(move || a.admits(other, local));
         assert!(!unknown.await.unwrap(), "a socket nobody holds");
+    }
+
+    #[test]
+    fn a_process_admitted_alone_admits_no_other() {
+        let me = Pid::try_from(std::process::id()).unwrap();
+        let alone = Admitted::Process(me);
+        assert!(alone.includes(me));
+        assert!(!alone.includes(1), "not even the machine's first process");
     }
 }

@@ -9,7 +9,7 @@
 //! ([`keep_headers`]), and a republish sends those; the record's headers
 //! are only for letters journaled before mqtrigger kept them.
 
-use crate::publish::Message;
+use super::message::Message;
 use lapin::types::FieldTable;
 use serde_json::Value;
 
@@ -197,7 +197,7 @@ mod tests {
             .with_headers(headers);
         let record = crate::event::rmq::record(&props, b"{}", false);
         let m = from_rmq(&record, None, b"{}", "guest");
-        let published = crate::publish::properties(&m).unwrap();
+        let published = crate::source::message::properties(&m).unwrap();
         assert_eq!(published.message_id().as_ref().unwrap().as_str(), "m-1");
         assert_eq!(
             published.content_type().as_ref().unwrap().as_str(),
@@ -271,7 +271,8 @@ mod tests {
         let record = crate::event::rmq::record(&props, b"x", false);
         let kept = keep_headers(&headers).unwrap();
         let published =
-            crate::publish::properties(&from_rmq(&record, Some(&kept), b"x", "guest")).unwrap();
+            crate::source::message::properties(&from_rmq(&record, Some(&kept), b"x", "guest"))
+                .unwrap();
         let sent = published.headers().as_ref().unwrap();
         assert_eq!(
             sent.inner().get(REPUBLISHED_HEADER),
@@ -290,7 +291,7 @@ mod tests {
         // Without them (a letter journaled before), the record's JSON is all
         // there is, and an integer comes back 64-bit.
         let from_record =
-            crate::publish::properties(&from_rmq(&record, None, b"x", "guest")).unwrap();
+            crate::source::message::properties(&from_rmq(&record, None, b"x", "guest")).unwrap();
         let h = from_record.headers().as_ref().unwrap().inner();
         assert_eq!(h["seq"], AMQPValue::LongLongInt(7));
         // And unreadable ones are as good as none.
