@@ -209,9 +209,9 @@ const NO_ADDRESS: &str =
 fn demo() -> App {
     let mut app = App::new(choices(), mqtrigger::mapping::MAX_REDELIVERIES);
     let mut payments = mapping(PAYMENTS, ACTIVEMQ, "demo-payments", "echo", 10);
-    payments.spec.filter_criteria = Some(serde_json::json!({
-        "Filters": [{"Pattern": r#"{"data":{"amount":[{"numeric":[">",100]}]}}"#}]
-    }));
+    payments.spec.filter_criteria = Some(mqtrigger::mapping::FilterCriteria::of_patterns([
+        r#"{"data":{"amount":[{"numeric":[">",100]}]}}"#,
+    ]));
     let mut letters = Vec::new();
     for (i, n) in (1..=5).enumerate() {
         let body = format!(r#"{{"order":{n},"bad":{}}}"#, n == 4);
@@ -964,8 +964,8 @@ fn the_add_mapping_form_checks_each_field_and_creates_the_mapping() {
     assert_eq!(spec.function_name, "orders");
     assert_eq!(spec.access(SourceAccessType::VirtualHost), Some("/"));
     assert_eq!(
-        spec.filter_criteria.unwrap()["Filters"][0]["Pattern"],
-        r#"{"data":{"kind":["order"]}}"#
+        spec.filter_criteria.unwrap().patterns(),
+        [r#"{"data":{"kind":["order"]}}"#]
     );
     assert!(matches!(app.mode, Mode::Normal));
 }
@@ -1032,10 +1032,7 @@ fn the_filter_editor_validates_as_you_type_and_dry_runs() {
         panic!("Ctrl-s applies a valid pattern")
     };
     assert_eq!(uuid, ORDERS);
-    assert_eq!(
-        criteria["Filters"][0]["Pattern"],
-        r#"{"data":{"order":[13]}}"#
-    );
+    assert_eq!(criteria.patterns(), [r#"{"data":{"order":[13]}}"#]);
 }
 
 #[test]

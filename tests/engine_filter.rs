@@ -7,6 +7,7 @@ use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::engine::EngineEvent;
+use mqtrigger::mapping::FilterCriteria;
 use std::time::Duration;
 
 const PATTERN: &str = r#"{"data":{"kind":["order"]}}"#;
@@ -117,9 +118,10 @@ async fn a_filter_applied_at_run_time_takes_effect_and_is_stored() {
     wait_for("the unfiltered refund", || !running.events().is_empty()).await;
 
     let uuid = running.mapping().uuid;
-    let criteria = serde_json::json!({ "Filters": [ { "Pattern": PATTERN } ] });
-    let bad =
-        serde_json::json!({ "Filters": [ { "Pattern": "{\"data\":{\"kind\":\"order\"}}" } ] });
+    let criteria: FilterCriteria =
+        serde_json::from_value(serde_json::json!({ "Filters": [ { "Pattern": PATTERN } ] }))
+            .unwrap();
+    let bad = FilterCriteria::of_patterns([r#"{"data":{"kind":"order"}}"#]);
     assert!(
         running
             .control

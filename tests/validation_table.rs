@@ -153,9 +153,9 @@ fn table() -> Vec<Row> {
         refused(
             "a filter pattern whose value is not in a list",
             with(|s| {
-                s.filter_criteria = Some(json!({
-                    "Filters": [{ "Pattern": r#"{"data":{"kind":"order"}}"# }]
-                }))
+                s.filter_criteria = Some(mqtrigger::mapping::FilterCriteria::of_patterns([
+                    r#"{"data":{"kind":"order"}}"#,
+                ]))
             }),
             "FilterCriteria",
             "FilterCriteria: InvalidParameterValueException: Invalid filter pattern definition: `\"order\"` must be inside a list, as in [\"order\"]",
@@ -368,8 +368,7 @@ fn form_values(spec: &MappingSpec) -> Option<[String; 8]> {
     let patterns: Vec<&str> = spec
         .filter_criteria
         .iter()
-        .flat_map(|c| c["Filters"].as_array().into_iter().flatten())
-        .filter_map(|f| f["Pattern"].as_str())
+        .flat_map(|c| c.patterns())
         .collect();
     Some([
         spec.event_source_arn.clone(),

@@ -277,9 +277,10 @@ fn to_json_fields(
         })).collect::<Vec<_>>(),
     });
     if let Some(f) = filters {
-        v["FilterCriteria"] = json!({
-            "Filters": f.filters().iter().map(|f| json!({ "Pattern": f.pattern() })).collect::<Vec<_>>()
-        });
+        let ours = crate::mapping::FilterCriteria::of_patterns(
+            f.filters().iter().map(|f| f.pattern().unwrap_or_default()),
+        );
+        v["FilterCriteria"] = json!(ours);
     }
     v
 }

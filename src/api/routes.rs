@@ -51,7 +51,7 @@ pub struct EventSourceMappingConfiguration {
     pub queues: Vec<String>,
     pub source_access_configurations: Vec<SourceAccessConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter_criteria: Option<serde_json::Value>,
+    pub filter_criteria: Option<crate::mapping::FilterCriteria>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling_config: Option<crate::mapping::ScalingConfig>,
 }

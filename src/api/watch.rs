@@ -299,7 +299,7 @@ async fn republish(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 struct DryRun {
-    filter_criteria: serde_json::Value,
+    filter_criteria: crate::mapping::FilterCriteria,
     /// More bodies to try, base64.
     #[serde(default)]
     bodies: Vec<String>,
@@ -325,13 +325,12 @@ async fn dry_run(
             "the request body must be {{\"FilterCriteria\": {{\"Filters\": [...]}}, \"Bodies\": [base64...]}}: {e}"
         ))
     })?;
-    let patterns: Vec<String> = asked.filter_criteria["Filters"]
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("FilterCriteria must hold Filters, a list"))?
-        .iter()
-        .map(|f| f["Pattern"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    let filters = crate::filter::Filters::parse(&patterns).map_err(ApiError::invalid)?;
+    // With no filter every body would pass, which tries nothing.
+    let filters = asked
+        .filter_criteria
+        .compile()
+        .map_err(ApiError::invalid)?
+        .ok_or_else(|| ApiError::invalid("FilterCriteria must hold at least one filter to try"))?;
     let mut tried = Vec::new();
     for (i, text) in asked.bodies.iter().enumerate() {
         let body = base64::engine::general_purpose::STANDARD

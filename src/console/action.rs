@@ -80,7 +80,7 @@ pub enum Effect {
     Save(String, bytes::Bytes),
     Create(Box<crate::mapping::MappingSpec>),
     /// Replace a mapping's FilterCriteria (None removes it).
-    SetFilter(Uuid, Option<serde_json::Value>),
+    SetFilter(Uuid, Option<crate::mapping::FilterCriteria>),
     /// Re-invoke the function with a dead letter's record (of that mapping).
     Replay(Uuid, i64),
     /// Re-invoke a mapping's function with a batch's whole event.

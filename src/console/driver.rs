@@ -59,7 +59,7 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn set_filter_criteria(
         &self,
         uuid: Uuid,
-        criteria: Option<serde_json::Value>,
+        criteria: Option<crate::mapping::FilterCriteria>,
     ) -> impl Future<Output = Result<Changed>> + Send;
     fn create(&self, spec: MappingSpec) -> impl Future<Output = Result<Changed>> + Send;
     fn delete(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
@@ -108,7 +108,7 @@ impl Driver for Control {
     async fn set_filter_criteria(
         &self,
         uuid: Uuid,
-        criteria: Option<serde_json::Value>,
+        criteria: Option<crate::mapping::FilterCriteria>,
     ) -> Result<Changed> {
         Control::set_filter_criteria(self, uuid, criteria)
             .await

@@ -54,10 +54,10 @@ impl Driver for Remote {
     async fn set_filter_criteria(
         &self,
         uuid: Uuid,
-        criteria: Option<serde_json::Value>,
+        criteria: Option<crate::mapping::FilterCriteria>,
     ) -> Result<Changed> {
         // Lambda reads an empty FilterCriteria as "no filter".
-        let criteria = criteria.unwrap_or_else(|| serde_json::json!({}));
+        let criteria = criteria.unwrap_or_default();
         let m = self
             .update(uuid, serde_json::json!({ "FilterCriteria": criteria }))
             .await?;

@@ -4,6 +4,8 @@
 //! Pure functions of their input, so the panels, the inspector and the
 //! tests agree on each rule.
 
+use crate::filter::Filters;
+use crate::mapping::FilterCriteria;
 use sha2::{Digest, Sha256};
 
 /// A function's answer to a failed invocation, as a person reads it:
@@ -100,29 +102,19 @@ pub fn fit(text: &str, width: usize) -> String {
     cut
 }
 
-/// The patterns of FilterCriteria, as their JSON text.
-pub fn patterns(criteria: &serde_json::Value) -> Vec<&str> {
-    criteria["Filters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["Pattern"].as_str())
-        .collect()
-}
-
-/// The editor's text as FilterCriteria: one pattern (a JSON object), or a
-/// JSON list of up to five; empty removes the filter.
-pub fn criteria_from_text(text: &str) -> Result<Option<serde_json::Value>, String> {
-    let criteria = filter_criteria_of_text(text)?;
-    if let Some(c) = &criteria {
-        crate::filter::Filters::parse(&patterns(c))?;
-    }
-    Ok(criteria)
+/// The editor's text as FilterCriteria and the matcher it makes: one
+/// pattern (a JSON object), or a JSON list of up to five; empty removes the
+/// filter (None). The error is the first thing wrong with the text.
+pub fn criteria_from_text(text: &str) -> Result<Option<(FilterCriteria, Filters)>, String> {
+    let Some(criteria) = filter_criteria_of_text(text)? else {
+        return Ok(None);
+    };
+    Ok(criteria.compile()?.map(|filters| (criteria, filters)))
 }
 
 /// The FilterCriteria of one pattern or a list of patterns as typed, not
-/// yet checked; an error only when the text is not JSON.
-pub fn filter_criteria_of_text(text: &str) -> Result<Option<serde_json::Value>, String> {
+/// yet compiled; an error only when the text is not JSON.
+pub fn filter_criteria_of_text(text: &str) -> Result<Option<FilterCriteria>, String> {
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -132,16 +124,13 @@ pub fn filter_criteria_of_text(text: &str) -> Result<Option<serde_json::Value>, 
         serde_json::Value::Array(list) => list.iter().map(|p| p.to_string()).collect(),
         one => vec![one.to_string()],
     };
-    let filters: Vec<serde_json::Value> = patterns
-        .iter()
-        .map(|p| serde_json::json!({ "Pattern": p }))
-        .collect();
-    Ok(Some(serde_json::json!({ "Filters": filters })))
+    Ok(FilterCriteria::of_patterns(patterns).non_empty())
 }
 
 /// FilterCriteria as the editor shows it: the patterns, pretty.
-pub fn patterns_text(criteria: &serde_json::Value) -> String {
-    let parsed: Vec<serde_json::Value> = patterns(criteria)
+pub fn patterns_text(criteria: &FilterCriteria) -> String {
+    let parsed: Vec<serde_json::Value> = criteria
+        .patterns()
         .into_iter()
         .filter_map(|p| serde_json::from_str(p).ok())
         .collect();

@@ -62,7 +62,7 @@ struct RunSettings {
     concurrency: u32,
     /// The session reads the filter from the mapping when told of a change;
     /// it is here so that a change of it alone is one.
-    filter_criteria: Option<serde_json::Value>,
+    filter_criteria: Option<crate::mapping::FilterCriteria>,
 }
 
 impl RunSettings {

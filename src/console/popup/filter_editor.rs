@@ -3,10 +3,11 @@
 
 use super::Reaction;
 use crate::console::action::{Action, Effect};
-use crate::console::text::{criteria_from_text, patterns, patterns_text};
+use crate::console::text::{criteria_from_text, patterns_text};
 use crate::console::view::View;
 use crate::console::widgets::panel;
-use crate::mapping::Mapping;
+use crate::filter::Filters;
+use crate::mapping::{FilterCriteria, Mapping};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -18,8 +19,10 @@ pub struct FilterEditor {
     pub input: TextArea<'static>,
     /// Why the text is not FilterCriteria yet; None when it is.
     pub error: Option<String>,
-    /// The filters the text makes, parsed once per change (not per frame).
-    filters: Option<crate::filter::Filters>,
+    /// What the text says, read once per change (not per frame): the
+    /// criteria to apply and the matcher the dry run uses; None when the
+    /// text is empty (no filter) or wrong.
+    read: Option<(FilterCriteria, Filters)>,
 }
 
 impl FilterEditor {
@@ -35,7 +38,7 @@ impl FilterEditor {
         let mut editor = FilterEditor {
             input: TextArea::new(text.lines().map(str::to_owned).collect()),
             error: None,
-            filters: None,
+            read: None,
         };
         editor.check();
         editor
@@ -47,15 +50,13 @@ impl FilterEditor {
 
     fn check(&mut self) {
         match criteria_from_text(&self.text()) {
-            Ok(criteria) => {
+            Ok(read) => {
                 self.error = None;
-                self.filters = criteria
-                    .as_ref()
-                    .and_then(|c| crate::filter::Filters::parse(&patterns(c)).ok());
+                self.read = read;
             }
             Err(e) => {
                 self.error = Some(e);
-                self.filters = None;
+                self.read = None;
             }
         }
     }
@@ -76,9 +77,11 @@ impl FilterEditor {
     }
 
     /// The FilterCriteria to apply (None removes the filter), or why not.
-    pub fn criteria(&mut self) -> Result<Option<serde_json::Value>, String> {
-        self.check();
-        criteria_from_text(&self.text())
+    pub fn criteria(&self) -> Result<Option<FilterCriteria>, String> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.read.as_ref().map(|(criteria, _)| criteria.clone())),
+        }
     }
 }
 
@@ -131,7 +134,7 @@ pub fn draw(
     let lines: Vec<Line> = samples
         .into_iter()
         .map(|(what, body)| {
-            let verdict = match &editor.filters {
+            let verdict = match editor.read.as_ref().map(|(_, filters)| filters) {
                 None if editor.error.is_some() => Span::raw("  ?  "),
                 None => Span::styled("pass ", Style::new().fg(Color::Green)),
                 Some(f) => match f.matching(&body) {

@@ -11,7 +11,9 @@
 //! other fields back, and lose the other instance's change.
 
 use super::{Control, Result};
-use crate::mapping::{self, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason};
+use crate::mapping::{
+    FilterCriteria, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason,
+};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -63,13 +65,13 @@ impl Control {
     pub async fn set_filter_criteria(
         &self,
         uuid: Uuid,
-        criteria: Option<serde_json::Value>,
+        criteria: Option<FilterCriteria>,
     ) -> Result<Mapping> {
         self.inner.mappings.check_writable()?;
         // As UpdateEventSourceMapping takes it: an empty FilterCriteria
         // removes the filter.
         let change = MappingUpdate {
-            filter_criteria: Some(criteria.unwrap_or_else(|| serde_json::json!({}))),
+            filter_criteria: Some(criteria.unwrap_or_default()),
             ..MappingUpdate::default()
         };
         let m = self.inner.mappings.modify(uuid, |m| {
@@ -93,10 +95,12 @@ impl Control {
     pub async fn create(&self, mut spec: MappingSpec) -> Result<Mapping> {
         self.inner.mappings.check_writable()?;
         spec.function_name = self.inner.mappings.known_function(&spec.function_name);
+        // A spec built in code (the console's form) may carry empty
+        // criteria, which mean no filter, as the API's do.
         spec.filter_criteria = spec
             .filter_criteria
             .take()
-            .and_then(mapping::normalize_filter_criteria);
+            .and_then(FilterCriteria::non_empty);
         self.inner.mappings.check_mapping(&spec)?;
         self.inner.mappings.check_conflict(&spec, None)?;
         let mut m = Mapping::new(

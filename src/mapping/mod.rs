@@ -1,5 +1,9 @@
 //! The event source mapping: Lambda's fields, states and reasons.
 
+mod filter_criteria;
+
+pub use filter_criteria::{Filter, FilterCriteria};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -47,8 +51,13 @@ pub struct MappingSpec {
     pub maximum_batching_window_in_seconds: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter_criteria: Option<serde_json::Value>,
+    /// None when it filters nothing (`{}` and `{"Filters": []}` read so).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "filter_criteria::non_empty"
+    )]
+    pub filter_criteria: Option<FilterCriteria>,
     #[serde(default)]
     pub source_access_configurations: Vec<SourceAccessConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,26 +111,12 @@ impl MappingSpec {
             && self.queues == other.queues
     }
 
-    /// `FilterCriteria = { Filters = [ { Pattern = "…" } ] }`, checked.
+    /// The matcher of the mapping's FilterCriteria, if it has any; the
+    /// error says which pattern Lambda would refuse.
     pub fn filters(&self) -> Result<Option<crate::filter::Filters>, String> {
-        let Some(criteria) = &self.filter_criteria else {
-            return Ok(None);
-        };
-        let shape = "FilterCriteria must look like { Filters = [ { Pattern = \"{…}\" } ] }";
-        let filters = criteria
-            .get("Filters")
-            .and_then(|f| f.as_array())
-            .ok_or(shape)?;
-        let patterns = filters
-            .iter()
-            .map(|f| f.get("Pattern").and_then(|p| p.as_str()).ok_or(shape))
-            .collect::<Result<Vec<&str>, _>>()?;
-        if patterns.is_empty() {
-            return Ok(None);
-        }
-        crate::filter::Filters::parse(&patterns)
-            .map(Some)
-            .map_err(|e| format!("FilterCriteria: {e}"))
+        self.filter_criteria
+            .as_ref()
+            .map_or(Ok(None), FilterCriteria::compile)
     }
 }
 
@@ -137,8 +132,9 @@ pub struct MappingUpdate {
     pub batch_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maximum_batching_window_in_seconds: Option<u32>,
+    /// Empty criteria remove the filter, as on Lambda.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter_criteria: Option<serde_json::Value>,
+    pub filter_criteria: Option<FilterCriteria>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_access_configurations: Option<Vec<SourceAccessConfiguration>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,7 +159,7 @@ impl MappingUpdate {
             spec.maximum_batching_window_in_seconds = Some(w);
         }
         if let Some(f) = &self.filter_criteria {
-            spec.filter_criteria = normalize_filter_criteria(f.clone());
+            spec.filter_criteria = f.clone().non_empty();
         }
         if let Some(access) = &self.source_access_configurations {
             spec.source_access_configurations = access.clone();
@@ -175,20 +171,6 @@ impl MappingUpdate {
             spec.scaling_config = Some(scaling);
         }
     }
-}
-
-/// Lambda reads `FilterCriteria: {}` and `{ Filters: [] }` as "no filter".
-pub fn normalize_filter_criteria(criteria: serde_json::Value) -> Option<serde_json::Value> {
-    let empty = match &criteria {
-        serde_json::Value::Null => true,
-        serde_json::Value::Object(o) => match o.get("Filters") {
-            None => o.is_empty(),
-            Some(serde_json::Value::Array(a)) => a.is_empty(),
-            Some(_) => false,
-        },
-        _ => false,
-    };
-    (!empty).then_some(criteria)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
