@@ -82,23 +82,29 @@ async fn sessions(
         };
         let mut source = match connected {
             Ok(s) => s,
-            Err(SourceError::Connection(m)) => {
-                let delay = reconnect.next_delay();
-                tracing::warn!("{m}; retrying in {delay:?}");
-                ctx.note_result(format!("PROBLEM: Connection error. {m}"));
-                tokio::select! {
-                    _ = ctx.cancel.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(delay) => continue,
+            Err(e) => match e.stop_code() {
+                None => {
+                    let delay = reconnect.next_delay();
+                    tracing::warn!("{e}; retrying in {delay:?}");
+                    ctx.note_result(format!("PROBLEM: Connection error. {e}"));
+                    tokio::select! {
+                        _ = ctx.cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
                 }
-            }
-            Err(SourceError::Authentication(m))
-                if !reread_secret && env.wiring.forget_secret(env.wires(), &mapping) =>
-            {
-                tracing::warn!("{m}; reading the secret again");
-                reread_secret = true;
-                continue;
-            }
-            Err(e) => return ctx.stop(stop_code(&e), e.to_string()),
+                // A refused login may be a secret rotated since it was read:
+                // read it once more before stopping.
+                Some(_)
+                    if e.is_refused_login()
+                        && !reread_secret
+                        && env.wiring.forget_secret(env.wires(), &mapping) =>
+                {
+                    tracing::warn!("{e}; reading the secret again");
+                    reread_secret = true;
+                    continue;
+                }
+                Some(code) => return ctx.stop(code, e.to_string()),
+            },
         };
         reread_secret = false;
         let session = Session::new(&ctx, invoker.clone(), &mapping, &current);
@@ -217,8 +223,10 @@ impl Session {
         self.progressed |= gathered.is_ok();
         let ctx = &self.ctx;
         Ok(match gathered {
-            Err(SourceError::Connection(m)) => Some(SessionEnd::Lost(m)),
-            Err(e) => Some(SessionEnd::Stop(stop_code(&e), e.to_string())),
+            Err(e) => Some(match e.stop_code() {
+                Some(code) => SessionEnd::Stop(code, e.to_string()),
+                None => SessionEnd::Lost(e.to_string()),
+            }),
             Ok(Gathered::Batch(batch)) => {
                 ctx.received(&batch.deliveries);
                 self.runner.invoke(batch);
@@ -368,16 +376,6 @@ async fn run_batches(
                     turns.close();
                 }
             },
-        }
-    }
-}
-
-fn stop_code(e: &SourceError) -> StateTransitionReason {
-    match e {
-        SourceError::Authentication(_) => StateTransitionReason::EventSourceAuthnError,
-        SourceError::Authorization(_) => StateTransitionReason::EventSourceAuthzError,
-        SourceError::Config(_) | SourceError::Connection(_) => {
-            StateTransitionReason::EsmConfigNotValid
         }
     }
 }

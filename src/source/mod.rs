@@ -4,6 +4,7 @@
 //! rendered, and settles them (ack, dead letter) when the engine says so.
 //! Everything broker-specific stays behind the [`Source`] trait.
 
+use crate::mapping::StateTransitionReason;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::time::SystemTime;
@@ -161,6 +162,32 @@ pub enum SourceError {
     Connection(String),
 }
 
+impl SourceError {
+    /// Whether trying again can help: a broker that is down or dropped the
+    /// connection may come back. Every other error names something only a
+    /// person can fix, and stops the mapping with [`Self::stop_code`].
+    pub fn retryable(&self) -> bool {
+        matches!(self, SourceError::Connection(_))
+    }
+
+    /// The stop code a mapping stops with for this error, as Lambda names
+    /// it; None when the error is retried instead.
+    pub fn stop_code(&self) -> Option<StateTransitionReason> {
+        match self {
+            SourceError::Authentication(_) => Some(StateTransitionReason::EventSourceAuthnError),
+            SourceError::Authorization(_) => Some(StateTransitionReason::EventSourceAuthzError),
+            SourceError::Config(_) => Some(StateTransitionReason::EsmConfigNotValid),
+            SourceError::Connection(_) => None,
+        }
+    }
+
+    /// Whether the broker refused the credentials, which may be a secret
+    /// rotated since it was read.
+    pub fn is_refused_login(&self) -> bool {
+        matches!(self, SourceError::Authentication(_))
+    }
+}
+
 /// A settlement the source could not confirm. The broker will redeliver the
 /// message, so nothing is lost, but it may reach the function twice.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -223,7 +250,7 @@ where
     for endpoint in endpoints {
         match connect(endpoint).await {
             Ok(source) => return Ok(source),
-            Err(e @ SourceError::Connection(_)) => last = Some(e),
+            Err(e) if e.retryable() => last = Some(e),
             Err(e) => return Err(e),
         }
     }
