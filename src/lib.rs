@@ -21,6 +21,7 @@ pub mod publish;
 pub mod secrets;
 pub mod source;
 pub mod store;
+pub mod sync;
 pub mod validation;
 
 // The parsers of untrusted text live in a crate of their own

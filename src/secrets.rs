@@ -7,6 +7,7 @@
 //! line, an error or a response: errors name the secret's ARN only.
 
 use crate::config::{Config, Secret, SecretsManagerSettings, is_secrets_manager_arn};
+use crate::sync::Unpoisoned;
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::config::Region;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -69,7 +70,7 @@ impl Secrets {
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secret>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        self.cache.locked()
     }
 
     async fn fetch(&self, arn: &str) -> Result<Secret, SecretError> {
@@ -129,12 +130,7 @@ impl Secrets {
             .map(str::to_owned)
             .or_else(|| self.settings.region.clone());
         let key = region.clone().unwrap_or_default();
-        if let Some(c) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
+        if let Some(c) = self.clients.locked().get(&key) {
             return c.clone();
         }
         let shared = self.shared.get_or_init(|| self.load_shared()).await;
@@ -146,10 +142,7 @@ impl Secrets {
             builder = builder.endpoint_url(url);
         }
         let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, client.clone());
+        self.clients.locked().insert(key, client.clone());
         client
     }
 

@@ -34,6 +34,7 @@
 //! would break it for no gain.
 
 use crate::config::ApiSettings;
+use crate::sync::Unpoisoned;
 use crate::validation::split_host;
 pub use crate::validation::{check_allowed_host, check_allowed_origin};
 use axum::http::request::Parts;
@@ -165,7 +166,7 @@ impl Guard {
     /// at debug after that: a page that retries must not flood the log.
     pub fn log(&self, refused: &Refused, peer: Option<IpAddr>, parts: &Parts) {
         let first = {
-            let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+            let mut logged = self.logged.locked();
             logged.len() < LOGGED_LIMIT && logged.insert((refused.rule(), peer))
         };
         let peer = peer.map(|p| p.to_string()).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! latency logs written where the function runs, and this process's
 //! memory and CPU.
 
+use crate::sync::Unpoisoned;
 use base64::Engine;
 use std::io::Write;
 use std::path::Path;
@@ -130,7 +131,7 @@ impl SpanLog {
         let held = std::sync::Arc::downgrade(&spans);
         std::thread::spawn(move || {
             while let Some(held) = held.upgrade() {
-                let taken = std::mem::take(&mut *held.lock().unwrap_or_else(|p| p.into_inner()));
+                let taken = std::mem::take(&mut *held.locked());
                 drop(held);
                 if !taken.is_empty()
                     && let Err(e) = append_spans(&log, &taken)
@@ -144,7 +145,7 @@ impl SpanLog {
     }
 
     pub fn record(&self, arrived_ns: u128, answered_ns: u128) {
-        let mut spans = self.spans.lock().unwrap_or_else(|p| p.into_inner());
+        let mut spans = self.spans.locked();
         spans.push((arrived_ns, answered_ns));
     }
 }

@@ -12,6 +12,7 @@ use crate::mapping::{State, StateTransitionReason};
 use crate::secrets::Secrets;
 use crate::source::Delivery;
 use crate::store::BatchRecord;
+use crate::sync::Unpoisoned;
 use chrono::Utc;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -121,7 +122,7 @@ impl Context {
     /// Records LastProcessingResult. It is for people: a store that cannot
     /// be written (a full disk) is logged, and the messages flow on.
     pub fn note_result(&self, result: String) {
-        let mut last = self.last_result.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.last_result.locked();
         if last.as_deref() == Some(result.as_str()) {
             return;
         }

@@ -8,8 +8,9 @@ use super::ids::BatchId;
 use super::journal::Journal;
 use super::stats::{EngineStats, MappingStats};
 use crate::store::{BatchRecord, Store};
+use crate::sync::Unpoisoned;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -27,13 +28,6 @@ pub(crate) struct Hub {
     journal: Mutex<Option<Journal>>,
 }
 
-/// Takes a lock even if a thread panicked while holding it: what it
-/// guards here (counts, maps of tasks) stays usable, and the engine must
-/// keep running its other mappings.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Hub {
     pub(crate) fn new(store: &Arc<Store>) -> Hub {
         let (events, _) = broadcast::channel(EVENTS_QUEUED);
@@ -42,7 +36,7 @@ impl Hub {
         // this reads them (and holds only the counts, not the engine).
         let counted = stats.clone();
         store.count_with(Box::new(move |mappings| {
-            let stats = lock(&counted);
+            let stats = counted.locked();
             mappings
                 .iter()
                 .filter_map(|u| Some((*u, serde_json::to_string(stats.mappings.get(u)?).ok()?)))
@@ -58,7 +52,7 @@ impl Hub {
 
     /// Counts the event, then tells the watchers, under one lock: see [`Self::watch`].
     pub(crate) fn emit(&self, event: EngineEvent) {
-        let mut stats = lock(&self.stats);
+        let mut stats = self.stats.locked();
         stats.apply(&event);
         // Nobody listening is fine.
         let _ = self.events.send(event);
@@ -72,21 +66,21 @@ impl Hub {
     /// The counts as they are, and the events after them: apply each event
     /// to the snapshot ([`EngineStats::apply`]) and the numbers stay exact.
     pub(crate) fn watch(&self) -> (EngineStats, broadcast::Receiver<EngineEvent>) {
-        let stats = lock(&self.stats);
+        let stats = self.stats.locked();
         (stats.clone(), self.events.subscribe())
     }
 
     pub(crate) fn stats(&self, mapping: Uuid) -> MappingStats {
-        lock(&self.stats).of(mapping)
+        self.stats.locked().of(mapping)
     }
 
     pub(crate) fn all_stats(&self) -> EngineStats {
-        lock(&self.stats).clone()
+        self.stats.locked().clone()
     }
 
     /// Who runs each mapping, as the counts know it.
     pub(crate) fn owners(&self) -> std::collections::HashMap<Uuid, Uuid> {
-        lock(&self.stats).owners.clone()
+        self.stats.locked().owners.clone()
     }
 
     /// A new batch's id.
@@ -97,14 +91,14 @@ impl Hub {
     /// Queues a batch outcome for the store (the batch history is for
     /// people; a crash may lose its last entries, never a message).
     pub(crate) fn journal(&self, record: BatchRecord) {
-        if let Some(j) = lock(&self.journal).as_ref() {
+        if let Some(j) = self.journal.locked().as_ref() {
             j.record(record);
         }
     }
 
     /// Writes the history queued so far and lets the store go.
     pub(crate) async fn finish_journal(&self) {
-        let journal = lock(&self.journal).take();
+        let journal = self.journal.locked().take();
         if let Some(j) = journal {
             j.finish().await;
         }

@@ -4,10 +4,11 @@
 
 use super::error::ControlError;
 use super::events::EngineEvent;
-use super::hub::{Hub, lock};
+use super::hub::Hub;
 use crate::config::Config;
 use crate::mapping::{self, Mapping, MappingSpec, State, StateTransitionReason};
 use crate::store::Store;
+use crate::sync::Unpoisoned;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,7 +65,7 @@ impl MappingService {
         uuid: Uuid,
         mut change: impl FnMut(&mut Mapping) -> Result<()>,
     ) -> Result<Mapping> {
-        let _guard = lock(&self.lock);
+        let _guard = self.lock.locked();
         let m = self
             .store
             .modify_mapping(uuid, |m| {

@@ -5,9 +5,9 @@
 
 use super::RunSettings;
 use super::context::TaskEnv;
-use super::hub::lock;
 use super::supervisor::supervise;
 use crate::mapping::Mapping;
+use crate::sync::Unpoisoned;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -52,7 +52,7 @@ impl Runtime {
             cancel.clone(),
             settings_rx,
         ));
-        let old = lock(&self.runners).insert(
+        let old = self.runners.locked().insert(
             m.uuid,
             Runner {
                 cancel,
@@ -69,7 +69,7 @@ impl Runtime {
     /// Stops the mapping's task and waits for it: the batches with the
     /// function finish and are settled.
     pub(crate) async fn stop(&self, uuid: Uuid) {
-        let runner = lock(&self.runners).remove(&uuid);
+        let runner = self.runners.locked().remove(&uuid);
         if let Some(runner) = runner {
             runner.cancel.cancel();
             let _ = runner.task.await;
@@ -79,7 +79,7 @@ impl Runtime {
 
     /// Stops every task, as a shutdown does.
     pub(crate) async fn stop_all(&self) {
-        let runners: Vec<Runner> = lock(&self.runners).drain().map(|(_, r)| r).collect();
+        let runners: Vec<Runner> = self.runners.locked().drain().map(|(_, r)| r).collect();
         for r in &runners {
             r.cancel.cancel();
         }
@@ -92,7 +92,7 @@ impl Runtime {
     /// Tells a running task the mapping's settings. Only a change is sent:
     /// the session starts again for each change it is told of.
     pub(crate) fn push_settings(&self, m: &Mapping) {
-        if let Some(runner) = lock(&self.runners).get(&m.uuid) {
+        if let Some(runner) = self.runners.locked().get(&m.uuid) {
             let settings = RunSettings::of(m);
             runner.settings.send_if_modified(|now| {
                 let changed = *now != settings;
@@ -104,22 +104,25 @@ impl Runtime {
 
     /// A task runs the mapping here now.
     pub(crate) fn runs(&self, uuid: Uuid) -> bool {
-        lock(&self.runners).contains_key(&uuid)
+        self.runners.locked().contains_key(&uuid)
     }
 
     pub(crate) fn owns(&self, uuid: Uuid) -> bool {
-        lock(&self.owned).as_ref().is_none_or(|o| o.contains(&uuid))
+        self.owned
+            .locked()
+            .as_ref()
+            .is_none_or(|o| o.contains(&uuid))
     }
 
     /// The mappings this instance may run from now on. Those it runs and
     /// no longer owns are the caller's to stop.
     pub(crate) fn set_owned(&self, owned: BTreeSet<Uuid>) {
-        *lock(&self.owned) = Some(owned);
+        *self.owned.locked() = Some(owned);
     }
 
     /// The mappings running here now.
     pub(crate) fn running(&self) -> BTreeSet<Uuid> {
-        lock(&self.runners).keys().copied().collect()
+        self.runners.locked().keys().copied().collect()
     }
 
     /// Tells the ownership what runs now (see `Store::report_running`).

@@ -15,6 +15,7 @@
 //! through the back-off, so a retried batch stays ahead of the next one).
 
 use crate::invoke::{NotSent, Turn};
+use crate::sync::Unpoisoned;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,7 +84,10 @@ impl BatchTurn {
     /// Waits until this batch may be with the function. Cancel-safe; at
     /// once while it holds its slot.
     async fn wait(&self) -> Result<(), NotSent> {
-        let ticket = *lock(&self.ticket).get_or_insert_with(|| self.turns.take_ticket());
+        let ticket = *self
+            .ticket
+            .locked()
+            .get_or_insert_with(|| self.turns.take_ticket());
         let mut progress = self.turns.progress.subscribe();
         loop {
             let now = *progress.borrow_and_update();
@@ -104,7 +108,7 @@ impl BatchTurn {
 
     /// Frees the slot (once), for the next batch in line.
     fn give_back(&self) {
-        if lock(&self.ticket).take().is_some() {
+        if self.ticket.locked().take().is_some() {
             self.turns.give_back();
         }
     }
@@ -124,7 +128,7 @@ struct Announcement(Mutex<Option<Announce>>);
 
 impl Announcement {
     fn once(&self, at: DateTime<Utc>) {
-        let announce = lock(&self.0).take();
+        let announce = self.0.locked().take();
         if let Some(announce) = announce {
             announce(at);
         }
@@ -158,8 +162,8 @@ impl AttemptTurn {
     /// How long the function had the batch: from its request's going to
     /// the answer (to now, if there was none).
     pub fn latency(&self) -> Duration {
-        let started = lock(&self.started).map(|(at, _)| at);
-        let ended = lock(&self.answered_at).unwrap_or_else(Instant::now);
+        let started = self.started.locked().map(|(at, _)| at);
+        let ended = self.answered_at.locked().unwrap_or_else(Instant::now);
         started.map_or(Duration::ZERO, |at| ended.saturating_duration_since(at))
     }
 
@@ -172,19 +176,17 @@ impl AttemptTurn {
     }
 
     fn went_at(&self) -> Option<DateTime<Utc>> {
-        lock(&self.started).map(|(_, at)| at)
+        self.started.locked().map(|(_, at)| at)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Turn for AttemptTurn {
     fn go(&self) -> BoxFuture<'_, Result<(), NotSent>> {
         Box::pin(async move {
             self.batch.wait().await?;
-            lock(&self.started).get_or_insert_with(|| (Instant::now(), Utc::now()));
+            self.started
+                .locked()
+                .get_or_insert_with(|| (Instant::now(), Utc::now()));
             Ok(())
         })
     }
@@ -200,7 +202,7 @@ impl Turn for AttemptTurn {
     }
 
     fn answered(&self, succeeded: bool) {
-        *lock(&self.answered_at) = Some(Instant::now());
+        *self.answered_at.locked() = Some(Instant::now());
         if succeeded {
             self.batch.give_back();
         }

@@ -9,6 +9,7 @@
 //! ActiveMQ's message ids are never reused.
 
 use crate::source::{Delivery, SeenBefore};
+use crate::sync::Unpoisoned;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
@@ -33,16 +34,13 @@ impl Unsettled {
     }
 
     pub fn received(&self, deliveries: &[Delivery]) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.locked();
         open.extend(deliveries.iter().filter_map(|d| d.message_id.clone()));
     }
 
     pub fn settled(&self, deliveries: &[Delivery]) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let mut recent = self
-            .recently_settled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.locked();
+        let mut recent = self.recently_settled.locked();
         for id in deliveries.iter().filter_map(|d| d.message_id.as_deref()) {
             if let Some(id) = open.take(id) {
                 recent.push_back(id);
@@ -55,11 +53,8 @@ impl Unsettled {
     /// Whatever was not settled in the session, or perhaps not quite, may
     /// be delivered again.
     pub fn session_ended(&self) {
-        let mut ids = std::mem::take(&mut *self.open.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut recent = self
-            .recently_settled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut ids = std::mem::take(&mut *self.open.locked());
+        let mut recent = self.recently_settled.locked();
         ids.extend(recent.drain(..));
         self.seen_before.remember(ids, MAX_REMEMBERED);
     }

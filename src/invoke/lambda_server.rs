@@ -10,6 +10,7 @@
 //! refused with 413 `RequestTooLargeException` without calling the handler.
 //! Signatures are not checked.
 
+use crate::sync::Unpoisoned;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -143,10 +144,7 @@ impl LambdaServer {
     /// Every invocation the handler was asked about so far, in order:
     /// (function name, payload). Events refused for their size are not here.
     pub fn invocations(&self) -> Vec<(String, Bytes)> {
-        self.invocations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.invocations.locked().clone()
     }
 
     /// Waits until the server is stopped from elsewhere (never, for the CLI).
@@ -177,8 +175,7 @@ async fn invoke(
     }
     shared
         .invocations
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .locked()
         .push((name.clone(), payload.clone()));
     let mut reply = (shared.handler)(&name, payload);
     while let Reply::Delay(delay, inner) = reply {

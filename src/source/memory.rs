@@ -8,6 +8,7 @@
 use super::{
     DeadLetterError, DeadLetterReason, Delivery, DeliveryTag, SettleError, Source, SourceError,
 };
+use crate::sync::Unpoisoned;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -57,7 +58,7 @@ impl MemoryBroker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        self.queue.locked()
     }
 
     /// Publishes a body; its message id is `m<N>`, N counting from 1.

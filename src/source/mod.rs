@@ -5,6 +5,7 @@
 //! Everything broker-specific stays behind the [`Source`] trait.
 
 use crate::mapping::StateTransitionReason;
+use crate::sync::Unpoisoned;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::time::SystemTime;
@@ -65,14 +66,11 @@ pub struct SeenBefore(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<
 impl SeenBefore {
     /// True once for an id that was under way before.
     pub fn take(&self, message_id: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(message_id)
+        self.0.locked().remove(message_id)
     }
 
     pub fn remember(&self, ids: std::collections::HashSet<String>, limit: usize) {
-        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.0.locked();
         if known.len() + ids.len() > limit {
             known.clear();
         }

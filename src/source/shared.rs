@@ -13,6 +13,7 @@
 //! is replaced by whichever mapping reconnects first; the others then join
 //! it.
 
+use crate::sync::Unpoisoned;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -109,13 +110,7 @@ impl<K: Clone + Eq + Hash, C: Shareable> Connections<K, C> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<C, E>>,
     {
-        let slot = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let slot = self.slots.locked().entry(key.clone()).or_default().clone();
         let mut open = slot.lock().await;
         open.retain(|w| w.strong_count() > 0);
         for pooled in open.iter().filter_map(Weak::upgrade) {
@@ -138,7 +133,7 @@ impl<K: Clone + Eq + Hash, C: Shareable> Connections<K, C> {
 impl<K, C> Connections<K, C> {
     /// Connections open now (in `Debug`).
     pub fn open_connections(&self) -> usize {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots.locked();
         slots
             .values()
             .filter_map(|s| {

@@ -18,6 +18,7 @@ use super::SourceError;
 use super::shared::{Connections, Shareable};
 use super::stomp::{Frame, Inbound, StompCodec};
 use crate::config::Secret;
+use crate::sync::Unpoisoned;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -299,24 +300,18 @@ impl StompLink {
         let (tx, rx) = mpsc::unbounded_channel();
         // Unbounded, yet bounded by the subscription's prefetch: the broker
         // sends no more than that many unacked messages.
-        self.routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                id.to_owned(),
-                Route {
-                    messages: tx,
-                    queue: queue.to_owned(),
-                },
-            );
+        self.routes.locked().insert(
+            id.to_owned(),
+            Route {
+                messages: tx,
+                queue: queue.to_owned(),
+            },
+        );
         rx
     }
 
     pub fn unroute(&self, id: &str) {
-        self.routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.routes.locked().remove(id);
     }
 
     /// Queues a frame; false when the link has ended.
@@ -501,7 +496,7 @@ async fn io_loop(mut io: IoLoop, mut outgoing: mpsc::Receiver<Outgoing>) {
         }
     };
     io.open.store(false, Ordering::Relaxed);
-    let routes = std::mem::take(&mut *io.routes.lock().unwrap_or_else(|p| p.into_inner()));
+    let routes = std::mem::take(&mut *io.routes.locked());
     for (_, route) in routes {
         let what = format!("{} (queue '{}')", io.what, route.queue);
         let error = match &end {
@@ -519,7 +514,7 @@ async fn io_loop(mut io: IoLoop, mut outgoing: mpsc::Receiver<Outgoing>) {
 /// gone (unsubscribed while it was on the way) is dropped: it was not
 /// acked, so the broker delivers it again.
 fn route(routes: &Routes, frame: Frame) {
-    let mut routes = routes.lock().unwrap_or_else(|p| p.into_inner());
+    let mut routes = routes.locked();
     let sent = match frame.get("subscription").and_then(|id| routes.get(id)) {
         Some(route) => route.messages.send(Ok(frame)),
         None => {

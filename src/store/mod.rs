@@ -15,6 +15,7 @@ mod postgres;
 mod sqlite;
 
 use crate::mapping::{Mapping, MappingSpec};
+use crate::sync::Unpoisoned;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::fs::File;
@@ -203,11 +204,7 @@ impl Store {
     /// mappings it holds, to write them to the store every tick.
     pub fn count_with(&self, counting: ownership::Counting) {
         if let Some(shared) = &self.shared {
-            *shared
-                .ownership()
-                .counting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(counting);
+            *shared.ownership().counting.locked() = Some(counting);
         }
     }
 
@@ -223,11 +220,7 @@ impl Store {
     /// they are written (once: the engine takes it).
     pub fn take_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>> {
         let shared = self.shared.as_ref()?;
-        let mut changes = shared
-            .ownership()
-            .changes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut changes = shared.ownership().changes.locked();
         changes.take()
     }
 

@@ -33,6 +33,7 @@
 //! instance's locks do not outlive the lease.
 
 use super::pg::{connect, describe};
+use crate::sync::Unpoisoned;
 use anyhow::{Result, anyhow};
 use chrono::{DateTime, Utc};
 use postgres::Client;
@@ -403,7 +404,7 @@ impl Owner {
     /// were last written. On this session: it holds their locks, so what
     /// it writes is the owner's.
     fn write_counts(&mut self, client: &mut Client, mappings: &BTreeSet<Uuid>) -> Result<()> {
-        let counts = match &*self.counting.lock().unwrap_or_else(|p| p.into_inner()) {
+        let counts = match &*self.counting.locked() {
             Some(count) => count(mappings),
             None => return Ok(()),
         };

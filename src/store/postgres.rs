@@ -14,6 +14,7 @@ use super::ownership::Ownership;
 use super::pg::{connect, describe, hostname};
 use super::{BATCHES_KEPT, Backend, BatchRecord, DeadLetter};
 use crate::mapping::{Mapping, MappingSpec};
+use crate::sync::Unpoisoned;
 use anyhow::{Context, Result, anyhow, bail};
 use postgres::Client;
 use std::sync::mpsc;
@@ -160,7 +161,7 @@ impl PgStore {
                 .name(format!("mqtrigger-store-{n}"))
                 .spawn(move || {
                     loop {
-                        let job = match receiver.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                        let job = match receiver.locked().recv() {
                             Ok(job) => job,
                             Err(_) => return,
                         };
@@ -243,8 +244,7 @@ impl PgStore {
             let _ = tx.send(result);
         });
         self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .send(job)
             .map_err(|_| anyhow!("the PostgreSQL store {} is closed", self.place))?;
         rx.recv()

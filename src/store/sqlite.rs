@@ -10,6 +10,7 @@
 
 use super::{BATCHES_KEPT, Backend, BatchRecord, DeadLetter, private_file};
 use crate::mapping::{Mapping, MappingSpec};
+use crate::sync::Unpoisoned;
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::File;
@@ -103,7 +104,7 @@ impl SqliteStore {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions
         // roll back), so the poison flag carries no information here.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        self.conn.locked()
     }
 
     fn migrate(&self) -> Result<()> {

@@ -13,6 +13,7 @@ use crate::invoke::command::{signal_name, spawn_error};
 use crate::invoke::log_lines::{Budget, Lines};
 use crate::invoke::process_tree::{Pid, ProcessTree, own_session, session_of};
 use crate::invoke::{InvokeError, MAX_RESPONSE_BYTES};
+use crate::sync::Unpoisoned;
 use bytes::Bytes;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -63,7 +64,7 @@ struct Period {
 
 impl LogTap {
     fn period(&self) -> std::sync::MutexGuard<'_, Period> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner())
+        self.current.locked()
     }
 
     fn line(&self, text: &str) {

@@ -15,6 +15,7 @@ mod peers;
 pub mod runtime_api;
 
 use super::{InvokeError, Invoker};
+use crate::sync::Unpoisoned;
 use bytes::Bytes;
 use environment::{Environment, Failure};
 use futures::future::BoxFuture;
@@ -63,13 +64,13 @@ impl BootstrapInvoker {
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, u32> {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+        self.failures.locked()
     }
 
     /// A warm environment, or a new one (after the back-off, if the last ones failed).
     async fn environment(&self) -> Result<Environment, InvokeError> {
         loop {
-            let warm = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let warm = self.idle.locked().pop();
             match warm {
                 Some(mut env) => {
                     if env.alive() {
@@ -118,10 +119,7 @@ impl BootstrapInvoker {
     }
 
     fn keep(&self, env: Environment) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(env);
+        self.idle.locked().push(env);
     }
 }
 

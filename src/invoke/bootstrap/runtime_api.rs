@@ -6,6 +6,7 @@
 //! of that environment ([`super::peers`]): an invocation is handed only to
 //! the environment it was given to, and answered only by it.
 
+use crate::sync::Unpoisoned;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -153,13 +154,9 @@ impl RuntimeApi {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The long poll: waits for the next invocation (forever, as on Lambda).
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
-    if let Some(ready) = lock(&shared.ready).take() {
+    if let Some(ready) = shared.ready.locked().take() {
         let _ = ready.send(Instant::now());
     }
     shared.asked.send_modify(|n| *n += 1);
@@ -185,7 +182,10 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     );
     set("Lambda-Runtime-Trace-Id", &invocation.trace_id);
     set("Content-Type", "application/json");
-    lock(&shared.pending).insert(invocation.request_id, invocation.reply);
+    shared
+        .pending
+        .locked()
+        .insert(invocation.request_id, invocation.reply);
     (StatusCode::OK, headers, invocation.event).into_response()
 }
 
@@ -213,7 +213,7 @@ async fn response(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some(reply) = lock(&shared.pending).remove(&id) else {
+    let Some(reply) = shared.pending.locked().remove(&id) else {
         return unknown_id(&id);
     };
     if body.len() > MAX_RESPONSE_BYTES {
@@ -254,7 +254,7 @@ async fn error(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(reply) = lock(&shared.pending).remove(&id) else {
+    let Some(reply) = shared.pending.locked().remove(&id) else {
         return unknown_id(&id);
     };
     let error_type = error_type(&headers, &body);
