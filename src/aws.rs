@@ -52,6 +52,14 @@ pub fn environment_region() -> Region {
         .unwrap_or_else(|| Region::new(DEFAULT_REGION))
 }
 
+/// The ARN of a function that is not one of an AWS account's: a local
+/// program, a `bootstrap` handler, a name no config defines. Account
+/// 000000000000, as SAM and LocalStack name theirs, so that every such ARN
+/// reads the same wherever mqtrigger shows or hands it out.
+pub fn local_function_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:000000000000:function:{name}")
+}
+
 /// Region for a local endpoint: the environment, then the profile; never IMDS.
 pub fn local_region_chain(profile: Option<&str>) -> RegionProviderChain {
     let mut from_profile = ProfileFileRegionProvider::builder();

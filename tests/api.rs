@@ -186,7 +186,7 @@ async fn the_sdk_manages_mappings_as_on_lambda() {
     assert!(page_count >= 2);
     let of_queue = client
         .list_event_source_mappings()
-        .function_name("arn:aws:lambda:local:000000000000:function:recorder")
+        .function_name("arn:aws:lambda:us-east-1:000000000000:function:recorder")
         .send()
         .await
         .unwrap();

@@ -44,7 +44,7 @@ impl Reply {
         let arn = if name.starts_with("arn:") {
             name.to_owned()
         } else {
-            format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+            crate::aws::local_function_arn(crate::aws::DEFAULT_REGION, name)
         };
         Reply::Status(
             404,

@@ -242,7 +242,7 @@ pub async fn build(name: &str, config: &FunctionConfig) -> Result<Arc<dyn Invoke
                     .unwrap_or_default(),
                 timeout: config.timeout(),
                 memory_mb: config.memory_size.unwrap_or(bootstrap::DEFAULT_MEMORY_MB),
-                function_arn: format!("arn:aws:lambda:{region}:000000000000:function:{name}"),
+                function_arn: crate::aws::local_function_arn(&region, name),
                 region,
             },
         )));

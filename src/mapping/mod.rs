@@ -296,23 +296,27 @@ impl Mapping {
     }
 }
 
-/// The ARN the console and the API show for a function of the config file.
+/// The ARN the console and the API show for a function of the config file:
+/// a Lambda function's own ARN, or one in its region (the config's, else
+/// the environment's, as the Invoke path picks it); a local function's in
+/// the environment's region, which is also the ARN its handler is given.
 pub fn function_arn(name: &str, function: &crate::invoke::FunctionConfig) -> String {
     match &function.lambda {
         Some(l) if l.starts_with("arn:") => l.clone(),
-        Some(l) => format!(
-            "arn:aws:lambda:{}:000000000000:function:{l}",
-            function
+        Some(l) => {
+            let region = function
                 .region
-                .as_deref()
-                .unwrap_or(crate::aws::DEFAULT_REGION)
-        ),
+                .clone()
+                .unwrap_or_else(|| crate::aws::environment_region().to_string());
+            crate::aws::local_function_arn(&region, l)
+        }
         None => unknown_function_arn(name),
     }
 }
 
-/// The ARN a mapping shows for a function the config does not define
-/// (the check refuses such a mapping; this is what it is refused with).
+/// The ARN of a function that runs here, or that the config does not
+/// define (the check refuses a mapping to such a function; this is the ARN
+/// it is refused with).
 pub fn unknown_function_arn(name: &str) -> String {
-    format!("arn:aws:lambda:local:000000000000:function:{name}")
+    crate::aws::local_function_arn(crate::aws::environment_region().as_ref(), name)
 }
