@@ -1,7 +1,12 @@
 //! The `mqtrigger` command line.
 
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use cli::logging::{LogFormat, attached_log, discarded_log, init_logging, open_log};
+use cli::remote::{MappingsCommand, Output, instances, mappings};
+use cli::serve::{Metrics, bind_api, listen_addr, serve, wait_for_signal};
 use mqtrigger::config::Config;
 use mqtrigger::engine::Control;
 use mqtrigger::publish::{self, Message};
@@ -9,7 +14,6 @@ use mqtrigger::store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -27,89 +31,10 @@ struct Cli {
     log_format: LogFormat,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum BenchFunction {
     Lambda,
     Command,
-}
-
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum Output {
-    Table,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum MappingsCommand {
-    /// Every mapping (all pages), optionally of one function or broker.
-    List {
-        #[arg(long)]
-        function_name: Option<String>,
-        #[arg(long)]
-        event_source_arn: Option<String>,
-        /// Page size asked of the API.
-        #[arg(long)]
-        max_items: Option<i32>,
-    },
-    Get {
-        uuid: String,
-    },
-    Create {
-        #[arg(long)]
-        function_name: String,
-        #[arg(long)]
-        event_source_arn: String,
-        #[arg(long)]
-        queue: String,
-        /// The BASIC_AUTH secret's ARN.
-        #[arg(long)]
-        secret: String,
-        /// RabbitMQ only.
-        #[arg(long)]
-        virtual_host: Option<String>,
-        #[arg(long)]
-        batch_size: Option<i32>,
-        /// MaximumBatchingWindowInSeconds.
-        #[arg(long)]
-        batching_window: Option<i32>,
-        /// A FilterCriteria pattern; repeat for several.
-        #[arg(long = "filter-pattern")]
-        filter_patterns: Vec<String>,
-        /// Create it disabled.
-        #[arg(long)]
-        disabled: bool,
-    },
-    Update {
-        uuid: String,
-        #[arg(long)]
-        function_name: Option<String>,
-        #[arg(long)]
-        batch_size: Option<i32>,
-        #[arg(long)]
-        batching_window: Option<i32>,
-        #[arg(long = "filter-pattern")]
-        filter_patterns: Vec<String>,
-        /// Remove the filters.
-        #[arg(long, conflicts_with = "filter_patterns")]
-        no_filter: bool,
-        #[arg(long)]
-        secret: Option<String>,
-    },
-    Delete {
-        uuid: String,
-    },
-    Enable {
-        uuid: String,
-    },
-    Disable {
-        uuid: String,
-    },
 }
 
 #[derive(Subcommand)]
@@ -383,54 +308,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// An attached console's log, appended to.
-fn attached_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-}
-
-/// The console owns the terminal: without --log, its log goes nowhere.
-fn discarded_log() -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).open("/dev/null")
-}
-
-fn open_log(state: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::DirBuilderExt;
-    // The state holds message bodies: only this user may read it (as `serve` has it).
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(state)?;
-    mqtrigger::store::private_file(&state.join("mqtrigger.log"))
-}
-
-/// What is logged unless RUST_LOG says otherwise. The SDK's instance
-/// metadata client warns in a multi-kilobyte Debug dump when there is no
-/// instance metadata (any machine but EC2); mqtrigger says what it means
-/// for a function in one line of its own (`invoke::lambda`).
-const LOG_FILTER: &str = "info,lapin=off,aws=warn,aws_config::imds=error";
-
-fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(LOG_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match (format, file) {
-        // Colours only for a person at a terminal, not in a file.
-        (LogFormat::Text, None) => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_writer(std::io::stderr)
-            .init(),
-        (LogFormat::Json, None) => builder.json().with_writer(std::io::stderr).init(),
-        (LogFormat::Text, Some(f)) => builder
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(f))
-            .init(),
-        (LogFormat::Json, Some(f)) => builder.json().with_writer(std::sync::Mutex::new(f)).init(),
-    }
-}
-
 /// `console_config` is the console's config, read before anything else.
 async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
     match command {
@@ -620,224 +497,4 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             wait_for_signal().await
         }
     }
-}
-
-/// Binds the API's address (`--api`, else `[api] listen`) before anything
-/// starts, so a bad address fails at once.
-async fn bind_api(config: &Config, flag: Option<SocketAddr>) -> Result<Option<TcpListener>> {
-    match flag.or(config.api.listen) {
-        Some(addr) => Ok(Some(
-            mqtrigger::api::bind(addr, &config.api.access_keys).await?,
-        )),
-        None => Ok(None),
-    }
-}
-
-/// `--metrics` and whether `--metrics-public` lets it leave loopback.
-struct Metrics {
-    addr: SocketAddr,
-    public: bool,
-}
-
-async fn serve(
-    config_path: PathBuf,
-    state: PathBuf,
-    store_url: Option<String>,
-    api: Option<SocketAddr>,
-    metrics: Option<Metrics>,
-    readonly: bool,
-) -> Result<()> {
-    let config = Config::load(&config_path)?;
-    let api_listener = bind_api(&config, api).await?;
-    let metrics_listener = match metrics {
-        Some(Metrics { addr, public }) => {
-            mqtrigger::metrics::check_listen(addr, public)?;
-            Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr} for metrics"))?,
-            )
-        }
-        None => None,
-    };
-    let store = Store::choose(store_url.as_deref(), &config, &state)?;
-    if store.is_fresh() {
-        tracing::warn!("{}", store.fresh_notice());
-    }
-    let control = Control::start(config, store).await?;
-    if readonly {
-        control.make_readonly();
-    }
-    let stop = CancellationToken::new();
-    if let Some(listener) = api_listener {
-        tracing::info!(addr = %listener.local_addr()?, "serving Lambda's event-source-mapping API");
-        tokio::spawn(mqtrigger::api::serve(
-            control.clone(),
-            listener,
-            stop.clone(),
-        ));
-    }
-    if let Some(listener) = metrics_listener {
-        tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
-        tokio::spawn(mqtrigger::metrics::serve(
-            control.clone(),
-            listener,
-            stop.clone(),
-        ));
-    }
-    let mappings = control.list()?;
-    tracing::info!(mappings = mappings.len(), store = %control.store().place(), "serving");
-    for m in &mappings {
-        tracing::info!(uuid = %m.uuid, function = %m.spec.function_name, queue = m.spec.queue(), state = %m.state, "mapping");
-    }
-    wait_for_signal().await?;
-    let under_way: u64 = control
-        .all_stats()
-        .mappings
-        .values()
-        .map(|s| s.in_flight_batches)
-        .sum();
-    tracing::info!(
-        "stopping: waiting for {under_way} invocation(s) under way to finish and be settled; \
-         the rest goes back to the brokers (Ctrl-C again to stop at once)"
-    );
-    stop.cancel();
-    tokio::select! {
-        _ = control.shutdown() => tracing::info!("stopped"),
-        _ = wait_for_signal() => {
-            // Nothing is lost: what is not settled goes back to the broker,
-            // and the batches under way come again marked redelivered.
-            tracing::warn!("stopped at once: the batches under way will be delivered again");
-            std::process::exit(130);
-        }
-    }
-    Ok(())
-}
-
-/// `--api` and `--metrics`: an address, or a host name and a port (`localhost:9001`).
-fn listen_addr(text: &str) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
-    let addrs: Vec<SocketAddr> = text
-        .to_socket_addrs()
-        .map_err(|e| format!("`{text}` is not HOST:PORT ({e})"))?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| format!("`{text}` names no address"))
-}
-
-async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) -> Result<()> {
-    use mqtrigger::api::client::{self, Change, Request};
-    let patterns = |p: Vec<String>, none: bool| match (p.is_empty(), none) {
-        (_, true) => Some(Vec::new()),
-        (true, false) => None,
-        (false, false) => Some(p),
-    };
-    let request = match command {
-        MappingsCommand::List {
-            function_name,
-            event_source_arn,
-            max_items,
-        } => Request::List {
-            function_name,
-            event_source_arn,
-            max_items,
-        },
-        MappingsCommand::Get { uuid } => Request::Get(uuid),
-        MappingsCommand::Create {
-            function_name,
-            event_source_arn,
-            queue,
-            secret,
-            virtual_host,
-            batch_size,
-            batching_window,
-            filter_patterns,
-            disabled,
-        } => Request::Create(Box::new(Change {
-            function_name: Some(function_name),
-            event_source_arn: Some(event_source_arn),
-            queue: Some(queue),
-            secret: Some(secret),
-            virtual_host,
-            batch_size,
-            batching_window,
-            filter_patterns: patterns(filter_patterns, false),
-            enabled: Some(!disabled),
-        })),
-        MappingsCommand::Update {
-            uuid,
-            function_name,
-            batch_size,
-            batching_window,
-            filter_patterns,
-            no_filter,
-            secret,
-        } => Request::Update(
-            uuid,
-            Box::new(Change {
-                function_name,
-                batch_size,
-                batching_window,
-                filter_patterns: patterns(filter_patterns, no_filter),
-                secret,
-                ..Change::default()
-            }),
-        ),
-        MappingsCommand::Delete { uuid } => Request::Delete(uuid),
-        MappingsCommand::Enable { uuid } => Request::Enable(uuid),
-        MappingsCommand::Disable { uuid } => Request::Disable(uuid),
-    };
-    let mut answer = client::run(endpoint, request).await?;
-    if answer.get("EventSourceMappings").is_some() || answer.get("UUID").is_some() {
-        // mqtrigger's own numbers beside Lambda's fields; an endpoint
-        // that is Lambda itself has none.
-        match mqtrigger::api::remote::Remote::new(endpoint)
-            .await?
-            .stats()
-            .await
-        {
-            Ok(stats) => match answer.get_mut("EventSourceMappings") {
-                Some(serde_json::Value::Array(all)) => client::add_counts(all, &stats),
-                _ => client::add_counts(std::slice::from_mut(&mut answer), &stats),
-            },
-            Err(e) => eprintln!("(no counts: {e})"),
-        }
-    }
-    let text = match (output, answer.get("EventSourceMappings")) {
-        (Output::Json, _) => serde_json::to_string_pretty(&answer)? + "\n",
-        (Output::Table, Some(all)) => {
-            client::table(all.as_array().map(Vec::as_slice).unwrap_or_default())
-        }
-        (Output::Table, None) => client::table(std::slice::from_ref(&answer)),
-    };
-    print!("{text}");
-    Ok(())
-}
-
-async fn instances(endpoint: &str, output: Output) -> Result<()> {
-    let remote = mqtrigger::api::remote::Remote::new(endpoint).await?;
-    let answer = remote.instances().await?;
-    let text = match output {
-        Output::Json => serde_json::to_string_pretty(&answer)? + "\n",
-        Output::Table => mqtrigger::api::client::instances_table(&answer, chrono::Utc::now()),
-    };
-    print!("{text}");
-    Ok(())
-}
-
-async fn wait_for_signal() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -1,0 +1,178 @@
+//! `mqtrigger mappings …` and `mqtrigger instances`: a client of a running
+//! instance's API, answering as a table or JSON.
+
+use anyhow::Result;
+use clap::{Subcommand, ValueEnum};
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum MappingsCommand {
+    /// Every mapping (all pages), optionally of one function or broker.
+    List {
+        #[arg(long)]
+        function_name: Option<String>,
+        #[arg(long)]
+        event_source_arn: Option<String>,
+        /// Page size asked of the API.
+        #[arg(long)]
+        max_items: Option<i32>,
+    },
+    Get {
+        uuid: String,
+    },
+    Create {
+        #[arg(long)]
+        function_name: String,
+        #[arg(long)]
+        event_source_arn: String,
+        #[arg(long)]
+        queue: String,
+        /// The BASIC_AUTH secret's ARN.
+        #[arg(long)]
+        secret: String,
+        /// RabbitMQ only.
+        #[arg(long)]
+        virtual_host: Option<String>,
+        #[arg(long)]
+        batch_size: Option<i32>,
+        /// MaximumBatchingWindowInSeconds.
+        #[arg(long)]
+        batching_window: Option<i32>,
+        /// A FilterCriteria pattern; repeat for several.
+        #[arg(long = "filter-pattern")]
+        filter_patterns: Vec<String>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    Update {
+        uuid: String,
+        #[arg(long)]
+        function_name: Option<String>,
+        #[arg(long)]
+        batch_size: Option<i32>,
+        #[arg(long)]
+        batching_window: Option<i32>,
+        #[arg(long = "filter-pattern")]
+        filter_patterns: Vec<String>,
+        /// Remove the filters.
+        #[arg(long, conflicts_with = "filter_patterns")]
+        no_filter: bool,
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    Delete {
+        uuid: String,
+    },
+    Enable {
+        uuid: String,
+    },
+    Disable {
+        uuid: String,
+    },
+}
+
+pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) -> Result<()> {
+    use mqtrigger::api::client::{self, Change, Request};
+    let patterns = |p: Vec<String>, none: bool| match (p.is_empty(), none) {
+        (_, true) => Some(Vec::new()),
+        (true, false) => None,
+        (false, false) => Some(p),
+    };
+    let request = match command {
+        MappingsCommand::List {
+            function_name,
+            event_source_arn,
+            max_items,
+        } => Request::List {
+            function_name,
+            event_source_arn,
+            max_items,
+        },
+        MappingsCommand::Get { uuid } => Request::Get(uuid),
+        MappingsCommand::Create {
+            function_name,
+            event_source_arn,
+            queue,
+            secret,
+            virtual_host,
+            batch_size,
+            batching_window,
+            filter_patterns,
+            disabled,
+        } => Request::Create(Box::new(Change {
+            function_name: Some(function_name),
+            event_source_arn: Some(event_source_arn),
+            queue: Some(queue),
+            secret: Some(secret),
+            virtual_host,
+            batch_size,
+            batching_window,
+            filter_patterns: patterns(filter_patterns, false),
+            enabled: Some(!disabled),
+        })),
+        MappingsCommand::Update {
+            uuid,
+            function_name,
+            batch_size,
+            batching_window,
+            filter_patterns,
+            no_filter,
+            secret,
+        } => Request::Update(
+            uuid,
+            Box::new(Change {
+                function_name,
+                batch_size,
+                batching_window,
+                filter_patterns: patterns(filter_patterns, no_filter),
+                secret,
+                ..Change::default()
+            }),
+        ),
+        MappingsCommand::Delete { uuid } => Request::Delete(uuid),
+        MappingsCommand::Enable { uuid } => Request::Enable(uuid),
+        MappingsCommand::Disable { uuid } => Request::Disable(uuid),
+    };
+    let mut answer = client::run(endpoint, request).await?;
+    if answer.get("EventSourceMappings").is_some() || answer.get("UUID").is_some() {
+        // mqtrigger's own numbers beside Lambda's fields; an endpoint
+        // that is Lambda itself has none.
+        match mqtrigger::api::remote::Remote::new(endpoint)
+            .await?
+            .stats()
+            .await
+        {
+            Ok(stats) => match answer.get_mut("EventSourceMappings") {
+                Some(serde_json::Value::Array(all)) => client::add_counts(all, &stats),
+                _ => client::add_counts(std::slice::from_mut(&mut answer), &stats),
+            },
+            Err(e) => eprintln!("(no counts: {e})"),
+        }
+    }
+    let text = match (output, answer.get("EventSourceMappings")) {
+        (Output::Json, _) => serde_json::to_string_pretty(&answer)? + "\n",
+        (Output::Table, Some(all)) => {
+            client::table(all.as_array().map(Vec::as_slice).unwrap_or_default())
+        }
+        (Output::Table, None) => client::table(std::slice::from_ref(&answer)),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+pub async fn instances(endpoint: &str, output: Output) -> Result<()> {
+    let remote = mqtrigger::api::remote::Remote::new(endpoint).await?;
+    let answer = remote.instances().await?;
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&answer)? + "\n",
+        Output::Table => mqtrigger::api::client::instances_table(&answer, chrono::Utc::now()),
+    };
+    print!("{text}");
+    Ok(())
+}
