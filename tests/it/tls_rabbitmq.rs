@@ -3,9 +3,7 @@
 //! not for the host connected to, stops the mapping with a reason. There is
 //! no fallback to plain text. Runs against scripts/brokers' TLS node.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mqtrigger::mapping::StateTransitionReason;
 
 /// The TLS node's plain listener, for setting up queues.

@@ -2,9 +2,7 @@
 //! the way a runtime client speaks it, over real HTTP; and what keeps one
 //! environment's API and output its own.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 

@@ -3,9 +3,7 @@
 //! `tests/functions/amqp_types.py`) sees it on the wire: a 32-bit `I` comes
 //! back `I`, not widened to a 64-bit `l` (issue #26).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::types::FieldTable;
 use std::process::Command;
 

@@ -1,9 +1,7 @@
 //! Mappings to one broker share its connections; one mapping's channel
 //! trouble stays that mapping's.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use mqtrigger::bench::probe::connections_to;
 use mqtrigger::mapping::State;

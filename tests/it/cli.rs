@@ -1,8 +1,6 @@
 //! The `mqtrigger` binary as a user runs it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::types::{AMQPValue, FieldTable};
 use std::process::{Command, Output, Stdio};
 

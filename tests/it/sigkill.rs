@@ -2,9 +2,7 @@
 //! of batches and restarted; every message still reaches the function, and
 //! only messages of a batch that was under way at a kill reach it twice.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use std::collections::HashMap;

@@ -3,11 +3,9 @@
 //! here wrote) and by the console's own client (`api::remote::Remote`),
 //! against a real `serve` on the real broker.
 
-mod common;
-
+use crate::common::*;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::api::remote::Remote;

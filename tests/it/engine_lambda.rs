@@ -1,10 +1,8 @@
 //! The `lambda` runtime end to end: aws-sdk-lambda against a real Lambda
 //! Invoke API server on 127.0.0.1, fed by the real RabbitMQ.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::invoke::lambda_server::{LambdaServer, Reply};

@@ -2,9 +2,7 @@
 //! store, are competing consumers of one queue: every message reaches the
 //! function, none is lost, and both share the work.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use std::collections::BTreeSet;

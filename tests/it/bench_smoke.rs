@@ -1,9 +1,7 @@
 //! `mqtrigger bench` works end to end with tiny numbers (the real figures
 //! come from running it by hand: BENCHMARKS.md). Nothing here is timed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 fn bench(args: &[&str]) -> serde_json::Value {

@@ -2,9 +2,6 @@
 //! its surroundings, prints what it did and what it counted, and checks that
 //! every message reached the function and nothing was lost.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod connections;
 mod functions;
 mod kills;
@@ -13,7 +10,7 @@ mod slow;
 mod stomp;
 mod store;
 
-use common::*;
+use crate::common::*;
 
 /// Publishes `count` messages `f00000`…, persistent, through mqtrigger's own publisher.
 pub async fn fill(url: &str, queue: &str, count: usize) {

@@ -3,9 +3,7 @@
 //! mqtrigger serves: Python's awslambdaric (with Powertools' event types)
 //! and Rust's lambda_runtime (with aws_lambda_events), on the real broker.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::engine::EngineEvent;

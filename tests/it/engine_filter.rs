@@ -1,9 +1,7 @@
 //! FilterCriteria on both brokers: matching messages reach the function, the
 //! others are acked and counted, and nothing is left in the queue.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::engine::EngineEvent;

@@ -1,12 +1,10 @@
 //! Lambda's event-source-mapping API, driven with aws-sdk-lambda as any
 //! SDK user would, against a real engine on the real RabbitMQ.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::types::{SourceAccessConfiguration, SourceAccessType};
-use common::*;
 use std::time::{Duration, SystemTime};
 
 const KEY_ID: &str = "AKIDMQTRIGGERTEST";

@@ -3,9 +3,7 @@
 //! the mappings out, each run by one of them, and take over from one that
 //! stops; an instance without its database runs nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 fn serve(dir: &std::path::Path, state: &str, args: &[String]) -> KillOnDrop {

@@ -1,5 +1,4 @@
 //! Shared helpers for the tests that run against the real RabbitMQ.
-#![allow(dead_code)]
 
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,

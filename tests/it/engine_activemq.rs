@@ -1,8 +1,6 @@
 //! The engine against the real ActiveMQ over STOMP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mqtrigger::mapping::{State, StateTransitionReason};
 use std::time::Duration;
 

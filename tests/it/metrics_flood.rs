@@ -3,10 +3,8 @@
 //! Lambda endpoint, then every counter exact (issue: it used to add up a
 //! lossy event stream and stay low).
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::invoke::lambda_server::{LambdaServer, Reply};

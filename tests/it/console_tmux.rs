@@ -1,9 +1,7 @@
 //! The real console binary in a real terminal: tmux runs it, send-keys types,
 //! capture-pane reads the screen. Needs tmux (scripts/test installs it).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use std::path::Path;

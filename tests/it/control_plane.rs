@@ -2,9 +2,7 @@
 //! BASIC_AUTH secrets read from a Secrets Manager endpoint: the binary as a
 //! user runs it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

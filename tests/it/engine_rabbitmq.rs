@@ -1,8 +1,6 @@
 //! The engine end to end against the real RabbitMQ, with a real function process.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use mqtrigger::mapping::{State, StateTransitionReason};

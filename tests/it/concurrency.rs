@@ -1,10 +1,8 @@
 //! ScalingConfig.MaximumConcurrency: a slow function gets several batches
 //! at once when asked to; by default one at a time, in the queue's order.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use mqtrigger::invoke::lambda_server::{LambdaServer, Reply};
