@@ -290,7 +290,9 @@ impl Mapping {
         }
     }
 
-    /// A mapping that stopped itself with a stop code, or was disabled.
+    /// Whether the mapping consumes now: its state is Enabled. A mapping
+    /// that a user disabled, or that stopped itself with a stop code, is
+    /// Disabled and does not run.
     pub fn is_running(&self) -> bool {
         self.state == State::Enabled
     }
