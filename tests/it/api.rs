@@ -1097,7 +1097,7 @@ async fn no_way_to_listen_puts_a_keyless_api_beyond_loopback() {
 }
 
 fn spawn_with(args: &[&str]) -> KillOnDrop {
-    KillOnDrop(
+    KillOnDrop::new(
         std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
             .args(args)
             .stdout(std::process::Stdio::null())

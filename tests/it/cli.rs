@@ -241,7 +241,7 @@ async fn serve_says_what_it_waits_for_and_a_second_ctrl_c_stops_it_at_once() {
     setup.timeout = 120;
     let (path, state) = config_in(dir.path(), &setup);
     let record = dir.path().join("r");
-    let mut child = KillOnDrop(
+    let mut child = KillOnDrop::new(
         Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
             .args(["serve", "--api", "localhost:0", "--config"])
             .arg(&path)
@@ -320,7 +320,7 @@ async fn a_lambda_function_without_a_region_is_said_in_one_line() {
     };
     let (path, state) = config_in(dir.path(), &setup);
     let log = dir.path().join("stderr");
-    let mut child = KillOnDrop(
+    let mut child = KillOnDrop::new(
         Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
             .args(["serve", "--config"])
             .arg(&path)

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// `serve` with its stderr (the log) kept in `log`.
 fn serve(dir: &std::path::Path, args: &[String]) -> KillOnDrop {
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    KillOnDrop(
+    KillOnDrop::new(
         Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
             .args(["serve", "--config"])
             .arg(dir.join("mqtrigger.toml"))

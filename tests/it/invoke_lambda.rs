@@ -435,11 +435,15 @@ async fn child_invokes_a_remote_endpoint_without_credentials() {
 /// Runs the child test `name` with only `env` (plus PATH and an empty HOME),
 /// and the instance metadata service pointed at a recording server.
 async fn run_child(name: &str, env: &[(&str, String)]) {
+    // The tests are modules of one binary: `invoke_lambda::NAME`, without
+    // the binary's own name that module_path! starts with.
+    let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
+    let name = format!("{module}::{name}");
     let home = tempfile::tempdir().unwrap();
     let (imds_url, imds_seen) = recording_server().await;
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap());
     child
-        .args(["--exact", name, "--ignored", "--nocapture"])
+        .args(["--exact", &name, "--ignored", "--nocapture"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home.path())

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 fn serve(dir: &std::path::Path, state: &str, args: &[String]) -> KillOnDrop {
     let log = std::fs::File::create(dir.join(format!("serve-{state}.log"))).unwrap();
-    KillOnDrop(
+    KillOnDrop::new(
         Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
             .args(["serve", "--config"])
             .arg(dir.join("mqtrigger.toml"))
@@ -371,7 +371,7 @@ fn instance(
         .stderr(log)
         .spawn()
         .expect("the binary runs");
-    (KillOnDrop(child), record)
+    (KillOnDrop::new(child), record)
 }
 
 /// Two `serve` processes on one database, one mapping, a steady flow; the

@@ -411,41 +411,72 @@ pub async fn wait_for<F: FnMut() -> bool>(what: &str, mut done: F) {
 /// A child process (`mqtrigger serve`) that is killed when the test ends,
 /// also when it fails: a panicking test must not leave a consumer running
 /// on the shared broker.
-pub struct KillOnDrop(pub std::process::Child);
+pub struct KillOnDrop {
+    child: std::process::Child,
+    /// Where the process writes its log, if anywhere: its last lines are
+    /// printed when a test panics with the process still running, which is
+    /// how a failure in CI says what the service was doing.
+    log: Option<std::path::PathBuf>,
+}
+
+impl KillOnDrop {
+    pub fn new(child: std::process::Child) -> KillOnDrop {
+        KillOnDrop { child, log: None }
+    }
+}
 
 impl std::ops::Deref for KillOnDrop {
     type Target = std::process::Child;
     fn deref(&self) -> &std::process::Child {
-        &self.0
+        &self.child
     }
 }
 
 impl std::ops::DerefMut for KillOnDrop {
     fn deref_mut(&mut self) -> &mut std::process::Child {
-        &mut self.0
+        &mut self.child
     }
 }
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let (true, Some(log)) = (std::thread::panicking(), &self.log) {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "--- the last lines of {}:\n{}",
+                log.display(),
+                tail.join("\n")
+            );
+        }
     }
 }
 
-/// `mqtrigger serve` on CONFIG and STATE, its output discarded.
+/// `mqtrigger serve` on CONFIG and STATE, its output appended to
+/// `STATE.log` (shown when the test fails).
 pub fn spawn_serve(config: &Path, state: &Path) -> KillOnDrop {
-    KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .arg("--state")
-            .arg(state)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the mqtrigger binary runs"),
-    )
+    let log = state.with_extension("log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .expect("the serve log can be written");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .arg("--state")
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("the mqtrigger binary runs");
+    KillOnDrop {
+        child,
+        log: Some(log),
+    }
 }
 
 /// Stops a serve process as a user would (SIGTERM) and waits for it.
@@ -659,7 +690,7 @@ pub fn serve_api(dir: &Path, addr: std::net::SocketAddr, more: &[&str]) -> KillO
         .append(true)
         .open(dir.join("serve.log"))
         .unwrap();
-    KillOnDrop(
+    KillOnDrop::new(
         std::process::Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
             .args(["serve", "--config"])
             .arg(dir.join("mqtrigger.toml"))

@@ -36,13 +36,16 @@ async fn kill_at_random(setup: Setup, url: &str) {
     );
     for kill in 1..=KILLS {
         let mut child = spawn_serve(&dir.path().join("c.toml"), &dir.path().join("state"));
-        let before = read_events(&record).len();
-        // Some progress first, so each kill lands in the middle of the flow.
-        wait_for("a batch after the restart", || {
-            read_events(&record).len() > before
+        // Each kill waits for its share of the flow (kill k once k/11 of
+        // the messages reached the function), so the kills are spread over
+        // the whole flow however fast it runs, and the last lands before
+        // its end; then a random moment within a batch or two.
+        let share = kill * TOTAL / (KILLS + 1);
+        wait_for("the flow to reach this kill's share", || {
+            tally(&read_events(&record)).0.len() >= share
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(next(&mut seed) % 600)).await;
+        tokio::time::sleep(Duration::from_millis(next(&mut seed) % 300)).await;
         child.kill().unwrap();
         child.wait().unwrap();
         eprintln!(

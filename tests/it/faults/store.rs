@@ -19,7 +19,7 @@ async fn changes_cut_short_by_sigkill_leave_a_consistent_store() {
         .unwrap();
     let mut sizes_written = std::collections::BTreeSet::from([10u32]);
     for round in 0..5u32 {
-        let mut serve = KillOnDrop(
+        let mut serve = KillOnDrop::new(
             Command::new(env!("CARGO_BIN_EXE_mqtrigger"))
                 .args(["serve", "--config"])
                 .arg(dir.path().join("c.toml"))
