@@ -308,7 +308,11 @@ pub fn add_counts(mappings: &mut [Value], stats: &crate::engine::EngineStats) {
         if shared {
             extra["Owner"] = json!(stats.owners.get(&uuid));
         }
-        m["Mqtrigger"] = extra;
+        // Beside what the answer already says of mqtrigger (Paused).
+        match m["Mqtrigger"].as_object_mut() {
+            Some(known) => known.extend(extra.as_object().cloned().unwrap_or_default()),
+            None => m["Mqtrigger"] = extra,
+        }
     }
 }
 
@@ -336,9 +340,14 @@ pub fn table(mappings: &[Value]) -> String {
                 .next()
                 .unwrap_or_default()
                 .to_owned();
+            // An operator's pause shows where Lambda's State is.
+            let state = match m["Mqtrigger"]["Paused"].as_bool() {
+                Some(true) if s("State") == "Enabled" => "Paused".to_owned(),
+                _ => s("State"),
+            };
             let mut row = vec![
                 s("UUID"),
-                s("State"),
+                state,
                 function,
                 m["Queues"][0].as_str().unwrap_or("").to_owned(),
                 m["BatchSize"].to_string(),

@@ -11,6 +11,7 @@
 pub mod client;
 mod error;
 pub mod guard;
+mod operate;
 pub mod remote;
 mod routes;
 pub mod sigv4;
@@ -96,6 +97,7 @@ pub async fn serve(
         );
     }
     let app = watch::router(control.clone(), shutdown.clone())
+        .merge(operate::router(control.clone()))
         .merge(routes::router(control))
         .layer(middleware::from_fn_with_state(gate, admit));
     axum::serve(

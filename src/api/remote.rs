@@ -317,6 +317,17 @@ impl Remote {
         Ok(())
     }
 
+    /// Pauses the mapping, resumes it, or lets one batch through
+    /// (`what`: "pause", "resume" or "step").
+    pub async fn operate(
+        &self,
+        mapping: Uuid,
+        what: &str,
+    ) -> Result<EventSourceMappingConfiguration> {
+        let path = format!("{PREFIX}/mappings/{mapping}/{what}");
+        self.call(Method::POST, &path, Bytes::new()).await
+    }
+
     /// Follows the event stream until it ends, fails or the console goes.
     async fn stream(&self, tx: &mpsc::Sender<FeedItem>, heard: &mut bool) -> StreamEnd {
         let path = format!("{PREFIX}/events");

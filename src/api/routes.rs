@@ -54,6 +54,19 @@ pub struct EventSourceMappingConfiguration {
     pub filter_criteria: Option<crate::mapping::FilterCriteria>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling_config: Option<crate::mapping::ScalingConfig>,
+    /// What mqtrigger adds beyond Lambda's fields, under one key of its
+    /// own so that no later field of Lambda's can clash with it. The SDKs
+    /// and the AWS CLI pass over keys they do not know.
+    #[serde(default, rename = "Mqtrigger", skip_serializing_if = "Option::is_none")]
+    pub mqtrigger: Option<Extra>,
+}
+
+/// mqtrigger's own fields of a mapping, in the API's answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Extra {
+    /// An operator paused it: it takes no new batch (State stays Enabled).
+    pub paused: bool,
 }
 
 impl From<&Mapping> for EventSourceMappingConfiguration {
@@ -77,6 +90,7 @@ impl From<&Mapping> for EventSourceMappingConfiguration {
             source_access_configurations: m.spec.source_access_configurations.clone(),
             filter_criteria: m.spec.filter_criteria.clone(),
             scaling_config: m.spec.scaling_config,
+            mqtrigger: Some(Extra { paused: m.paused }),
         }
     }
 }

@@ -75,10 +75,33 @@ pub enum MappingsCommand {
     Disable {
         uuid: String,
     },
+    /// mqtrigger's own: take no new batch; the broker keeps the messages.
+    Pause {
+        uuid: String,
+    },
+    /// mqtrigger's own: take batches again.
+    Resume {
+        uuid: String,
+    },
+    /// mqtrigger's own: let exactly one batch through, then paused again.
+    Step {
+        uuid: String,
+    },
 }
 
 pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) -> Result<()> {
     use mqtrigger::api::client::{self, Change, Request};
+    if let MappingsCommand::Pause { uuid }
+    | MappingsCommand::Resume { uuid }
+    | MappingsCommand::Step { uuid } = &command
+    {
+        let what = match command {
+            MappingsCommand::Pause { .. } => "pause",
+            MappingsCommand::Resume { .. } => "resume",
+            _ => "step",
+        };
+        return operate(endpoint, output, uuid, what).await;
+    }
     let patterns = |p: Vec<String>, none: bool| match (p.is_empty(), none) {
         (_, true) => Some(Vec::new()),
         (true, false) => None,
@@ -138,6 +161,9 @@ pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) 
         MappingsCommand::Delete { uuid } => Request::Delete(uuid),
         MappingsCommand::Enable { uuid } => Request::Enable(uuid),
         MappingsCommand::Disable { uuid } => Request::Disable(uuid),
+        MappingsCommand::Pause { .. }
+        | MappingsCommand::Resume { .. }
+        | MappingsCommand::Step { .. } => unreachable!("answered above"),
     };
     let mut answer = client::run(endpoint, request).await?;
     if answer.get("EventSourceMappings").is_some() || answer.get("UUID").is_some() {
@@ -161,6 +187,21 @@ pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) 
             client::table(all.as_array().map(Vec::as_slice).unwrap_or_default())
         }
         (Output::Table, None) => client::table(std::slice::from_ref(&answer)),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// Pause, resume or step, through mqtrigger's own API (Lambda has none).
+async fn operate(endpoint: &str, output: Output, uuid: &str, what: &str) -> Result<()> {
+    let uuid: uuid::Uuid = uuid
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{uuid} is not an event source mapping UUID"))?;
+    let remote = mqtrigger::api::remote::Remote::new(endpoint).await?;
+    let answer = serde_json::to_value(remote.operate(uuid, what).await?)?;
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&answer)? + "\n",
+        Output::Table => mqtrigger::api::client::table(std::slice::from_ref(&answer)),
     };
     print!("{text}");
     Ok(())

@@ -26,6 +26,10 @@ pub enum Action {
     Complete,
     Enable,
     AskDisable,
+    /// `p`: pause the selected mapping, or resume it when it is paused.
+    PauseOrResume,
+    /// `.`: one batch through the selected mapping, then paused.
+    Step,
     BatchUp,
     BatchDown,
     AskBatchSize,
@@ -74,6 +78,9 @@ pub enum Action {
 pub enum Effect {
     Enable(Uuid),
     Disable(Uuid),
+    Pause(Uuid),
+    Resume(Uuid),
+    Step(Uuid),
     SetBatchSize(Uuid, u32),
     Delete(Uuid),
     /// Write bytes (a body, an event) to this file in the working directory.

@@ -73,6 +73,11 @@ pub trait Driver: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<String>> + Send;
     /// Puts a dead letter back on its source queue.
     fn republish(&self, mapping: Uuid, letter: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Takes no new batch until resumed (see `Control::pause`).
+    fn pause(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
+    fn resume(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
+    /// One batch through a paused mapping, then paused again.
+    fn step(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
 }
 
 impl Driver for Control {
@@ -133,5 +138,17 @@ impl Driver for Control {
 
     async fn republish(&self, mapping: Uuid, letter: i64) -> Result<()> {
         Control::republish(self, mapping, letter).await
+    }
+
+    async fn pause(&self, uuid: Uuid) -> Result<Changed> {
+        Control::pause(self, uuid).await.map(Changed::from)
+    }
+
+    async fn resume(&self, uuid: Uuid) -> Result<Changed> {
+        Control::resume(self, uuid).await.map(Changed::from)
+    }
+
+    async fn step(&self, uuid: Uuid) -> Result<Changed> {
+        Control::step(self, uuid).await.map(Changed::from)
     }
 }

@@ -1,9 +1,13 @@
 //! Where each panel goes, by what it holds: the Mappings panel as tall as
 //! its rows (at least 3, at most 40% of the screen, scrolling beyond), the
 //! Flow charts a third of the rest, then the Batches beside the Errors and
-//! Dead letters (each side as wide as what it holds allows), the Errors as
-//! tall as their rows. `z` gives the focused
-//! panel the whole screen. Drawing and mouse clicks both ask this.
+//! Dead letters (each side as wide as what it holds allows). The Errors and
+//! the Dead letters share their side by their rows: when both fit, the
+//! Errors are as tall as their rows and the Dead letters take the rest;
+//! when they do not, each gets a share of the height in proportion to its
+//! rows, so neither cuts rows while the other shows empty ones. `z` gives
+//! the focused panel the whole screen. Drawing and mouse clicks both ask
+//! this.
 
 use super::lists::Focus;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -13,6 +17,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 pub struct Content {
     pub mappings: usize,
     pub errors: usize,
+    /// The rows of the Dead letters panel (folded rows count once).
+    pub letters: usize,
     /// Rows the Errors panel gives to the stop code's sentence.
     pub stop: usize,
     /// How wide the Batches, and the Errors and Dead letters, would be with
@@ -91,8 +97,7 @@ pub fn areas(screen: Rect, content: Content, zoom: Option<Focus>) -> Areas {
         .map_or(50, |s| s.clamp(35, 65) as u16);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(share), Constraint::Fill(1)]).areas(rest);
-    let wanted = (content.errors.max(1) + content.stop) as u16 + TABLE_CHROME;
-    let errors = wanted.min((right.height / 3).max(TABLE_CHROME + 1));
+    let errors = errors_height(right.height, &content);
     let [errors_area, letters] =
         Layout::vertical([Constraint::Length(errors), Constraint::Fill(1)]).areas(right);
     areas.mappings = Some(top);
@@ -101,6 +106,21 @@ pub fn areas(screen: Rect, content: Content, zoom: Option<Focus>) -> Areas {
     areas.errors = Some(errors_area);
     areas.dead_letters = Some(letters);
     areas
+}
+
+/// The Errors panel's height on a side of `height` rows that it shares with
+/// the Dead letters below it.
+fn errors_height(height: u16, content: &Content) -> u16 {
+    let errors = (content.errors.max(1) + content.stop) as u16 + TABLE_CHROME;
+    let letters = content.letters.max(1) as u16 + TABLE_CHROME;
+    if errors + letters <= height {
+        return errors;
+    }
+    // Both cut: each its share of the rows, and at least one row each.
+    let least = TABLE_CHROME + 1;
+    let share = u32::from(height) * u32::from(errors) / u32::from(errors + letters);
+    let most = height.saturating_sub(least).max(least);
+    (share as u16).clamp(least.min(errors), most)
 }
 
 /// The first row a table shows: it scrolls just enough to show the
@@ -180,6 +200,30 @@ mod tests {
             assert!(area.unwrap().height > TABLE_CHROME, "{name}: {area:?}");
         }
         assert!(a.flow.unwrap().height >= 4);
+    }
+
+    #[test]
+    fn errors_and_dead_letters_share_their_side_by_their_rows() {
+        let content = |errors, letters| Content {
+            mappings: 3,
+            errors,
+            letters,
+            ..Content::default()
+        };
+        // 80×24: three errors and two dead letters fit on their side.
+        let a = areas(screen(80, 24), content(3, 2), None);
+        let (errors, letters) = (a.errors.unwrap(), a.dead_letters.unwrap());
+        assert_eq!(letters.bottom(), a.hints.y, "down to the hints");
+        assert_eq!(errors.height, 6, "3 errors, a header, 2 borders");
+        assert!(letters.height >= 5, "2 dead letters: {letters:?}");
+        // Many of both: each gets a share, neither less than one row.
+        let a = areas(screen(80, 24), content(30, 10), None);
+        let (errors, letters) = (a.errors.unwrap(), a.dead_letters.unwrap());
+        assert!(errors.height > letters.height, "{errors:?} {letters:?}");
+        assert!(letters.height > TABLE_CHROME, "{letters:?}");
+        // Many dead letters, one error: the error is whole.
+        let a = areas(screen(80, 24), content(1, 50), None);
+        assert_eq!(a.errors.unwrap().height, 4);
     }
 
     #[test]

@@ -145,6 +145,20 @@ async fn apply(driver: &impl Driver, effect: Effect) -> Result<String, String> {
             .disable(uuid)
             .await
             .map(|m| format!("disabled {}", m.queue)),
+        Effect::Pause(uuid) => driver.pause(uuid).await.map(|m| {
+            format!(
+                "paused {}: no new batch (p resumes, . lets one batch through)",
+                m.queue
+            )
+        }),
+        Effect::Resume(uuid) => driver
+            .resume(uuid)
+            .await
+            .map(|m| format!("resumed {}", m.queue)),
+        Effect::Step(uuid) => driver
+            .step(uuid)
+            .await
+            .map(|m| format!("one batch through {}, then paused", m.queue)),
         Effect::Create(spec) => driver.create(*spec).await.map(|m| {
             format!(
                 "created mapping {} of {} to {}",

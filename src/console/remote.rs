@@ -83,6 +83,18 @@ impl Driver for Remote {
     async fn republish(&self, mapping: Uuid, letter: i64) -> Result<()> {
         Remote::republish(self, mapping, letter).await
     }
+
+    async fn pause(&self, uuid: Uuid) -> Result<Changed> {
+        Ok(changed(self.operate(uuid, "pause").await?))
+    }
+
+    async fn resume(&self, uuid: Uuid) -> Result<Changed> {
+        Ok(changed(self.operate(uuid, "resume").await?))
+    }
+
+    async fn step(&self, uuid: Uuid) -> Result<Changed> {
+        Ok(changed(self.operate(uuid, "step").await?))
+    }
 }
 
 /// The mapping a change was made to, from the API's answer.

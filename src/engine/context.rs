@@ -25,6 +25,8 @@ use uuid::Uuid;
 pub(super) enum SessionEnd {
     Cancelled,
     SettingsChanged,
+    /// A step through a paused mapping handed its batch to the function.
+    Stepped,
     Lost(String),
     Stop(StateTransitionReason, String),
 }

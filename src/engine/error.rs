@@ -42,6 +42,9 @@ pub enum ControlError {
         function: String,
         existing: Uuid,
     },
+    /// The mapping is being deleted: nothing more can be changed on it.
+    #[error("The event source mapping {0} is being deleted")]
+    BeingDeleted(Uuid),
     #[error(
         "mqtrigger runs --readonly: mappings cannot be changed, replayed or republished; restart it without --readonly"
     )]
@@ -74,7 +77,7 @@ impl ControlError {
                 Refusal::NotFound => Kind::NotFound,
                 Refusal::Invalid => Kind::Invalid,
             },
-            ControlError::Conflict { .. } => Kind::Conflict,
+            ControlError::Conflict { .. } | ControlError::BeingDeleted(_) => Kind::Conflict,
             ControlError::ReadOnly => Kind::ReadOnly,
             ControlError::NoSuchFunction(_)
             | ControlError::Function(_)

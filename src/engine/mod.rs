@@ -63,6 +63,10 @@ struct RunSettings {
     /// The session reads the filter from the mapping when told of a change;
     /// it is here so that a change of it alone is one.
     filter_criteria: Option<crate::mapping::FilterCriteria>,
+    /// An operator paused the mapping: no new batch is taken.
+    paused: bool,
+    /// The steps asked for so far (see [`Mapping::steps`]).
+    steps: u64,
 }
 
 impl RunSettings {
@@ -72,6 +76,8 @@ impl RunSettings {
             window: m.spec.batching_window(),
             concurrency: m.spec.concurrency(),
             filter_criteria: m.spec.filter_criteria.clone(),
+            paused: m.paused,
+            steps: m.steps,
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::invoke::{InvokeError, Invoker};
 use crate::mapping::{Mapping, StateTransitionReason};
 use crate::source::{DeadLetterReason, Source, SourceError};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -34,6 +35,7 @@ pub(super) async fn run(
     uuid: Uuid,
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
+    stepped: Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
     let mapping = env.mappings.get(uuid)?;
     let span = tracing::info_span!("mapping", %uuid, function = %mapping.spec.function_name, queue = %mapping.spec.queue());
@@ -43,13 +45,14 @@ pub(super) async fn run(
         mapping.spec.queue().to_owned(),
         cancel,
     ));
-    sessions(ctx, settings).instrument(span).await
+    sessions(ctx, settings, stepped).instrument(span).await
 }
 
 /// Connects and consumes, again and again, until cancelled or stopped.
 async fn sessions(
     ctx: Arc<Context>,
     mut settings: watch::Receiver<RunSettings>,
+    stepped: Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
     let env = &ctx.env;
     let mapping = env.mappings.get(ctx.uuid)?;
@@ -69,6 +72,21 @@ async fn sessions(
         }
         let mapping = env.mappings.get(ctx.uuid)?;
         let current = settings.borrow_and_update().clone();
+        // Steps asked for before the task was started are not taken: a
+        // restart must not let batches through a paused mapping.
+        let step = current.paused && current.steps > stepped.load(Ordering::Relaxed);
+        if current.paused && !step {
+            // Paused: no consumer at all, so the broker keeps every message
+            // for the queue (and for other consumers) until the operator
+            // resumes or steps.
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => return Ok(()),
+                changed = settings.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => return Ok(()),
+                },
+            }
+        }
         let consumer = Consumer {
             mapping: &mapping,
             prefetch: super::prefetch(current.batch_size, current.concurrency),
@@ -107,7 +125,10 @@ async fn sessions(
             },
         };
         reread_secret = false;
-        let session = Session::new(&ctx, invoker.clone(), &mapping, &current);
+        let mut session = Session::new(&ctx, invoker.clone(), &mapping, &current);
+        if step {
+            session.batches_left = Some(1);
+        }
         let (end, progressed) = session.consume(&mut *source, &mut settings).await?;
         source.close().await;
         ctx.unsettled.session_ended();
@@ -120,6 +141,9 @@ async fn sessions(
         match end {
             SessionEnd::Cancelled => return Ok(()),
             SessionEnd::SettingsChanged => continue,
+            SessionEnd::Stepped => {
+                stepped.fetch_add(1, Ordering::Relaxed);
+            }
             SessionEnd::Stop(code, m) => return ctx.stop(code, m),
             SessionEnd::Lost(m) => {
                 let delay = reconnect.next_delay();
@@ -145,6 +169,9 @@ struct Session {
     end: Option<SessionEnd>,
     /// Something came from the broker in this session.
     progressed: bool,
+    /// How many more batches this session may hand to the function: one
+    /// for a step through a paused mapping, else no limit.
+    batches_left: Option<usize>,
 }
 
 impl Session {
@@ -168,6 +195,7 @@ impl Session {
             slots,
             end: None,
             progressed: false,
+            batches_left: None,
         }
     }
 
@@ -184,8 +212,12 @@ impl Session {
         loop {
             self.hand_over_due();
             if let Some(end) = &self.end {
-                // Nothing new starts; what is under way finishes and is settled.
-                self.runner.close();
+                // Nothing new starts; what is under way finishes and is
+                // settled. A step's batch is under way even before its turn
+                // comes: it goes to the function.
+                if !matches!(end, SessionEnd::Stepped) {
+                    self.runner.close();
+                }
                 if self.runner.outstanding == 0 {
                     return Ok((end.clone(), self.progressed));
                 }
@@ -229,8 +261,7 @@ impl Session {
             }),
             Ok(Gathered::Batch(batch)) => {
                 ctx.received(&batch.deliveries);
-                self.runner.invoke(batch);
-                None
+                self.hand_over(batch)
             }
             Ok(Gathered::Filtered(d)) => {
                 ctx.received(std::slice::from_ref(&d));
@@ -253,8 +284,19 @@ impl Session {
         }
         if let Some(due) = self.batcher.take_due() {
             self.ctx.received(&due.deliveries);
-            self.runner.invoke(due);
+            if let Some(end) = self.hand_over(due) {
+                self.end = Some(end);
+            }
         }
+    }
+
+    /// A gathered batch goes to the runner; the session ends once it has
+    /// handed over the batches it may (a step's one).
+    fn hand_over(&mut self, batch: Batch) -> Option<SessionEnd> {
+        self.runner.invoke(batch);
+        let left = self.batches_left.as_mut()?;
+        *left = left.saturating_sub(1);
+        (*left == 0).then_some(SessionEnd::Stepped)
     }
 }
 

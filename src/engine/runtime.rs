@@ -46,11 +46,15 @@ impl Runtime {
         }
         let cancel = CancellationToken::new();
         let (settings, settings_rx) = watch::channel(RunSettings::of(m));
+        // The steps asked for until now were taken (or were never for this
+        // task): read here, not when the task first runs, so that a step
+        // asked for in between is not lost.
         let task = tokio::spawn(supervise(
             self.env.clone(),
             m.uuid,
             cancel.clone(),
             settings_rx,
+            m.steps,
         ));
         let old = self.runners.locked().insert(
             m.uuid,

@@ -5,6 +5,7 @@
 use super::context::TaskEnv;
 use super::{RunSettings, poller, retry};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -15,14 +16,18 @@ pub(super) async fn supervise(
     uuid: Uuid,
     cancel: CancellationToken,
     settings: watch::Receiver<RunSettings>,
+    steps_taken: u64,
 ) {
     let mut backoff = retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    // Kept across restarts of the poller, so no step is taken twice.
+    let stepped = Arc::new(AtomicU64::new(steps_taken));
     loop {
         let poller = tokio::spawn(poller::run(
             env.clone(),
             uuid,
             cancel.clone(),
             settings.clone(),
+            stepped.clone(),
         ));
         let why = match poller.await {
             Ok(Ok(())) => return,

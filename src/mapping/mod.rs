@@ -230,6 +230,22 @@ pub struct Mapping {
     pub last_processing_result: String,
     #[serde(with = "chrono::serde::ts_seconds")]
     pub last_modified: DateTime<Utc>,
+    /// mqtrigger's own, not Lambda's: an operator paused the mapping. It
+    /// takes no new batch from the broker while State stays what Lambda
+    /// would say (a paused mapping is still Enabled); it is kept with the
+    /// mapping, so it holds across restarts and on every instance.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// mqtrigger's own: how many steps were asked for since the mapping was
+    /// made. Each step lets one batch through a paused mapping; the task
+    /// that runs it counts the steps it took, and a number larger than that
+    /// is a step to take.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub steps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 pub const NO_RECORDS_PROCESSED: &str = "No records processed";
@@ -250,6 +266,8 @@ impl Mapping {
             state_detail: None,
             last_processing_result: NO_RECORDS_PROCESSED.into(),
             last_modified: Utc::now(),
+            paused: false,
+            steps: 0,
         }
     }
 
@@ -295,6 +313,15 @@ impl Mapping {
     /// Disabled and does not run.
     pub fn is_running(&self) -> bool {
         self.state == State::Enabled
+    }
+
+    /// The state as an operator reads it: Lambda's State, except that an
+    /// Enabled mapping an operator paused says `Paused`.
+    pub fn shown_state(&self) -> String {
+        match self.state {
+            State::Enabled if self.paused => "Paused".to_owned(),
+            state => state.to_string(),
+        }
     }
 }
 

@@ -133,6 +133,9 @@ impl App {
             Command::Enable(m) => Effect::Enable(self.target(m.as_deref())?),
             Command::Disable(m) => Effect::Disable(self.target(m.as_deref())?),
             Command::Delete(m) => Effect::Delete(self.target(m.as_deref())?),
+            Command::Pause(m) => Effect::Pause(self.target(m.as_deref())?),
+            Command::Resume(m) => Effect::Resume(self.target(m.as_deref())?),
+            Command::Step(m) => Effect::Step(self.target(m.as_deref())?),
             Command::BatchSize(n, m) => Effect::SetBatchSize(self.target(m.as_deref())?, n),
             Command::Go(m) => {
                 let uuid = self.target(Some(&m))?;

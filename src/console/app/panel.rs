@@ -110,6 +110,15 @@ impl App {
                 self.mode = Mode::Form(Box::new(form));
             }
             Action::Enable => return uuid.map(Effect::Enable),
+            Action::PauseOrResume => {
+                let m = self.selected_mapping()?;
+                return Some(if m.paused {
+                    Effect::Resume(m.uuid)
+                } else {
+                    Effect::Pause(m.uuid)
+                });
+            }
+            Action::Step => return uuid.map(Effect::Step),
             Action::AskDisable => {
                 if let Some(uuid) = uuid {
                     self.mode = Mode::Confirm(Effect::Disable(uuid));

@@ -121,6 +121,8 @@ pub const MAPPINGS: &[Binding] = &[
         "disable the mapping (asks first)",
         || Action::AskDisable,
     ),
+    PAUSE,
+    STEP,
     bind(
         &[Char('+'), Char('-')],
         "+ -",
@@ -154,7 +156,25 @@ pub const MAPPINGS: &[Binding] = &[
     ),
 ];
 
+/// `p` and `.`, in the Mappings and the Batches (where a step's batch shows).
+const PAUSE: Binding = bind(
+    &[Char('p')],
+    "p",
+    "pause",
+    "pause the mapping: no new batch, the broker keeps the messages; again resumes",
+    || Action::PauseOrResume,
+);
+const STEP: Binding = bind(
+    &[Char('.')],
+    ".",
+    "step",
+    "let exactly one batch through, then paused again",
+    || Action::Step,
+);
+
 pub const BATCHES: &[Binding] = &[
+    PAUSE,
+    STEP,
     bind(
         &[Code(KeyCode::Enter)],
         "Enter",

@@ -10,8 +10,9 @@ use crate::mapping::{Mapping, State, StateTransitionReason};
 use ratatui::style::{Color, Modifier, Style};
 use uuid::Uuid;
 
-pub fn state_color(state: State) -> Color {
-    match state {
+pub fn state_color(m: &Mapping) -> Color {
+    match m.state {
+        State::Enabled if m.paused => Color::Yellow,
         State::Enabled => Color::Green,
         State::Disabled => Color::Red,
         _ => Color::Yellow,
@@ -77,8 +78,8 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
         StateTransitionReason::UserInitiated => String::new(),
         other => other.to_string(),
     };
-    let mut cells = vec![m.state.to_string()];
-    let mut sort = vec![SortKey::text(m.state.to_string())];
+    let mut cells = vec![m.shown_state()];
+    let mut sort = vec![SortKey::text(m.shown_state())];
     if shared {
         let owner = view.owner(m.uuid);
         sort.push(SortKey::text(&owner));
@@ -122,7 +123,7 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
     sort.extend(numbers[2..].iter().map(|n| SortKey::number(*n)));
     sort.push(SortKey::text(&m.last_processing_result));
     let haystack = [
-        m.state.to_string(),
+        m.shown_state(),
         reason,
         broker,
         m.spec.queue().to_owned(),
@@ -136,7 +137,7 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
         .changed_at
         .get(&m.uuid)
         .is_some_and(|t| (view.now - *t).num_seconds() < 2);
-    let mut row = ModelRow::new(cells).cell_style(0, Style::new().fg(state_color(m.state)));
+    let mut row = ModelRow::new(cells).cell_style(0, Style::new().fg(state_color(m)));
     if fresh {
         row = row.style(Style::new().add_modifier(Modifier::BOLD));
     }

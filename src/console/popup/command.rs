@@ -16,6 +16,9 @@ use ratatui_textarea::{CursorMove, TextArea};
 pub enum Command {
     Enable(Option<String>),
     Disable(Option<String>),
+    Pause(Option<String>),
+    Resume(Option<String>),
+    Step(Option<String>),
     Delete(Option<String>),
     BatchSize(u32, Option<String>),
     /// Select a mapping.
@@ -48,6 +51,17 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "delete",
         "[MAPPING]",
         "delete the mapping (no question asked)",
+    ),
+    (
+        "pause",
+        "[MAPPING]",
+        "take no new batch; the broker keeps the messages",
+    ),
+    ("resume", "[MAPPING]", "take batches again"),
+    (
+        "step",
+        "[MAPPING]",
+        "let exactly one batch through, then paused",
     ),
     ("batch", "N [MAPPING]", "set BatchSize"),
     ("go", "MAPPING", "select the mapping"),
@@ -107,6 +121,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         ["enable"] | ["enable", _] => Command::Enable(arg(1)),
         ["disable"] | ["disable", _] => Command::Disable(arg(1)),
         ["delete"] | ["delete", _] => Command::Delete(arg(1)),
+        ["pause"] | ["pause", _] => Command::Pause(arg(1)),
+        ["resume"] | ["resume", _] => Command::Resume(arg(1)),
+        ["step"] | ["step", _] => Command::Step(arg(1)),
         ["batch", n] | ["batch", n, _] => {
             if let Some(e) = crate::console::text::batch_size_error(n) {
                 return Err(e);

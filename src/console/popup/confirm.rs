@@ -34,6 +34,9 @@ pub fn question(effect: &Effect, view: &View) -> String {
             "Invoke the function again with this batch's event? The broker is not touched. (y/n)".into()
         }
         Effect::Enable(_)
+        | Effect::Pause(_)
+        | Effect::Resume(_)
+        | Effect::Step(_)
         | Effect::SetBatchSize(..)
         | Effect::Create(_)
         | Effect::Save(..)

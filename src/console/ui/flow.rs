@@ -40,7 +40,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .unwrap_or_default();
     let minute: u64 = rates.iter().sum();
     let now = rates.last().copied().unwrap_or(0);
-    let title = format!("Acked msg/s · {now} now · {minute} in the last minute");
+    let title = fitting(
+        rate_area.width,
+        [
+            format!("Acked msg/s · {now} now · {minute} in the last minute"),
+            format!("Acked msg/s · {now} now · {minute} last minute"),
+            format!("Acked/s · {now} now · {minute}/min"),
+            format!("Acked/s {now} · {minute}/min"),
+            format!("{now}/s"),
+        ],
+    );
     series(
         frame,
         rate_area,
@@ -56,8 +65,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .unwrap_or_default();
     let last = latencies.iter().rev().flatten().next();
     let title = match last {
-        Some(l) => format!("Latency ms · p50 {} · p99 {}", l.p50, l.p99),
-        None => "Latency ms · no attempt ended in the last minute".to_owned(),
+        Some(l) => fitting(
+            latency_area.width,
+            [
+                format!("Latency ms · p50 {} · p99 {}", l.p50, l.p99),
+                format!("ms · p50 {} · p99 {}", l.p50, l.p99),
+                format!("p50 {} p99 {}", l.p50, l.p99),
+                format!("p99 {}ms", l.p99),
+            ],
+        ),
+        None => fitting(
+            latency_area.width,
+            [
+                "Latency ms · no attempt ended in the last minute".to_owned(),
+                "Latency ms · none in the last minute".to_owned(),
+                "Latency ms".to_owned(),
+            ],
+        ),
     };
     series(
         frame,
@@ -82,9 +106,33 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     redeliveries(
         frame,
         bars_area,
-        panel("Acked after N redeliveries", is_focused),
+        panel(
+            fitting(
+                bars_area.width,
+                [
+                    "Acked after N redeliveries".to_owned(),
+                    "Acked after N redeliv.".to_owned(),
+                    "By redeliveries".to_owned(),
+                    "Redeliveries".to_owned(),
+                    "Redeliv.".to_owned(),
+                ],
+            ),
+            is_focused,
+        ),
         &counts,
     );
+}
+
+/// The first of `titles` (most said first) that fits on the top border of
+/// a panel `width` wide, corners included, so no number is cut; the last
+/// one when none does.
+fn fitting<const N: usize>(width: u16, titles: [String; N]) -> String {
+    let room = usize::from(width.saturating_sub(2));
+    let last = titles.last().cloned().unwrap_or_default();
+    titles
+        .into_iter()
+        .find(|t| t.chars().count() <= room)
+        .unwrap_or(last)
 }
 
 /// Lines over the last minute (oldest on the left, a point per second),
@@ -184,4 +232,21 @@ fn redeliveries(frame: &mut Frame, area: Rect, block: Block<'static>, counts: &[
             .value_style(Style::new().fg(Color::Black).bg(Color::Green)),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fitting;
+
+    #[test]
+    fn a_title_is_the_longest_that_fits_and_never_cuts_a_number() {
+        let titles = || ["12 in the last minute".to_owned(), "12/min".to_owned()];
+        assert_eq!(fitting(40, titles()), "12 in the last minute");
+        assert_eq!(fitting(20, titles()), "12/min");
+        assert_eq!(
+            fitting(3, titles()),
+            "12/min",
+            "the shortest when none fits"
+        );
+    }
 }

@@ -33,6 +33,7 @@ pub fn layout(screen: Rect, app: &App) -> Areas {
     let content = Content {
         mappings: app.mapping_list().keys.len(),
         errors,
+        letters: app.letter_list().keys.len(),
         stop,
         widths: (app.batch_list().model.natural_width(), right),
     };

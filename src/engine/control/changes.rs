@@ -59,6 +59,43 @@ impl Control {
         Ok(m)
     }
 
+    /// Pauses the mapping: it takes no new batch from the broker. Its
+    /// consumer's session ends as after any change of settings: the batches
+    /// with the function finish and are settled, and what the broker had
+    /// pushed ahead goes back to the queue (the consumer is cancelled, so
+    /// another consumer of the queue may take it). Kept in the store, so a
+    /// restart, or another instance taking the mapping over, keeps it paused.
+    pub async fn pause(&self, uuid: Uuid) -> Result<Mapping> {
+        self.set_paused(uuid, true, false)
+    }
+
+    /// Takes new batches again, from where the queue is.
+    pub async fn resume(&self, uuid: Uuid) -> Result<Mapping> {
+        self.set_paused(uuid, false, false)
+    }
+
+    /// Lets exactly one batch through, then the mapping is paused again.
+    /// On a mapping that is not paused, it pauses it after one more batch.
+    pub async fn step(&self, uuid: Uuid) -> Result<Mapping> {
+        self.set_paused(uuid, true, true)
+    }
+
+    fn set_paused(&self, uuid: Uuid, paused: bool, step: bool) -> Result<Mapping> {
+        self.inner.mappings.check_writable()?;
+        let m = self.inner.mappings.modify(uuid, |m| {
+            if m.state == State::Deleting {
+                return Err(super::ControlError::BeingDeleted(uuid));
+            }
+            m.paused = paused;
+            if step {
+                m.steps += 1;
+            }
+            Ok(())
+        })?;
+        self.inner.runtime.push_settings(&m);
+        Ok(m)
+    }
+
     /// Replaces the mapping's FilterCriteria (None removes it). The pattern is
     /// checked first; the running consumer picks it up at once (State goes
     /// Updating, then Enabled).
