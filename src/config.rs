@@ -126,6 +126,16 @@ pub struct BrokerConfig {
     /// system's (for brokers with a private CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// ActiveMQ only: its web console (`http://HOST:8161`), whose Jolokia
+    /// API tells how many messages wait in a queue (the BACKLOG). STOMP
+    /// cannot say; without it the backlog is unknown.
+    #[serde(default)]
+    pub admin_url: Option<url::Url>,
+    /// The `[secrets]` entry (or Secrets Manager ARN) of a web console
+    /// user; the mapping's own BASIC_AUTH secret when absent (on Amazon MQ
+    /// and in ActiveMQ's default setup the broker's users are the console's).
+    #[serde(default)]
+    pub admin_secret: Option<String>,
 }
 
 /// A BASIC_AUTH secret: what AWS Secrets Manager would hold for Lambda.
@@ -171,6 +181,9 @@ pub struct EngineSettings {
     /// delivered again before it is dead-lettered. 5 as Lambda's Amazon MQ
     /// guide long said (its docs now say 6 for ActiveMQ); 0 to 20.
     pub max_redeliveries: u32,
+    /// How often the broker is asked how many messages wait in each
+    /// running mapping's queue (the BACKLOG), in milliseconds; 0 never.
+    pub backlog_interval_ms: u64,
 }
 
 impl Default for EngineSettings {
@@ -180,6 +193,7 @@ impl Default for EngineSettings {
             retry_max_ms: 30_000,
             reconnect_max_ms: 30_000,
             max_redeliveries: crate::mapping::MAX_REDELIVERIES,
+            backlog_interval_ms: 5_000,
         }
     }
 }

@@ -78,6 +78,8 @@ impl Config {
                     file.error_at(span.clone(), format!("broker `{}`: {m}", b.name))
                 })?;
             }
+            crate::validation::check_admin(b)
+                .map_err(|m| file.error_at(span.clone(), format!("broker `{}`: {m}", b.name)))?;
         }
         for (name, function) in &raw.functions {
             function.get_ref().validate().map_err(|m| {

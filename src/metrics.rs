@@ -5,7 +5,8 @@
 //! Every series carries `mapping` (the UUID), `function` and `queue`. As
 //! rendered: `mqtrigger_messages_{received,filtered,invoked,succeeded,failed,dead_lettered,redelivered}_total`,
 //! `mqtrigger_batches_invoked_total`, `mqtrigger_messages_in_flight`,
-//! `mqtrigger_batches_in_flight`, `mqtrigger_batch_size_messages` and
+//! `mqtrigger_batches_in_flight`, `mqtrigger_queue_backlog_messages` (what
+//! waits in the queue, where the broker can say), `mqtrigger_batch_size_messages` and
 //! `mqtrigger_function_latency_seconds` (histograms), and
 //! `mqtrigger_mapping_state{state="…"}` (1 for the current state, 0 for the
 //! others). A mapping with nothing counted yet shows its counters at 0.
@@ -19,6 +20,7 @@
 use crate::engine::stats::Histogram;
 use crate::engine::{Control, EngineStats, MappingStats};
 use crate::mapping::{Mapping, State};
+use crate::source::backlog::Backlog;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -207,6 +209,19 @@ impl Collector for Scrape {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for (labels, stats) in &all {
                 ConstGauge::new(count(stats) as i64).encode(family.encode_family(labels)?)?;
+            }
+        }
+        // Only where the broker said: an unknown backlog is no series,
+        // rather than a 0 that reads as an empty queue.
+        let mut family = encoder.encode_descriptor(
+            "mqtrigger_queue_backlog_messages",
+            "Messages waiting in the mapping's queue, as the broker last said",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (labels, stats) in &all {
+            if let Some((Backlog::Messages(n), _)) = &stats.backlog {
+                ConstGauge::new(*n as i64).encode(family.encode_family(labels)?)?;
             }
         }
         Self::histogram(

@@ -281,6 +281,27 @@ pub fn max_redeliveries(n: u32) -> Result<(), InvalidSetting> {
     Ok(())
 }
 
+/// A broker's `admin_url`: ActiveMQ's web console, by http or https.
+pub fn check_admin(broker: &crate::config::BrokerConfig) -> Result<(), String> {
+    let Some(url) = &broker.admin_url else {
+        return match broker.admin_secret {
+            Some(_) => Err(
+                "`admin_secret` is for the web console at `admin_url`; give admin_url too".into(),
+            ),
+            None => Ok(()),
+        };
+    };
+    if broker.engine != crate::config::BrokerEngine::Activemq {
+        return Err("`admin_url` is ActiveMQ's web console; a RabbitMQ broker's backlog needs none (a passive queue.declare counts it)".into());
+    }
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "`admin_url` {url} must be the web console's http:// or https:// URL, e.g. http://HOST:8161"
+        ));
+    }
+    Ok(())
+}
+
 /// Every `[engine]` setting that has a range.
 pub fn check_engine(settings: &EngineSettings) -> Result<(), InvalidSetting> {
     max_redeliveries(settings.max_redeliveries)

@@ -107,6 +107,8 @@ impl ServiceInfo {
                     arn: b.arn.clone(),
                     endpoints: Vec::new(),
                     ca_file: None,
+                    admin_url: None,
+                    admin_secret: None,
                 })
                 .collect(),
             ..Config::default()

@@ -98,6 +98,9 @@ pub struct View {
     pub latencies: HashMap<Uuid, Latencies>,
     /// The newest batches' events per mapping, for the inspector.
     pub events: HashMap<Uuid, VecDeque<(BatchKey, bytes::Bytes)>>,
+    /// The backlog the broker told of each mapping in the last minute, oldest
+    /// first (the newest is kept however old it is), for its trend.
+    pub backlogs: HashMap<Uuid, VecDeque<(DateTime<Utc>, u64)>>,
     /// What the function logged for the newest batches, per mapping.
     pub logs: HashMap<Uuid, VecDeque<(BatchKey, Vec<String>)>>,
     /// Newest first.
@@ -132,6 +135,7 @@ impl Default for View {
             rates: HashMap::new(),
             latencies: HashMap::new(),
             events: HashMap::new(),
+            backlogs: HashMap::new(),
             logs: HashMap::new(),
             dead_letters: Vec::new(),
             max_redeliveries: crate::mapping::MAX_REDELIVERIES,
@@ -203,6 +207,42 @@ impl View {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, lines)| lines.as_slice())
+    }
+
+    /// A mapping's backlog as the BACKLOG column shows it: the messages
+    /// waiting, with ↑ or ↓ when the count rose or fell in the last minute;
+    /// `—` when the broker cannot say (the help says why) or the mapping
+    /// does not run (nobody asks). The number is for sorting.
+    pub fn backlog(&self, m: &Mapping) -> (String, Option<u64>) {
+        use crate::source::backlog::Backlog;
+        let known = match &self.stats_of(m.uuid).backlog {
+            Some((Backlog::Messages(n), _)) if m.is_running() => *n,
+            _ => return ("—".into(), None),
+        };
+        let trend = self
+            .backlogs
+            .get(&m.uuid)
+            .and_then(|samples| samples.front())
+            .map_or(std::cmp::Ordering::Equal, |(_, first)| known.cmp(first));
+        let arrow = match trend {
+            std::cmp::Ordering::Greater => "↑",
+            std::cmp::Ordering::Less => "↓",
+            std::cmp::Ordering::Equal => "",
+        };
+        (format!("{known}{arrow}"), Some(known))
+    }
+
+    /// Why a mapping's backlog is not known, if it is not.
+    pub fn backlog_unknown(&self, m: &Mapping) -> Option<String> {
+        use crate::source::backlog::Backlog;
+        if !m.is_running() {
+            return Some("the mapping does not run here, so its queue is not asked".into());
+        }
+        match &self.stats_of(m.uuid).backlog {
+            None => Some("not asked yet (every [engine] backlog_interval_ms)".into()),
+            Some((Backlog::Unknown(why), _)) => Some(why.clone()),
+            Some((Backlog::Messages(_), _)) => None,
+        }
     }
 
     pub fn dead_letter(&self, id: i64) -> Option<&DeadLetter> {
@@ -277,6 +317,7 @@ impl View {
                 self.logs.remove(&uuid);
                 self.rates.remove(&uuid);
                 self.latencies.remove(&uuid);
+                self.backlogs.remove(&uuid);
             }
             EngineEvent::BatchStarted {
                 mapping,
@@ -298,6 +339,22 @@ impl View {
             } => {
                 let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
                 self.latencies.entry(mapping).or_default().pending.push(ms);
+            }
+            EngineEvent::Backlog {
+                mapping,
+                backlog: crate::source::backlog::Backlog::Messages(n),
+                at,
+            } => {
+                let samples = self.backlogs.entry(mapping).or_default();
+                samples.push_back((at, n));
+                // A minute of samples, and never fewer than the newest.
+                while samples.len() > 1
+                    && samples
+                        .front()
+                        .is_some_and(|(t, _)| (at - *t).num_seconds() > HISTORY_SECONDS as i64)
+                {
+                    samples.pop_front();
+                }
             }
             EngineEvent::FunctionLog {
                 mapping,

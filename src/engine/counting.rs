@@ -36,6 +36,9 @@ impl MappingStats {
                 self.redelivered += *redelivered as u64;
             }
             EngineEvent::Filtered { messages, .. } => self.filtered += *messages as u64,
+            EngineEvent::Backlog { backlog, at, .. } => {
+                self.backlog = Some((backlog.clone(), *at));
+            }
             EngineEvent::BatchStarted {
                 batch,
                 messages,

@@ -86,6 +86,14 @@ pub enum EngineEvent {
         attempt: u32,
         lines: Vec<String>,
     },
+    /// How many messages wait in the mapping's queue, as the broker said
+    /// (see `source::backlog`); asked every `[engine] backlog_interval_ms`.
+    Backlog {
+        mapping: Uuid,
+        backlog: crate::source::backlog::Backlog,
+        /// When the broker was asked.
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// Messages were invoked but could not be acked; the broker delivers them again.
     SettleFailed {
         mapping: Uuid,
@@ -110,6 +118,7 @@ impl EngineEvent {
             | EngineEvent::DeadLettered { mapping: uuid, .. }
             | EngineEvent::Filtered { mapping: uuid, .. }
             | EngineEvent::SettleFailed { mapping: uuid, .. }
+            | EngineEvent::Backlog { mapping: uuid, .. }
             | EngineEvent::FunctionLog { mapping: uuid, .. } => *uuid,
         }
     }

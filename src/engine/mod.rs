@@ -18,6 +18,7 @@
 //! - `replay.rs`: replay and republish of dead letters
 
 mod attempts;
+mod backlog;
 mod batch;
 mod cluster;
 mod context;

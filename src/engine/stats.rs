@@ -130,6 +130,10 @@ pub struct MappingStats {
     pub recent: VecDeque<BatchRow>,
     /// The newest function errors first.
     pub errors: VecDeque<String>,
+    /// What the broker last said of the queue's waiting messages, and
+    /// when; None until it was first asked.
+    #[serde(default)]
+    pub backlog: Option<(crate::source::backlog::Backlog, DateTime<Utc>)>,
 }
 
 impl Default for MappingStats {
@@ -152,6 +156,7 @@ impl Default for MappingStats {
             latency: Histogram::new(LATENCY_BOUNDS),
             recent: VecDeque::new(),
             errors: VecDeque::new(),
+            backlog: None,
         }
     }
 }

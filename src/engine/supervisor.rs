@@ -21,6 +21,8 @@ pub(super) async fn supervise(
     let mut backoff = retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     // Kept across restarts of the poller, so no step is taken twice.
     let stepped = Arc::new(AtomicU64::new(steps_taken));
+    // The queue's backlog is watched as long as the mapping runs here.
+    tokio::spawn(super::backlog::watch(env.clone(), uuid, cancel.clone()));
     loop {
         let poller = tokio::spawn(poller::run(
             env.clone(),

@@ -11,6 +11,7 @@ use crate::invoke::{self, InvokeError, Invoker};
 use crate::mapping::{Mapping, SourceAccessType};
 use crate::secrets::{SecretError, Secrets};
 use crate::source::activemq::{ActiveMqSource, StompConfig};
+use crate::source::backlog::Backlog;
 use crate::source::rabbitmq::{AmqpTarget, LargeFrames, RabbitConfig, RabbitSource};
 use crate::source::{SeenBefore, Source, SourceError};
 use crate::source::{original, outbound};
@@ -58,6 +59,11 @@ pub trait Wiring: Send + Sync + 'static {
     /// have been rotated since. True when there was one, to read again.
     fn forget_secret(&self, _wires: Wires<'_>, _mapping: &Mapping) -> bool {
         false
+    }
+
+    /// How many messages wait in the mapping's queue (`source::backlog`).
+    fn backlog<'a>(&'a self, _wires: Wires<'a>, _mapping: &'a Mapping) -> BoxFuture<'a, Backlog> {
+        Box::pin(async { Backlog::Unknown("this engine's sources cannot count a queue".into()) })
     }
 
     /// Puts a dead letter back on the mapping's queue as the message it
@@ -123,6 +129,10 @@ impl Wiring for Configured {
         Box::pin(republish(wires, mapping, letter, self))
     }
 
+    fn backlog<'a>(&'a self, wires: Wires<'a>, mapping: &'a Mapping) -> BoxFuture<'a, Backlog> {
+        Box::pin(backlog(wires, mapping, self))
+    }
+
     fn forget_secret(&self, wires: Wires<'_>, mapping: &Mapping) -> bool {
         let uri = mapping
             .spec
@@ -150,6 +160,49 @@ async fn broker_and_secret<'a>(
         SecretError::Unavailable(m) => SourceError::Connection(m),
     })?;
     Ok((broker, secret))
+}
+
+async fn backlog(wires: Wires<'_>, mapping: &Mapping, shared: &Configured) -> Backlog {
+    let counted = async {
+        let (broker, secret) = broker_and_secret(wires, mapping)
+            .await
+            .map_err(|e| e.to_string())?;
+        let spec = &mapping.spec;
+        match broker.engine {
+            BrokerEngine::Rabbitmq => {
+                let vhost = spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
+                crate::source::first_answering(&broker.endpoints, |endpoint| {
+                    let target = AmqpTarget {
+                        endpoint,
+                        secret: &secret,
+                        vhost,
+                        ca_file: broker.ca_file.as_deref(),
+                        large_frames: false,
+                    };
+                    crate::source::backlog::amqp(&shared.amqp, target, spec.queue())
+                })
+                .await
+                .map_err(|e| e.to_string())
+            }
+            BrokerEngine::Activemq => {
+                let Some(admin_url) = &broker.admin_url else {
+                    return Err(format!(
+                        "STOMP cannot count a queue: give broker `{}` an admin_url (ActiveMQ's web console, whose Jolokia can)",
+                        broker.name
+                    ));
+                };
+                let secret = match &broker.admin_secret {
+                    Some(arn) => wires.secrets.get(arn).await.map_err(|e| e.to_string())?,
+                    None => secret,
+                };
+                crate::source::backlog::jolokia(admin_url, &secret, spec.queue()).await
+            }
+        }
+    };
+    match counted.await {
+        Ok(n) => Backlog::Messages(n),
+        Err(why) => Backlog::Unknown(why),
+    }
 }
 
 async fn republish(

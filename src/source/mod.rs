@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 pub mod ack_order;
 pub mod activemq;
+pub mod backlog;
 pub mod memory;
 pub mod message;
 pub mod original;

@@ -5,8 +5,8 @@ use super::App;
 use crate::console::action::{Action, Effect};
 use crate::console::keys::Context;
 use crate::console::lists::{self, Focus};
+use crate::console::popup::Mode;
 use crate::console::popup::command::{self, Command};
-use crate::console::popup::{Mode, help};
 use uuid::Uuid;
 
 impl App {
@@ -165,10 +165,7 @@ impl App {
                 return Ok(None);
             }
             Command::Help => {
-                self.mode = Mode::Help(help::Help {
-                    context: Context::Panel(self.focus),
-                    scroll: 0,
-                });
+                self.mode = Mode::Help(self.help(Context::Panel(self.focus)));
                 return Ok(None);
             }
             Command::Dump(file) => Effect::Dump(file),

@@ -118,6 +118,28 @@ impl App {
             .unwrap_or(0)
     }
 
+    /// The help of where the operator is, with a word on what the
+    /// Mappings panel shows that needs one.
+    pub fn help(&self, context: super::keys::Context) -> super::popup::help::Help {
+        let mut notes = Vec::new();
+        if context == super::keys::Context::Panel(Focus::Mappings)
+            && let Some(m) = self.selected_mapping()
+        {
+            notes.push(match self.view.backlog_unknown(m) {
+                Some(why) => format!("BACKLOG of {} is —: {why}", m.spec.queue()),
+                None => format!(
+                    "BACKLOG of {}: the messages waiting in the queue, as the broker last said (↑ ↓: more or fewer than a minute ago)",
+                    m.spec.queue()
+                ),
+            });
+        }
+        super::popup::help::Help {
+            context,
+            scroll: 0,
+            notes,
+        }
+    }
+
     pub fn selected_mapping(&self) -> Option<&Mapping> {
         let listed = self.mapping_list();
         let i = listed.index(&self.mappings.selected)?;

@@ -6,7 +6,7 @@ use crate::console::action::{Action, Effect};
 use crate::console::lists::dead_letters::LetterKey;
 use crate::console::lists::{self, Focus};
 use crate::console::popup::inspector::{BatchInspector, LetterInspector};
-use crate::console::popup::{Mode, batch_size, filter_editor, find, form, help};
+use crate::console::popup::{Mode, batch_size, filter_editor, find, form};
 use crate::mapping::{MAX_BATCH_SIZE, MIN_BATCH_SIZE};
 use uuid::Uuid;
 
@@ -71,12 +71,7 @@ impl App {
                     self.zoom = false;
                 }
             }
-            Action::Help => {
-                self.mode = Mode::Help(help::Help {
-                    context: self.context(),
-                    scroll: 0,
-                })
-            }
+            Action::Help => self.mode = Mode::Help(self.help(self.context())),
             Action::AskFilter if self.focus == Focus::Flow => {
                 self.say("the Flow panel has no list to find in".into(), true)
             }

@@ -48,6 +48,7 @@ pub fn listed(view: &View, state: &ListState<Uuid>) -> Listed<Uuid> {
         Column::text("BROKER", 3),
         Column::text("QUEUE", 19),
         Column::text("FUNCTION", 18),
+        Column::number("BACKLOG", 15),
         Column::number("BATCH", 11),
         Column::text("WINDOW", 2),
         Column::number("MSG/S", 12),
@@ -78,6 +79,7 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
         StateTransitionReason::UserInitiated => String::new(),
         other => other.to_string(),
     };
+    let (backlog, waiting) = view.backlog(m);
     let mut cells = vec![m.shown_state()];
     let mut sort = vec![SortKey::text(m.shown_state())];
     if shared {
@@ -103,6 +105,7 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
         broker.clone(),
         m.spec.queue().to_owned(),
         m.spec.function_name.clone(),
+        backlog.clone(),
         numbers[0].to_string(),
         window(m),
         numbers[2].to_string(),
@@ -117,6 +120,8 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
         SortKey::text(&broker),
         SortKey::text(m.spec.queue()),
         SortKey::text(&m.spec.function_name),
+        // An unknown backlog sorts below every known one.
+        SortKey::number(waiting.map_or(0, |n| u128::from(n) + 1)),
         SortKey::number(numbers[0]),
         SortKey::number(m.spec.batching_window().as_millis()),
     ]);

@@ -10,11 +10,14 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Help {
     /// Where `?` was pressed.
     pub context: Context,
     pub scroll: u16,
+    /// What the panel shows that needs a word, said first (why the
+    /// selected mapping's BACKLOG is `—`).
+    pub notes: Vec<String>,
 }
 
 fn row(keys: &str, what: &str) -> Line<'static> {
@@ -38,6 +41,12 @@ pub fn lines(help: &Help) -> Vec<Line<'static>> {
         other => format!("{other:?}"),
     };
     let mut out = vec![heading(&title)];
+    for note in &help.notes {
+        out.push(Line::from(note.clone()));
+    }
+    if !help.notes.is_empty() {
+        out.push(Line::from(""));
+    }
     out.extend(own.iter().map(|b| row(b.label, b.help)));
     if matches!(help.context, Context::Panel(_)) {
         out.push(Line::from(""));

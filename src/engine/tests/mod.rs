@@ -155,6 +155,15 @@ impl Wiring for MemoryWiring {
         })
     }
 
+    fn backlog<'a>(
+        &'a self,
+        _wires: Wires<'a>,
+        _mapping: &'a Mapping,
+    ) -> BoxFuture<'a, crate::source::backlog::Backlog> {
+        let ready = self.broker.ready() as u64;
+        Box::pin(async move { crate::source::backlog::Backlog::Messages(ready) })
+    }
+
     fn invoker<'a>(
         &'a self,
         _wires: Wires<'a>,

@@ -139,3 +139,18 @@ async fn a_step_on_a_running_mapping_pauses_it_after_one_more_batch() {
     assert_eq!(h.broker.acked().len(), 5);
     assert!(h.mapping().paused);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_mapping_shows_what_waits_in_its_queue() {
+    use crate::source::backlog::Backlog;
+    let h = paused_with_ten().await;
+    h.until("the backlog told", |h| {
+        matches!(h.stats().backlog, Some((Backlog::Messages(10), _)))
+    })
+    .await;
+    h.control.resume(h.mapping).await.unwrap();
+    h.until("the backlog drained", |h| {
+        matches!(h.stats().backlog, Some((Backlog::Messages(0), _)))
+    })
+    .await;
+}
