@@ -153,6 +153,11 @@ pub async fn jolokia(admin_url: &url::Url, secret: &Secret, queue: &str) -> Resu
 fn queue_size(body: &[u8], queue: &str) -> Result<u64, String> {
     let answer: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("Jolokia's answer is not JSON: {e}"))?;
+    // Jolokia answers a pattern that matches no bean (as a plain read of a
+    // missing one) with its own 404 inside the JSON.
+    if answer["error_type"].as_str() == Some("javax.management.InstanceNotFoundException") {
+        return Err(format!("ActiveMQ has no queue '{queue}' yet"));
+    }
     if answer["status"].as_u64() != Some(200) {
         return Err(format!(
             "Jolokia answered status {}: {}",
@@ -198,6 +203,11 @@ mod tests {
         let none = br#"{"request":{},"value":{},"status":200}"#;
         assert_eq!(
             queue_size(none, "q"),
+            Err("ActiveMQ has no queue 'q' yet".into())
+        );
+        let missing = br#"{"request":{},"error_type":"javax.management.InstanceNotFoundException","error":"javax.management.InstanceNotFoundException : No MBean with pattern","status":404}"#;
+        assert_eq!(
+            queue_size(missing, "q"),
             Err("ActiveMQ has no queue 'q' yet".into())
         );
         let error = br#"{"error":"no such bean","status":404}"#;
