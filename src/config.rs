@@ -184,6 +184,9 @@ pub struct EngineSettings {
     /// How often the broker is asked how many messages wait in each
     /// running mapping's queue (the BACKLOG), in milliseconds; 0 never.
     pub backlog_interval_ms: u64,
+    /// How many of each mapping's newest messages keep their history
+    /// (arrivals, attempts, end; ids only); 0 keeps none.
+    pub history_messages: usize,
 }
 
 impl Default for EngineSettings {
@@ -194,6 +197,7 @@ impl Default for EngineSettings {
             reconnect_max_ms: 30_000,
             max_redeliveries: crate::mapping::MAX_REDELIVERIES,
             backlog_interval_ms: 5_000,
+            history_messages: 1_000,
         }
     }
 }

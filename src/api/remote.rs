@@ -328,6 +328,17 @@ impl Remote {
         self.call(Method::POST, &path, Bytes::new()).await
     }
 
+    /// What happened to one message of a mapping.
+    pub async fn message_history(
+        &self,
+        mapping: Uuid,
+        id: &str,
+    ) -> Result<crate::engine::history::Timeline> {
+        let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = format!("{PREFIX}/mappings/{mapping}/messages/{id}");
+        self.call(Method::GET, &path, Bytes::new()).await
+    }
+
     /// Follows the event stream until it ends, fails or the console goes.
     async fn stream(&self, tx: &mpsc::Sender<FeedItem>, heard: &mut bool) -> StreamEnd {
         let path = format!("{PREFIX}/events");

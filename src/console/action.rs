@@ -30,6 +30,11 @@ pub enum Action {
     PauseOrResume,
     /// `.`: one batch through the selected mapping, then paused.
     Step,
+    /// `t` (or Enter in an inspector): the message's history.
+    History,
+    /// `]` and `[` in a batch's inspector: the next or previous message.
+    NextMessage,
+    PreviousMessage,
     BatchUp,
     BatchDown,
     AskBatchSize,
@@ -71,6 +76,8 @@ pub enum Action {
     },
     /// What became of an effect, for the toast.
     Done(Result<String, String>),
+    /// A message's history, fetched for [`Effect::History`], and its mapping.
+    Timeline(Box<Result<(crate::engine::history::Timeline, Uuid), String>>),
 }
 
 /// A change the console asks of the engine, through its [`super::driver::Driver`].
@@ -96,4 +103,6 @@ pub enum Effect {
     Republish(Uuid, i64),
     /// `:dump FILE`: write the screen, as text, to a file.
     Dump(String),
+    /// Fetch a message's history (mapping, message id).
+    History(Uuid, String),
 }

@@ -78,6 +78,12 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn resume(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
     /// One batch through a paused mapping, then paused again.
     fn step(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
+    /// What happened to one message (see `engine::history`).
+    fn message_history(
+        &self,
+        mapping: Uuid,
+        id: String,
+    ) -> impl Future<Output = Result<crate::engine::history::Timeline>> + Send;
 }
 
 impl Driver for Control {
@@ -150,5 +156,13 @@ impl Driver for Control {
 
     async fn step(&self, uuid: Uuid) -> Result<Changed> {
         Control::step(self, uuid).await.map(Changed::from)
+    }
+
+    async fn message_history(
+        &self,
+        mapping: Uuid,
+        id: String,
+    ) -> Result<crate::engine::history::Timeline> {
+        Control::message_history(self, mapping, &id)
     }
 }

@@ -114,7 +114,7 @@ async fn event_loop(
                 None
             }
             _ = tick.tick() => Some(Action::Tick),
-            Some(done) = done_rx.recv() => Some(Action::Done(done)),
+            Some(done) = done_rx.recv() => Some(done),
         };
         // Something happened (a key, a resize, an event, a tick): draw it.
         dirty = true;
@@ -122,7 +122,7 @@ async fn event_loop(
             if let Effect::Dump(file) = &effect {
                 // The screen is the terminal's, not the engine's: written here.
                 let said = dump(terminal, &app, file);
-                let _ = done_tx.send(said);
+                let _ = done_tx.send(Action::Done(said));
                 continue;
             }
             let driver = driver.clone();
@@ -135,8 +135,16 @@ async fn event_loop(
     Ok(())
 }
 
-async fn apply(driver: &impl Driver, effect: Effect) -> Result<String, String> {
+/// Carries out an effect; what came of it, as the action that tells the
+/// app (a toast, or what was fetched).
+async fn apply(driver: &impl Driver, effect: Effect) -> Action {
     let result = match effect {
+        Effect::History(mapping, id) => {
+            let fetched = driver.message_history(mapping, id).await;
+            return Action::Timeline(Box::new(
+                fetched.map(|t| (t, mapping)).map_err(|e| e.to_string()),
+            ));
+        }
         Effect::Enable(uuid) => driver
             .enable(uuid)
             .await
@@ -204,7 +212,7 @@ async fn apply(driver: &impl Driver, effect: Effect) -> Result<String, String> {
             .map(|m| format!("BatchSize of {} is now {n}", m.queue)),
         Effect::Dump(file) => Ok(format!("{file}: the screen is written by the console")),
     };
-    result.map_err(|e| e.to_string())
+    Action::Done(result.map_err(|e| e.to_string()))
 }
 
 /// `:dump FILE`: draws the screen once more and writes it as text.

@@ -95,6 +95,14 @@ impl Driver for Remote {
     async fn step(&self, uuid: Uuid) -> Result<Changed> {
         Ok(changed(self.operate(uuid, "step").await?))
     }
+
+    async fn message_history(
+        &self,
+        mapping: Uuid,
+        id: String,
+    ) -> Result<crate::engine::history::Timeline> {
+        Remote::message_history(self, mapping, &id).await
+    }
 }
 
 /// The mapping a change was made to, from the API's answer.

@@ -46,6 +46,21 @@ fn cell(app: &App, column: &str) -> String {
         .to_owned()
 }
 
+/// The first row's STATE, the table's first column.
+fn state(app: &App) -> String {
+    let lines = screen(app);
+    let header = lines
+        .iter()
+        .position(|l| l.contains("IN FLIGHT"))
+        .expect("the mappings table's header");
+    lines[header + 1]
+        .trim_start_matches('│')
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn console(h: &Harness) -> (App, EngineFeed) {
     let app = App::new(
         Choices::from_config(h.control.config()),
@@ -123,4 +138,78 @@ async fn with_maximum_concurrency_3_and_a_4_s_function_in_flight_says_3() {
     follow(&h, &mut app, &mut feed, |h| h.broker.acked().len() == 9).await;
     assert_eq!(cell(&app, "IN FLIGHT"), "0");
     assert_eq!(cell(&app, "OK"), "9");
+}
+
+/// Runs what a key asks of the engine, as the console's loop does, and
+/// hands what came of it back to the app.
+async fn press(app: &mut App, h: &Harness, action: super::action::Action) {
+    if let Some(effect) = app.update(action) {
+        let done = super::apply(&h.control, effect).await;
+        app.update(done);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn p_pauses_dot_steps_one_batch_and_p_resumes_and_state_says_paused() {
+    use super::action::Action;
+    let h = Harness::start(
+        Function::ok(),
+        Setup {
+            mapping: "BatchSize = 5\nMaximumBatchingWindowInSeconds = 1",
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (mut app, mut feed) = console(&h);
+    follow(&h, &mut app, &mut feed, |h| h.control.list().is_ok()).await;
+    press(&mut app, &h, Action::PauseOrResume).await;
+    follow(&h, &mut app, &mut feed, |h| h.mapping().paused).await;
+    assert_eq!(state(&app), "Paused");
+    h.publish(numbered(10));
+    follow(&h, &mut app, &mut feed, |h| {
+        matches!(
+            h.stats().backlog,
+            Some((crate::source::backlog::Backlog::Messages(10), _))
+        )
+    })
+    .await;
+    assert_eq!(cell(&app, "BACKLOG"), "10↑", "10 waiting, up from 0");
+    press(&mut app, &h, Action::Step).await;
+    follow(&h, &mut app, &mut feed, |h| h.broker.acked().len() == 5).await;
+    assert_eq!(cell(&app, "OK"), "5");
+    assert_eq!(state(&app), "Paused");
+    press(&mut app, &h, Action::PauseOrResume).await;
+    follow(&h, &mut app, &mut feed, |h| h.broker.acked().len() == 10).await;
+    assert_eq!(state(&app), "Enabled");
+    assert_eq!(cell(&app, "OK"), "10");
+}
+
+#[tokio::test(start_paused = true)]
+async fn t_on_a_dead_letter_shows_its_history() {
+    use super::action::Action;
+    let h = Harness::start(
+        Function::failing_on(|b| b == "m1"),
+        Setup {
+            mapping: "BatchSize = 1",
+            engine: "max_redeliveries = 1",
+            bodies: numbered(1),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (mut app, mut feed) = console(&h);
+    follow(&h, &mut app, &mut feed, |h| h.stats().dead_lettered == 1).await;
+    // The dead letters, each letter listed (not folded), and ask.
+    app.focus = super::lists::Focus::DeadLetters;
+    app.update(Action::Group);
+    app.update(Action::First);
+    press(&mut app, &h, Action::History).await;
+    let text = screen(&app).join("\n");
+    assert!(text.contains("History of m1 in q"), "{text}");
+    assert!(text.contains("try 1 failed after"), "{text}");
+    assert!(text.contains("try 2 failed after"), "{text}");
+    assert!(
+        text.contains("dead-lettered to the memory broker's dead letters"),
+        "{text}"
+    );
 }

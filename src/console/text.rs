@@ -6,7 +6,6 @@
 
 use crate::filter::Filters;
 use crate::mapping::FilterCriteria;
-use sha2::{Digest, Sha256};
 
 /// A function's answer to a failed invocation, as a person reads it:
 /// `errorType: errorMessage` from Lambda's error shape, else the answer's
@@ -53,10 +52,7 @@ pub fn body_preview(body: &[u8]) -> String {
 /// (the first 8 hex digits of its SHA-256), marked as such: the same body
 /// always gets the same id, and two bodies differ in it.
 pub fn message_label(message_id: Option<&str>, body: &[u8]) -> String {
-    match message_id {
-        Some(id) if !id.is_empty() => id.to_owned(),
-        _ => format!("sha:{}", &hex::encode(Sha256::digest(body))[..8]),
-    }
+    crate::source::message_label(message_id, body)
 }
 
 /// Why a message was dead-lettered, in a word.

@@ -136,7 +136,7 @@ impl Batcher {
         if self.partial.is_none() {
             let first = match self.held.take() {
                 Some(d) => d,
-                None => source.next().await?,
+                None => identified(source.next().await?),
             };
             if !self.passes(&first) {
                 return Ok(Gathered::Filtered(first));
@@ -159,11 +159,11 @@ impl Batcher {
                 break CloseReason::Count;
             }
             let next = if hold_open {
-                source.next().await?
+                identified(source.next().await?)
             } else {
                 tokio::select! {
                     biased;
-                    next = source.next() => next?,
+                    next = source.next() => identified(next?),
                     _ = &mut window => break CloseReason::Window,
                 }
             };
@@ -204,4 +204,10 @@ impl Batcher {
     pub fn take_held(&mut self) -> Option<Delivery> {
         self.held.take()
     }
+}
+
+/// A delivery with an id, taken while its body is at hand.
+fn identified(mut d: Delivery) -> Delivery {
+    d.identify();
+    d
 }

@@ -93,6 +93,7 @@ impl Context {
             return;
         }
         self.unsettled.received(deliveries);
+        self.env.hub.arrived(self.uuid, deliveries);
         self.emit(EngineEvent::Received {
             mapping: self.uuid,
             messages: deliveries.len(),

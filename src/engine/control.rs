@@ -73,7 +73,7 @@ impl Control {
         let store = Arc::new(store);
         let shared = store.share().is_some();
         let secrets = Arc::new(crate::secrets::Secrets::new(&config));
-        let hub = Arc::new(Hub::new(&store));
+        let hub = Arc::new(Hub::new(&store, config.engine.history_messages));
         let mappings = Arc::new(MappingService::new(
             Arc::new(config),
             store.clone(),
@@ -176,6 +176,25 @@ impl Control {
     /// One mapping's counts now.
     pub fn stats(&self, mapping: Uuid) -> MappingStats {
         self.inner.hub.stats(mapping)
+    }
+
+    /// What happened to message `id` of a mapping: its arrivals, attempts
+    /// and end, while it is among the mapping's newest `[engine]
+    /// history_messages`. Kept by the instance that ran it.
+    pub fn message_history(&self, mapping: Uuid, id: &str) -> Result<super::history::Timeline> {
+        self.get(mapping)?;
+        self.inner
+            .hub
+            .timeline(mapping, id)
+            .ok_or_else(|| ControlError::NoSuchMessage {
+                mapping,
+                message: id.to_owned(),
+            })
+    }
+
+    /// The ids of a mapping's newest messages, newest first.
+    pub fn recent_messages(&self, mapping: Uuid, limit: usize) -> Vec<String> {
+        self.inner.hub.recent_messages(mapping, limit)
     }
 
     /// Every mapping's counts now.

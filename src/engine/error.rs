@@ -29,6 +29,11 @@ pub enum ControlError {
     NoSuchMapping(Uuid),
     #[error("mapping {mapping} has no dead letter {dead_letter}")]
     NoSuchDeadLetter { mapping: Uuid, dead_letter: i64 },
+    /// A message not among the mapping's newest kept ones.
+    #[error(
+        "mapping {mapping} kept no history of message {message}: it keeps its newest [engine] history_messages, on the instance that ran them"
+    )]
+    NoSuchMessage { mapping: Uuid, message: String },
     /// A field is wrong, or names a function that is not configured; the
     /// error names the field and says what to fix.
     #[error(transparent)]
@@ -70,9 +75,9 @@ pub enum ControlError {
 impl ControlError {
     pub fn kind(&self) -> Kind {
         match self {
-            ControlError::NoSuchMapping(_) | ControlError::NoSuchDeadLetter { .. } => {
-                Kind::NotFound
-            }
+            ControlError::NoSuchMapping(_)
+            | ControlError::NoSuchDeadLetter { .. }
+            | ControlError::NoSuchMessage { .. } => Kind::NotFound,
             ControlError::Invalid(e) => match e.refusal {
                 Refusal::NotFound => Kind::NotFound,
                 Refusal::Invalid => Kind::Invalid,

@@ -4,9 +4,11 @@
 //! also hands out batch ids and takes batch outcomes for the journal.
 
 use super::events::EngineEvent;
+use super::history::{Histories, Timeline, What};
 use super::ids::BatchId;
 use super::journal::Journal;
 use super::stats::{EngineStats, MappingStats};
+use crate::source::Delivery;
 use crate::store::{BatchRecord, Store};
 use crate::sync::Unpoisoned;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,10 +28,13 @@ pub(crate) struct Hub {
     /// Batch outcomes go to the store from a thread of their own, so a
     /// disk write never sits between two invocations.
     journal: Mutex<Option<Journal>>,
+    /// Each mapping's newest messages and what happened to them.
+    history: Mutex<Histories>,
 }
 
 impl Hub {
-    pub(crate) fn new(store: &Arc<Store>) -> Hub {
+    /// `history`: how many messages of each mapping keep their history.
+    pub(crate) fn new(store: &Arc<Store>, history: usize) -> Hub {
         let (events, _) = broadcast::channel(EVENTS_QUEUED);
         let stats = Arc::new(Mutex::new(EngineStats::default()));
         // The owner writes the counts of what it runs to a shared store;
@@ -47,11 +52,13 @@ impl Hub {
             stats,
             next_batch: AtomicU64::new(1),
             journal: Mutex::new(Some(Journal::start(store.clone()))),
+            history: Mutex::new(Histories::new(history)),
         }
     }
 
     /// Counts the event, then tells the watchers, under one lock: see [`Self::watch`].
     pub(crate) fn emit(&self, event: EngineEvent) {
+        self.history.locked().apply(&event);
         let mut stats = self.stats.locked();
         stats.apply(&event);
         // Nobody listening is fine.
@@ -81,6 +88,31 @@ impl Hub {
     /// Who runs each mapping, as the counts know it.
     pub(crate) fn owners(&self) -> std::collections::HashMap<Uuid, Uuid> {
         self.stats.locked().owners.clone()
+    }
+
+    /// Messages came from the broker (for their history).
+    pub(crate) fn arrived(&self, mapping: Uuid, deliveries: &[Delivery]) {
+        self.history.locked().arrived(mapping, deliveries);
+    }
+
+    /// Messages became a batch (for their history).
+    pub(crate) fn batched(&self, mapping: Uuid, batch: BatchId, deliveries: &[Delivery]) {
+        self.history.locked().batched(mapping, batch, deliveries);
+    }
+
+    /// Messages ended, or their settling failed (for their history).
+    pub(crate) fn ended(&self, mapping: Uuid, deliveries: &[Delivery], what: What) {
+        self.history.locked().ended(mapping, deliveries, what);
+    }
+
+    /// What happened to a message, while it is kept.
+    pub(crate) fn timeline(&self, mapping: Uuid, id: &str) -> Option<Timeline> {
+        self.history.locked().timeline(mapping, id)
+    }
+
+    /// The ids of a mapping's newest messages, newest first.
+    pub(crate) fn recent_messages(&self, mapping: Uuid, limit: usize) -> Vec<String> {
+        self.history.locked().recent(mapping, limit)
     }
 
     /// A new batch's id.

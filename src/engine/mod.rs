@@ -27,6 +27,7 @@ mod counting;
 mod error;
 mod events;
 pub mod follow;
+pub mod history;
 mod hub;
 mod ids;
 mod journal;

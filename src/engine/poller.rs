@@ -340,6 +340,10 @@ impl Runner {
 
     fn invoke(&mut self, batch: Batch) {
         let id = self.ctx.env.hub.next_batch_id();
+        self.ctx
+            .env
+            .hub
+            .batched(self.ctx.uuid, id, &batch.deliveries);
         if let Some(to) = &self.batches
             && to.send((id, batch)).is_ok()
         {

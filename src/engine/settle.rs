@@ -6,6 +6,7 @@
 use super::attempts::{Delivered, Outcome};
 use super::context::{Context, SessionEnd};
 use super::events::{BatchId, EngineEvent};
+use super::history::What;
 use super::retry::Backoff;
 use crate::mapping::StateTransitionReason;
 use crate::source::{DeadLetterError, DeadLetterReason, Delivery, Source};
@@ -70,6 +71,14 @@ pub(super) async fn settle(
                 attempts: done.attempts,
                 latency,
             });
+            // After the success, so each message's history tells them in order.
+            let end = match &settled {
+                Ok(()) => What::Acked,
+                Err(e) => What::SettleFailed {
+                    reason: e.to_string(),
+                },
+            };
+            ctx.env.hub.ended(ctx.uuid, &batch.deliveries, end);
             ctx.note_result("OK".into());
             Ok(match settled {
                 Ok(()) => None,
@@ -100,12 +109,21 @@ pub(super) async fn ack_filtered(
         mapping: ctx.uuid,
         messages: 1,
     });
+    let one = std::slice::from_ref(&delivery);
     match settled {
         Ok(()) => {
-            ctx.unsettled.settled(std::slice::from_ref(&delivery));
+            ctx.unsettled.settled(one);
+            ctx.env.hub.ended(ctx.uuid, one, What::Filtered);
             None
         }
-        Err(e) => Some(SessionEnd::Lost(e.to_string())),
+        Err(e) => {
+            let reason = e.to_string();
+            let failed = What::SettleFailed {
+                reason: reason.clone(),
+            };
+            ctx.env.hub.ended(ctx.uuid, one, failed);
+            Some(SessionEnd::Lost(reason))
+        }
     }
 }
 
@@ -176,11 +194,20 @@ pub(super) async fn dead_letter(
             }
             Err(DeadLetterError::Lost(e)) => {
                 tracing::warn!("{e}; the broker will deliver them again");
+                let failed = What::SettleFailed {
+                    reason: e.to_string(),
+                };
+                ctx.env.hub.ended(ctx.uuid, &deliveries, failed);
                 return Ok(Some(SessionEnd::Lost(e.to_string())));
             }
         }
     }
     ctx.unsettled.settled(&deliveries);
+    let moved = What::DeadLettered {
+        destination: destination.clone(),
+        reason: reason.to_string(),
+    };
+    ctx.env.hub.ended(ctx.uuid, &deliveries, moved);
     let store = ctx.env.mappings.store().clone();
     if let Err(e) = tokio::task::spawn_blocking(move || store.mark_moved(&ids)).await? {
         tracing::warn!("the dead letters moved, but the journal could not say so: {e:#}");

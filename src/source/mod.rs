@@ -45,7 +45,33 @@ pub struct Delivery {
     pub message_id: Option<String>,
 }
 
+/// A message's id as the broker gave it, else a short stable id of its body
+/// (the first 8 hex digits of its SHA-256), marked as such: the same body
+/// always gets the same id, and two bodies differ in it. What the journal,
+/// a message's history and the console call a message by.
+pub fn message_label(message_id: Option<&str>, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    match message_id {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => format!("sha:{}", &hex::encode(Sha256::digest(body))[..8]),
+    }
+}
+
 impl Delivery {
+    /// Gives a message the broker sent without an id (RabbitMQ's
+    /// `message_id` is optional) the id of its body ([`message_label`]),
+    /// while the body is still at hand, so everything after can name it.
+    pub fn identify(&mut self) {
+        if self.message_id.as_deref().is_none_or(str::is_empty) {
+            self.message_id = Some(message_label(None, &self.original_body()));
+        }
+    }
+
+    /// What the message is called: its id (see [`Self::identify`]).
+    pub fn label(&self) -> &str {
+        self.message_id.as_deref().unwrap_or_default()
+    }
+
     /// The message body as the broker gave it: kept, or decoded from the
     /// record's `data` (for dead letters, which are rare).
     pub fn original_body(&self) -> Bytes {

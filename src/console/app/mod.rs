@@ -11,7 +11,7 @@ use super::keys::Context;
 use super::lists::dead_letters::{Folding, LetterKey};
 use super::lists::{self, Focus, ListState, Listed};
 use super::popup::messages::{KEPT, Message};
-use super::popup::{Mode, Reaction};
+use super::popup::{Mode, Reaction, timeline};
 use super::view::{BatchKey, Choices, View};
 use crate::mapping::Mapping;
 use crate::store::DeadLetter;
@@ -196,6 +196,21 @@ impl App {
             Action::Done(result) => match result {
                 Ok(text) => self.say(text, false),
                 Err(text) => self.say(format!("failed: {text}"), true),
+            },
+            Action::Timeline(fetched) => match *fetched {
+                Ok((timeline, mapping)) => {
+                    let queue = self
+                        .view
+                        .mapping(mapping)
+                        .map(|m| m.spec.queue().to_owned())
+                        .unwrap_or_default();
+                    self.mode = Mode::Timeline(Box::new(timeline::TimelineView {
+                        timeline,
+                        queue,
+                        scroll: 0,
+                    }))
+                }
+                Err(text) => self.say(format!("no history: {text}"), true),
             },
             other if matches!(self.mode, Mode::Normal) => return self.panel_action(other),
             other => return self.popup_action(other),

@@ -114,6 +114,12 @@ impl App {
                 });
             }
             Action::Step => return uuid.map(Effect::Step),
+            Action::History if self.focus == Focus::DeadLetters => {
+                let letter = self.selected_letter()?;
+                let id =
+                    crate::console::text::message_label(letter.message_id.as_deref(), &letter.body);
+                return Some(Effect::History(letter.mapping, id));
+            }
             Action::AskDisable => {
                 if let Some(uuid) = uuid {
                     self.mode = Mode::Confirm(Effect::Disable(uuid));

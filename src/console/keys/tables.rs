@@ -200,6 +200,13 @@ pub const DEAD_LETTERS: &[Binding] = &[
         || Action::Inspect,
     ),
     bind(
+        &[Char('t')],
+        "t",
+        "history",
+        "the message's history: each attempt, and how it ended",
+        || Action::History,
+    ),
+    bind(
         &[Char(' ')],
         "Space",
         "fold",
@@ -422,7 +429,28 @@ pub const INSPECTOR: &[Binding] = &[
         || Action::AskRepublish,
     ),
     bind(
-        &[Code(KeyCode::Esc), Char('q'), Code(KeyCode::Enter)],
+        &[Code(KeyCode::Enter), Char('t')],
+        "Enter",
+        "history",
+        "the message's history (in a batch: the selected one)",
+        || Action::History,
+    ),
+    bind(
+        &[Char(']')],
+        "] [",
+        "message",
+        "in a batch: select the next message ([ the one before)",
+        || Action::NextMessage,
+    ),
+    bind(
+        &[Char('[')],
+        "[",
+        "",
+        "in a batch: the message before",
+        || Action::PreviousMessage,
+    ),
+    bind(
+        &[Code(KeyCode::Esc), Char('q')],
         "Esc",
         "back",
         "back",

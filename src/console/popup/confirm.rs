@@ -37,6 +37,7 @@ pub fn question(effect: &Effect, view: &View) -> String {
         | Effect::Pause(_)
         | Effect::Resume(_)
         | Effect::Step(_)
+        | Effect::History(..)
         | Effect::SetBatchSize(..)
         | Effect::Create(_)
         | Effect::Save(..)

@@ -31,6 +31,10 @@ pub struct BatchInspector {
     pub event: bytes::Bytes,
     pub lines: Vec<String>,
     pub scroll: u16,
+    /// Each message's id and the line its section starts on.
+    pub messages: Vec<(String, usize)>,
+    /// The message `]`, `[` and Enter are about.
+    pub selected: usize,
 }
 
 impl BatchInspector {
@@ -42,13 +46,25 @@ impl BatchInspector {
         let event = view.event(mapping.uuid, key)?;
         let filters = mapping.spec.filters().ok().flatten();
         let mut lines = function_log(view.log(mapping.uuid, key));
-        lines.extend(inspected_batch_lines(&event, filters.as_ref()));
+        let first = lines.len();
+        let (more, ids) = inspected_batch(&event, filters.as_ref());
+        lines.extend(more);
+        let mut ids = ids.into_iter();
+        let messages = lines
+            .iter()
+            .enumerate()
+            .skip(first)
+            .filter(|(_, l)| l.starts_with("message "))
+            .filter_map(|(i, _)| Some((ids.next()?, i)))
+            .collect();
         Some(BatchInspector {
             mapping: mapping.uuid,
             key,
             event,
             lines,
             scroll: 0,
+            messages,
+            selected: 0,
         })
     }
 }
@@ -81,6 +97,10 @@ impl LetterInspector {
             )),
             Action::AskReplay => Reaction::Ask(Effect::Replay(letter.mapping, self.id)),
             Action::AskRepublish => Reaction::Ask(Effect::Republish(letter.mapping, self.id)),
+            Action::History => Reaction::Run(Effect::History(
+                letter.mapping,
+                message_label(letter.message_id.as_deref(), &letter.body),
+            )),
             other => {
                 scroll_by(&mut self.scroll, &other);
                 Reaction::Stay
@@ -102,6 +122,22 @@ impl BatchInspector {
             Action::AskRepublish => Reaction::Say(
                 "a batch is not republished; its dead letters are (R in the dead letters)".into(),
             ),
+            Action::NextMessage | Action::PreviousMessage => {
+                let last = self.messages.len().saturating_sub(1);
+                self.selected = match action {
+                    Action::NextMessage => (self.selected + 1).min(last),
+                    _ => self.selected.saturating_sub(1),
+                };
+                if let Some((_, line)) = self.messages.get(self.selected) {
+                    // The batch's own line comes first, above these.
+                    self.scroll = u16::try_from(line + 1).unwrap_or(u16::MAX);
+                }
+                Reaction::Stay
+            }
+            Action::History => match self.messages.get(self.selected) {
+                Some((id, _)) => Reaction::Run(Effect::History(self.mapping, id.clone())),
+                None => Reaction::Say("this batch's event holds no message".into()),
+            },
             other => {
                 scroll_by(&mut self.scroll, &other);
                 Reaction::Stay
@@ -212,6 +248,15 @@ pub fn inspected_batch_lines(
     event: &[u8],
     filters: Option<&crate::filter::Filters>,
 ) -> Vec<String> {
+    inspected_batch(event, filters).0
+}
+
+/// [`inspected_batch_lines`], and each message's id as the engine names it
+/// (its message id, else its body's `sha:` id), in the event's order.
+fn inspected_batch(
+    event: &[u8],
+    filters: Option<&crate::filter::Filters>,
+) -> (Vec<String>, Vec<String>) {
     let json: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
     let records: Vec<&serde_json::Value> = match json["rmqMessagesByQueue"].as_object() {
         Some(by_queue) => by_queue
@@ -222,13 +267,25 @@ pub fn inspected_batch_lines(
         None => json["messages"].as_array().into_iter().flatten().collect(),
     };
     let mut lines = Vec::new();
+    let mut ids = Vec::new();
     for (i, body) in crate::event::bodies_of(&json).into_iter().enumerate() {
+        let given = records.get(i).and_then(|r| {
+            r["messageID"]
+                .as_str()
+                .or_else(|| r["basicProperties"]["messageId"].as_str())
+        });
+        ids.push(message_label(given, &body));
         lines.push(String::new());
         let matched = match filters.and_then(|f| f.matching(&body)) {
             Some(n) => format!(", matched filter {}", n + 1),
             None => String::new(),
         };
-        lines.push(format!("message {} ({} bytes){matched}", i + 1, body.len()));
+        lines.push(format!(
+            "message {} {} ({} bytes){matched}",
+            i + 1,
+            ids[i],
+            body.len()
+        ));
         if let Some(record) = records.get(i) {
             lines.extend(header_lines(record));
         }
@@ -238,7 +295,7 @@ pub fn inspected_batch_lines(
     lines.push("the event".into());
     let pretty = serde_json::to_string_pretty(&json).unwrap_or_default();
     lines.extend(pretty.lines().map(str::to_owned));
-    lines
+    (lines, ids)
 }
 
 /// A record's headers (`aws:rmq`) or properties (`aws:mq`), one a line; a
@@ -288,7 +345,14 @@ pub fn draw_batch(frame: &mut Frame, area: Rect, view: &View, open: &BatchInspec
             open.event.len()
         ),
     })];
-    lines.extend(open.lines.iter().map(|l| Line::from(l.as_str())));
+    let selected = open.messages.get(open.selected).map(|(_, line)| *line);
+    lines.extend(open.lines.iter().enumerate().map(|(i, l)| {
+        if Some(i) == selected {
+            Line::from(format!("▶ {l}  (Enter: its history)"))
+        } else {
+            Line::from(l.as_str())
+        }
+    }));
     frame.render_widget(Clear, area);
     let paragraph = Paragraph::new(lines)
         .wrap(Wrap { trim: false })

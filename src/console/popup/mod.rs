@@ -11,6 +11,7 @@ pub mod form;
 pub mod help;
 pub mod inspector;
 pub mod messages;
+pub mod timeline;
 
 use super::action::{Action, Effect};
 use super::keys::Context;
@@ -50,6 +51,8 @@ pub enum Mode {
     Form(Box<form::MappingForm>),
     Find(Box<find::Find>),
     Command(Box<command::CommandLine>),
+    /// A message's history.
+    Timeline(Box<timeline::TimelineView>),
 }
 
 impl Mode {
@@ -59,7 +62,7 @@ impl Mode {
             Mode::Normal => panel,
             Mode::Confirm(_) => Context::Confirm,
             Mode::BatchPrompt(_) => Context::Prompt,
-            Mode::Help(_) | Mode::Messages(_) => Context::Page,
+            Mode::Help(_) | Mode::Messages(_) | Mode::Timeline(_) => Context::Page,
             Mode::Inspect(_) | Mode::InspectBatch(_) => Context::Inspector,
             Mode::FilterEditor(_) => Context::FilterEditor,
             Mode::Form(_) => Context::Form,
@@ -83,6 +86,10 @@ impl Mode {
             Mode::BatchPrompt(prompt) => prompt.on(action, selected),
             Mode::Help(help::Help { scroll: at, .. }) | Mode::Messages(at) => {
                 inspector::scroll_by(at, &action);
+                Reaction::Stay
+            }
+            Mode::Timeline(open) => {
+                inspector::scroll_by(&mut open.scroll, &action);
                 Reaction::Stay
             }
             Mode::Inspect(open) => open.on(action, view),

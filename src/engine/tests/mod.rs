@@ -5,6 +5,7 @@
 
 mod batching;
 mod changes;
+mod history;
 mod pausing;
 mod retries;
 mod settling;
