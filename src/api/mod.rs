@@ -11,6 +11,7 @@
 pub mod client;
 mod error;
 pub mod guard;
+mod letters;
 mod operate;
 pub mod remote;
 mod routes;
@@ -98,6 +99,7 @@ pub async fn serve(
     }
     let app = watch::router(control.clone(), shutdown.clone())
         .merge(operate::router(control.clone()))
+        .merge(letters::router(control.clone()))
         .merge(routes::router(control))
         .layer(middleware::from_fn_with_state(gate, admit));
     axum::serve(
@@ -148,4 +150,10 @@ async fn admit(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
         }
     }
     next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+/// A mapping's UUID from a path of mqtrigger's own API.
+fn parse_uuid(text: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| ApiError::invalid(format!("{text} is not an event source mapping UUID")))
 }

@@ -13,9 +13,9 @@
 //! `"Mqtrigger": {"Paused": …}`. Signed and checked as every request is;
 //! `--readonly` refuses them with 403.
 
-use super::ApiError;
 use super::routes::EventSourceMappingConfiguration;
 use super::watch::PREFIX;
+use super::{ApiError, parse_uuid};
 use crate::engine::Control;
 use crate::engine::history::Timeline;
 use axum::Router;
@@ -23,7 +23,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::Json;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 pub fn router(control: Control) -> Router {
     let mapping = format!("{PREFIX}/mappings/{{uuid}}");
@@ -87,9 +86,4 @@ async fn message(
 ) -> Result<Json<Timeline>, ApiError> {
     let uuid = parse_uuid(&uuid)?;
     Ok(Json(control.message_history(uuid, &id)?))
-}
-
-fn parse_uuid(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text)
-        .map_err(|_| ApiError::invalid(format!("{text} is not an event source mapping UUID")))
 }

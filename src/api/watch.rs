@@ -20,7 +20,7 @@
 //! Requests are signed as Lambda's are (the same middleware), errors are
 //! Lambda's shape, and `--readonly` refuses the POSTs with 403.
 
-use super::ApiError;
+use super::{ApiError, parse_uuid};
 use crate::config::{BrokerConfig, BrokerEngine, Config};
 use crate::engine::stats::BatchRow;
 use crate::engine::{Control, EngineStats, FeedItem, Snapshot};
@@ -215,11 +215,6 @@ fn sse_event(item: &FeedItem) -> Event {
                 .unwrap_or_default(),
         ),
     }
-}
-
-fn parse_uuid(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text)
-        .map_err(|_| ApiError::invalid(format!("{text} is not an event source mapping UUID")))
 }
 
 async fn batches(

@@ -20,6 +20,7 @@
 mod attempts;
 mod backlog;
 mod batch;
+pub mod bulk;
 mod cluster;
 mod context;
 mod control;

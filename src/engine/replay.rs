@@ -25,26 +25,56 @@ impl Control {
     /// dead letter's record; returns the function's response.
     pub async fn replay(&self, mapping: Uuid, dead_letter: i64) -> Result<String> {
         self.check_writable()?;
+        let invoker = self.function_of(mapping).await?;
+        self.replay_with(&*invoker, mapping, dead_letter).await
+    }
+
+    /// [`Self::replay`] with a function already built: a bulk replay
+    /// starts a `bootstrap` function's process once, not once a letter.
+    pub(super) async fn replay_with(
+        &self,
+        invoker: &dyn invoke::Invoker,
+        mapping: Uuid,
+        dead_letter: i64,
+    ) -> Result<String> {
         let letter = self.letter_of(mapping, dead_letter)?;
         let mapping = self.get(letter.mapping)?;
         let event =
             super::event_frame(self.config(), &mapping).assemble([letter.record.as_slice()]);
-        self.replay_event(mapping.uuid, event.into()).await
+        let response = invoker.invoke(event.into()).await?;
+        Ok(String::from_utf8_lossy(&response).into_owned())
+    }
+
+    /// The mapping's function, built for replays (not the running task's)
+    /// where the running task's comes from: the engine's wiring.
+    pub(super) async fn function_of(
+        &self,
+        mapping: Uuid,
+    ) -> Result<std::sync::Arc<dyn invoke::Invoker>> {
+        let mapping = self.get(mapping)?;
+        let name = &mapping.spec.function_name;
+        if !self.config().functions.contains_key(name) {
+            return Err(ControlError::NoSuchFunction(name.clone()));
+        }
+        let env = self.task_env();
+        Ok(env.wiring.invoker(env.wires(), &mapping).await?)
     }
 
     /// Invokes the mapping's function again with a whole event it saw before.
     pub async fn replay_event(&self, mapping: Uuid, event: bytes::Bytes) -> Result<String> {
         self.check_writable()?;
-        let mapping = self.get(mapping)?;
-        let name = &mapping.spec.function_name;
-        let function = self
-            .config()
-            .functions
-            .get(name)
-            .ok_or_else(|| ControlError::NoSuchFunction(name.clone()))?;
-        let invoker = invoke::build(name, function).await?;
+        let invoker = self.function_of(mapping).await?;
         let response = invoker.invoke(event).await?;
         Ok(String::from_utf8_lossy(&response).into_owned())
+    }
+
+    /// Removes a dead letter from the journal. The broker's dead-letter
+    /// queue, which has its own copy once it was moved, is not touched.
+    pub fn delete_dead_letter(&self, mapping: Uuid, dead_letter: i64) -> Result<()> {
+        self.check_writable()?;
+        self.letter_of(mapping, dead_letter)?;
+        self.store().delete_dead_letters(mapping, &[dead_letter])?;
+        Ok(())
     }
 
     /// Publishes the dead letter to the queue it came from: its body, with

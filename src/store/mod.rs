@@ -105,6 +105,8 @@ trait Backend: Send + Sync {
     /// The broker confirmed the move of these journaled dead letters.
     fn mark_moved(&self, ids: &[i64]) -> Result<()>;
     fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>>;
+    /// Removes these letters of `mapping` from the journal; how many were there.
+    fn delete_dead_letters(&self, mapping: Uuid, ids: &[i64]) -> Result<usize>;
     /// The newest dead letters first.
     fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>>;
     /// Records batch outcomes in one transaction, keeping the newest
@@ -308,6 +310,12 @@ impl Store {
 
     pub fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
         self.backend.dead_letter(id)
+    }
+
+    /// Removes letters of `mapping` from the journal (the broker's copy,
+    /// if it has one, stays); how many there were.
+    pub fn delete_dead_letters(&self, mapping: Uuid, ids: &[i64]) -> Result<usize> {
+        self.backend.delete_dead_letters(mapping, ids)
     }
 
     pub fn dead_letters(&self, mapping: Option<Uuid>, limit: usize) -> Result<Vec<DeadLetter>> {

@@ -364,6 +364,21 @@ impl Backend for SqliteStore {
         Ok(())
     }
 
+    fn delete_dead_letters(&self, mapping: Uuid, ids: &[i64]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut deleted = 0;
+        {
+            let mut stmt =
+                tx.prepare_cached("DELETE FROM dead_letters WHERE id = ?1 AND mapping = ?2")?;
+            for id in ids {
+                deleted += stmt.execute(params![id, mapping.to_string()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
     fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
         Ok(self.query_dead_letters("id = ?1", params![id])?.pop())
     }

@@ -4,6 +4,7 @@
 //! Rust ([`Function`]) to a [`MemoryBroker`] queue.
 
 mod batching;
+mod bulk;
 mod changes;
 mod history;
 mod pausing;
