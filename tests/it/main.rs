@@ -2,8 +2,8 @@
 //! the functions, the running engine) compiles once instead of once per
 //! file, and the linker runs once. nextest still runs each test in a
 //! process of its own, so tests share nothing but the brokers; each uses
-//! queues of its own. Run one file's tests with a filter on its module:
-//! `cargo nextest run -E 'test(/^api::/)'`.
+//! queues of its own. Run one module's tests (a file, or a folder of them)
+//! with a filter on its path: `cargo nextest run -E 'test(/^api::/)'`.
 
 mod common;
 

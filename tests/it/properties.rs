@@ -167,7 +167,8 @@ fn empty_bodies_make_events_and_six_megabyte_bodies_are_too_large() {
         Some("")
     );
     // 6 MB of body is 8 MB of base64: no event may hold it, so the batcher
-    // dead-letters it with the reason (tests/it/engine_rabbitmq.rs sends one).
+    // dead-letters it with the reason (tests/it/engine_rabbitmq/delivery.rs
+    // sends one).
     let huge = rmq::record(
         &BasicProperties::default(),
         &vec![0u8; 6 * 1024 * 1024],

@@ -2,36 +2,32 @@
 //!
 //! Started with the environment Lambda gives a runtime, in a session of its
 //! own (`crate::invoke::process_tree`); its stdout and stderr are the
-//! function's log, each line tagged with the request under way. It serves
+//! function's log, each line tagged with the request under way (read by
+//! the tasks of [`log_tap`]). It serves
 //! one invocation at a time and is reused until it fails in a way that
 //! leaves it unusable (it exited, timed out, or failed its init): then it
 //! is dropped, which kills every process it started.
 
+mod log_tap;
+
 use super::Settings;
 use super::runtime_api::{Invocation, Reply, RuntimeApi};
 use crate::invoke::command::{signal_name, spawn_error};
-use crate::invoke::log_lines::{Budget, Lines};
 use crate::invoke::process_tree::{Pid, ProcessTree, own_session, session_of};
 use crate::invoke::{InvokeError, MAX_RESPONSE_BYTES};
-use crate::sync::Unpoisoned;
 use bytes::Bytes;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use log_tap::{LogTap, read_lines, unread_bytes};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::oneshot;
 
 /// The variable Lambda names the log stream by; unique to an environment.
 const STREAM_VARIABLE: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
 /// Lambda's limit on a runtime's init, apart from the function's timeout.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
-/// Log lines kept per invocation for the console (the newest).
-const LINES_KEPT: usize = 200;
-/// A log line kept for the console is cut at this many characters, 4 KiB
-/// of ASCII (the log file keeps up to `log_lines::MAX_LINE_BYTES`).
-const MAX_LINE_CHARS: usize = 4096;
 /// How long an invocation's log stays open after its answer for the
 /// runtime's next ask (its lines written until then are the invocation's).
 const LOG_CLOSES_AFTER: Duration = Duration::from_secs(1);
@@ -42,93 +38,6 @@ pub enum Failure {
     Handled(InvokeError),
     /// The environment cannot go on (exited, timed out, init failed).
     Fatal(InvokeError),
-}
-
-/// The function's log: every line goes to mqtrigger's log; the lines of
-/// the invocation under way are also kept for it.
-struct LogTap {
-    function: String,
-    current: Mutex<Period>,
-}
-
-/// One stretch of the log: an invocation's (from its START to the
-/// runtime's next ask), or the time between invocations. Each has its own
-/// [`Budget`], so a flood in one never silences the next.
-#[derive(Default)]
-struct Period {
-    /// The invocation's request id and its lines kept for the console;
-    /// `None` between invocations.
-    invocation: Option<(String, Vec<String>)>,
-    budget: Budget,
-}
-
-impl LogTap {
-    fn period(&self) -> std::sync::MutexGuard<'_, Period> {
-        self.current.locked()
-    }
-
-    fn line(&self, text: &str) {
-        let mut current = self.period();
-        if !current.budget.admit(text) {
-            return;
-        }
-        Self::record(&self.function, &mut current, text);
-    }
-
-    fn record(function: &str, current: &mut Period, text: &str) {
-        let request = current.invocation.as_ref().map(|(id, _)| id.as_str());
-        tracing::info!(
-            target: "mqtrigger::function",
-            function = %function,
-            request_id = request.unwrap_or("-"),
-            "{text}"
-        );
-        if let Some((_, lines)) = current.invocation.as_mut() {
-            let mut kept: String = text.chars().take(MAX_LINE_CHARS).collect();
-            if kept.len() < text.len() {
-                kept.push_str(" … [cut: the console keeps the first 4 KiB of a log line]");
-            }
-            lines.push(kept);
-            if lines.len() > LINES_KEPT {
-                lines.remove(0);
-            }
-        }
-    }
-
-    /// A line of mqtrigger's own (START, END, REPORT): always kept.
-    fn say(&self, text: &str) {
-        Self::record(&self.function, &mut self.period(), text);
-    }
-
-    /// Says how much of the period's log was dropped, if any was.
-    fn say_dropped(&self) {
-        let mut current = self.period();
-        if let Some(summary) = current.budget.summary() {
-            Self::record(&self.function, &mut current, &summary);
-        }
-    }
-
-    /// Ends the period under way and starts another.
-    fn next_period(&self, invocation: Option<String>) -> Vec<String> {
-        let mut current = self.period();
-        let ended = std::mem::replace(
-            &mut *current,
-            Period {
-                invocation: invocation.map(|id| (id, Vec::new())),
-                budget: Budget::default(),
-            },
-        );
-        ended.invocation.map(|(_, lines)| lines).unwrap_or_default()
-    }
-
-    fn begin(&self, request_id: &str) {
-        self.say_dropped();
-        self.next_period(Some(request_id.to_owned()));
-    }
-
-    fn end(&self) -> Vec<String> {
-        self.next_period(None)
-    }
 }
 
 pub struct Environment {
@@ -195,10 +104,7 @@ impl Environment {
         if let Some(pid) = child.id() {
             api.admit_session_of(pid);
         }
-        let log = Arc::new(LogTap {
-            function: settings.name.clone(),
-            current: Mutex::new(Period::default()),
-        });
+        let log = Arc::new(LogTap::new(&settings.name));
         let mut pipes = Vec::new();
         if let Some(out) = child.stdout.take() {
             pipes.extend(out.as_fd().try_clone_to_owned());
@@ -503,29 +409,6 @@ fn too_large(len: usize) -> InvokeError {
             "Response payload size ({len} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
         ),
     )
-}
-
-/// Bytes written to a pipe and not read yet.
-fn unread_bytes(pipe: &OwnedFd) -> libc::c_int {
-    let mut unread: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, which points
-    // to a live c_int; the descriptor is ours and open (an OwnedFd).
-    let ok = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut unread) };
-    if ok == 0 { unread } else { 0 }
-}
-
-/// Reads one of the process's pipes to its end, line by line, holding
-/// at most one line's limit of it.
-async fn read_lines(mut stream: impl AsyncRead + Unpin, log: Arc<LogTap>) {
-    let mut lines = Lines::default();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => lines.push(&buf[..n], |line| log.line(&line)),
-        }
-    }
-    lines.finish(|line| log.line(&line));
 }
 
 /// The sum of the peak RSS (VmHWM) of the processes in a session, in kB.
