@@ -32,6 +32,9 @@ pub struct Secrets {
     clients: Mutex<HashMap<String, aws_sdk_secretsmanager::Client>>,
     shared: OnceCell<aws_config::SdkConfig>,
     cache: Mutex<HashMap<String, Secret>>,
+    /// Held while a secret is fetched: a mapping's consumer and its backlog
+    /// probe that ask at once share one read of Secrets Manager.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Secrets {
@@ -42,6 +45,7 @@ impl Secrets {
             clients: Mutex::default(),
             shared: OnceCell::new(),
             cache: Mutex::default(),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -55,6 +59,11 @@ impl Secrets {
                 "BASIC_AUTH secret {uri} is not in [secrets]; add it there, or give the ARN of an AWS Secrets Manager secret"
             )));
         }
+        if let Some(s) = self.lock_cache().get(uri) {
+            return Ok(s.clone());
+        }
+        let _fetching = self.fetching.lock().await;
+        // Another caller may have read it while this one waited.
         if let Some(s) = self.lock_cache().get(uri) {
             return Ok(s.clone());
         }
