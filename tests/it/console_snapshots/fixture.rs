@@ -339,6 +339,25 @@ pub(super) fn demo() -> App {
         app.view.tick(now() - chrono::Duration::seconds(t));
         t -= 1;
     }
+    // What the brokers said of the queues: the orders' drained in the
+    // last minute, the shipments' empty, the payments' (ActiveMQ without
+    // an admin_url) unknown.
+    let backlog = |mapping, backlog, ago: i64| {
+        Action::Engine(EngineEvent::Backlog {
+            mapping,
+            backlog,
+            at: now() - chrono::Duration::seconds(ago),
+        })
+    };
+    use mqtrigger::source::backlog::Backlog;
+    app.update(backlog(ORDERS, Backlog::Messages(20), 30));
+    app.update(backlog(ORDERS, Backlog::Messages(0), 5));
+    app.update(backlog(SHIPMENTS, Backlog::Messages(0), 20));
+    app.update(backlog(
+        PAYMENTS,
+        Backlog::Unknown("STOMP cannot count a queue: give broker `local-activemq` an admin_url (ActiveMQ's web console, whose Jolokia can)".into()),
+        25,
+    ));
     app.update(Action::Engine(EngineEvent::Filtered {
         mapping: PAYMENTS,
         messages: 5,

@@ -119,12 +119,13 @@ fn s_sorts_by_each_column_and_the_title_says_so() {
     let mut app = demo();
     key(&mut app, 's'); // STATE
     assert!(render(&app).contains("sort: STATE ▲"));
-    for _ in 0..10 {
+    for _ in 0..30 {
         key(&mut app, 's');
         if render(&app).contains("sort: DEAD ▼") {
             break;
         }
     }
+    assert!(render(&app).contains("sort: DEAD ▼"), "s reaches DEAD");
     let queues: Vec<&str> = app.visible().iter().map(|m| m.spec.queue()).collect();
     assert_eq!(
         queues,
