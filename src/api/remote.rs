@@ -328,6 +328,13 @@ impl Remote {
         self.call(Method::POST, &path, Bytes::new()).await
     }
 
+    /// Deletes a dead letter from the service's journal.
+    pub async fn delete_dead_letter(&self, mapping: Uuid, letter: i64) -> Result<()> {
+        let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}");
+        let _: serde_json::Value = self.call(Method::DELETE, &path, Bytes::new()).await?;
+        Ok(())
+    }
+
     /// What happened to one message of a mapping.
     pub async fn message_history(
         &self,

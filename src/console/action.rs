@@ -32,6 +32,8 @@ pub enum Action {
     Step,
     /// `t` (or Enter in an inspector): the message's history.
     History,
+    /// `W` in the dead letters: write those listed to a JSON Lines file.
+    Export,
     /// `]` and `[` in a batch's inspector: the next or previous message.
     NextMessage,
     PreviousMessage,
@@ -76,6 +78,8 @@ pub enum Action {
     },
     /// What became of an effect, for the toast.
     Done(Result<String, String>),
+    /// How far a bulk action is: done, of how many.
+    Progress(usize, usize),
     /// A message's history, fetched for [`Effect::History`], and its mapping.
     Timeline(Box<Result<(crate::engine::history::Timeline, Uuid), String>>),
 }
@@ -105,4 +109,6 @@ pub enum Effect {
     Dump(String),
     /// Fetch a message's history (mapping, message id).
     History(Uuid, String),
+    /// Act on these dead letters of a mapping, one by one.
+    Bulk(Uuid, Vec<i64>, crate::engine::bulk::BulkAction),
 }

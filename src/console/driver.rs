@@ -3,6 +3,7 @@
 //! only [`Driver`]; which one it has shows only in the title bar.
 
 use super::view::Choices;
+use crate::engine::bulk::{BulkAction, BulkSummary};
 use crate::engine::{Control, ControlError, FeedItem};
 use crate::mapping::{Mapping, MappingSpec};
 use std::future::Future;
@@ -10,6 +11,9 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 type Result<T> = std::result::Result<T, ControlError>;
+
+/// Told (done, total) after each letter of a bulk action.
+pub type Progress = Box<dyn Fn(usize, usize) + Send + Sync>;
 
 /// What the console needs to know about the engine it drives.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +82,15 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn resume(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
     /// One batch through a paused mapping, then paused again.
     fn step(&self, uuid: Uuid) -> impl Future<Output = Result<Changed>> + Send;
+    /// Does `action` for each of these dead letters of `mapping`, one by
+    /// one, telling `progress` (done, total) after each.
+    fn bulk(
+        &self,
+        mapping: Uuid,
+        ids: Vec<i64>,
+        action: BulkAction,
+        progress: Progress,
+    ) -> impl Future<Output = Result<BulkSummary>> + Send;
     /// What happened to one message (see `engine::history`).
     fn message_history(
         &self,
@@ -164,5 +177,19 @@ impl Driver for Control {
         id: String,
     ) -> Result<crate::engine::history::Timeline> {
         Control::message_history(self, mapping, &id)
+    }
+
+    async fn bulk(
+        &self,
+        mapping: Uuid,
+        ids: Vec<i64>,
+        action: BulkAction,
+        progress: Progress,
+    ) -> Result<BulkSummary> {
+        let filter = crate::engine::bulk::LetterFilter {
+            ids: Some(ids),
+            ..Default::default()
+        };
+        Control::bulk(self, mapping, &filter, action, progress).await
     }
 }

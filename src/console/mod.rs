@@ -128,7 +128,7 @@ async fn event_loop(
             let driver = driver.clone();
             let done = done_tx.clone();
             tokio::spawn(async move {
-                let _ = done.send(apply(&driver, effect).await);
+                let _ = done.send(apply(&driver, effect, done.clone()).await);
             });
         }
     }
@@ -137,8 +137,21 @@ async fn event_loop(
 
 /// Carries out an effect; what came of it, as the action that tells the
 /// app (a toast, or what was fetched).
-async fn apply(driver: &impl Driver, effect: Effect) -> Action {
+async fn apply(
+    driver: &impl Driver,
+    effect: Effect,
+    tell: mpsc::UnboundedSender<Action>,
+) -> Action {
     let result = match effect {
+        Effect::Bulk(mapping, ids, action) => {
+            let progress = Box::new(move |done, total| {
+                let _ = tell.send(Action::Progress(done, total));
+            });
+            driver
+                .bulk(mapping, ids, action, progress)
+                .await
+                .map(|summary| summary.sentence(action))
+        }
         Effect::History(mapping, id) => {
             let fetched = driver.message_history(mapping, id).await;
             return Action::Timeline(Box::new(

@@ -1,10 +1,11 @@
 //! The console on a service attached to (`console --endpoint URL`): the
 //! [`Driver`] of [`Remote`], the API's client of a running mqtrigger.
 
-use super::driver::{Changed, Described, Driver};
+use super::driver::{Changed, Described, Driver, Progress};
 use super::view::Choices;
 use crate::api::EventSourceMappingConfiguration;
 use crate::api::remote::Remote;
+use crate::engine::bulk::{BulkAction, BulkSummary, Failure};
 use crate::engine::{ControlError, FeedItem};
 use crate::mapping::MappingSpec;
 use bytes::Bytes;
@@ -94,6 +95,37 @@ impl Driver for Remote {
 
     async fn step(&self, uuid: Uuid) -> Result<Changed> {
         Ok(changed(self.operate(uuid, "step").await?))
+    }
+
+    /// One request a letter (the service's own replay, republish and
+    /// delete), so the bar moves as they go.
+    async fn bulk(
+        &self,
+        mapping: Uuid,
+        ids: Vec<i64>,
+        action: BulkAction,
+        progress: Progress,
+    ) -> Result<BulkSummary> {
+        let mut summary = BulkSummary {
+            total: ids.len(),
+            ..BulkSummary::default()
+        };
+        for (i, id) in ids.iter().enumerate() {
+            let done = match action {
+                BulkAction::Replay => Remote::replay(self, mapping, *id).await.map(drop),
+                BulkAction::Republish => Remote::republish(self, mapping, *id).await,
+                BulkAction::Delete => self.delete_dead_letter(mapping, *id).await,
+            };
+            match done {
+                Ok(()) => summary.done += 1,
+                Err(e) => summary.failed.push(Failure {
+                    id: *id,
+                    why: e.to_string(),
+                }),
+            }
+            progress(i + 1, summary.total);
+        }
+        Ok(summary)
     }
 
     async fn message_history(

@@ -144,7 +144,11 @@ async fn with_maximum_concurrency_3_and_a_4_s_function_in_flight_says_3() {
 /// hands what came of it back to the app.
 async fn press(app: &mut App, h: &Harness, action: super::action::Action) {
     if let Some(effect) = app.update(action) {
-        let done = super::apply(&h.control, effect).await;
+        let (tell, mut told) = tokio::sync::mpsc::unbounded_channel();
+        let done = super::apply(&h.control, effect, tell).await;
+        while let Ok(progress) = told.try_recv() {
+            app.update(progress);
+        }
         app.update(done);
     }
 }
@@ -211,5 +215,66 @@ async fn t_on_a_dead_letter_shows_its_history() {
     assert!(
         text.contains("dead-lettered to the memory broker's dead letters"),
         "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn delete_letters_asks_how_many_shows_progress_and_sums_up() {
+    use super::action::Action;
+    use super::popup::Mode;
+    let h = Harness::start(
+        Function::failing_on(|_| true),
+        Setup {
+            mapping: "BatchSize = 1",
+            engine: "max_redeliveries = 0",
+            bodies: numbered(3),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (mut app, mut feed) = console(&h);
+    follow(&h, &mut app, &mut feed, |h| h.stats().dead_lettered == 3).await;
+    app.focus = super::lists::Focus::DeadLetters;
+    app.update(Action::AskCommand);
+    for c in "delete-letters".chars() {
+        app.update(Action::PromptKey(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        )));
+    }
+    app.update(Action::Confirm);
+    let text = screen(&app).join("\n");
+    assert!(
+        text.contains("Delete the 3 dead letters listed from the journal?"),
+        "{text}"
+    );
+    let effect = app.update(Action::Confirm).expect("the bulk effect");
+    assert!(matches!(app.mode, Mode::Progress(p) if p.total == 3 && p.done == 0));
+    let (tell, mut told) = tokio::sync::mpsc::unbounded_channel();
+    let done = super::apply(&h.control, effect, tell).await;
+    let mut seen = Vec::new();
+    while let Ok(progress) = told.try_recv() {
+        app.update(progress.clone());
+        if let Action::Progress(d, t) = progress {
+            seen.push((d, t));
+        }
+    }
+    assert_eq!(seen, [(1, 3), (2, 3), (3, 3)]);
+    assert!(screen(&app).join("\n").contains("3 of 3"));
+    app.update(done);
+    assert!(
+        matches!(app.mode, Mode::Normal),
+        "the summary closes the bar"
+    );
+    assert!(
+        screen(&app)[0].contains("3 of 3 deleted"),
+        "{}",
+        screen(&app)[0]
+    );
+    assert!(
+        h.control
+            .store()
+            .dead_letters(Some(h.mapping), 10)
+            .unwrap()
+            .is_empty()
     );
 }

@@ -152,6 +152,12 @@ impl App {
                 let (m, id) = letter()?;
                 Effect::Republish(m, id)
             }
+            Command::Bulk(action) => {
+                let (mapping, ids) = self.listed_letters()?;
+                self.mode = Mode::Confirm(Effect::Bulk(mapping, ids, action));
+                return Ok(None);
+            }
+            Command::Export(file) => return self.export(file).map(Some),
             Command::Sort(column) => {
                 self.sort_by(column.as_deref())?;
                 return Ok(None);

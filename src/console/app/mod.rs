@@ -102,6 +102,51 @@ impl App {
         )
     }
 
+    /// The dead letters the Dead letters panel lists for the selected
+    /// mapping (after `/`), every letter of a folded group included: what
+    /// a bulk action is about. Their mapping, and their ids.
+    pub(super) fn listed_letters(&self) -> Result<(Uuid, Vec<i64>), String> {
+        let m = self
+            .selected_mapping()
+            .ok_or_else(|| "no mapping selected".to_owned())?;
+        let ids: Vec<i64> = self
+            .letter_list()
+            .keys
+            .iter()
+            .flat_map(|key| lists::dead_letters::letters_of(&self.view, m, key))
+            .map(|d| d.id)
+            .collect();
+        if ids.is_empty() {
+            return Err(format!("{} lists no dead letter", m.spec.queue()));
+        }
+        Ok((m.uuid, ids))
+    }
+
+    /// `W`, `:export [FILE]`: the listed dead letters as JSON Lines, a
+    /// letter a line (`engine::bulk::export_line`), oldest first.
+    pub(super) fn export(&self, file: Option<String>) -> Result<Effect, String> {
+        let (mapping, ids) = self.listed_letters()?;
+        let mut text = String::new();
+        for letter in self.view.dead_letters.iter().rev() {
+            if letter.mapping == mapping && ids.contains(&letter.id) {
+                text.push_str(&crate::engine::bulk::export_line(letter));
+                text.push('\n');
+            }
+        }
+        let queue = self
+            .view
+            .mapping(mapping)
+            .map(|m| m.spec.queue().to_owned())
+            .unwrap_or_default();
+        let file = file.unwrap_or_else(|| {
+            format!(
+                "dead-letters-{queue}-{}.jsonl",
+                self.view.now.format("%Y%m%d-%H%M%S")
+            )
+        });
+        Ok(Effect::Save(file, bytes::Bytes::from(text)))
+    }
+
     /// The mappings the table shows, in its order.
     pub fn visible(&self) -> Vec<&Mapping> {
         self.mapping_list()
@@ -193,10 +238,22 @@ impl App {
             }
             Action::Engine(event) => self.view.engine_event(event),
             Action::Feed(item) => self.view.feed(item),
-            Action::Done(result) => match result {
-                Ok(text) => self.say(text, false),
-                Err(text) => self.say(format!("failed: {text}"), true),
-            },
+            Action::Done(result) => {
+                // A bulk action's summary ends its progress bar.
+                if matches!(self.mode, Mode::Progress(..)) {
+                    self.close();
+                }
+                match result {
+                    Ok(text) => self.say(text, false),
+                    Err(text) => self.say(format!("failed: {text}"), true),
+                }
+            }
+            Action::Progress(done, total) => {
+                if let Mode::Progress(at) = &mut self.mode {
+                    at.done = done;
+                    at.total = total;
+                }
+            }
             Action::Timeline(fetched) => match *fetched {
                 Ok((timeline, mapping)) => {
                     let queue = self
@@ -240,6 +297,14 @@ impl App {
             Reaction::Close => self.close(),
             Reaction::Run(effect) => {
                 self.close();
+                // A bulk action shows its progress while it runs.
+                if let Effect::Bulk(_, ids, action) = &effect {
+                    self.mode = Mode::Progress(super::popup::progress::Progress {
+                        action: *action,
+                        done: 0,
+                        total: ids.len(),
+                    });
+                }
                 return Some(effect);
             }
             Reaction::Ask(effect) => self.mode = Mode::Confirm(effect),

@@ -114,6 +114,10 @@ impl App {
                 });
             }
             Action::Step => return uuid.map(Effect::Step),
+            Action::Export if self.focus == Focus::DeadLetters => match self.export(None) {
+                Ok(effect) => return Some(effect),
+                Err(why) => self.say(why, true),
+            },
             Action::History if self.focus == Focus::DeadLetters => {
                 let letter = self.selected_letter()?;
                 let id =

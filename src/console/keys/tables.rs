@@ -207,6 +207,13 @@ pub const DEAD_LETTERS: &[Binding] = &[
         || Action::History,
     ),
     bind(
+        &[Char('W')],
+        "W",
+        "export",
+        "write the letters listed (after /) to a JSON Lines file here; :replay-all, :republish-all and :delete-letters act on them all",
+        || Action::Export,
+    ),
+    bind(
         &[Char(' ')],
         "Space",
         "fold",

@@ -25,6 +25,10 @@ pub enum Command {
     Go(String),
     Replay,
     Republish,
+    /// Every dead letter the Dead letters panel lists (after `/`).
+    Bulk(crate::engine::bulk::BulkAction),
+    /// The listed dead letters to a JSON Lines file (a name, or one made up).
+    Export(Option<String>),
     /// Sort the focused list by a column (by its name), or its own order.
     Sort(Option<String>),
     Zoom,
@@ -74,6 +78,26 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "republish",
         "",
         "put the selected dead letter back on its queue",
+    ),
+    (
+        "replay-all",
+        "",
+        "invoke the function with each dead letter listed (after /), one by one",
+    ),
+    (
+        "republish-all",
+        "",
+        "put each dead letter listed (after /) back on its queue",
+    ),
+    (
+        "delete-letters",
+        "",
+        "delete the dead letters listed (after /) from the journal",
+    ),
+    (
+        "export",
+        "[FILE]",
+        "write the dead letters listed (after /) to a JSON Lines file (W)",
     ),
     (
         "sort",
@@ -132,6 +156,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         }
         ["go", m] => Command::Go((*m).to_owned()),
         ["replay"] => Command::Replay,
+        ["replay-all"] => Command::Bulk(crate::engine::bulk::BulkAction::Replay),
+        ["republish-all"] => Command::Bulk(crate::engine::bulk::BulkAction::Republish),
+        ["delete-letters"] => Command::Bulk(crate::engine::bulk::BulkAction::Delete),
+        ["export"] => Command::Export(None),
+        ["export", file] => Command::Export(Some((*file).to_owned())),
         ["republish"] => Command::Republish,
         ["sort"] => Command::Sort(None),
         ["sort", column @ ..] => Command::Sort(Some(column.join(" "))),

@@ -15,6 +15,25 @@ pub fn question(effect: &Effect, view: &View) -> String {
             .unwrap_or_else(|| uuid.to_string())
     };
     match effect {
+        Effect::Bulk(u, ids, action) => {
+            let n = ids.len();
+            let function = view
+                .mapping(*u)
+                .map(|m| m.spec.function_name.clone())
+                .unwrap_or_default();
+            match action {
+                crate::engine::bulk::BulkAction::Replay => format!(
+                    "Invoke {function} with each of the {n} dead letters listed, one by one? The broker is not touched. (y/n)"
+                ),
+                crate::engine::bulk::BulkAction::Republish => format!(
+                    "Put the {n} dead letters listed back on {}, each once? They go through the mapping again. (y/n)",
+                    queue(u)
+                ),
+                crate::engine::bulk::BulkAction::Delete => format!(
+                    "Delete the {n} dead letters listed from the journal? The broker's dead-letter queue keeps its copies. (y/n)"
+                ),
+            }
+        }
         Effect::Disable(u) => format!(
             "Disable the mapping of {}? Its consumer stops; messages stay in the queue. (y/n)",
             queue(u)

@@ -11,6 +11,7 @@ pub mod form;
 pub mod help;
 pub mod inspector;
 pub mod messages;
+pub mod progress;
 pub mod timeline;
 
 use super::action::{Action, Effect};
@@ -53,6 +54,8 @@ pub enum Mode {
     Command(Box<command::CommandLine>),
     /// A message's history.
     Timeline(Box<timeline::TimelineView>),
+    /// A bulk action under way.
+    Progress(progress::Progress),
 }
 
 impl Mode {
@@ -62,7 +65,9 @@ impl Mode {
             Mode::Normal => panel,
             Mode::Confirm(_) => Context::Confirm,
             Mode::BatchPrompt(_) => Context::Prompt,
-            Mode::Help(_) | Mode::Messages(_) | Mode::Timeline(_) => Context::Page,
+            Mode::Help(_) | Mode::Messages(_) | Mode::Timeline(_) | Mode::Progress(_) => {
+                Context::Page
+            }
             Mode::Inspect(_) | Mode::InspectBatch(_) => Context::Inspector,
             Mode::FilterEditor(_) => Context::FilterEditor,
             Mode::Form(_) => Context::Form,
@@ -78,7 +83,7 @@ impl Mode {
     /// this is [`Reaction::Stay`]. `selected` is the selected mapping.
     pub fn react(&mut self, action: Action, view: &View, selected: Option<Uuid>) -> Reaction {
         match self {
-            Mode::Normal | Mode::Find(_) | Mode::Command(_) => Reaction::Stay,
+            Mode::Normal | Mode::Find(_) | Mode::Command(_) | Mode::Progress(_) => Reaction::Stay,
             Mode::Confirm(effect) => match action {
                 Action::Confirm => Reaction::Run(effect.clone()),
                 _ => Reaction::Stay,

@@ -92,6 +92,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Command(line) => popup::command::draw(frame, a.prompt, line),
         Mode::Inspect(open) => popup::inspector::draw_letter(frame, page, view, open),
         Mode::Timeline(open) => popup::timeline::draw(frame, page, open),
+        Mode::Progress(at) => popup::progress::draw(frame, page, at),
         Mode::InspectBatch(open) => popup::inspector::draw_batch(frame, page, view, open),
     }
 }
