@@ -9,7 +9,6 @@ use cli::remote::{MappingsCommand, Output, instances, mappings};
 use cli::serve::{Metrics, bind_api, listen_addr, serve, wait_for_signal};
 use mqtrigger::config::Config;
 use mqtrigger::engine::Control;
-use mqtrigger::publish::{self, Message};
 use mqtrigger::store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -108,6 +107,20 @@ enum Command {
         #[command(subcommand)]
         command: MappingsCommand,
     },
+    /// A mapping's dead letters, chosen by text, reason and time: listed,
+    /// replayed, republished, deleted or exported, through a running API.
+    DeadLetters {
+        /// The API's URL.
+        #[arg(
+            long,
+            global = true,
+            env = "MQTRIGGER_ENDPOINT",
+            default_value = "http://127.0.0.1:9001"
+        )]
+        endpoint: String,
+        #[command(subcommand)]
+        command: cli::letters::LettersCommand,
+    },
     /// The instances sharing a PostgreSQL store (ask any of them): what
     /// each runs, and when each was last seen.
     Instances {
@@ -122,28 +135,7 @@ enum Command {
         output: Output,
     },
     /// Send sample messages to a queue.
-    Publish {
-        /// amqp://user:pass@host:port/vhost
-        #[arg(long)]
-        broker: String,
-        #[arg(long)]
-        queue: String,
-        #[arg(long, default_value_t = 1)]
-        count: usize,
-        #[arg(long, conflicts_with = "file")]
-        body: Option<String>,
-        #[arg(long)]
-        file: Option<PathBuf>,
-        /// A message header, key=value (value may be int:5, bool:true, float:1.5).
-        #[arg(long = "header", value_parser = publish::parse_pair)]
-        headers: Vec<(String, String)>,
-        /// A basic property, e.g. content_type=application/json, priority=5, expiration=60000.
-        #[arg(long = "property", value_parser = publish::parse_pair)]
-        properties: Vec<(String, String)>,
-        /// STOMP only: send content-length, so ActiveMQ makes a BytesMessage.
-        #[arg(long)]
-        bytes_message: bool,
-    },
+    Publish(cli::publish::PublishArgs),
     /// A minimal Lambda Invoke API on loopback that answers every invoke with `{}`:
     /// try the `lambda` runtime (endpoint_url) without an AWS account.
     LambdaServer {
@@ -370,32 +362,10 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             command,
         } => mappings(&endpoint, output, command).await,
         Command::Instances { endpoint, output } => instances(&endpoint, output).await,
-        Command::Publish {
-            broker,
-            queue,
-            count,
-            body,
-            file,
-            headers,
-            properties,
-            bytes_message,
-        } => {
-            let body = match (body, file) {
-                (Some(b), _) => b.into_bytes(),
-                (None, Some(path)) => std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-                (None, None) => Vec::new(),
-            };
-            let message = Message {
-                body,
-                headers,
-                properties,
-                table: None,
-            };
-            publish::publish(&broker, &queue, &message, count, bytes_message).await?;
-            eprintln!("published {count} message(s) to {queue}");
-            Ok(())
+        Command::DeadLetters { endpoint, command } => {
+            cli::letters::dead_letters(&endpoint, command).await
         }
+        Command::Publish(args) => cli::publish::publish(args).await,
         Command::BenchSink {
             latency_log,
             sleep_ms,

@@ -27,6 +27,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 type Result<T> = std::result::Result<T, ControlError>;
+
+mod operate;
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A request that gets no answer in this long has failed.
@@ -166,7 +168,7 @@ impl Remote {
 
     /// One request whose answer is JSON of type `T`; an error answer is
     /// Lambda's `{"Type", "message"}` with `x-amzn-ErrorType`.
-    async fn call<T: serde::de::DeserializeOwned>(
+    pub(super) async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -315,35 +317,6 @@ impl Remote {
         let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}/republish");
         let _: serde_json::Value = self.call(Method::POST, &path, Bytes::new()).await?;
         Ok(())
-    }
-
-    /// Pauses the mapping, resumes it, or lets one batch through
-    /// (`what`: "pause", "resume" or "step").
-    pub async fn operate(
-        &self,
-        mapping: Uuid,
-        what: &str,
-    ) -> Result<EventSourceMappingConfiguration> {
-        let path = format!("{PREFIX}/mappings/{mapping}/{what}");
-        self.call(Method::POST, &path, Bytes::new()).await
-    }
-
-    /// Deletes a dead letter from the service's journal.
-    pub async fn delete_dead_letter(&self, mapping: Uuid, letter: i64) -> Result<()> {
-        let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}");
-        let _: serde_json::Value = self.call(Method::DELETE, &path, Bytes::new()).await?;
-        Ok(())
-    }
-
-    /// What happened to one message of a mapping.
-    pub async fn message_history(
-        &self,
-        mapping: Uuid,
-        id: &str,
-    ) -> Result<crate::engine::history::Timeline> {
-        let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-        let path = format!("{PREFIX}/mappings/{mapping}/messages/{id}");
-        self.call(Method::GET, &path, Bytes::new()).await
     }
 
     /// Follows the event stream until it ends, fails or the console goes.
