@@ -23,6 +23,7 @@ mod engine_lambda;
 mod engine_rabbitmq;
 mod faults;
 mod filter_table;
+mod flow;
 mod invoke_command;
 mod invoke_lambda;
 mod metrics_flood;

@@ -41,6 +41,10 @@ pub struct Setup {
     /// "rabbitmq" or "activemq".
     pub engine: String,
     pub ca_file: Option<String>,
+    /// More lines of the `[[brokers]]` entry (`admin_url = "…"`).
+    pub broker_toml: String,
+    /// More lines of `[engine]` (`backlog_interval_ms = 200`).
+    pub engine_toml: String,
     /// A FilterCriteria pattern (JSON).
     pub filter: Option<String>,
     /// More fields of the [[mappings]] entry (`ScalingConfig = …`).
@@ -70,6 +74,8 @@ impl Setup {
             max_redeliveries: None,
             engine: "rabbitmq".into(),
             ca_file: None,
+            broker_toml: String::new(),
+            engine_toml: String::new(),
             filter: None,
             extra_toml: String::new(),
             secret_arn: SECRET_ARN.into(),
@@ -119,6 +125,7 @@ retry_initial_ms = {retry}
 retry_max_ms = {retry_max}
 reconnect_max_ms = 1000
 {redeliveries}
+{engine_extra}
 
 [[brokers]]
 name = "test-rabbit"
@@ -126,6 +133,7 @@ engine = "{engine}"
 arn = "{BROKER_ARN}"
 endpoints = {endpoints:?}
 {ca_file}
+{broker_extra}
 
 [secrets]
 "{SECRET_ARN}" = {{ username = "{user}", password = "{pass}" }}
@@ -150,6 +158,8 @@ SourceAccessConfigurations = [
 {extra}
 "#,
             extra = self.extra_toml,
+            engine_extra = self.engine_toml,
+            broker_extra = self.broker_toml,
             secret_arn = self.secret_arn,
             mapping_extra = self.mapping_toml,
             retry = self.retry_initial_ms,

@@ -9,6 +9,11 @@ pub fn stomp_endpoint() -> String {
     std::env::var("MQTRIGGER_TEST_STOMP").unwrap_or_else(|_| "stomp://127.0.0.1:61613".into())
 }
 
+/// The test broker with the admin's login, as `mqtrigger publish` takes it.
+pub fn stomp_url() -> String {
+    stomp_endpoint().replace("stomp://", "stomp://admin:admin@")
+}
+
 /// The test CA that signed the stomp+ssl listener's certificate (for "localhost").
 pub fn stomp_ca() -> String {
     std::env::var("MQTRIGGER_TEST_STOMP_CA")

@@ -47,7 +47,3 @@ pub fn tally(events: &[serde_json::Value]) -> (std::collections::HashMap<Vec<u8>
     }
     (counts, unmarked)
 }
-
-pub fn stomp_url() -> String {
-    stomp_endpoint().replace("stomp://", "stomp://admin:admin@")
-}
