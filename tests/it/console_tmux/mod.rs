@@ -4,6 +4,7 @@
 //! mappings table off its screen.
 
 mod attached;
+mod flow;
 mod keys;
 mod local;
 
@@ -108,6 +109,7 @@ fn cell_of(screen: &str, queue: &str, column: &str) -> String {
     let start = header_text[..at].chars().count();
     let end = start + column.chars().count();
     let numeric = [
+        "BACKLOG",
         "BATCH",
         "OK",
         "FAILED",
