@@ -134,8 +134,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
-    /// Send sample messages to a queue.
+    /// Send messages to a queue: made up here, or the records of a JSON Lines file (--from).
     Publish(cli::publish::PublishArgs),
+    /// Take a paused or disabled mapping's messages off its queue into a
+    /// file of Lambda records, without invoking its function (a poison
+    /// flood): each line synced before its message is acked.
+    #[command(after_help = cli::drain::AFTER_HELP)]
+    Drain(cli::drain::DrainArgs),
     /// A minimal Lambda Invoke API on loopback that answers every invoke with `{}`:
     /// try the `lambda` runtime (endpoint_url) without an AWS account.
     LambdaServer {
@@ -366,6 +371,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             cli::letters::dead_letters(&endpoint, command).await
         }
         Command::Publish(args) => cli::publish::publish(args).await,
+        Command::Drain(args) => cli::drain::drain(args).await,
         Command::BenchSink {
             latency_log,
             sleep_ms,

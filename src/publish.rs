@@ -32,6 +32,9 @@ pub enum Publisher {
         framed: Box<StompStream>,
         template: crate::source::stomp::Frame,
         sent: usize,
+        /// The queue, for messages that bring their own headers
+        /// ([`Publisher::send_confirmed`]).
+        queue: String,
     },
 }
 
@@ -151,6 +154,7 @@ impl Publisher {
             framed: Box::new(framed),
             template,
             sent: 0,
+            queue: queue.to_owned(),
         })
     }
 
@@ -182,6 +186,7 @@ impl Publisher {
                 framed,
                 template,
                 sent,
+                ..
             } => {
                 use futures::SinkExt;
                 let mut frame = template.clone().body(body.to_vec());
@@ -197,6 +202,70 @@ impl Publisher {
             }
         }
         Ok(())
+    }
+
+    /// Sends `message` with its own properties and headers (not those the
+    /// connection was opened with) and returns only once the broker has
+    /// taken it: its publisher confirm, or the receipt of its SEND. `publish
+    /// --from` counts a line as published only then, so a run cut short
+    /// starts again after what the broker holds.
+    pub async fn send_confirmed(&mut self, message: &Message, bytes_message: bool) -> Result<()> {
+        match self {
+            Publisher::Amqp {
+                channel,
+                queue,
+                pending,
+                ..
+            } => {
+                let props = properties(message)?;
+                let confirm = channel
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &message.body,
+                        props,
+                    )
+                    .await?;
+                pending.push(confirm);
+                await_confirms(pending).await
+            }
+            Publisher::Stomp {
+                framed,
+                sent,
+                queue,
+                ..
+            } => {
+                use futures::SinkExt;
+                *sent += 1;
+                let receipt = format!("sent-{sent}");
+                let frame = message
+                    .stomp_frame(queue, bytes_message)
+                    .header("receipt", &receipt);
+                framed.send(frame).await?;
+                let answer = tokio::time::timeout(CONFIRM_TIMEOUT, async {
+                    loop {
+                        let frame = next_frame(framed).await?;
+                        match frame.command() {
+                            "RECEIPT" if frame.get("receipt-id") == Some(receipt.as_str()) => {
+                                return Ok(());
+                            }
+                            "ERROR" => bail!(
+                                "ActiveMQ refused a message: {}",
+                                crate::source::stomp::error_message(&frame)
+                            ),
+                            _ => continue,
+                        }
+                    }
+                })
+                .await;
+                answer.map_err(|_| {
+                    anyhow::anyhow!(
+                        "ActiveMQ sent no receipt for {CONFIRM_TIMEOUT:?} (was the connection lost?); the message may not have been published"
+                    )
+                })?
+            }
+        }
     }
 
     /// Puts buffered frames on the wire now (a paced publisher wants each

@@ -23,6 +23,14 @@ impl Remote {
         self.call(Method::POST, &path, Bytes::new()).await
     }
 
+    /// One mapping as the service holds it, with mqtrigger's own fields
+    /// (`Mqtrigger.Paused`), which aws-sdk-lambda would pass over: `drain`
+    /// needs them to know whether the mapping's consumer is off.
+    pub async fn mapping(&self, uuid: Uuid) -> Result<EventSourceMappingConfiguration> {
+        let path = format!("{}{uuid}", super::MAPPINGS);
+        self.call(Method::GET, &path, Bytes::new()).await
+    }
+
     /// Deletes a dead letter from the service's journal.
     pub async fn delete_dead_letter(&self, mapping: Uuid, letter: i64) -> Result<()> {
         let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}");

@@ -210,7 +210,7 @@ pub const DEAD_LETTERS: &[Binding] = &[
         &[Char('W')],
         "W",
         "export",
-        "write the letters listed (after /) to a JSON Lines file here; :replay-all, :republish-all and :delete-letters act on them all",
+        "write the letters listed (after /) to a JSON Lines file here",
         || Action::Export,
     ),
     bind(

@@ -324,7 +324,15 @@ mod tests {
         let (line, many) = complete("d", queues, &[]);
         assert_eq!(
             (line.as_str(), many),
-            ("d", vec!["disable".into(), "delete".into(), "dump".into()])
+            (
+                "d",
+                vec![
+                    "disable".into(),
+                    "delete".into(),
+                    "delete-letters".into(),
+                    "dump".into()
+                ]
+            )
         );
         let (line, many) = complete("disable de", queues, &[]);
         assert_eq!(line, "disable demo-");
