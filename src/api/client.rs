@@ -316,6 +316,19 @@ pub fn add_counts(mappings: &mut [Value], stats: &crate::engine::EngineStats) {
     }
 }
 
+/// Marks the mappings an operator paused (`"Mqtrigger": {"Paused": true}`).
+pub fn add_paused(mappings: &mut [Value], paused: &std::collections::BTreeSet<uuid::Uuid>) {
+    for m in mappings {
+        let Some(uuid) = m["UUID"].as_str().and_then(|u| u.parse().ok()) else {
+            continue;
+        };
+        if !m["Mqtrigger"].is_object() {
+            m["Mqtrigger"] = json!({});
+        }
+        m["Mqtrigger"]["Paused"] = json!(paused.contains(&uuid));
+    }
+}
+
 /// The table people read: one row per mapping; with the counts when
 /// [`add_counts`] added them, and the owner when the store is shared.
 pub fn table(mappings: &[Value]) -> String {

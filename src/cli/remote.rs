@@ -169,16 +169,17 @@ pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) 
     if answer.get("EventSourceMappings").is_some() || answer.get("UUID").is_some() {
         // mqtrigger's own numbers beside Lambda's fields; an endpoint
         // that is Lambda itself has none.
-        match mqtrigger::api::remote::Remote::new(endpoint)
-            .await?
-            .stats()
-            .await
-        {
-            Ok(stats) => match answer.get_mut("EventSourceMappings") {
-                Some(serde_json::Value::Array(all)) => client::add_counts(all, &stats),
-                _ => client::add_counts(std::slice::from_mut(&mut answer), &stats),
-            },
+        let remote = mqtrigger::api::remote::Remote::new(endpoint).await?;
+        let all = match answer.get_mut("EventSourceMappings") {
+            Some(serde_json::Value::Array(all)) => all.as_mut_slice(),
+            _ => std::slice::from_mut(&mut answer),
+        };
+        match remote.stats().await {
+            Ok(stats) => client::add_counts(all, &stats),
             Err(e) => eprintln!("(no counts: {e})"),
+        }
+        if let Ok(paused) = remote.paused().await {
+            client::add_paused(all, &paused);
         }
     }
     let text = match (output, answer.get("EventSourceMappings")) {

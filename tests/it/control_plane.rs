@@ -78,6 +78,23 @@ async fn the_mappings_cli_and_the_metrics_endpoint_work_against_serve() {
     })
     .await;
 
+    // mqtrigger's own: pause, a table that says so, resume.
+    let out = mappings_cli(&endpoint, &["pause", &uuid]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = stdout(&mappings_cli(&endpoint, &["list"]));
+    let row = table.lines().find(|l| l.starts_with(&uuid)).unwrap();
+    assert!(row.contains(" Paused "), "{table}");
+    let out = mappings_cli(&endpoint, &["--output", "json", "resume", &uuid]);
+    let resumed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(resumed["Mqtrigger"]["Paused"], false);
+    let table = stdout(&mappings_cli(&endpoint, &["list"]));
+    let row = table.lines().find(|l| l.starts_with(&uuid)).unwrap();
+    assert!(row.contains(" Enabled "), "{table}");
+
     let out = mappings_cli(&endpoint, &["update", &uuid, "--batch-size", "2"]);
     assert!(stdout(&out).contains("Updating"));
     let out = mappings_cli(&endpoint, &["--output", "json", "get", &uuid]);

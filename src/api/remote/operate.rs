@@ -31,6 +31,20 @@ impl Remote {
         self.call(Method::GET, &path, Bytes::new()).await
     }
 
+    /// The mappings an operator paused (the SDKs drop the `Mqtrigger` part
+    /// of Lambda's answers, so `mappings list` asks for it here).
+    pub async fn paused(&self) -> Result<std::collections::BTreeSet<Uuid>> {
+        let path = format!("{}?MaxItems=10000", super::MAPPINGS);
+        let page: crate::api::ListEventSourceMappings =
+            self.call(Method::GET, &path, Bytes::new()).await?;
+        Ok(page
+            .event_source_mappings
+            .into_iter()
+            .filter(|m| m.mqtrigger.as_ref().is_some_and(|x| x.paused))
+            .map(|m| m.uuid)
+            .collect())
+    }
+
     /// Deletes a dead letter from the service's journal.
     pub async fn delete_dead_letter(&self, mapping: Uuid, letter: i64) -> Result<()> {
         let path = format!("{PREFIX}/mappings/{mapping}/dead-letters/{letter}");
