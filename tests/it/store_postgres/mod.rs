@@ -8,6 +8,7 @@
 mod concurrent_changes;
 mod outage;
 mod owners;
+mod pausing;
 mod restarts;
 mod sharing;
 mod takeover;
