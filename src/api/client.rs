@@ -29,6 +29,7 @@ macro_rules! mapping_json {
             $m.queues(),
             $m.source_access_configurations(),
             $m.filter_criteria(),
+            $m.function_response_types(),
         )
     };
 }
@@ -62,6 +63,16 @@ pub struct Change {
     /// `Some(vec![])` removes the filters.
     pub filter_patterns: Option<Vec<String>>,
     pub enabled: Option<bool>,
+    /// FunctionResponseTypes: `Some(true)` ReportBatchItemFailures, `Some(false)` none.
+    pub report_item_failures: Option<bool>,
+}
+
+/// FunctionResponseTypes as the SDK takes them.
+fn response_types(on: bool) -> Vec<aws_sdk_lambda::types::FunctionResponseType> {
+    match on {
+        true => vec![aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures],
+        false => Vec::new(),
+    }
 }
 
 /// Lambda's error, as the API gave it: the CLI prints it and exits non-zero.
@@ -158,6 +169,7 @@ pub async fn run(endpoint: &str, request: Request) -> Result<Value, RemoteError>
                 .set_batch_size(change.batch_size)
                 .set_maximum_batching_window_in_seconds(change.batching_window)
                 .set_filter_criteria(change.filter_patterns.map(criteria))
+                .set_function_response_types(change.report_item_failures.map(response_types))
                 .set_enabled(change.enabled)
                 .send()
                 .await
@@ -202,6 +214,7 @@ async fn update(
         .set_batch_size(change.batch_size)
         .set_maximum_batching_window_in_seconds(change.batching_window)
         .set_filter_criteria(change.filter_patterns.map(criteria))
+        .set_function_response_types(change.report_item_failures.map(response_types))
         .set_source_access_configurations(access)
         .set_enabled(change.enabled)
         .send()
@@ -259,6 +272,7 @@ fn to_json_fields(
     queues: &[String],
     access: &[SourceAccessConfiguration],
     filters: Option<&FilterCriteria>,
+    response_types: &[aws_sdk_lambda::types::FunctionResponseType],
 ) -> Value {
     let mut v = json!({
         "UUID": uuid,
@@ -276,6 +290,10 @@ fn to_json_fields(
             "URI": a.uri(),
         })).collect::<Vec<_>>(),
     });
+    if !response_types.is_empty() {
+        let types: Vec<&str> = response_types.iter().map(|t| t.as_str()).collect();
+        v["FunctionResponseTypes"] = json!(types);
+    }
     if let Some(f) = filters {
         let ours = crate::mapping::FilterCriteria::of_patterns(
             f.filters().iter().map(|f| f.pattern().unwrap_or_default()),

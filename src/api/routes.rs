@@ -54,6 +54,8 @@ pub struct EventSourceMappingConfiguration {
     pub filter_criteria: Option<crate::mapping::FilterCriteria>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling_config: Option<crate::mapping::ScalingConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_response_types: Option<Vec<crate::mapping::FunctionResponseType>>,
     /// What mqtrigger adds beyond Lambda's fields, under one key of its
     /// own so that no later field of Lambda's can clash with it. The SDKs
     /// and the AWS CLI pass over keys they do not know.
@@ -90,6 +92,7 @@ impl From<&Mapping> for EventSourceMappingConfiguration {
             source_access_configurations: m.spec.source_access_configurations.clone(),
             filter_criteria: m.spec.filter_criteria.clone(),
             scaling_config: m.spec.scaling_config,
+            function_response_types: m.spec.function_response_types.clone(),
             mqtrigger: Some(Extra { paused: m.paused }),
         }
     }

@@ -176,6 +176,7 @@ fn mapping_of(c: EventSourceMappingConfiguration) -> Mapping {
         filter_criteria: c.filter_criteria,
         source_access_configurations: c.source_access_configurations,
         scaling_config: c.scaling_config,
+        function_response_types: c.function_response_types,
     };
     let mut mapping = Mapping::new(spec, c.function_arn);
     mapping.uuid = c.uuid;

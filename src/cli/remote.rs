@@ -49,6 +49,10 @@ pub enum MappingsCommand {
         /// Create it disabled.
         #[arg(long)]
         disabled: bool,
+        /// FunctionResponseTypes ReportBatchItemFailures: the function may
+        /// name the messages that failed, and only they are retried.
+        #[arg(long)]
+        report_batch_item_failures: bool,
     },
     Update {
         uuid: String,
@@ -65,6 +69,12 @@ pub enum MappingsCommand {
         no_filter: bool,
         #[arg(long)]
         secret: Option<String>,
+        /// Turn ReportBatchItemFailures on.
+        #[arg(long, conflicts_with = "no_report_batch_item_failures")]
+        report_batch_item_failures: bool,
+        /// Turn ReportBatchItemFailures off.
+        #[arg(long)]
+        no_report_batch_item_failures: bool,
     },
     Delete {
         uuid: String,
@@ -128,6 +138,7 @@ pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) 
             batching_window,
             filter_patterns,
             disabled,
+            report_batch_item_failures,
         } => Request::Create(Box::new(Change {
             function_name: Some(function_name),
             event_source_arn: Some(event_source_arn),
@@ -138,6 +149,7 @@ pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) 
             batching_window,
             filter_patterns: patterns(filter_patterns, false),
             enabled: Some(!disabled),
+            report_item_failures: report_batch_item_failures.then_some(true),
         })),
         MappingsCommand::Update {
             uuid,
@@ -147,6 +159,8 @@ pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) 
             filter_patterns,
             no_filter,
             secret,
+            report_batch_item_failures,
+            no_report_batch_item_failures,
         } => Request::Update(
             uuid,
             Box::new(Change {
@@ -155,6 +169,14 @@ pub async fn mappings(endpoint: &str, output: Output, command: MappingsCommand) 
                 batching_window,
                 filter_patterns: patterns(filter_patterns, no_filter),
                 secret,
+                report_item_failures: match (
+                    report_batch_item_failures,
+                    no_report_batch_item_failures,
+                ) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
                 ..Change::default()
             }),
         ),

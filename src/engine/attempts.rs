@@ -6,11 +6,15 @@
 //! As on Lambda: a function error or timeout retries the whole batch with
 //! back-off; after `max_redeliveries` redeliveries (1 + max attempts) the
 //! batch is dead-lettered. A message whose expiration passes between
-//! attempts leaves the batch as a dead letter of its own.
+//! attempts leaves the batch as a dead letter of its own. A function that
+//! reports batch item failures (`item_failures.rs`) has the messages it did
+//! not name acked, and only the named ones retried, as a smaller batch with
+//! its own attempts.
 
 use super::batch::Batch;
 use super::context::Context;
 use super::events::{BatchId, EngineEvent};
+use super::item_failures::{self, Reported};
 use super::retry::Backoff;
 use super::turns::{AttemptTurn, BatchTurn};
 use crate::event::EventFrame;
@@ -28,7 +32,19 @@ pub(super) struct Delivered {
     pub last_error: Option<String>,
     /// The last error as `Type: message`, for the dead letter's reason.
     pub error_summary: Option<String>,
+    /// Messages the function accepted in an attempt that failed others
+    /// (ReportBatchItemFailures): acked whatever becomes of the rest.
+    pub succeeded: Vec<Delivery>,
     pub outcome: Outcome,
+}
+
+/// Why an attempt failed: the function's answer or error (for the
+/// journal, the events and the dead letter), in short, and whether the
+/// mapping must stop.
+struct Failure {
+    text: String,
+    summary: String,
+    stop: Option<String>,
 }
 
 pub(super) enum Outcome {
@@ -46,14 +62,25 @@ pub(super) enum Outcome {
     Cancelled,
 }
 
+/// How a session makes its batches into events and reads the answers.
+pub(super) struct Invocation {
+    pub frame: EventFrame,
+    /// The function names the messages that failed (ReportBatchItemFailures).
+    pub item_failures: bool,
+}
+
 pub(super) async fn invoke_batch(
     ctx: Arc<Context>,
     invoker: Arc<dyn Invoker>,
-    frame: Arc<EventFrame>,
+    invocation: Arc<Invocation>,
     turn: Arc<BatchTurn>,
     batch_id: BatchId,
     mut batch: Batch,
 ) -> Delivered {
+    let Invocation {
+        frame,
+        item_failures,
+    } = &*invocation;
     let engine = &ctx.env.config().engine;
     let mut backoff = Backoff::new(engine.retry_initial(), engine.retry_max());
     let max_redeliveries = engine.max_redeliveries;
@@ -63,6 +90,7 @@ pub(super) async fn invoke_batch(
         attempts: 0,
         last_error: None,
         error_summary: None,
+        succeeded: Vec::new(),
         outcome: Outcome::Empty,
     };
     loop {
@@ -74,7 +102,7 @@ pub(super) async fn invoke_batch(
         }
         done.attempts += 1;
         let attempt = done.attempts;
-        let event = bytes::Bytes::from(batch.event(&frame, attempt > 1));
+        let event = bytes::Bytes::from(batch.event(frame, attempt > 1));
         let (messages, bytes) = (batch.len(), event.len());
         let started = {
             let (ctx, event, closed_by) = (ctx.clone(), event.clone(), batch.closed_by);
@@ -108,50 +136,92 @@ pub(super) async fn invoke_batch(
                 lines,
             });
         }
-        let error = match result {
-            Ok(_response) => {
-                ctx.journal_batch(messages, bytes, attempt, "OK", None, latency);
-                done.outcome = Outcome::Ack { batch, latency };
-                return done;
+        let failure = match result {
+            Ok(response) => {
+                let reported = if *item_failures {
+                    let ids = batch.deliveries.iter().map(|d| d.label()).collect();
+                    item_failures::read(&response, &ids)
+                } else {
+                    Reported::AllSucceeded
+                };
+                match reported {
+                    Reported::AllSucceeded => {
+                        ctx.journal_batch(messages, bytes, attempt, "OK", None, latency);
+                        done.outcome = Outcome::Ack { batch, latency };
+                        return done;
+                    }
+                    Reported::Failed(named) => {
+                        // The batch keeps the named ones, to try again.
+                        let accepted = batch.split_off(|d| named.contains(d.label()));
+                        let text = partly_failed(&named, messages);
+                        ctx.journal_batch(
+                            messages,
+                            bytes,
+                            attempt,
+                            "PARTIAL",
+                            Some(text.clone()),
+                            latency,
+                        );
+                        ctx.emit(EngineEvent::BatchPartlyFailed {
+                            mapping: ctx.uuid,
+                            batch: batch_id,
+                            attempt,
+                            succeeded: accepted.len(),
+                            failed: batch.len(),
+                            failed_ids: named.into_iter().collect(),
+                            error: text.clone(),
+                            latency,
+                        });
+                        done.succeeded.extend(accepted);
+                        Failure {
+                            summary: text.clone(),
+                            text,
+                            stop: None,
+                        }
+                    }
+                    Reported::Invalid(why) => {
+                        let journaled = ("FAILED", why.as_str());
+                        failed(&ctx, batch_id, attempt, messages, bytes, journaled, latency);
+                        Failure {
+                            summary: why.clone(),
+                            text: why,
+                            stop: None,
+                        }
+                    }
+                }
             }
-            Err(e) => e,
+            Err(error) => {
+                let (outcome, text) = match &error {
+                    InvokeError::ConfigNotValid(m) => ("FUNCTION_CONFIG_NOT_VALID", m.clone()),
+                    InvokeError::Function { payload, .. } => ("FAILED", payload.clone()),
+                    other => ("FAILED", other.to_string()),
+                };
+                tracing::warn!(attempt, messages, batch = %batch_id, "function failed: {error}");
+                let journaled = (outcome, text.as_str());
+                failed(&ctx, batch_id, attempt, messages, bytes, journaled, latency);
+                Failure {
+                    text,
+                    summary: error.summary(),
+                    stop: match error {
+                        InvokeError::ConfigNotValid(m) => Some(m),
+                        _ => None,
+                    },
+                }
+            }
         };
-        let (outcome, text) = match &error {
-            InvokeError::ConfigNotValid(m) => ("FUNCTION_CONFIG_NOT_VALID", m.clone()),
-            InvokeError::Function { payload, .. } => ("FAILED", payload.clone()),
-            other => ("FAILED", other.to_string()),
-        };
-        tracing::warn!(attempt, messages, batch = %batch_id, "function failed: {error}");
-        ctx.journal_batch(
-            messages,
-            bytes,
-            attempt,
-            outcome,
-            Some(text.clone()),
-            latency,
-        );
-        ctx.emit(EngineEvent::BatchFailed {
-            mapping: ctx.uuid,
-            batch: batch_id,
-            messages,
-            attempt,
-            error: text.clone(),
-            latency,
-        });
-        if let InvokeError::ConfigNotValid(m) = error {
+        if let Some(m) = failure.stop {
             done.outcome = Outcome::Stop(m);
             return done;
         }
+        let Failure { text, summary, .. } = failure;
         done.last_error = Some(text);
-        done.error_summary = Some(error.summary());
         if attempt > max_redeliveries {
+            done.error_summary = Some(summary);
             done.outcome = Outcome::DeadLetter(batch);
             return done;
         }
-        ctx.note_result(format!(
-            "PROBLEM: Function call failed. {}",
-            error.summary()
-        ));
+        ctx.note_result(format!("PROBLEM: Function call failed. {summary}"));
+        done.error_summary = Some(summary);
         let delay = backoff.next_delay();
         tokio::select! {
             // Shutting down mid-retry: the broker takes the batch back.
@@ -162,4 +232,48 @@ pub(super) async fn invoke_batch(
             _ = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// An attempt of the whole batch failed: the journal and the watchers are told.
+fn failed(
+    ctx: &Context,
+    batch: BatchId,
+    attempt: u32,
+    messages: usize,
+    bytes: usize,
+    (outcome, text): (&str, &str),
+    latency: Duration,
+) {
+    ctx.journal_batch(
+        messages,
+        bytes,
+        attempt,
+        outcome,
+        Some(text.to_owned()),
+        latency,
+    );
+    ctx.emit(EngineEvent::BatchFailed {
+        mapping: ctx.uuid,
+        batch,
+        messages,
+        attempt,
+        error: text.to_owned(),
+        latency,
+    });
+}
+
+/// The named failures in words: how many, and the first few ids.
+fn partly_failed(named: &std::collections::BTreeSet<String>, of: usize) -> String {
+    let shown: Vec<&str> = named.iter().take(3).map(String::as_str).collect();
+    let more = named.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "batchItemFailures: {} of {of} failed ({}{tail})",
+        named.len(),
+        shown.join(", ")
+    )
 }

@@ -94,6 +94,10 @@ pub struct Batcher {
     /// The batch being gathered and when its window closes.
     partial: Option<(Batch, Instant)>,
     filters: Option<Filters>,
+    /// A record whose message the broker gave no id carries the id the
+    /// engine gave it (`mqtriggerMessageId`), so a function that reports
+    /// batch item failures can name it.
+    name_records: bool,
 }
 
 impl Batcher {
@@ -110,7 +114,24 @@ impl Batcher {
             held: None,
             partial: None,
             filters,
+            name_records: false,
         }
+    }
+
+    /// See [`Batcher::name_records`]: on for a function that reports batch
+    /// item failures.
+    pub fn naming_records(mut self, on: bool) -> Self {
+        self.name_records = on;
+        self
+    }
+
+    /// A delivery with an id, taken while its body is at hand (and written
+    /// into its record when [`Self::name_records`]).
+    fn identified(&self, mut d: Delivery) -> Delivery {
+        if d.identify() && self.name_records {
+            d.record = crate::event::with_field(&d.record, "mqtriggerMessageId", d.label());
+        }
+        d
     }
 
     fn passes(&self, d: &Delivery) -> bool {
@@ -136,7 +157,7 @@ impl Batcher {
         if self.partial.is_none() {
             let first = match self.held.take() {
                 Some(d) => d,
-                None => identified(source.next().await?),
+                None => self.identified(source.next().await?),
             };
             if !self.passes(&first) {
                 return Ok(Gathered::Filtered(first));
@@ -159,11 +180,11 @@ impl Batcher {
                 break CloseReason::Count;
             }
             let next = if hold_open {
-                identified(source.next().await?)
+                self.identified(source.next().await?)
             } else {
                 tokio::select! {
                     biased;
-                    next = source.next() => identified(next?),
+                    next = source.next() => self.identified(next?),
                     _ = &mut window => break CloseReason::Window,
                 }
             };
@@ -204,10 +225,4 @@ impl Batcher {
     pub fn take_held(&mut self) -> Option<Delivery> {
         self.held.take()
     }
-}
-
-/// A delivery with an id, taken while its body is at hand.
-fn identified(mut d: Delivery) -> Delivery {
-    d.identify();
-    d
 }

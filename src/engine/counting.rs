@@ -21,6 +21,16 @@ impl MappingStats {
         self.in_flight_messages = self.in_flight_messages.saturating_sub(messages as u64);
     }
 
+    /// Messages the function accepted on their `attempt`-th try.
+    fn accepted(&mut self, attempt: u32, messages: usize) {
+        self.succeeded += messages as u64;
+        let redeliveries = attempt.saturating_sub(1) as usize;
+        if self.by_redeliveries.len() <= redeliveries {
+            self.by_redeliveries.resize(redeliveries + 1, 0);
+        }
+        self.by_redeliveries[redeliveries] += messages as u64;
+    }
+
     pub(super) fn apply(&mut self, event: &EngineEvent) {
         match event {
             EngineEvent::MappingChanged(_)
@@ -73,12 +83,7 @@ impl MappingStats {
                 ..
             } => {
                 self.landed(*messages);
-                self.succeeded += *messages as u64;
-                let redeliveries = attempts.saturating_sub(1) as usize;
-                if self.by_redeliveries.len() <= redeliveries {
-                    self.by_redeliveries.resize(redeliveries + 1, 0);
-                }
-                self.by_redeliveries[redeliveries] += *messages as u64;
+                self.accepted(*attempts, *messages);
                 self.latency.observe(latency.as_secs_f64());
                 if let Some(row) = self.row(*batch, *attempts) {
                     row.outcome = AttemptOutcome::Ok;
@@ -95,6 +100,26 @@ impl MappingStats {
             } => {
                 self.landed(*messages);
                 self.failed += *messages as u64;
+                self.failed_batches += 1;
+                self.errors.push_front(error.clone());
+                self.errors.truncate(RECENT_ERRORS);
+                if let Some(row) = self.row(*batch, *attempt) {
+                    row.outcome = AttemptOutcome::Failed(error.clone());
+                    row.latency_ms = Some(latency.as_millis() as u64);
+                }
+            }
+            EngineEvent::BatchPartlyFailed {
+                batch,
+                attempt,
+                succeeded,
+                failed,
+                error,
+                latency,
+                ..
+            } => {
+                self.landed(succeeded + failed);
+                self.accepted(*attempt, *succeeded);
+                self.failed += *failed as u64;
                 self.failed_batches += 1;
                 self.errors.push_front(error.clone());
                 self.errors.truncate(RECENT_ERRORS);

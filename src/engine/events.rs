@@ -65,6 +65,20 @@ pub enum EngineEvent {
         error: String,
         latency: Duration,
     },
+    /// The function (ReportBatchItemFailures) named some messages of the
+    /// attempt as failed: the others succeeded (and are acked), the named
+    /// ones are tried again.
+    BatchPartlyFailed {
+        mapping: Uuid,
+        batch: BatchId,
+        attempt: u32,
+        succeeded: usize,
+        failed: usize,
+        /// The identifiers the function named.
+        failed_ids: Vec<String>,
+        error: String,
+        latency: Duration,
+    },
     DeadLettered {
         mapping: Uuid,
         /// None for a record too large for any batch.
@@ -115,6 +129,7 @@ impl EngineEvent {
             | EngineEvent::BatchStarted { mapping: uuid, .. }
             | EngineEvent::BatchSucceeded { mapping: uuid, .. }
             | EngineEvent::BatchFailed { mapping: uuid, .. }
+            | EngineEvent::BatchPartlyFailed { mapping: uuid, .. }
             | EngineEvent::DeadLettered { mapping: uuid, .. }
             | EngineEvent::Filtered { mapping: uuid, .. }
             | EngineEvent::SettleFailed { mapping: uuid, .. }

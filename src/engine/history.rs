@@ -216,6 +216,44 @@ impl Histories {
                 };
                 (*mapping, *batch, what, Utc::now(), false)
             }
+            EngineEvent::BatchPartlyFailed {
+                mapping,
+                batch,
+                attempt,
+                failed_ids,
+                error,
+                latency,
+                ..
+            } => {
+                let Some(kept) = self.mappings.get_mut(mapping) else {
+                    return;
+                };
+                let ids = kept.batches.get(batch).cloned().unwrap_or_default();
+                let at = Utc::now();
+                for id in &ids {
+                    let what = if failed_ids.contains(id) {
+                        What::Failed {
+                            attempt: *attempt,
+                            latency_ms: millis(*latency),
+                            error: error.clone(),
+                        }
+                    } else {
+                        What::Succeeded {
+                            attempt: *attempt,
+                            latency_ms: millis(*latency),
+                        }
+                    };
+                    if let Some(timeline) = kept.messages.get_mut(id) {
+                        let batch = Some(*batch);
+                        timeline.steps.push(Step { at, batch, what });
+                    }
+                }
+                // Only the named ones are tried again.
+                if let Some(left) = kept.batches.get_mut(batch) {
+                    left.retain(|id| failed_ids.contains(id));
+                }
+                return;
+            }
             EngineEvent::DeadLettered {
                 mapping,
                 batch: Some(batch),

@@ -31,6 +31,7 @@ pub mod follow;
 pub mod history;
 mod hub;
 mod ids;
+mod item_failures;
 mod journal;
 mod mappings;
 mod poller;

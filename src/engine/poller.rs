@@ -17,7 +17,6 @@ use super::retry::Backoff;
 use super::settle;
 use super::turns::Turns;
 use super::wiring::Consumer;
-use crate::event::EventFrame;
 use crate::invoke::{InvokeError, Invoker};
 use crate::mapping::{Mapping, StateTransitionReason};
 use crate::source::{DeadLetterReason, Source, SourceError};
@@ -185,13 +184,22 @@ impl Session {
         let slots = settings.concurrency.max(1) as usize;
         Session {
             ctx: ctx.clone(),
-            runner: Runner::start(ctx.clone(), invoker, Arc::new(frame.clone()), slots),
+            runner: Runner::start(
+                ctx.clone(),
+                invoker,
+                Arc::new(attempts::Invocation {
+                    frame: frame.clone(),
+                    item_failures: mapping.spec.reports_item_failures(),
+                }),
+                slots,
+            ),
             batcher: Batcher::new(
                 frame,
                 settings.batch_size as usize,
                 settings.window,
                 mapping.spec.filters().ok().flatten(),
-            ),
+            )
+            .naming_records(mapping.spec.reports_item_failures()),
             slots,
             end: None,
             progressed: false,
@@ -318,13 +326,13 @@ impl Runner {
     fn start(
         ctx: Arc<Context>,
         invoker: Arc<dyn Invoker>,
-        frame: Arc<EventFrame>,
+        invocation: Arc<attempts::Invocation>,
         slots: usize,
     ) -> Runner {
         let (batches, queued) = mpsc::unbounded_channel();
         let (report, finished) = mpsc::unbounded_channel();
         let lane = invoker.lane();
-        let work = run_batches(ctx.clone(), invoker, frame, slots, queued, report)
+        let work = run_batches(ctx.clone(), invoker, invocation, slots, queued, report)
             .instrument(tracing::Span::current());
         match lane {
             Some(lane) => lane.spawn(work),
@@ -378,7 +386,7 @@ impl Runner {
 async fn run_batches(
     ctx: Arc<Context>,
     invoker: Arc<dyn Invoker>,
-    frame: Arc<EventFrame>,
+    invocation: Arc<attempts::Invocation>,
     slots: usize,
     mut queued: mpsc::UnboundedReceiver<(BatchId, Batch)>,
     report: mpsc::UnboundedSender<Delivered>,
@@ -410,7 +418,7 @@ async fn run_batches(
                     let attempts = attempts::invoke_batch(
                         ctx.clone(),
                         invoker.clone(),
-                        frame.clone(),
+                        invocation.clone(),
                         turn,
                         id,
                         batch,

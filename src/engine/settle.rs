@@ -16,9 +16,15 @@ use chrono::Utc;
 pub(super) async fn settle(
     ctx: &Context,
     source: &mut dyn Source,
-    done: Delivered,
+    mut done: Delivered,
 ) -> anyhow::Result<Option<SessionEnd>> {
     let batch_id = Some(done.batch_id);
+    if !done.succeeded.is_empty() {
+        let accepted = std::mem::take(&mut done.succeeded);
+        if let Some(end) = ack(ctx, source, done.batch_id, &accepted).await {
+            return Ok(Some(end));
+        }
+    }
     if !done.expired.is_empty() {
         let end = dead_letter(
             ctx,
@@ -93,6 +99,39 @@ pub(super) async fn settle(
                     Some(SessionEnd::Lost(e.to_string()))
                 }
             })
+        }
+    }
+}
+
+/// Acks messages the function accepted in an attempt that failed others
+/// (ReportBatchItemFailures; they were counted by that attempt's event).
+async fn ack(
+    ctx: &Context,
+    source: &mut dyn Source,
+    batch: BatchId,
+    accepted: &[Delivery],
+) -> Option<SessionEnd> {
+    let tags: Vec<_> = accepted.iter().map(|d| d.tag.clone()).collect();
+    match source.ack(&tags).await {
+        Ok(()) => {
+            ctx.unsettled.settled(accepted);
+            ctx.env.hub.ended(ctx.uuid, accepted, What::Acked);
+            None
+        }
+        Err(e) => {
+            tracing::warn!("{e}; the broker will deliver them again");
+            let reason = e.to_string();
+            let failed = What::SettleFailed {
+                reason: reason.clone(),
+            };
+            ctx.env.hub.ended(ctx.uuid, accepted, failed);
+            ctx.emit(EngineEvent::SettleFailed {
+                mapping: ctx.uuid,
+                batch,
+                messages: e.count,
+                reason: e.reason,
+            });
+            Some(SessionEnd::Lost(reason))
         }
     }
 }

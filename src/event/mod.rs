@@ -61,6 +61,29 @@ impl EventFrame {
     }
 }
 
+/// A record (a JSON object) with one more string field at its end.
+pub fn with_field(record: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let Some(end) = record.iter().rposition(|&b| b == b'}') else {
+        return record.to_vec();
+    };
+    let empty = record[..end]
+        .iter()
+        .rev()
+        .find(|b| !b.is_ascii_whitespace())
+        == Some(&b'{');
+    let field = format!(
+        "{}{}:{}",
+        if empty { "" } else { "," },
+        serde_json::Value::from(key),
+        serde_json::Value::from(value)
+    );
+    let mut out = Vec::with_capacity(record.len() + field.len());
+    out.extend_from_slice(&record[..end]);
+    out.extend_from_slice(field.as_bytes());
+    out.extend_from_slice(&record[end..]);
+    out
+}
+
 /// A record (`aws:rmq` or `aws:mq`) with its own `redelivered` flag set: a
 /// retried batch comes back marked redelivered, as it would through the
 /// broker on Lambda. Only the record's top-level key is touched, never a

@@ -62,6 +62,19 @@ pub struct MappingSpec {
     pub source_access_configurations: Vec<SourceAccessConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling_config: Option<ScalingConfig>,
+    /// `["ReportBatchItemFailures"]`: the function may name the messages
+    /// that failed, and only those are retried (Lambda offers it for SQS,
+    /// Kinesis and DynamoDB; mqtrigger for MQ too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_response_types: Option<Vec<FunctionResponseType>>,
+}
+
+/// What a function's answer may say beyond success or failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FunctionResponseType {
+    /// `{"batchItemFailures": [{"itemIdentifier": "…"}]}` names the
+    /// messages that failed; the others are acked.
+    ReportBatchItemFailures,
 }
 
 /// How many batches of one mapping may be with the function at once.
@@ -85,6 +98,13 @@ impl MappingSpec {
 
     pub fn batch_size(&self) -> u32 {
         self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    /// The function names the messages that failed (ReportBatchItemFailures).
+    pub fn reports_item_failures(&self) -> bool {
+        self.function_response_types
+            .as_ref()
+            .is_some_and(|t| t.contains(&FunctionResponseType::ReportBatchItemFailures))
     }
 
     pub fn batching_window(&self) -> Duration {
@@ -139,6 +159,9 @@ pub struct MappingUpdate {
     pub source_access_configurations: Option<Vec<SourceAccessConfiguration>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling_config: Option<ScalingConfig>,
+    /// An empty list turns ReportBatchItemFailures off, as on Lambda.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_response_types: Option<Vec<FunctionResponseType>>,
 }
 
 impl MappingUpdate {
@@ -169,6 +192,9 @@ impl MappingUpdate {
         }
         if let Some(scaling) = self.scaling_config {
             spec.scaling_config = Some(scaling);
+        }
+        if let Some(types) = &self.function_response_types {
+            spec.function_response_types = (!types.is_empty()).then(|| types.clone());
         }
     }
 }

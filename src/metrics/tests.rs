@@ -18,6 +18,7 @@ fn mapping() -> Mapping {
             filter_criteria: None,
             source_access_configurations: vec![],
             scaling_config: None,
+            function_response_types: None,
         },
         "arn:aws:lambda:local:0:function:echo".into(),
     )

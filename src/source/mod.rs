@@ -61,10 +61,13 @@ impl Delivery {
     /// Gives a message the broker sent without an id (RabbitMQ's
     /// `message_id` is optional) the id of its body ([`message_label`]),
     /// while the body is still at hand, so everything after can name it.
-    pub fn identify(&mut self) {
+    /// Says whether it gave one (the broker gave none).
+    pub fn identify(&mut self) -> bool {
         if self.message_id.as_deref().is_none_or(str::is_empty) {
             self.message_id = Some(message_label(None, &self.original_body()));
+            return true;
         }
+        false
     }
 
     /// What the message is called: its id (see [`Self::identify`]).

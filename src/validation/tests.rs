@@ -46,6 +46,7 @@ fn spec() -> MappingSpec {
             uri: SECRET.into(),
         }],
         scaling_config: None,
+        function_response_types: None,
     }
 }
 

@@ -27,6 +27,7 @@ mod filter_table;
 mod flow;
 mod invoke_command;
 mod invoke_lambda;
+mod item_failures;
 mod metrics_flood;
 mod properties;
 mod republish_types;

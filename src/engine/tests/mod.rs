@@ -7,6 +7,7 @@ mod batching;
 mod bulk;
 mod changes;
 mod history;
+mod item_failures;
 mod pausing;
 mod retries;
 mod settling;
@@ -43,11 +44,14 @@ pub struct Call {
 }
 
 type Behaviour = dyn Fn(&Call) -> Result<(), InvokeError> + Send + Sync;
+/// What a successful call answers (`null` unless the test says).
+type Answer = dyn Fn(&Call) -> String + Send + Sync;
 
 /// A function that takes `duration` per batch and answers what `behaviour` says.
 pub struct Function {
     pub duration: Duration,
     behaviour: Box<Behaviour>,
+    answer: Box<Answer>,
     calls: Mutex<Vec<Call>>,
     running: Mutex<usize>,
     most_at_once: Mutex<usize>,
@@ -62,6 +66,21 @@ impl Function {
         Arc::new(Function {
             duration,
             behaviour: Box::new(behaviour),
+            answer: Box::new(|_| "null".into()),
+            calls: Mutex::default(),
+            running: Mutex::default(),
+            most_at_once: Mutex::default(),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Succeeds at once, answering what `answer` makes of the call (a
+    /// function that reports batch item failures).
+    pub fn answering(answer: impl Fn(&Call) -> String + Send + Sync + 'static) -> Arc<Function> {
+        Arc::new(Function {
+            duration: Duration::ZERO,
+            behaviour: Box::new(|_| Ok(())),
+            answer: Box::new(answer),
             calls: Mutex::default(),
             running: Mutex::default(),
             most_at_once: Mutex::default(),
@@ -128,7 +147,7 @@ impl Invoker for Function {
             }
             tokio::time::sleep(self.duration).await;
             *self.running.lock().unwrap() -= 1;
-            (self.behaviour)(&call).map(|()| Bytes::from_static(b"null"))
+            (self.behaviour)(&call).map(|()| Bytes::from((self.answer)(&call)))
         })
     }
 

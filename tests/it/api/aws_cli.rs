@@ -46,6 +46,36 @@ async fn the_aws_cli_manages_mappings_as_in_the_lambda_guide() {
     assert_eq!(got["BatchSize"], 2);
     assert_eq!(got["UUID"], uuid.as_str());
 
+    // ReportBatchItemFailures, as the AWS CLI sets it for SQS.
+    let reporting = aws!(
+        url,
+        "update-event-source-mapping",
+        "--uuid",
+        uuid,
+        "--function-response-types",
+        "ReportBatchItemFailures"
+    )
+    .unwrap();
+    assert_eq!(
+        reporting["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    let got = aws!(url, "get-event-source-mapping", "--uuid", uuid).unwrap();
+    assert_eq!(
+        got["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    let off = aws!(
+        url,
+        "update-event-source-mapping",
+        "--uuid",
+        uuid,
+        "--function-response-types",
+        "[]"
+    )
+    .unwrap();
+    assert!(off.get("FunctionResponseTypes").is_none(), "{off}");
+
     // --page-size 1 makes the CLI follow NextMarker page by page.
     let listed = aws!(url, "list-event-source-mappings", "--page-size", 1).unwrap();
     let uuids: Vec<&str> = listed["EventSourceMappings"]

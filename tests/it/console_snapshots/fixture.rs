@@ -42,6 +42,7 @@ pub(super) fn mapping(
             uri: "s".into(),
         }],
         scaling_config: None,
+        function_response_types: None,
     };
     let mut m = Mapping::new(
         spec,

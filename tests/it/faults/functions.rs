@@ -39,6 +39,7 @@ async fn a_hanging_function_does_not_slow_another_mapping() {
                 uri: SECRET_ARN.into(),
             }],
             scaling_config: None,
+            function_response_types: None,
         })
         .await
         .unwrap();

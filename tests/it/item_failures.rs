@@ -1,0 +1,82 @@
+//! ReportBatchItemFailures on the real brokers, with an unmodified handler
+//! on Powertools' BatchProcessor run by awslambdaric: the messages it does
+//! not name are acked once, the named one is retried alone and then
+//! dead-lettered, alone.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+
+/// tests/functions/lambda_app/partial.py, reporting its failures.
+fn powertools_handler(setup: Setup) -> Setup {
+    Setup {
+        batch_size: 5,
+        window_secs: Some(1),
+        max_redeliveries: Some(1),
+        function_toml: Some(format!(
+            "bootstrap = [{:?}, \"-m\", \"awslambdaric\", \"partial.handler\"]\ncwd = \"{}/tests/functions/lambda_app\"\nenv = {{ RECORD_TO = \"{{RECORD_TO}}\" }}",
+            python(),
+            env!("CARGO_MANIFEST_DIR"),
+        )),
+        mapping_toml: "FunctionResponseTypes = [\"ReportBatchItemFailures\"]".into(),
+        ..setup
+    }
+}
+
+/// How often each body was handled (the handler's own lines).
+fn handled(running: &Running) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in running.events() {
+        if let Some(body) = line["handled"].as_str() {
+            *counts.entry(body.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+async fn one_bad_of_five(setup: Setup, url: &str) {
+    let queue = setup.queue.clone();
+    let running = Running::start(&powertools_handler(setup)).await;
+    let bodies = ["ok-1", "ok-2", "bad-3", "ok-4", "ok-5"];
+    let message = mqtrigger::publish::Message::default();
+    let mut publisher = mqtrigger::publish::Publisher::connect(url, &queue, &message, false)
+        .await
+        .unwrap();
+    for body in bodies {
+        publisher.send(body.as_bytes()).await.unwrap();
+    }
+    publisher.finish().await.unwrap();
+    let uuid = running.mapping().uuid;
+    // Counted once the broker took it (the journal has it before).
+    wait_for("the bad one dead-lettered", || {
+        running.control.stats(uuid).dead_lettered == 1
+    })
+    .await;
+    let letter = &running.dead_letters()[0];
+    assert_eq!(letter.body, b"bad-3", "only the one the handler failed");
+    assert_eq!(letter.attempts, 2, "a try and one redelivery, alone");
+    let counts = handled(&running);
+    let expected: BTreeMap<String, usize> = ["ok-1", "ok-2", "ok-4", "ok-5"]
+        .into_iter()
+        .map(|b| (b.to_owned(), 1))
+        .collect();
+    assert_eq!(counts, expected, "each good one handled once");
+    let stats = running.control.stats(uuid);
+    assert_eq!((stats.succeeded, stats.dead_lettered), (4, 1));
+    running.control.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn powertools_batch_processor_on_rabbitmq_messages_without_ids() {
+    let queue = unique("partial-rmq");
+    let broker = Broker::connect().await;
+    broker.declare(&queue, Default::default()).await;
+    one_bad_of_five(Setup::new(&queue), &amqp_url()).await;
+    assert_eq!(broker.ready(&queue).await, 0, "nothing left behind");
+    broker.delete(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn powertools_batch_processor_on_activemq() {
+    let queue = unique("partial-amq");
+    one_bad_of_five(Setup::activemq(&queue), &stomp_url()).await;
+}
