@@ -76,7 +76,79 @@ pub fn check_mapping(spec: &MappingSpec, config: &Config) -> Result<(), InvalidM
     basic_auth(&spec.source_access_configurations, config)?;
     virtual_host(&spec.source_access_configurations, Some(broker.engine))?;
     filter_criteria(spec)?;
+    on_failure(spec, config)?;
     Ok(())
+}
+
+/// The configured function a FunctionName (or a destination) names: its
+/// name, its ARN, or a partial ARN ending in `function:name`.
+pub fn resolve_function(given: &str, config: &Config) -> Option<String> {
+    let functions = &config.functions;
+    if functions.contains_key(given) {
+        return Some(given.to_owned());
+    }
+    functions
+        .iter()
+        .find(|(name, f)| {
+            let arn = crate::mapping::function_arn(name, f);
+            arn == given || arn.ends_with(&format!(":{given}"))
+        })
+        .map(|(name, _)| name.clone())
+}
+
+/// DestinationConfig: OnFailure names a configured function (its ARN or
+/// name) or a queue of a configured broker (`BROKER_ARN:queue:NAME`);
+/// OnSuccess is refused, as Lambda refuses it for MQ. Where the dead
+/// letters go, if anywhere but the broker's dead-letter queue.
+pub fn on_failure(
+    spec: &MappingSpec,
+    config: &Config,
+) -> Result<Option<crate::mapping::Destination>, InvalidMapping> {
+    use crate::mapping::Destination;
+    let Some(destinations) = &spec.destination_config else {
+        return Ok(None);
+    };
+    if destinations.on_success.is_some() {
+        return Err(InvalidMapping::new(
+            "DestinationConfig",
+            "DestinationConfig.OnSuccess is not supported for an Amazon MQ event source; give OnFailure only",
+        ));
+    }
+    let Some(arn) = destinations.on_failure() else {
+        return Ok(None);
+    };
+    if let Some(broker) = config
+        .brokers
+        .iter()
+        .find(|b| arn.starts_with(&format!("{}:queue:", b.arn)))
+    {
+        let queue = &arn[broker.arn.len() + ":queue:".len()..];
+        if queue.is_empty() {
+            return Err(InvalidMapping::new(
+                "DestinationConfig",
+                format!(
+                    "DestinationConfig.OnFailure.Destination {arn} names no queue after `:queue:`"
+                ),
+            ));
+        }
+        return Ok(Some(Destination::Queue {
+            broker_arn: broker.arn.clone(),
+            queue: queue.to_owned(),
+            arn: arn.to_owned(),
+        }));
+    }
+    match resolve_function(arn, config) {
+        Some(name) => Ok(Some(Destination::Function {
+            name,
+            arn: arn.to_owned(),
+        })),
+        None => Err(InvalidMapping::new(
+            "DestinationConfig",
+            format!(
+                "DestinationConfig.OnFailure.Destination {arn} is neither a function of [functions] (its name or ARN) nor a queue of a [[brokers]] entry (BROKER_ARN:queue:NAME)"
+            ),
+        )),
+    }
 }
 
 /// FunctionName names a function of `[functions]` (already resolved from an ARN).

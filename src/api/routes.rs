@@ -56,6 +56,8 @@ pub struct EventSourceMappingConfiguration {
     pub scaling_config: Option<crate::mapping::ScalingConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_response_types: Option<Vec<crate::mapping::FunctionResponseType>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_config: Option<crate::mapping::DestinationConfig>,
     /// What mqtrigger adds beyond Lambda's fields, under one key of its
     /// own so that no later field of Lambda's can clash with it. The SDKs
     /// and the AWS CLI pass over keys they do not know.
@@ -93,6 +95,7 @@ impl From<&Mapping> for EventSourceMappingConfiguration {
             filter_criteria: m.spec.filter_criteria.clone(),
             scaling_config: m.spec.scaling_config,
             function_response_types: m.spec.function_response_types.clone(),
+            destination_config: m.spec.destination_config.clone(),
             mqtrigger: Some(Extra { paused: m.paused }),
         }
     }

@@ -309,6 +309,7 @@ fn mapping_spec(options: &BenchOptions, broker: &BrokerUrl, queue: &str) -> Mapp
             maximum_concurrency: Some(options.concurrency.max(1)),
         }),
         function_response_types: None,
+        destination_config: None,
     }
 }
 

@@ -177,6 +177,7 @@ fn mapping_of(c: EventSourceMappingConfiguration) -> Mapping {
         source_access_configurations: c.source_access_configurations,
         scaling_config: c.scaling_config,
         function_response_types: c.function_response_types,
+        destination_config: c.destination_config,
     };
     let mut mapping = Mapping::new(spec, c.function_arn);
     mapping.uuid = c.uuid;

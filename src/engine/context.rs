@@ -67,6 +67,10 @@ pub(super) struct Context {
     pub unsettled: Unsettled,
     /// Kept across the mapping's sessions (see `source::rabbitmq::LargeFrames`).
     pub large_frames: crate::source::rabbitmq::LargeFrames,
+    /// Where dead letters go instead of the broker's dead-letter queue
+    /// (DestinationConfig.OnFailure), read when the task starts: a change
+    /// of it restarts the task.
+    pub on_failure: Option<crate::mapping::Destination>,
 }
 
 impl Context {
@@ -79,6 +83,7 @@ impl Context {
             last_result: Mutex::new(None),
             unsettled: Unsettled::default(),
             large_frames: Default::default(),
+            on_failure: None,
         }
     }
 

@@ -124,17 +124,7 @@ impl MappingService {
     /// The configured function a FunctionName names: its name, its ARN, or
     /// a partial ARN ending in `function:name`.
     pub(crate) fn resolve_function(&self, given: &str) -> Option<String> {
-        let functions = &self.config.functions;
-        if functions.contains_key(given) {
-            return Some(given.to_owned());
-        }
-        functions
-            .iter()
-            .find(|(name, f)| {
-                let arn = mapping::function_arn(name, f);
-                arn == given || arn.ends_with(&format!(":{given}"))
-            })
-            .map(|(name, _)| name.clone())
+        crate::validation::resolve_function(given, &self.config)
     }
 
     /// The configured function's name for a FunctionName (a name or an

@@ -34,6 +34,7 @@ mod ids;
 mod item_failures;
 mod journal;
 mod mappings;
+mod on_failure;
 mod poller;
 mod replay;
 pub mod retry;

@@ -38,13 +38,16 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     let mapping = env.mappings.get(uuid)?;
     let span = tracing::info_span!("mapping", %uuid, function = %mapping.spec.function_name, queue = %mapping.spec.queue());
-    let ctx = Arc::new(Context::new(
-        env,
-        uuid,
-        mapping.spec.queue().to_owned(),
-        cancel,
-    ));
-    sessions(ctx, settings, stepped).instrument(span).await
+    let on_failure = crate::validation::on_failure(&mapping.spec, env.config());
+    let mut ctx = Context::new(env, uuid, mapping.spec.queue().to_owned(), cancel);
+    match on_failure {
+        Ok(destination) => ctx.on_failure = destination,
+        // The config changed under a stored mapping: say what to fix.
+        Err(e) => return ctx.stop(StateTransitionReason::EsmConfigNotValid, e.to_string()),
+    }
+    sessions(Arc::new(ctx), settings, stepped)
+        .instrument(span)
+        .await
 }
 
 /// Connects and consumes, again and again, until cancelled or stopped.

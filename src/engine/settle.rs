@@ -136,6 +136,34 @@ async fn ack(
     }
 }
 
+/// DestinationConfig.OnFailure: the dead letters go to the destination as
+/// one on-failure record (`on_failure.rs`), and only once it took them are
+/// they acked. A destination that refuses is a refusal the caller retries;
+/// a lost ack leaves them with the broker (they come back, and may reach
+/// the destination twice: at least once).
+async fn to_destination(
+    ctx: &Context,
+    source: &mut dyn Source,
+    to: &crate::mapping::Destination,
+    deliveries: &[Delivery],
+    (reason, attempts, error): (&DeadLetterReason, u32, Option<&str>),
+) -> Result<(), DeadLetterError> {
+    let env = &ctx.env;
+    let mapping = env
+        .mappings
+        .get(ctx.uuid)
+        .map_err(|e| DeadLetterError::Refused(e.to_string()))?;
+    let event = super::event_frame(env.config(), &mapping)
+        .assemble(deliveries.iter().map(|d| d.record.as_slice()));
+    let record = super::on_failure::record(&mapping.function_arn, &event, reason, attempts, error);
+    env.wiring
+        .on_failure(env.wires(), &mapping, to, record.into())
+        .await
+        .map_err(DeadLetterError::Refused)?;
+    let tags: Vec<_> = deliveries.iter().map(|d| d.tag.clone()).collect();
+    Ok(source.ack(&tags).await?)
+}
+
 /// A message that matched no filter: acked at once, as Lambda does (it is
 /// never invoked and never dead-lettered).
 pub(super) async fn ack_filtered(
@@ -179,7 +207,10 @@ pub(super) async fn dead_letter(
     error: Option<String>,
     batch: Option<BatchId>,
 ) -> anyhow::Result<Option<SessionEnd>> {
-    let destination = source.dead_letter_destination();
+    let destination = match &ctx.on_failure {
+        Some(to) => to.arn().to_owned(),
+        None => source.dead_letter_destination(),
+    };
     let letters: Vec<DeadLetter> = deliveries
         .iter()
         .map(|d| DeadLetter {
@@ -214,7 +245,14 @@ pub(super) async fn dead_letter(
     let engine = &ctx.env.config().engine;
     let mut backoff = Backoff::new(engine.retry_initial(), engine.retry_max());
     loop {
-        match source.dead_letter(&deliveries, reason).await {
+        let moved = match &ctx.on_failure {
+            None => source.dead_letter(&deliveries, reason).await,
+            Some(to) => {
+                let failure = (reason, attempts, error.as_deref());
+                to_destination(ctx, source, to, &deliveries, failure).await
+            }
+        };
+        match moved {
             Ok(()) => break,
             Err(DeadLetterError::Refused(why)) => {
                 let delay = backoff.next_delay();

@@ -8,10 +8,11 @@
 
 use crate::config::{BrokerEngine, Config};
 use crate::invoke::{self, InvokeError, Invoker};
-use crate::mapping::{Mapping, SourceAccessType};
+use crate::mapping::{Destination, Mapping, SourceAccessType};
 use crate::secrets::{SecretError, Secrets};
 use crate::source::activemq::{ActiveMqSource, StompConfig};
 use crate::source::backlog::Backlog;
+use crate::source::message::Message;
 use crate::source::rabbitmq::{AmqpTarget, LargeFrames, RabbitConfig, RabbitSource};
 use crate::source::{SeenBefore, Source, SourceError};
 use crate::source::{original, outbound};
@@ -64,6 +65,19 @@ pub trait Wiring: Send + Sync + 'static {
     /// How many messages wait in the mapping's queue (`source::backlog`).
     fn backlog<'a>(&'a self, _wires: Wires<'a>, _mapping: &'a Mapping) -> BoxFuture<'a, Backlog> {
         Box::pin(async { Backlog::Unknown("this engine's sources cannot count a queue".into()) })
+    }
+
+    /// Hands an on-failure record to the mapping's DestinationConfig
+    /// destination: invokes the function, or publishes it (confirmed) to
+    /// the queue. An error says why it did not take it.
+    fn on_failure<'a>(
+        &'a self,
+        _wires: Wires<'a>,
+        _mapping: &'a Mapping,
+        _destination: &'a Destination,
+        _record: bytes::Bytes,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err("this engine cannot reach destinations".into()) })
     }
 
     /// Puts a dead letter back on the mapping's queue as the message it
@@ -131,6 +145,32 @@ impl Wiring for Configured {
 
     fn backlog<'a>(&'a self, wires: Wires<'a>, mapping: &'a Mapping) -> BoxFuture<'a, Backlog> {
         Box::pin(backlog(wires, mapping, self))
+    }
+
+    fn on_failure<'a>(
+        &'a self,
+        wires: Wires<'a>,
+        mapping: &'a Mapping,
+        destination: &'a Destination,
+        record: bytes::Bytes,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            match destination {
+                Destination::Function { name, .. } => {
+                    let mut to = mapping.clone();
+                    to.spec.function_name = name.clone();
+                    let function = self.invoker(wires, &to).await.map_err(|e| e.to_string())?;
+                    function
+                        .invoke(record)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }
+                Destination::Queue {
+                    broker_arn, queue, ..
+                } => send_to_queue(wires, mapping, broker_arn, queue, record, self).await,
+            }
+        })
     }
 
     fn forget_secret(&self, wires: Wires<'_>, mapping: &Mapping) -> bool {
@@ -203,6 +243,71 @@ async fn backlog(wires: Wires<'_>, mapping: &Mapping, shared: &Configured) -> Ba
         Ok(n) => Backlog::Messages(n),
         Err(why) => Backlog::Unknown(why),
     }
+}
+
+/// Publishes an on-failure record to a queue of a configured broker as a
+/// persistent JSON message, as the mapping's BASIC_AUTH user.
+async fn send_to_queue(
+    wires: Wires<'_>,
+    mapping: &Mapping,
+    broker_arn: &str,
+    queue: &str,
+    record: bytes::Bytes,
+    shared: &Configured,
+) -> Result<(), String> {
+    let (_, secret) = broker_and_secret(wires, mapping)
+        .await
+        .map_err(|e| e.to_string())?;
+    let broker = wires
+        .config
+        .broker(broker_arn)
+        .ok_or_else(|| format!("no [[brokers]] entry has arn {broker_arn}"))?;
+    let ca_file = broker.ca_file.as_deref();
+    let sent = match broker.engine {
+        BrokerEngine::Rabbitmq => {
+            let message = Message {
+                body: record.to_vec(),
+                properties: vec![
+                    ("content_type".into(), "application/json".into()),
+                    ("delivery_mode".into(), "2".into()),
+                ],
+                ..Message::default()
+            };
+            crate::source::first_answering(&broker.endpoints, |endpoint| {
+                let target = AmqpTarget {
+                    endpoint,
+                    secret: &secret,
+                    vhost: "/",
+                    ca_file,
+                    large_frames: true,
+                };
+                outbound::publish_amqp(&shared.amqp, target, queue, &message)
+            })
+            .await
+        }
+        BrokerEngine::Activemq => {
+            let message = Message {
+                body: record.to_vec(),
+                properties: vec![
+                    ("persistent".into(), "true".into()),
+                    ("content_type".into(), "application/json".into()),
+                ],
+                ..Message::default()
+            };
+            crate::source::first_answering(&broker.endpoints, |endpoint| {
+                outbound::publish_stomp(
+                    &shared.stomp,
+                    endpoint,
+                    &secret,
+                    ca_file,
+                    queue,
+                    (&message, false),
+                )
+            })
+            .await
+        }
+    };
+    sent.map_err(|e| e.to_string())
 }
 
 async fn republish(

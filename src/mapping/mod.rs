@@ -1,7 +1,9 @@
 //! The event source mapping: Lambda's fields, states and reasons.
 
+mod destination;
 mod filter_criteria;
 
+pub use destination::{Destination, DestinationConfig, OnFailure};
 pub use filter_criteria::{Filter, FilterCriteria};
 
 use chrono::{DateTime, Utc};
@@ -67,6 +69,10 @@ pub struct MappingSpec {
     /// Kinesis and DynamoDB; mqtrigger for MQ too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_response_types: Option<Vec<FunctionResponseType>>,
+    /// `{"OnFailure": {"Destination": ARN}}`: where dead letters go instead
+    /// of the broker's dead-letter queue (a function, or a queue of ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_config: Option<DestinationConfig>,
 }
 
 /// What a function's answer may say beyond success or failure.
@@ -162,6 +168,10 @@ pub struct MappingUpdate {
     /// An empty list turns ReportBatchItemFailures off, as on Lambda.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_response_types: Option<Vec<FunctionResponseType>>,
+    /// An empty DestinationConfig (or an OnFailure without a Destination)
+    /// removes the destination, as on Lambda.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_config: Option<DestinationConfig>,
 }
 
 impl MappingUpdate {
@@ -195,6 +205,9 @@ impl MappingUpdate {
         }
         if let Some(types) = &self.function_response_types {
             spec.function_response_types = (!types.is_empty()).then(|| types.clone());
+        }
+        if let Some(config) = &self.destination_config {
+            spec.destination_config = config.on_failure().is_some().then(|| config.clone());
         }
     }
 }

@@ -19,6 +19,7 @@ fn mapping() -> Mapping {
             source_access_configurations: vec![],
             scaling_config: None,
             function_response_types: None,
+            destination_config: None,
         },
         "arn:aws:lambda:local:0:function:echo".into(),
     )

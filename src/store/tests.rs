@@ -21,6 +21,7 @@ fn spec() -> MappingSpec {
         }],
         scaling_config: None,
         function_response_types: None,
+        destination_config: None,
     }
 }
 

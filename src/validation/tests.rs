@@ -47,6 +47,7 @@ fn spec() -> MappingSpec {
         }],
         scaling_config: None,
         function_response_types: None,
+        destination_config: None,
     }
 }
 
@@ -221,5 +222,52 @@ fn max_redeliveries_stays_under_rabbitmqs_own_limits() {
             && e.message.contains("quorum queues")
             && e.message.contains("consumer_timeout"),
         "{e}"
+    );
+}
+
+#[test]
+fn an_on_failure_destination_is_a_configured_function_or_a_queue_of_a_broker() {
+    use crate::mapping::{Destination, DestinationConfig, OnFailure};
+    let to = |arn: &str| {
+        let mut s = spec();
+        s.destination_config = Some(DestinationConfig {
+            on_failure: Some(OnFailure {
+                destination: Some(arn.into()),
+            }),
+            on_success: None,
+        });
+        s
+    };
+    let queue = format!("{ACTIVE}:queue:failed-orders");
+    assert_eq!(
+        on_failure(&to(&queue), &config()).unwrap(),
+        Some(Destination::Queue {
+            broker_arn: ACTIVE.into(),
+            queue: "failed-orders".into(),
+            arn: queue.clone(),
+        })
+    );
+    let function = "arn:aws:lambda:us-east-1:000000000000:function:echo";
+    match on_failure(&to(function), &config()).unwrap() {
+        Some(Destination::Function { name, .. }) => assert_eq!(name, "echo"),
+        other => panic!("{other:?}"),
+    }
+    let e = check_mapping(&to("arn:aws:sqs:us-east-1:0:nowhere"), &config()).unwrap_err();
+    assert_eq!(e.field, "DestinationConfig");
+    assert!(e.message.contains("BROKER_ARN:queue:NAME"), "{}", e.message);
+    let e = check_mapping(&to(&format!("{RABBIT}:queue:")), &config()).unwrap_err();
+    assert!(e.message.contains("names no queue"), "{}", e.message);
+    let mut s = spec();
+    s.destination_config = Some(DestinationConfig {
+        on_failure: None,
+        on_success: Some(OnFailure {
+            destination: Some(queue),
+        }),
+    });
+    let e = check_mapping(&s, &config()).unwrap_err();
+    assert!(
+        e.message.contains("OnSuccess is not supported"),
+        "{}",
+        e.message
     );
 }

@@ -17,6 +17,7 @@ mod concurrency;
 mod console_snapshots;
 mod console_tmux;
 mod control_plane;
+mod destinations;
 mod drain;
 mod engine_activemq;
 mod engine_filter;

@@ -63,6 +63,7 @@ fn good() -> MappingSpec {
         source_access_configurations: vec![access(SourceAccessType::BasicAuth, LOCAL_SECRET)],
         scaling_config: None,
         function_response_types: None,
+        destination_config: None,
     }
 }
 

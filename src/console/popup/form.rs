@@ -144,6 +144,7 @@ impl MappingForm {
             source_access_configurations: access,
             scaling_config: None,
             function_response_types: None,
+            destination_config: None,
         }
     }
 

@@ -6,6 +6,7 @@
 mod batching;
 mod bulk;
 mod changes;
+mod destinations;
 mod history;
 mod item_failures;
 mod pausing;
@@ -157,14 +158,35 @@ impl Invoker for Function {
 }
 
 /// The memory broker and the test's function, for every mapping.
-struct MemoryWiring {
+pub struct MemoryWiring {
     broker: MemoryBroker,
     function: Arc<dyn Invoker>,
     /// What the next invoker request answers instead of the function.
     invoker_error: Mutex<Option<InvokeError>>,
+    /// What DestinationConfig destinations were given: (ARN, record).
+    pub destinations: Mutex<Vec<(String, Bytes)>>,
+    /// Why the destinations refuse, while they do.
+    pub refuse_destinations: Mutex<Option<String>>,
 }
 
 impl Wiring for MemoryWiring {
+    fn on_failure<'a>(
+        &'a self,
+        _wires: Wires<'a>,
+        _mapping: &'a Mapping,
+        destination: &'a crate::mapping::Destination,
+        record: Bytes,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            if let Some(why) = self.refuse_destinations.lock().unwrap().clone() {
+                return Err(why);
+            }
+            let arn = destination.arn().to_owned();
+            self.destinations.lock().unwrap().push((arn, record));
+            Ok(())
+        })
+    }
+
     fn connect<'a>(
         &'a self,
         _wires: Wires<'a>,
@@ -214,7 +236,7 @@ pub struct Setup {
 pub struct Harness {
     pub control: Control,
     config: Config,
-    wiring: Arc<MemoryWiring>,
+    pub wiring: Arc<MemoryWiring>,
     pub broker: MemoryBroker,
     pub function: Arc<Function>,
     pub mapping: Uuid,
@@ -249,6 +271,9 @@ endpoints = ["stomp://127.0.0.1:1"]
 [functions.f]
 command = ["true"]
 
+[functions.sink]
+command = ["true"]
+
 [engine]
 {engine}
 
@@ -272,6 +297,8 @@ SourceAccessConfigurations = [ {{ Type = "BASIC_AUTH", URI = "{SECRET}" }} ]
             broker: broker.clone(),
             function: invoker,
             invoker_error: Mutex::new(setup.invoker_error),
+            destinations: Mutex::default(),
+            refuse_destinations: Mutex::default(),
         });
         let control = engine(&state, &config, &wiring).await;
         let mapping = control.list().unwrap()[0].uuid;

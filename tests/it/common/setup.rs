@@ -234,6 +234,7 @@ pub fn beside(function: &str, queue: &str, batch_size: u32) -> mqtrigger::mappin
         }],
         scaling_config: None,
         function_response_types: None,
+        destination_config: None,
     }
 }
 

@@ -43,6 +43,7 @@ pub(super) fn mapping(
         }],
         scaling_config: None,
         function_response_types: None,
+        destination_config: None,
     };
     let mut m = Mapping::new(
         spec,

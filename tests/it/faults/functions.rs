@@ -40,6 +40,7 @@ async fn a_hanging_function_does_not_slow_another_mapping() {
             }],
             scaling_config: None,
             function_response_types: None,
+            destination_config: None,
         })
         .await
         .unwrap();

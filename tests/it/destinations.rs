@@ -1,0 +1,112 @@
+//! DestinationConfig.OnFailure on the real brokers: dead letters go as
+//! Lambda's on-failure record to a queue of ours or to a function, instead
+//! of the broker's dead-letter queue, and nothing is left behind.
+
+use crate::common::*;
+
+fn failing(setup: Setup) -> Setup {
+    Setup {
+        batch_size: 3,
+        window_secs: Some(0),
+        max_redeliveries: Some(1),
+        function_env: vec![("FAIL".into(), "always".into())],
+        ..setup
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_dead_letters_go_to_a_queue_of_ours_as_an_on_failure_record() {
+    let queue = unique("dest-src");
+    let failed = format!("{queue}-failed");
+    let broker = Broker::connect().await;
+    broker.declare(&queue, Default::default()).await;
+    broker.declare(&failed, Default::default()).await;
+    let mut setup = failing(Setup::new(&queue));
+    setup.mapping_toml = format!(
+        "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
+    );
+    let running = Running::start(&setup).await;
+    let uuid = running.mapping().uuid;
+    for body in ["a", "b", "c"] {
+        broker
+            .publish(&queue, body.as_bytes(), Default::default())
+            .await;
+    }
+    wait_for("counted dead", || {
+        running.control.stats(uuid).dead_lettered == 3
+    })
+    .await;
+    let records = broker.drain(&failed).await;
+    assert_eq!(records.len(), 1, "one record for the batch");
+    let record: serde_json::Value = serde_json::from_slice(&records[0].delivery.data).unwrap();
+    assert_eq!(
+        record["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 2);
+    assert_eq!(
+        record["requestContext"]["functionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:recorder"
+    );
+    let payload = serde_json::to_vec(&record["requestPayload"]).unwrap();
+    let bodies: Vec<String> = mqtrigger::event::bodies(&payload)
+        .into_iter()
+        .map(|b| String::from_utf8(b).unwrap())
+        .collect();
+    assert_eq!(bodies, ["a", "b", "c"]);
+    assert_eq!(broker.ready(&queue).await, 0, "the source queue acked");
+    let letters = running.dead_letters();
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.moved && l.destination.ends_with(&failed))
+    );
+    running.control.shutdown().await;
+    broker.delete(&queue).await;
+    broker.delete(&failed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activemq_dead_letters_go_to_a_function() {
+    let queue = unique("dest-amq");
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("sink.jsonl");
+    std::fs::write(&sink, b"").unwrap();
+    let mut setup = failing(Setup::activemq(&queue));
+    setup.mapping_toml = "DestinationConfig = { OnFailure = { Destination = \"sink\" } }".into();
+    setup.extra_toml = format!(
+        "[functions.sink]\ncommand = [{:?}, \"{}/tests/functions/recorder.py\"]\nenv = {{ RECORD_TO = {:?} }}\n",
+        python(),
+        env!("CARGO_MANIFEST_DIR"),
+        sink.display().to_string()
+    );
+    let running = Running::start(&setup).await;
+    let uuid = running.mapping().uuid;
+    let message = mqtrigger::publish::Message::default();
+    let mut publisher =
+        mqtrigger::publish::Publisher::connect(&stomp_url(), &queue, &message, false)
+            .await
+            .unwrap();
+    for body in ["x", "y"] {
+        publisher.send(body.as_bytes()).await.unwrap();
+    }
+    publisher.finish().await.unwrap();
+    wait_for("counted dead", || {
+        running.control.stats(uuid).dead_lettered == 2
+    })
+    .await;
+    let records = read_events(&sink);
+    assert_eq!(records.len(), 1, "the sink invoked once with the record");
+    let record = &records[0];
+    assert_eq!(record["version"], "1.0");
+    assert_eq!(record["requestPayload"]["eventSource"], "aws:mq");
+    assert_eq!(
+        record["requestPayload"]["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(record["responseContext"]["functionError"], "Unhandled");
+    running.control.shutdown().await;
+}
