@@ -99,6 +99,43 @@ const GAUGES: [(&str, &str, Count); 2] = [
     ),
 ];
 
+/// Lambda's ESM metrics (MetricsConfig `EventCount`), under Lambda's own
+/// names, for the mappings that ask for them: each is one of the engine's
+/// counts, as its help says. Exposed as gauges so Prometheus keeps the
+/// names as Lambda writes them (a counter's gets `_total`).
+const LAMBDA_EVENT_COUNTS: [(&str, &str, Count); 6] = [
+    (
+        "PolledEventCount",
+        "Lambda's ESM metric: messages read from the queue (mqtrigger_messages_received_total)",
+        |s| s.received,
+    ),
+    (
+        "InvokedEventCount",
+        "Lambda's ESM metric: messages sent to the function, each attempt (mqtrigger_messages_invoked_total)",
+        |s| s.invoked,
+    ),
+    (
+        "FilteredOutEventCount",
+        "Lambda's ESM metric: messages no filter passed (mqtrigger_messages_filtered_total)",
+        |s| s.filtered,
+    ),
+    (
+        "FailedInvokeEventCount",
+        "Lambda's ESM metric: messages of failed invocations, each attempt (mqtrigger_messages_failed_total)",
+        |s| s.failed,
+    ),
+    (
+        "DeletedEventCount",
+        "Lambda's ESM metric: messages acked after the function accepted them (mqtrigger_messages_succeeded_total)",
+        |s| s.succeeded,
+    ),
+    (
+        "DroppedEventCount",
+        "Lambda's ESM metric: messages dead-lettered (mqtrigger_messages_dead_lettered_total)",
+        |s| s.dead_lettered,
+    ),
+];
+
 type Labels = Vec<(&'static str, String)>;
 
 fn labels(m: &Mapping, instance: Option<uuid::Uuid>) -> Labels {
@@ -209,6 +246,21 @@ impl Collector for Scrape {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for (labels, stats) in &all {
                 ConstGauge::new(count(stats) as i64).encode(family.encode_family(labels)?)?;
+            }
+        }
+        let counting: Vec<&(Labels, &MappingStats)> = self
+            .mappings
+            .iter()
+            .zip(&all)
+            .filter(|(m, _)| m.spec.counts_events())
+            .map(|(_, labelled)| labelled)
+            .collect();
+        if !counting.is_empty() {
+            for (name, help, count) in LAMBDA_EVENT_COUNTS {
+                let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                for (labels, stats) in &counting {
+                    ConstGauge::new(count(stats) as i64).encode(family.encode_family(labels)?)?;
+                }
             }
         }
         // Only where the broker said: an unknown backlog is no series,

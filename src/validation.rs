@@ -77,6 +77,41 @@ pub fn check_mapping(spec: &MappingSpec, config: &Config) -> Result<(), InvalidM
     virtual_host(&spec.source_access_configurations, Some(broker.engine))?;
     filter_criteria(spec)?;
     on_failure(spec, config)?;
+    if let Some(all) = &spec.tags {
+        tags(all)?;
+    }
+    Ok(())
+}
+
+/// Lambda's rules for tags: at most 50, keys of 1 to 128 characters not
+/// starting with `aws:`, values of at most 256.
+pub fn tags(all: &std::collections::BTreeMap<String, String>) -> Result<(), InvalidMapping> {
+    if all.len() > 50 {
+        return Err(InvalidMapping::new(
+            "Tags",
+            format!("{} tags: a resource takes at most 50", all.len()),
+        ));
+    }
+    for (key, value) in all {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(InvalidMapping::new(
+                "Tags",
+                format!("tag key {key:?} must be 1 to 128 characters"),
+            ));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(InvalidMapping::new(
+                "Tags",
+                format!("tag key {key:?}: the aws: prefix is reserved for AWS"),
+            ));
+        }
+        if value.chars().count() > 256 {
+            return Err(InvalidMapping::new(
+                "Tags",
+                format!("the value of tag {key:?} is longer than 256 characters"),
+            ));
+        }
+    }
     Ok(())
 }
 

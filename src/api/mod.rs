@@ -16,6 +16,7 @@ mod operate;
 pub mod remote;
 mod routes;
 pub mod sigv4;
+mod tags;
 pub mod watch;
 
 pub use error::ApiError;
@@ -100,6 +101,7 @@ pub async fn serve(
     let app = watch::router(control.clone(), shutdown.clone())
         .merge(operate::router(control.clone()))
         .merge(letters::router(control.clone()))
+        .merge(tags::router(control.clone()))
         .merge(routes::router(control))
         .layer(middleware::from_fn_with_state(gate, admit));
     axum::serve(

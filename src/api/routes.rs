@@ -58,6 +58,14 @@ pub struct EventSourceMappingConfiguration {
     pub function_response_types: Option<Vec<crate::mapping::FunctionResponseType>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_config: Option<crate::mapping::DestinationConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_config: Option<crate::mapping::MetricsConfig>,
+    #[serde(default, rename = "KMSKeyArn", skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
+    /// `arn:aws:lambda:REGION:ACCOUNT:event-source-mapping:UUID`, in the
+    /// function's region and account: what TagResource takes.
+    #[serde(default)]
+    pub event_source_mapping_arn: String,
     /// What mqtrigger adds beyond Lambda's fields, under one key of its
     /// own so that no later field of Lambda's can clash with it. The SDKs
     /// and the AWS CLI pass over keys they do not know.
@@ -96,6 +104,9 @@ impl From<&Mapping> for EventSourceMappingConfiguration {
             scaling_config: m.spec.scaling_config,
             function_response_types: m.spec.function_response_types.clone(),
             destination_config: m.spec.destination_config.clone(),
+            metrics_config: m.spec.metrics_config.clone(),
+            kms_key_arn: m.spec.kms_key_arn.clone(),
+            event_source_mapping_arn: m.arn(),
             mqtrigger: Some(Extra { paused: m.paused }),
         }
     }
@@ -123,6 +134,53 @@ const CREATE_FIELDS: &str = "a JSON object of CreateEventSourceMapping's fields 
 /// What an UpdateEventSourceMapping body must be.
 const UPDATE_FIELDS: &str =
     "a JSON object of UpdateEventSourceMapping's fields (BatchSize, Enabled, FilterCriteria, …)";
+
+/// CreateEventSourceMapping's and UpdateEventSourceMapping's fields that
+/// Lambda takes for streams, Kafka or DocumentDB and refuses for Amazon MQ.
+const NOT_FOR_MQ: &[&str] = &[
+    "ParallelizationFactor",
+    "StartingPosition",
+    "StartingPositionTimestamp",
+    "MaximumRecordAgeInSeconds",
+    "BisectBatchOnFunctionError",
+    "MaximumRetryAttempts",
+    "TumblingWindowInSeconds",
+    "Topics",
+    "SelfManagedEventSource",
+    "AmazonManagedKafkaEventSourceConfig",
+    "SelfManagedKafkaEventSourceConfig",
+    "DocumentDBEventSourceConfig",
+    "ProvisionedPollerConfig",
+];
+
+/// A body as a filled `--generate-cli-skeleton` gives it: the fields Lambda
+/// refuses for MQ are refused by name (Lambda's InvalidParameterValueException),
+/// unless null (a skeleton's field left out); the rest as it came.
+fn without_null_stream_fields(body: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ApiError> {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(body) else {
+        // parse_body says what is wrong with it.
+        return Ok(body.into());
+    };
+    let mut dropped = false;
+    for name in NOT_FOR_MQ {
+        match fields.get(*name) {
+            None => {}
+            Some(serde_json::Value::Null) => {
+                fields.remove(*name);
+                dropped = true;
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(format!(
+                    "{name} is not supported for an Amazon MQ event source (Lambda takes it for streams, Kafka or DocumentDB)"
+                )));
+            }
+        }
+    }
+    Ok(match dropped {
+        true => serde_json::to_vec(&fields).unwrap_or_default().into(),
+        false => body.into(),
+    })
+}
 
 /// The body as `T`. Anything else is Lambda's InvalidParameterValueException
 /// saying what was expected: serde's own sentence names types, not fields.
@@ -181,7 +239,7 @@ fn answer(status: StatusCode, m: &Mapping) -> Response {
 }
 
 async fn create(Shared(control): Shared<Control>, body: Bytes) -> Result<Response, ApiError> {
-    let spec: MappingSpec = parse_body(&body, CREATE_FIELDS)?;
+    let spec: MappingSpec = parse_body(&without_null_stream_fields(&body)?, CREATE_FIELDS)?;
     let m = control.create(spec).await?;
     tracing::info!(uuid = %m.uuid, function = %m.spec.function_name, queue = m.spec.queue(), "mapping created through the API");
     Ok(answer(StatusCode::ACCEPTED, &m))
@@ -201,7 +259,7 @@ async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let uuid = parse_uuid(&uuid)?;
-    let change: MappingUpdate = parse_body(&body, UPDATE_FIELDS)?;
+    let change: MappingUpdate = parse_body(&without_null_stream_fields(&body)?, UPDATE_FIELDS)?;
     let m = control.update(uuid, change).await?;
     tracing::info!(%uuid, "mapping updated through the API");
     Ok(answer(StatusCode::ACCEPTED, &m))

@@ -308,8 +308,7 @@ fn mapping_spec(options: &BenchOptions, broker: &BrokerUrl, queue: &str) -> Mapp
         scaling_config: Some(ScalingConfig {
             maximum_concurrency: Some(options.concurrency.max(1)),
         }),
-        function_response_types: None,
-        destination_config: None,
+        ..Default::default()
     }
 }
 

@@ -178,6 +178,9 @@ fn mapping_of(c: EventSourceMappingConfiguration) -> Mapping {
         scaling_config: c.scaling_config,
         function_response_types: c.function_response_types,
         destination_config: c.destination_config,
+        tags: None,
+        metrics_config: c.metrics_config,
+        kms_key_arn: None,
     };
     let mut mapping = Mapping::new(spec, c.function_arn);
     mapping.uuid = c.uuid;

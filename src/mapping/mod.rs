@@ -41,7 +41,7 @@ pub struct SourceAccessConfiguration {
 }
 
 /// What a user asks for: the fields of CreateEventSourceMapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct MappingSpec {
     pub function_name: String,
@@ -73,6 +73,31 @@ pub struct MappingSpec {
     /// of the broker's dead-letter queue (a function, or a queue of ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_config: Option<DestinationConfig>,
+    /// Tags of the mapping (CreateEventSourceMapping's `Tags`, then
+    /// TagResource and UntagResource on its EventSourceMappingArn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
+    /// `{"Metrics": ["EventCount"]}`: the mapping's counts also under
+    /// Lambda's ESM metric names in `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_config: Option<MetricsConfig>,
+    /// Kept and answered as Lambda does (it names the key that encrypts
+    /// the filter criteria); mqtrigger's store holds them as they are.
+    #[serde(default, rename = "KMSKeyArn", skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
+}
+
+/// Which of Lambda's ESM metrics a mapping has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct MetricsConfig {
+    #[serde(default)]
+    pub metrics: Vec<EventSourceMappingMetric>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventSourceMappingMetric {
+    EventCount,
 }
 
 /// What a function's answer may say beyond success or failure.
@@ -104,6 +129,13 @@ impl MappingSpec {
 
     pub fn batch_size(&self) -> u32 {
         self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    /// Lambda's ESM metrics are asked for (MetricsConfig EventCount).
+    pub fn counts_events(&self) -> bool {
+        self.metrics_config
+            .as_ref()
+            .is_some_and(|m| m.metrics.contains(&EventSourceMappingMetric::EventCount))
     }
 
     /// The function names the messages that failed (ReportBatchItemFailures).
@@ -172,6 +204,11 @@ pub struct MappingUpdate {
     /// removes the destination, as on Lambda.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_config: Option<DestinationConfig>,
+    /// `{"Metrics": []}` turns Lambda's ESM metrics off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_config: Option<MetricsConfig>,
+    #[serde(default, rename = "KMSKeyArn", skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
 }
 
 impl MappingUpdate {
@@ -208,6 +245,12 @@ impl MappingUpdate {
         }
         if let Some(config) = &self.destination_config {
             spec.destination_config = config.on_failure().is_some().then(|| config.clone());
+        }
+        if let Some(metrics) = &self.metrics_config {
+            spec.metrics_config = (!metrics.metrics.is_empty()).then(|| metrics.clone());
+        }
+        if let Some(key) = &self.kms_key_arn {
+            spec.kms_key_arn = (!key.is_empty()).then(|| key.clone());
         }
     }
 }
@@ -352,6 +395,21 @@ impl Mapping {
     /// Disabled and does not run.
     pub fn is_running(&self) -> bool {
         self.state == State::Enabled
+    }
+
+    /// `arn:aws:lambda:REGION:ACCOUNT:event-source-mapping:UUID`: Lambda's
+    /// EventSourceMappingArn, in the region and account of the mapping's
+    /// function ARN.
+    pub fn arn(&self) -> String {
+        let parts: Vec<&str> = self.function_arn.split(':').collect();
+        let (region, account) = match parts.as_slice() {
+            ["arn", _, "lambda", region, account, ..] => (*region, *account),
+            _ => (crate::aws::DEFAULT_REGION, "000000000000"),
+        };
+        format!(
+            "arn:aws:lambda:{region}:{account}:event-source-mapping:{}",
+            self.uuid
+        )
     }
 
     /// The state as an operator reads it: Lambda's State, except that an

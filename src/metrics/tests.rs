@@ -18,8 +18,7 @@ fn mapping() -> Mapping {
             filter_criteria: None,
             source_access_configurations: vec![],
             scaling_config: None,
-            function_response_types: None,
-            destination_config: None,
+            ..Default::default()
         },
         "arn:aws:lambda:local:0:function:echo".into(),
     )
@@ -190,4 +189,31 @@ async fn the_runtime_s_tasks_are_counted_as_they_come_and_go() {
         task.await.unwrap();
     }
     assert_eq!(tasks(&Scrape::of_runtime().render()), before);
+}
+
+#[test]
+fn metrics_config_event_count_adds_lambdas_esm_metric_names() {
+    let plain = mapping();
+    let events = [
+        EngineEvent::Received {
+            mapping: plain.uuid,
+            messages: 7,
+            redelivered: 0,
+        },
+        EngineEvent::Filtered {
+            mapping: plain.uuid,
+            messages: 2,
+        },
+    ];
+    let text = render(&plain, &events);
+    assert!(!text.contains("PolledEventCount"), "not asked for:\n{text}");
+    let mut counting = plain.clone();
+    counting.spec.metrics_config = Some(crate::mapping::MetricsConfig {
+        metrics: vec![crate::mapping::EventSourceMappingMetric::EventCount],
+    });
+    let text = render(&counting, &events);
+    assert_eq!(value(&text, "PolledEventCount", counting.uuid), "7");
+    assert_eq!(value(&text, "FilteredOutEventCount", counting.uuid), "2");
+    assert_eq!(value(&text, "DroppedEventCount", counting.uuid), "0");
+    assert!(text.contains("# TYPE PolledEventCount gauge"), "{text}");
 }

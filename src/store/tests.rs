@@ -20,8 +20,7 @@ fn spec() -> MappingSpec {
             uri: "s".into(),
         }],
         scaling_config: None,
-        function_response_types: None,
-        destination_config: None,
+        ..Default::default()
     }
 }
 

@@ -46,8 +46,7 @@ fn spec() -> MappingSpec {
             uri: SECRET.into(),
         }],
         scaling_config: None,
-        function_response_types: None,
-        destination_config: None,
+        ..Default::default()
     }
 }
 

@@ -62,8 +62,7 @@ fn good() -> MappingSpec {
         filter_criteria: None,
         source_access_configurations: vec![access(SourceAccessType::BasicAuth, LOCAL_SECRET)],
         scaling_config: None,
-        function_response_types: None,
-        destination_config: None,
+        ..Default::default()
     }
 }
 

@@ -143,8 +143,7 @@ impl MappingForm {
             filter_criteria: filter_criteria_of_text(&self.value(FILTER)).ok().flatten(),
             source_access_configurations: access,
             scaling_config: None,
-            function_response_types: None,
-            destination_config: None,
+            ..Default::default()
         }
     }
 

@@ -14,6 +14,7 @@ use super::{Control, Result};
 use crate::mapping::{
     FilterCriteria, Mapping, MappingSpec, MappingUpdate, State, StateTransitionReason,
 };
+use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -94,6 +95,30 @@ impl Control {
         })?;
         self.inner.runtime.push_settings(&m);
         Ok(m)
+    }
+
+    /// TagResource: adds or replaces these tags.
+    pub async fn tag(&self, uuid: Uuid, tags: BTreeMap<String, String>) -> Result<Mapping> {
+        self.inner.mappings.check_writable()?;
+        self.inner.mappings.modify(uuid, |m| {
+            let mut all = m.spec.tags.clone().unwrap_or_default();
+            all.extend(tags.clone());
+            crate::validation::tags(&all)?;
+            m.spec.tags = Some(all);
+            Ok(())
+        })
+    }
+
+    /// UntagResource: removes the tags of these keys (a key it does not
+    /// have is no error, as on Lambda).
+    pub async fn untag(&self, uuid: Uuid, keys: Vec<String>) -> Result<Mapping> {
+        self.inner.mappings.check_writable()?;
+        self.inner.mappings.modify(uuid, |m| {
+            let mut all = m.spec.tags.clone().unwrap_or_default();
+            all.retain(|k, _| !keys.contains(k));
+            m.spec.tags = (!all.is_empty()).then_some(all);
+            Ok(())
+        })
     }
 
     /// Replaces the mapping's FilterCriteria (None removes it). The pattern is

@@ -91,6 +91,7 @@ macro_rules! aws {
 }
 
 mod aws_cli;
+mod esm_rest;
 mod guard;
 mod keyless_clients;
 mod loopback;

@@ -233,8 +233,7 @@ pub fn beside(function: &str, queue: &str, batch_size: u32) -> mqtrigger::mappin
             uri: SECRET_ARN.into(),
         }],
         scaling_config: None,
-        function_response_types: None,
-        destination_config: None,
+        ..Default::default()
     }
 }
 

@@ -42,8 +42,7 @@ pub(super) fn mapping(
             uri: "s".into(),
         }],
         scaling_config: None,
-        function_response_types: None,
-        destination_config: None,
+        ..Default::default()
     };
     let mut m = Mapping::new(
         spec,

@@ -39,8 +39,7 @@ async fn a_hanging_function_does_not_slow_another_mapping() {
                 uri: SECRET_ARN.into(),
             }],
             scaling_config: None,
-            function_response_types: None,
-            destination_config: None,
+            ..Default::default()
         })
         .await
         .unwrap();
