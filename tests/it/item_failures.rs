@@ -80,3 +80,65 @@ async fn powertools_batch_processor_on_activemq() {
     let queue = unique("partial-amq");
     one_bad_of_five(Setup::activemq(&queue), &stomp_url()).await;
 }
+
+/// A batch of 10 with 3 reported failures: 7 acked once, the 3 retried
+/// alone and dead-lettered after Lambda's 5 redeliveries (6 attempts).
+async fn three_of_ten(setup: Setup, url: &str) {
+    let queue = setup.queue.clone();
+    let setup = Setup {
+        batch_size: 10,
+        max_redeliveries: None,
+        ..powertools_handler(setup)
+    };
+    let running = Running::start(&setup).await;
+    let uuid = running.mapping().uuid;
+    let bodies: Vec<String> = (1..=10)
+        .map(|i| match i % 3 {
+            0 => format!("bad-{i}"),
+            _ => format!("ok-{i}"),
+        })
+        .collect();
+    let message = mqtrigger::publish::Message::default();
+    let mut publisher = mqtrigger::publish::Publisher::connect(url, &queue, &message, false)
+        .await
+        .unwrap();
+    for body in &bodies {
+        publisher.send(body.as_bytes()).await.unwrap();
+    }
+    publisher.finish().await.unwrap();
+    wait_for("three dead", || {
+        running.control.stats(uuid).dead_lettered == 3
+    })
+    .await;
+    let letters = running.dead_letters();
+    let mut dead: Vec<String> = letters
+        .iter()
+        .map(|l| String::from_utf8(l.body.clone()).unwrap())
+        .collect();
+    dead.sort();
+    assert_eq!(dead, ["bad-3", "bad-6", "bad-9"]);
+    assert!(letters.iter().all(|l| l.attempts == 6), "6 attempts each");
+    let counts = handled(&running);
+    assert_eq!(counts.len(), 7, "{counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "each good one once: {counts:?}"
+    );
+    assert_eq!(running.control.stats(uuid).succeeded, 7);
+    running.control.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_of_ten_reported_on_rabbitmq() {
+    let queue = unique("partial-ten");
+    let broker = Broker::connect().await;
+    broker.declare(&queue, Default::default()).await;
+    three_of_ten(Setup::new(&queue), &amqp_url()).await;
+    assert_eq!(broker.ready(&queue).await, 0);
+    broker.delete(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_of_ten_reported_on_activemq() {
+    three_of_ten(Setup::activemq(&unique("partial-ten-amq")), &stomp_url()).await;
+}

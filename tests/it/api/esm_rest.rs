@@ -105,3 +105,58 @@ async fn tags_metrics_config_the_arn_and_the_fields_refused_for_mq() {
     assert!(off.get("MetricsConfig").is_none(), "{off}");
     aws!(url, "delete-event-source-mapping", "--uuid", uuid).unwrap();
 }
+
+/// boto3 (botocore's own shapes and validation) signed with the API's key.
+fn boto3(url: &str, script: &str) -> Result<String, String> {
+    let out = std::process::Command::new(python())
+        .args(["-c", script, url])
+        .env("AWS_ACCESS_KEY_ID", super::KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", super::KEY_SECRET)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("python3 runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_sets_function_response_types_a_destination_and_tags() {
+    let config_queue = unique("boto-config");
+    let queue = unique("boto-esm");
+    let api = start_api(&config_queue).await;
+    let script = format!(
+        r#"
+import sys, boto3
+c = boto3.client("lambda", endpoint_url=sys.argv[1])
+failed = "{BROKER_ARN}:queue:{queue}-failed"
+m = c.create_event_source_mapping(FunctionName="recorder", EventSourceArn="{BROKER_ARN}",
+    Queues=["{queue}"], SourceAccessConfigurations=[{{"Type": "BASIC_AUTH", "URI": "{SECRET_ARN}"}}],
+    FunctionResponseTypes=["ReportBatchItemFailures"],
+    DestinationConfig={{"OnFailure": {{"Destination": failed}}}},
+    Tags={{"team": "orders"}})
+assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"], m
+assert m["DestinationConfig"]["OnFailure"]["Destination"] == failed, m
+arn = m["EventSourceMappingArn"]
+assert arn.endswith(":event-source-mapping:" + m["UUID"]), arn
+c.tag_resource(Resource=arn, Tags={{"owner": "ops"}})
+print(sorted(c.list_tags(Resource=arn)["Tags"].items()))
+u = c.update_event_source_mapping(UUID=m["UUID"], DestinationConfig={{}}, FunctionResponseTypes=[])
+print("DestinationConfig" in u, "FunctionResponseTypes" in u)
+try:
+    c.update_event_source_mapping(UUID=m["UUID"], DestinationConfig={{"OnFailure": {{"Destination": "arn:aws:sqs:us-east-1:0:nowhere"}}}})
+except c.exceptions.InvalidParameterValueException as e:
+    print("refused", "BROKER_ARN:queue:NAME" in str(e))
+c.delete_event_source_mapping(UUID=m["UUID"])
+"#
+    );
+    let out = boto3(&api.url, &script).expect("boto3");
+    assert_eq!(
+        out, "[('owner', 'ops'), ('team', 'orders')]\nFalse False\nrefused True",
+        "{out}"
+    );
+}
