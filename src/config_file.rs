@@ -275,8 +275,8 @@ SourceAccessConfigurations = [
         assert!(e.message.contains("amqp://host:port"), "{e}");
         assert_eq!(e.line, Some(2), "{e}");
 
-        let e = error_of(&GOOD.replace("Queues = [\"orders\"]", "Queues = [\"a\", \"b\"]"));
-        assert!(e.message.contains("exactly one queue"), "{e}");
+        let e = error_of(&GOOD.replace("Queues = [\"orders\"]", "Queues = [\"a\", \"a\"]"));
+        assert!(e.message.contains("Queues names a twice"), "{e}");
 
         let e = error_of(&GOOD.replace("{ Type = \"BASIC_AUTH\", URI = \"arn:aws:secretsmanager:us-east-1:000000000000:secret:local-rabbit\" },", ""));
         assert!(e.message.contains("BASIC_AUTH"), "{e}");

@@ -223,24 +223,35 @@ pub fn event_source_arn<'c>(
 
 /// Queues holds exactly one queue name of 1 to 1000 characters.
 pub fn queues(queues: &[String]) -> Result<(), InvalidMapping> {
-    if queues.len() != 1 {
+    if queues.is_empty() || queues.len() > MAX_QUEUES {
         return Err(InvalidMapping::new(
             "Queues",
             format!(
-                "Queues must hold exactly one queue name (it holds {})",
+                "Queues must hold 1 to {MAX_QUEUES} queue names (it holds {}); Lambda takes one, mqtrigger up to {MAX_QUEUES}",
                 queues.len()
             ),
         ));
     }
-    let chars = queues[0].chars().count();
-    if chars == 0 || chars > MAX_QUEUE_NAME_CHARS {
-        return Err(InvalidMapping::new(
-            "Queues",
-            format!("Queues: the queue name must be 1 to {MAX_QUEUE_NAME_CHARS} characters"),
-        ));
+    for (i, queue) in queues.iter().enumerate() {
+        let chars = queue.chars().count();
+        if chars == 0 || chars > MAX_QUEUE_NAME_CHARS {
+            return Err(InvalidMapping::new(
+                "Queues",
+                format!("Queues: a queue name must be 1 to {MAX_QUEUE_NAME_CHARS} characters"),
+            ));
+        }
+        if queues[..i].contains(queue) {
+            return Err(InvalidMapping::new(
+                "Queues",
+                format!("Queues names {queue} twice"),
+            ));
+        }
     }
     Ok(())
 }
+
+/// How many queues one mapping may read (Lambda: exactly one).
+pub const MAX_QUEUES: usize = 10;
 
 /// BatchSize, when given, is 1 to 10000.
 pub fn batch_size(batch_size: Option<u32>) -> Result<(), InvalidMapping> {

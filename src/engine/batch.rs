@@ -40,15 +40,27 @@ impl Batch {
     /// The event of this batch. A retry (`redelivered`) marks every record
     /// redelivered: the function saw these messages before.
     pub fn event(&self, frame: &EventFrame, redelivered: bool) -> Vec<u8> {
+        fn queue(d: &Delivery) -> Option<&str> {
+            d.queue.as_deref()
+        }
         if !redelivered {
-            return frame.assemble(self.deliveries.iter().map(|d| d.record.as_slice()));
+            return frame.assemble_by_queue(
+                self.deliveries
+                    .iter()
+                    .map(|d| (queue(d), d.record.as_slice())),
+            );
         }
         let marked: Vec<_> = self
             .deliveries
             .iter()
             .map(|d| crate::event::mark_redelivered(&d.record))
             .collect();
-        frame.assemble(marked.iter().map(|r| r.as_ref()))
+        frame.assemble_by_queue(
+            self.deliveries
+                .iter()
+                .zip(&marked)
+                .map(|(d, r)| (queue(d), r.as_ref())),
+        )
     }
 
     fn fits(&self, frame: &EventFrame, d: &Delivery) -> bool {

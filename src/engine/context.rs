@@ -5,6 +5,7 @@
 use super::events::EngineEvent;
 use super::hub::Hub;
 use super::mappings::MappingService;
+use super::stats::QueueCounts;
 use super::unsettled::Unsettled;
 use super::wiring::{Wires, Wiring};
 use crate::config::Config;
@@ -91,6 +92,25 @@ impl Context {
         self.env.hub.emit(event);
     }
 
+    /// A mapping of several queues counts each queue's messages apart:
+    /// `count` says which count these deliveries add to. A delivery of a
+    /// mapping of one queue has no queue, and counts nothing here.
+    pub fn count_by_queue(&self, deliveries: &[Delivery], count: fn(&mut QueueCounts)) {
+        let mut by_queue: std::collections::BTreeMap<&str, QueueCounts> = Default::default();
+        for d in deliveries {
+            if let Some(queue) = d.queue.as_deref() {
+                count(by_queue.entry(queue).or_default());
+            }
+        }
+        for (queue, counts) in by_queue {
+            self.emit(EngineEvent::QueueCounted {
+                mapping: self.uuid,
+                queue: queue.to_owned(),
+                counts,
+            });
+        }
+    }
+
     /// Messages left the batcher (a batch, a filtered message, a record too
     /// large for any batch): each is counted received once, here.
     pub fn received(&self, deliveries: &[Delivery]) {
@@ -99,6 +119,7 @@ impl Context {
         }
         self.unsettled.received(deliveries);
         self.env.hub.arrived(self.uuid, deliveries);
+        self.count_by_queue(deliveries, |c| c.received += 1);
         self.emit(EngineEvent::Received {
             mapping: self.uuid,
             messages: deliveries.len(),

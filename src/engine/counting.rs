@@ -46,6 +46,9 @@ impl MappingStats {
                 self.redelivered += *redelivered as u64;
             }
             EngineEvent::Filtered { messages, .. } => self.filtered += *messages as u64,
+            EngineEvent::QueueCounted { queue, counts, .. } => {
+                self.by_queue.entry(queue.clone()).or_default().add(counts);
+            }
             EngineEvent::Backlog { backlog, at, .. } => {
                 self.backlog = Some((backlog.clone(), *at));
             }

@@ -100,6 +100,13 @@ pub enum EngineEvent {
         attempt: u32,
         lines: Vec<String>,
     },
+    /// A mapping of several queues: what its messages of one queue did
+    /// (counts to add to that queue's).
+    QueueCounted {
+        mapping: Uuid,
+        queue: String,
+        counts: super::stats::QueueCounts,
+    },
     /// How many messages wait in the mapping's queue, as the broker said
     /// (see `source::backlog`); asked every `[engine] backlog_interval_ms`.
     Backlog {
@@ -134,6 +141,7 @@ impl EngineEvent {
             | EngineEvent::Filtered { mapping: uuid, .. }
             | EngineEvent::SettleFailed { mapping: uuid, .. }
             | EngineEvent::Backlog { mapping: uuid, .. }
+            | EngineEvent::QueueCounted { mapping: uuid, .. }
             | EngineEvent::FunctionLog { mapping: uuid, .. } => *uuid,
         }
     }

@@ -322,6 +322,7 @@ mod tests {
             redelivered: false,
             expires_at: None,
             message_id: Some(id.into()),
+            queue: None,
         }
     }
 

@@ -109,5 +109,5 @@ pub fn event_frame(config: &Config, mapping: &Mapping) -> crate::event::EventFra
         .spec
         .access(SourceAccessType::VirtualHost)
         .unwrap_or("/");
-    crate::event::rmq::frame(arn, mapping.spec.queue(), vhost)
+    crate::event::rmq::frame_of(arn, &mapping.spec.queues, vhost)
 }

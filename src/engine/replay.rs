@@ -39,8 +39,8 @@ impl Control {
     ) -> Result<String> {
         let letter = self.letter_of(mapping, dead_letter)?;
         let mapping = self.get(letter.mapping)?;
-        let event =
-            super::event_frame(self.config(), &mapping).assemble([letter.record.as_slice()]);
+        let event = super::event_frame(self.config(), &mapping)
+            .assemble_by_queue([(Some(letter.queue.as_str()), letter.record.as_slice())]);
         let response = invoker.invoke(event.into()).await?;
         Ok(String::from_utf8_lossy(&response).into_owned())
     }

@@ -77,6 +77,9 @@ pub(super) async fn settle(
                 attempts: done.attempts,
                 latency,
             });
+            if settled.is_ok() {
+                ctx.count_by_queue(&batch.deliveries, |c| c.succeeded += 1);
+            }
             // After the success, so each message's history tells them in order.
             let end = match &settled {
                 Ok(()) => What::Acked,
@@ -115,6 +118,7 @@ async fn ack(
     match source.ack(&tags).await {
         Ok(()) => {
             ctx.unsettled.settled(accepted);
+            ctx.count_by_queue(accepted, |c| c.succeeded += 1);
             ctx.env.hub.ended(ctx.uuid, accepted, What::Acked);
             None
         }
@@ -153,8 +157,11 @@ async fn to_destination(
         .mappings
         .get(ctx.uuid)
         .map_err(|e| DeadLetterError::Refused(e.to_string()))?;
-    let event = super::event_frame(env.config(), &mapping)
-        .assemble(deliveries.iter().map(|d| d.record.as_slice()));
+    let event = super::event_frame(env.config(), &mapping).assemble_by_queue(
+        deliveries
+            .iter()
+            .map(|d| (d.queue.as_deref(), d.record.as_slice())),
+    );
     let record = super::on_failure::record(&mapping.function_arn, &event, reason, attempts, error);
     env.wiring
         .on_failure(env.wires(), &mapping, to, record.into())
@@ -180,6 +187,7 @@ pub(super) async fn ack_filtered(
     match settled {
         Ok(()) => {
             ctx.unsettled.settled(one);
+            ctx.count_by_queue(one, |c| c.filtered += 1);
             ctx.env.hub.ended(ctx.uuid, one, What::Filtered);
             None
         }
@@ -217,12 +225,15 @@ pub(super) async fn dead_letter(
             id: 0,
             mapping: ctx.uuid,
             at: Utc::now(),
-            queue: ctx.queue.clone(),
+            queue: d.queue.as_deref().unwrap_or(&ctx.queue).to_owned(),
             message_id: d.message_id.clone(),
             attempts,
             reason: reason.to_string(),
             error: error.clone(),
-            destination: destination.clone(),
+            destination: match &ctx.on_failure {
+                Some(_) => destination.clone(),
+                None => source.destination_of(d),
+            },
             record: d.record.clone(),
             body: d.original_body().to_vec(),
             moved: false,
@@ -280,6 +291,7 @@ pub(super) async fn dead_letter(
         }
     }
     ctx.unsettled.settled(&deliveries);
+    ctx.count_by_queue(&deliveries, |c| c.dead_lettered += 1);
     let moved = What::DeadLettered {
         destination: destination.clone(),
         reason: reason.to_string(),

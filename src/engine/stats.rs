@@ -10,7 +10,7 @@
 use super::ids::{BatchId, CloseReason};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Batches kept per mapping for the console and the API.
 pub const RECENT_BATCHES: usize = 50;
@@ -134,6 +134,29 @@ pub struct MappingStats {
     /// when; None until it was first asked.
     #[serde(default)]
     pub backlog: Option<(crate::source::backlog::Backlog, DateTime<Utc>)>,
+    /// A mapping of several queues: each queue's own counts. Empty for a
+    /// mapping of one (its counts are the mapping's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_queue: BTreeMap<String, QueueCounts>,
+}
+
+/// One queue's messages, of a mapping that reads several.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCounts {
+    pub received: u64,
+    pub filtered: u64,
+    /// Acked after the function accepted them.
+    pub succeeded: u64,
+    pub dead_lettered: u64,
+}
+
+impl QueueCounts {
+    pub fn add(&mut self, other: &QueueCounts) {
+        self.received += other.received;
+        self.filtered += other.filtered;
+        self.succeeded += other.succeeded;
+        self.dead_lettered += other.dead_lettered;
+    }
 }
 
 impl Default for MappingStats {
@@ -157,6 +180,7 @@ impl Default for MappingStats {
             recent: VecDeque::new(),
             errors: VecDeque::new(),
             backlog: None,
+            by_queue: BTreeMap::new(),
         }
     }
 }

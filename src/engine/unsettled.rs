@@ -73,6 +73,7 @@ mod tests {
             redelivered: false,
             expires_at: None,
             message_id: Some(id.into()),
+            queue: None,
         }
     }
 

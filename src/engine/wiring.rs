@@ -202,7 +202,24 @@ async fn broker_and_secret<'a>(
     Ok((broker, secret))
 }
 
+/// What waits in the mapping's queues, summed over them (one, usually).
 async fn backlog(wires: Wires<'_>, mapping: &Mapping, shared: &Configured) -> Backlog {
+    let mut total = 0;
+    for queue in &mapping.spec.queues {
+        match backlog_of(wires, mapping, queue, shared).await {
+            Backlog::Messages(n) => total += n,
+            unknown => return unknown,
+        }
+    }
+    Backlog::Messages(total)
+}
+
+async fn backlog_of(
+    wires: Wires<'_>,
+    mapping: &Mapping,
+    queue: &str,
+    shared: &Configured,
+) -> Backlog {
     let counted = async {
         let (broker, secret) = broker_and_secret(wires, mapping)
             .await
@@ -219,7 +236,7 @@ async fn backlog(wires: Wires<'_>, mapping: &Mapping, shared: &Configured) -> Ba
                         ca_file: broker.ca_file.as_deref(),
                         large_frames: false,
                     };
-                    crate::source::backlog::amqp(&shared.amqp, target, spec.queue())
+                    crate::source::backlog::amqp(&shared.amqp, target, queue)
                 })
                 .await
                 .map_err(|e| e.to_string())
@@ -235,7 +252,7 @@ async fn backlog(wires: Wires<'_>, mapping: &Mapping, shared: &Configured) -> Ba
                     Some(arn) => wires.secrets.get(arn).await.map_err(|e| e.to_string())?,
                     None => secret,
                 };
-                crate::source::backlog::jolokia(admin_url, &secret, spec.queue()).await
+                crate::source::backlog::jolokia(admin_url, &secret, queue).await
             }
         }
     };
@@ -337,7 +354,7 @@ async fn republish(
                     // Its headers may need the broker's frame size.
                     large_frames: true,
                 };
-                outbound::publish_amqp(&shared.amqp, target, spec.queue(), &message)
+                outbound::publish_amqp(&shared.amqp, target, &letter.queue, &message)
             })
             .await
         }
@@ -350,7 +367,7 @@ async fn republish(
                     endpoint,
                     &secret,
                     ca_file,
-                    spec.queue(),
+                    &letter.queue,
                     (&message, bytes),
                 )
             })
@@ -378,6 +395,30 @@ async fn connect(
         SecretError::Config(m) => SourceError::Config(m),
         SecretError::Unavailable(m) => SourceError::Connection(m),
     })?;
+    if spec.queues.len() <= 1 {
+        let (queue, tag) = (spec.queue(), uuid.to_string());
+        return connect_queue(broker, secret, &consumer, queue, tag, shared).await;
+    }
+    // A consumer on each queue, each its own consumer tag (subscription).
+    let mut sources = Vec::new();
+    for (i, queue) in spec.queues.iter().enumerate() {
+        let tag = format!("{uuid}-{i}");
+        let source = connect_queue(broker, secret.clone(), &consumer, queue, tag, shared).await?;
+        sources.push((queue.clone(), source));
+    }
+    Ok(Box::new(crate::source::merged::Merged::new(sources)))
+}
+
+/// A consumer on one queue of the mapping's broker.
+async fn connect_queue(
+    broker: &crate::config::BrokerConfig,
+    secret: crate::config::Secret,
+    consumer: &Consumer<'_>,
+    queue: &str,
+    consumer_tag: String,
+    shared: &Configured,
+) -> Result<Box<dyn Source>, SourceError> {
+    let spec = &consumer.mapping.spec;
     match broker.engine {
         BrokerEngine::Rabbitmq => {
             let source = RabbitSource::connect(RabbitConfig {
@@ -387,11 +428,11 @@ async fn connect(
                     .access(SourceAccessType::VirtualHost)
                     .unwrap_or("/")
                     .to_owned(),
-                queue: spec.queue().to_owned(),
-                consumer_tag: uuid.to_string(),
+                queue: queue.to_owned(),
+                consumer_tag,
                 prefetch: consumer.prefetch.min(u32::from(u16::MAX)) as u16,
                 ca_file: broker.ca_file.clone(),
-                large_frames: consumer.large_frames,
+                large_frames: consumer.large_frames.clone(),
                 connections: shared.amqp.clone(),
             })
             .await?;
@@ -402,10 +443,10 @@ async fn connect(
                 endpoints: broker.endpoints.clone(),
                 ca_file: broker.ca_file.clone(),
                 secret,
-                queue: spec.queue().to_owned(),
-                subscription: uuid.to_string(),
+                queue: queue.to_owned(),
+                subscription: consumer_tag,
                 prefetch: consumer.prefetch,
-                seen_before: consumer.seen_before,
+                seen_before: consumer.seen_before.clone(),
                 in_order: consumer.in_order,
                 connections: shared.stomp.clone(),
             })

@@ -32,32 +32,88 @@ pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
 pub struct EventFrame {
     prefix: Vec<u8>,
     suffix: Vec<u8>,
+    /// An `aws:rmq` event of a mapping with several queues: each queue's
+    /// key (`"queue::vhost":[`) that its records go under, in the mapping's
+    /// order; the prefix ends with the `{` they go into. Empty otherwise.
+    queues: Vec<(String, Vec<u8>)>,
 }
 
 impl EventFrame {
     pub fn new(prefix: Vec<u8>, suffix: Vec<u8>) -> Self {
-        Self { prefix, suffix }
+        Self {
+            prefix,
+            suffix,
+            queues: Vec::new(),
+        }
     }
 
-    /// Bytes of an event holding `records` records of `record_bytes` bytes in all.
+    /// A frame whose records are grouped under each queue's key.
+    pub fn grouped(prefix: Vec<u8>, suffix: Vec<u8>, queues: Vec<(String, Vec<u8>)>) -> Self {
+        Self {
+            prefix,
+            suffix,
+            queues,
+        }
+    }
+
+    /// Bytes of an event holding `records` records of `record_bytes` bytes
+    /// in all (with several queues, at most: as if each queue had some).
     pub fn event_size(&self, records: usize, record_bytes: usize) -> usize {
-        self.prefix.len() + self.suffix.len() + record_bytes + records.saturating_sub(1)
+        let keys: usize = self.queues.iter().map(|(_, key)| key.len() + 2).sum();
+        self.prefix.len() + self.suffix.len() + keys + record_bytes + records.saturating_sub(1)
     }
 
     /// Writes the whole event into one buffer.
     pub fn assemble<'a>(&self, records: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-        let records: Vec<&[u8]> = records.into_iter().collect();
-        let total = self.event_size(records.len(), records.iter().map(|r| r.len()).sum());
+        self.assemble_by_queue(records.into_iter().map(|r| (None, r)))
+    }
+
+    /// Writes the whole event, each record under its queue's key when the
+    /// frame has several (a record of no known queue goes under the first).
+    pub fn assemble_by_queue<'a>(
+        &self,
+        records: impl IntoIterator<Item = (Option<&'a str>, &'a [u8])>,
+    ) -> Vec<u8> {
+        let records: Vec<(Option<&str>, &[u8])> = records.into_iter().collect();
+        let total = self.event_size(records.len(), records.iter().map(|(_, r)| r.len()).sum());
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&self.prefix);
-        for (i, record) in records.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        if self.queues.is_empty() {
+            join(&mut out, records.iter().map(|(_, r)| *r));
+        } else {
+            let index = |q: Option<&str>| {
+                self.queues
+                    .iter()
+                    .position(|(name, _)| Some(name.as_str()) == q)
+                    .unwrap_or(0)
+            };
+            let mut first = true;
+            for (i, (_, key)) in self.queues.iter().enumerate() {
+                let mut group = records.iter().filter(|(q, _)| index(*q) == i).peekable();
+                if group.peek().is_none() {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(key);
+                join(&mut out, group.map(|(_, r)| *r));
+                out.push(b']');
             }
-            out.extend_from_slice(record);
         }
         out.extend_from_slice(&self.suffix);
         out
+    }
+}
+
+/// Records joined by commas.
+fn join<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a [u8]>) {
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(record);
     }
 }
 

@@ -164,6 +164,26 @@ pub fn record(properties: &BasicProperties, body: &[u8], redelivered: bool) -> V
 
 /// The frame around the records:
 /// `{"eventSource":"aws:rmq","eventSourceArn":ARN,"rmqMessagesByQueue":{"QUEUE::VHOST":[…]}}`.
+/// The frame of a mapping of several queues (one: [`frame`]): each queue's
+/// records under its own key, as Lambda's `rmqMessagesByQueue` keys them.
+pub fn frame_of(event_source_arn: &str, queues: &[String], vhost: &str) -> EventFrame {
+    if queues.len() <= 1 {
+        let queue = queues.first().map(String::as_str).unwrap_or_default();
+        return frame(event_source_arn, queue, vhost);
+    }
+    let arn = serde_json::to_string(event_source_arn).expect("a string serializes");
+    let prefix =
+        format!("{{\"eventSource\":\"aws:rmq\",\"eventSourceArn\":{arn},\"rmqMessagesByQueue\":{{");
+    let keys = queues
+        .iter()
+        .map(|q| {
+            let key = serde_json::to_string(&format!("{q}::{vhost}")).expect("a string serializes");
+            (q.clone(), format!("{key}:[").into_bytes())
+        })
+        .collect();
+    EventFrame::grouped(prefix.into_bytes(), b"}}".to_vec(), keys)
+}
+
 pub fn frame(event_source_arn: &str, queue: &str, vhost: &str) -> EventFrame {
     let arn = serde_json::to_string(event_source_arn).expect("a string serializes");
     let key = serde_json::to_string(&format!("{queue}::{vhost}")).expect("a string serializes");
@@ -178,6 +198,37 @@ mod tests {
     use super::*;
     use aws_lambda_events::event::rabbitmq::RabbitMqEvent;
     use proptest::prelude::*;
+
+    #[test]
+    fn records_of_several_queues_go_under_each_queues_key() {
+        let two = frame_of(
+            "arn:aws:mq:us-east-1:0:broker:b:b-1",
+            &["orders".into(), "refunds".into()],
+            "/",
+        );
+        let props = lapin::BasicProperties::default();
+        let a = record(&props, b"a", false);
+        let b = record(&props, b"b", false);
+        let c = record(&props, b"c", false);
+        let event = two.assemble_by_queue([
+            (Some("refunds"), a.as_slice()),
+            (Some("orders"), b.as_slice()),
+            (Some("refunds"), c.as_slice()),
+        ]);
+        assert!(event.len() <= two.event_size(3, a.len() + b.len() + c.len()));
+        let parsed: serde_json::Value = serde_json::from_slice(&event).unwrap();
+        let by_queue = parsed["rmqMessagesByQueue"].as_object().unwrap();
+        let keys: Vec<&String> = by_queue.keys().collect();
+        assert_eq!(keys, ["orders::/", "refunds::/"]);
+        assert_eq!(by_queue["refunds::/"].as_array().unwrap().len(), 2);
+        assert_eq!(by_queue["orders::/"].as_array().unwrap().len(), 1);
+        let one = frame_of("arn:x", &["orders".into()], "/");
+        assert_eq!(
+            one.assemble([b.as_slice()]),
+            frame("arn:x", "orders", "/").assemble([b.as_slice()]),
+            "one queue: the frame as before"
+        );
+    }
 
     #[test]
     fn timestamps_read_like_lambdas() {

@@ -155,6 +155,14 @@ impl MappingSpec {
         self.queues.first().map(String::as_str).unwrap_or_default()
     }
 
+    /// The queues as a table shows them: the first, and how many more.
+    pub fn queue_label(&self) -> String {
+        match self.queues.len() {
+            0 | 1 => self.queue().to_owned(),
+            n => format!("{} +{}", self.queue(), n - 1),
+        }
+    }
+
     pub fn access(&self, kind: SourceAccessType) -> Option<&str> {
         self.source_access_configurations
             .iter()

@@ -157,6 +157,7 @@ impl ActiveMqSource {
             redelivered,
             expires_at,
             message_id: frame.get("message-id").map(str::to_owned),
+            queue: None,
             body: frame.body,
         }
     }

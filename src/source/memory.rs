@@ -260,6 +260,7 @@ impl Source for MemorySource {
                             redelivered: m.redelivered,
                             expires_at: m.expires_at,
                             message_id: Some(m.id.clone()),
+                            queue: None,
                         };
                         q.unsettled.insert(tag, (self.session, m));
                         return Ok(delivery);

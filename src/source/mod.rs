@@ -14,6 +14,7 @@ pub mod ack_order;
 pub mod activemq;
 pub mod backlog;
 pub mod memory;
+pub mod merged;
 pub mod message;
 pub mod original;
 pub mod outbound;
@@ -43,6 +44,9 @@ pub struct Delivery {
     pub expires_at: Option<SystemTime>,
     /// Identifies the message in logs and the journal (message id or tag).
     pub message_id: Option<String>,
+    /// The queue it came from, when the mapping reads several (None: its
+    /// only queue).
+    pub queue: Option<std::sync::Arc<str>>,
 }
 
 /// A message's id as the broker gave it, else a short stable id of its body
@@ -255,6 +259,11 @@ pub trait Source: Send {
     fn close(&mut self) -> BoxFuture<'_, ()>;
     /// Where dead letters go, for the journal ("orders.dlq", "dead-letter exchange dlx").
     fn dead_letter_destination(&self) -> String;
+    /// Where this delivery's dead letter goes (a source over several
+    /// queues has one destination per queue).
+    fn destination_of(&self, _delivery: &Delivery) -> String {
+        self.dead_letter_destination()
+    }
     /// An unsettled message's AMQP headers as the broker sent them, for the
     /// dead-letter journal (see `DeadLetter::amqp_headers`); None when the
     /// source has none (STOMP).

@@ -93,12 +93,12 @@ fn each_rule_names_its_field_and_says_the_fix() {
         (
             refusal(|s| s.queues = vec![]),
             "Queues",
-            "Queues must hold exactly one queue name (it holds 0)",
+            "Queues must hold 1 to 10 queue names (it holds 0); Lambda takes one, mqtrigger up to 10",
         ),
         (
             refusal(|s| s.queues = vec!["é".repeat(1001)]),
             "Queues",
-            "Queues: the queue name must be 1 to 1000 characters",
+            "Queues: a queue name must be 1 to 1000 characters",
         ),
         (
             refusal(|s| s.batch_size = Some(10_001)),

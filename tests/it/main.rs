@@ -33,6 +33,7 @@ mod metrics_flood;
 mod properties;
 mod republish_types;
 mod runtime_api;
+mod several_queues;
 mod shared_connections;
 mod sigkill;
 mod store_postgres;

@@ -138,10 +138,16 @@ fn table() -> Vec<Row> {
             "ScalingConfig.MaximumConcurrency 0 is out of range: it must be 1 to 1000",
         ),
         refused(
-            "two queues",
-            with(|s| s.queues = vec!["a".into(), "b".into()]),
+            "one queue twice",
+            with(|s| s.queues = vec!["a".into(), "a".into()]),
             "Queues",
-            "Queues must hold exactly one queue name (it holds 2)",
+            "Queues names a twice",
+        ),
+        refused(
+            "eleven queues",
+            with(|s| s.queues = (0..11).map(|i| format!("q{i}")).collect()),
+            "Queues",
+            "Queues must hold 1 to 10 queue names (it holds 11); Lambda takes one, mqtrigger up to 10",
         ),
         refused(
             "an EventSourceArn of no broker",
@@ -447,8 +453,8 @@ async fn every_door_refuses_a_bad_mapping_with_the_same_words() {
             through_the_form += 1;
         }
     }
-    // Two queues and ScalingConfig have no field in the form.
-    assert_eq!(through_the_form, table().len() - 2);
+    // A queue twice, eleven queues and ScalingConfig have no field in the form.
+    assert_eq!(through_the_form, table().len() - 3);
     assert_eq!(
         api.control.list().unwrap().len(),
         1,

@@ -103,7 +103,7 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
     ];
     cells.extend([
         broker.clone(),
-        m.spec.queue().to_owned(),
+        m.spec.queue_label(),
         m.spec.function_name.clone(),
         backlog.clone(),
         numbers[0].to_string(),
@@ -131,7 +131,7 @@ fn entry(view: &View, m: &Mapping, shared: bool, stopped: bool) -> Entry<Uuid> {
         m.shown_state(),
         reason,
         broker,
-        m.spec.queue().to_owned(),
+        m.spec.queues.join(" "),
         m.spec.function_name.clone(),
         m.uuid.to_string(),
         m.last_processing_result.clone(),

@@ -205,6 +205,7 @@ impl RabbitSource {
             redelivered,
             expires_at,
             message_id,
+            queue: None,
         })
     }
 

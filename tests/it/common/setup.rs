@@ -45,6 +45,8 @@ pub struct Setup {
     pub broker_toml: String,
     /// More lines of `[engine]` (`backlog_interval_ms = 200`).
     pub engine_toml: String,
+    /// More queues of the mapping, after `queue`.
+    pub more_queues: Vec<String>,
     /// A FilterCriteria pattern (JSON).
     pub filter: Option<String>,
     /// More fields of the [[mappings]] entry (`ScalingConfig = …`).
@@ -76,6 +78,7 @@ impl Setup {
             ca_file: None,
             broker_toml: String::new(),
             engine_toml: String::new(),
+            more_queues: Vec::new(),
             filter: None,
             extra_toml: String::new(),
             secret_arn: SECRET_ARN.into(),
@@ -145,7 +148,7 @@ timeout = {timeout}
 [[mappings]]
 FunctionName = "recorder"
 EventSourceArn = "{BROKER_ARN}"
-Queues = ["{queue}"]
+Queues = {queues:?}
 BatchSize = {batch}
 {window}
 {filter}
@@ -172,7 +175,9 @@ SourceAccessConfigurations = [
             user = self.username,
             pass = self.password,
             timeout = self.timeout,
-            queue = self.queue,
+            queues = std::iter::once(&self.queue)
+                .chain(&self.more_queues)
+                .collect::<Vec<_>>(),
             batch = self.batch_size,
             vhost = if self.engine == "rabbitmq" {
                 format!("{{ Type = \"VIRTUAL_HOST\", URI = \"{}\" }},", self.vhost)
