@@ -94,6 +94,8 @@ pub struct Config {
     pub api: ApiSettings,
     pub secrets_manager: SecretsManagerSettings,
     pub store: StoreSettings,
+    /// `[telemetry]`: where spans go (OTLP/HTTP), if anywhere.
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -36,6 +36,8 @@ struct RawConfig {
     secrets_manager: SecretsManagerSettings,
     #[serde(default)]
     store: StoreSettings,
+    #[serde(default)]
+    telemetry: crate::telemetry::TelemetrySettings,
 }
 
 impl Config {
@@ -111,6 +113,7 @@ impl Config {
             engine: raw.engine,
             api: raw.api,
             secrets_manager: raw.secrets_manager,
+            telemetry: raw.telemetry,
             store: raw.store,
         };
         for spanned in raw.mappings {

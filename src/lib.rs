@@ -22,6 +22,8 @@ pub mod secrets;
 pub mod source;
 pub mod store;
 pub mod sync;
+pub mod telemetry;
+pub mod trace;
 pub mod validation;
 
 // The parsers of untrusted text live in a crate of their own

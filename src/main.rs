@@ -344,6 +344,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             let api_listener = bind_api(&config, api).await?;
             mqtrigger::console::needs_a_terminal()?;
             let store = Store::choose(store.as_deref(), &config, &state)?;
+            let _spans = mqtrigger::telemetry::start(&config.telemetry).await?;
             let control = Control::start(config, store).await?;
             if readonly {
                 control.make_readonly();

@@ -52,6 +52,7 @@ pub async fn serve(
     if store.is_fresh() {
         tracing::warn!("{}", store.fresh_notice());
     }
+    let _spans = mqtrigger::telemetry::start(&config.telemetry).await?;
     let control = Control::start(config, store).await?;
     if readonly {
         control.make_readonly();

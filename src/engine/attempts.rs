@@ -20,6 +20,7 @@ use super::turns::{AttemptTurn, BatchTurn};
 use crate::event::EventFrame;
 use crate::invoke::{InvokeError, Invoker};
 use crate::source::Delivery;
+use crate::telemetry;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -36,6 +37,17 @@ pub(super) struct Delivered {
     /// (ReportBatchItemFailures): acked whatever becomes of the rest.
     pub succeeded: Vec<Delivery>,
     pub outcome: Outcome,
+}
+
+impl Delivered {
+    /// Every message it settles: the batch's, and those that left it.
+    pub fn deliveries(&self) -> impl Iterator<Item = &Delivery> {
+        let batch = match &self.outcome {
+            Outcome::Ack { batch, .. } | Outcome::DeadLetter(batch) => batch.deliveries.as_slice(),
+            _ => &[],
+        };
+        batch.iter().chain(&self.succeeded).chain(&self.expired)
+    }
 }
 
 /// Why an attempt failed: the function's answer or error (for the
@@ -119,13 +131,26 @@ pub(super) async fn invoke_batch(
                 })
             })
         };
+        // The attempt's span, and the trace the function is given.
+        let traces = batch.traces();
+        let about = telemetry::About {
+            mapping: ctx.uuid,
+            queue: &ctx.queue,
+            batch: batch_id.0,
+            messages,
+            traces: &traces,
+        };
+        let (span, given) = telemetry::Attempt::start(&about, attempt);
         // An invocation under way is never abandoned, even at shutdown:
         // cutting it short would only make the function see it twice.
-        let Some((result, lines)) = invoker.invoke_in_turn(event, started.clone()).await else {
+        let invoked = crate::trace::scope(given, invoker.invoke_in_turn(event, started.clone()));
+        let Some((result, lines)) = invoked.await else {
             // The session ended before this batch's turn: the broker has it back.
+            span.end(Some("the session ended before the batch's turn"));
             done.outcome = Outcome::Cancelled;
             return done;
         };
+        span.end(result.as_ref().err().map(|e| e.summary()).as_deref());
         started.announce();
         let latency = started.latency();
         if !lines.is_empty() {

@@ -21,6 +21,8 @@ pub struct Batch {
     record_bytes: usize,
     /// Which limit closed it.
     pub closed_by: CloseReason,
+    /// When its first message was gathered (the gathering span's start).
+    pub opened: Option<std::time::SystemTime>,
 }
 
 impl Batch {
@@ -30,6 +32,11 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.deliveries.is_empty()
+    }
+
+    /// Its messages' traces, each once (the first is the parent of its spans).
+    pub fn traces(&self) -> Vec<crate::trace::TraceParent> {
+        crate::telemetry::distinct(self.deliveries.iter().filter_map(|d| d.trace.as_ref()))
     }
 
     /// Size of the event this batch makes.
@@ -71,6 +78,7 @@ impl Batch {
     }
 
     fn push(&mut self, mut d: Delivery) {
+        self.opened.get_or_insert_with(std::time::SystemTime::now);
         self.record_bytes += d.record.len();
         // The filters have seen it; the record keeps it.
         d.body = bytes::Bytes::new();

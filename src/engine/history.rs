@@ -323,6 +323,7 @@ mod tests {
             expires_at: None,
             message_id: Some(id.into()),
             queue: None,
+            trace: None,
         }
     }
 

@@ -20,9 +20,11 @@ use super::wiring::Consumer;
 use crate::invoke::{InvokeError, Invoker};
 use crate::mapping::{Mapping, StateTransitionReason};
 use crate::source::{DeadLetterReason, Source, SourceError};
+use crate::telemetry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use std::time::SystemTime;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -239,7 +241,7 @@ impl Session {
                 // Settling first keeps the broker's unacked count low.
                 biased;
                 done = self.runner.finished(), if self.runner.outstanding > 0 => match done? {
-                    Some(done) => settle::settle(&self.ctx, source, done).await?,
+                    Some(done) => settled(&self.ctx, source, done).await?,
                     None => None,
                 },
                 _ = self.ctx.cancel.cancelled(), if self.end.is_none() => Some(SessionEnd::Cancelled),
@@ -311,6 +313,38 @@ impl Session {
     }
 }
 
+/// Settles a batch (`settle::settle`), as a span of its own.
+async fn settled(
+    ctx: &Context,
+    source: &mut dyn Source,
+    done: Delivered,
+) -> anyhow::Result<Option<SessionEnd>> {
+    let traces = telemetry::distinct(done.deliveries().filter_map(|d| d.trace.as_ref()));
+    let (batch, messages) = (done.batch_id.0, done.deliveries().count());
+    let start = SystemTime::now();
+    let end = settle::settle(ctx, source, done).await;
+    let about = telemetry::About {
+        mapping: ctx.uuid,
+        queue: &ctx.queue,
+        batch,
+        messages,
+        traces: &traces,
+    };
+    let failed = match &end {
+        Ok(Some(SessionEnd::Lost(why))) => Some(why.clone()),
+        Err(e) => Some(e.to_string()),
+        _ => None,
+    };
+    telemetry::record(
+        "settle",
+        &about,
+        start,
+        SystemTime::now(),
+        failed.as_deref(),
+    );
+    end
+}
+
 /// The invoke stage's driver: a task that starts each batch the moment it
 /// is handed over, in order, at most MaximumConcurrency of them with the
 /// function at once and the next one ready to go (`turns.rs`), then
@@ -351,6 +385,17 @@ impl Runner {
 
     fn invoke(&mut self, batch: Batch) {
         let id = self.ctx.env.hub.next_batch_id();
+        if let Some(opened) = batch.opened {
+            let traces = batch.traces();
+            let about = telemetry::About {
+                mapping: self.ctx.uuid,
+                queue: &self.ctx.queue,
+                batch: id.0,
+                messages: batch.len(),
+                traces: &traces,
+            };
+            telemetry::record("gather", &about, opened, SystemTime::now(), None);
+        }
         self.ctx
             .env
             .hub

@@ -74,6 +74,7 @@ mod tests {
             expires_at: None,
             message_id: Some(id.into()),
             queue: None,
+            trace: None,
         }
     }
 

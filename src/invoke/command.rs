@@ -68,6 +68,13 @@ impl CommandInvoker {
             .stderr(Stdio::piped())
             // A cancelled invocation (the engine shutting down) kills it.
             .kill_on_drop(true);
+        // The trace of its batch's message, as Lambda gives a function its
+        // X-Ray header (and W3C's, for OpenTelemetry's own propagators).
+        if let Some(trace) = crate::trace::current() {
+            command
+                .env("_X_AMZN_TRACE_ID", trace.to_xray())
+                .env("TRACEPARENT", trace.to_w3c());
+        }
         // Its own session, so a timeout kills what it started too.
         own_session(&mut command);
         command.spawn().map_err(|e| spawn_error(program, &e))

@@ -130,8 +130,15 @@ struct TurnConnector {
 }
 
 impl HttpConnector for TurnConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+    fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
         let turn = TURN.try_with(Arc::clone).ok();
+        // The batch's trace, as Lambda's callers send it (outside the
+        // signature: unsigned headers are allowed).
+        if let Some(trace) = crate::trace::current() {
+            let headers = request.headers_mut();
+            headers.insert("x-amzn-trace-id", trace.to_xray());
+            headers.insert("traceparent", trace.to_w3c());
+        }
         let (inner, limit) = (self.inner.clone(), self.limit);
         HttpConnectorFuture::new(async move {
             // Built before the turn comes (it sends nothing until polled):

@@ -158,6 +158,9 @@ impl ActiveMqSource {
             expires_at,
             message_id: frame.get("message-id").map(str::to_owned),
             queue: None,
+            trace: crate::trace::TraceParent::from_headers(
+                frame.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
             body: frame.body,
         }
     }

@@ -261,6 +261,7 @@ impl Source for MemorySource {
                             expires_at: m.expires_at,
                             message_id: Some(m.id.clone()),
                             queue: None,
+                            trace: None,
                         };
                         q.unsettled.insert(tag, (self.session, m));
                         return Ok(delivery);

@@ -47,6 +47,8 @@ pub struct Delivery {
     /// The queue it came from, when the mapping reads several (None: its
     /// only queue).
     pub queue: Option<std::sync::Arc<str>>,
+    /// The producer's trace context (`traceparent`, `X-Amzn-Trace-Id`).
+    pub trace: Option<crate::trace::TraceParent>,
 }
 
 /// A message's id as the broker gave it, else a short stable id of its body

@@ -38,4 +38,5 @@ mod shared_connections;
 mod sigkill;
 mod store_postgres;
 mod tls_rabbitmq;
+mod traces;
 mod validation_table;

@@ -383,8 +383,12 @@ fn lambda_environment(
     .collect()
 }
 
-/// An X-Ray trace header, as Lambda passes one along (never sampled here).
+/// An X-Ray trace header, as Lambda passes one along: the trace of the
+/// batch's message when it carried one, else a new one, not sampled.
 fn trace_id() -> String {
+    if let Some(trace) = crate::trace::current() {
+        return trace.to_xray();
+    }
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!(
         "Root=1-{:08x}-{};Parent={};Sampled=0",

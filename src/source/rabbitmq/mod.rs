@@ -193,6 +193,7 @@ impl RabbitSource {
             .and_then(|e| e.as_str().parse::<u64>().ok())
             .map(|ms| received + Duration::from_millis(ms));
         let message_id = properties.message_id().as_ref().map(|m| m.to_string());
+        let trace = trace_of(properties);
         let tag = delivery.delivery_tag;
         let redelivered = delivery.redelivered;
         // Moved, not cloned: this runs once per message.
@@ -206,6 +207,7 @@ impl RabbitSource {
             expires_at,
             message_id,
             queue: None,
+            trace,
         })
     }
 
@@ -341,4 +343,23 @@ impl Source for RabbitSource {
             DeadLetterRoute::Queue(q) => q.clone(),
         }
     }
+}
+
+/// The producer's trace context in the message's headers (string or
+/// byte-array values), if it sent one.
+fn trace_of(properties: &lapin::BasicProperties) -> Option<crate::trace::TraceParent> {
+    use lapin::types::AMQPValue;
+    let headers = properties.headers().as_ref()?;
+    let text = |v: &AMQPValue| match v {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        AMQPValue::ByteArray(b) => Some(String::from_utf8_lossy(b.as_slice()).into_owned()),
+        _ => None,
+    };
+    let pairs: Vec<(String, String)> = headers
+        .inner()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), text(v)?)))
+        .collect();
+    crate::trace::TraceParent::from_headers(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
