@@ -252,7 +252,9 @@ impl MappingUpdate {
             spec.function_response_types = (!types.is_empty()).then(|| types.clone());
         }
         if let Some(config) = &self.destination_config {
-            spec.destination_config = config.on_failure().is_some().then(|| config.clone());
+            // Kept when it says anything, so the check can refuse OnSuccess.
+            let says = config.on_failure().is_some() || config.on_success.is_some();
+            spec.destination_config = says.then(|| config.clone());
         }
         if let Some(metrics) = &self.metrics_config {
             spec.metrics_config = (!metrics.metrics.is_empty()).then(|| metrics.clone());

@@ -93,6 +93,32 @@ async fn tags_metrics_config_the_arn_and_the_fields_refused_for_mq() {
 
     let got = aws!(url, "get-event-source-mapping", "--uuid", uuid).unwrap();
     assert_eq!(got["EventSourceMappingArn"], arn.as_str());
+
+    // DestinationConfig, as the AWS CLI's shorthand writes it.
+    let failed = format!("{BROKER_ARN}:queue:{queue}-failed");
+    let with_destination = aws!(
+        url,
+        "update-event-source-mapping",
+        "--uuid",
+        uuid,
+        "--destination-config",
+        format!("OnFailure={{Destination={failed}}}")
+    )
+    .unwrap();
+    assert_eq!(
+        with_destination["DestinationConfig"]["OnFailure"]["Destination"],
+        failed.as_str()
+    );
+    let refused = aws!(
+        url,
+        "update-event-source-mapping",
+        "--uuid",
+        uuid,
+        "--destination-config",
+        "OnSuccess={Destination=arn:aws:sqs:us-east-1:0:ok}"
+    )
+    .unwrap_err();
+    assert!(refused.contains("OnSuccess is not supported"), "{refused}");
     let off = aws!(
         url,
         "update-event-source-mapping",
