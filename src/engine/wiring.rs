@@ -381,20 +381,9 @@ async fn connect(
     consumer: Consumer<'_>,
     shared: &Configured,
 ) -> Result<Box<dyn Source>, SourceError> {
-    let config = wires.config;
     let spec = &consumer.mapping.spec;
     let uuid = consumer.mapping.uuid;
-    let broker = config.broker(&spec.event_source_arn).ok_or_else(|| {
-        SourceError::Config(format!(
-            "EventSourceArn {} names no configured broker",
-            spec.event_source_arn
-        ))
-    })?;
-    let secret_arn = spec.access(SourceAccessType::BasicAuth).unwrap_or_default();
-    let secret = wires.secrets.get(secret_arn).await.map_err(|e| match e {
-        SecretError::Config(m) => SourceError::Config(m),
-        SecretError::Unavailable(m) => SourceError::Connection(m),
-    })?;
+    let (broker, secret) = broker_and_secret(wires, consumer.mapping).await?;
     if spec.queues.len() <= 1 {
         let (queue, tag) = (spec.queue(), uuid.to_string());
         return connect_queue(broker, secret, &consumer, queue, tag, shared).await;

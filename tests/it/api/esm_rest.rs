@@ -132,24 +132,6 @@ async fn tags_metrics_config_the_arn_and_the_fields_refused_for_mq() {
     aws!(url, "delete-event-source-mapping", "--uuid", uuid).unwrap();
 }
 
-/// boto3 (botocore's own shapes and validation) signed with the API's key.
-fn boto3(url: &str, script: &str) -> Result<String, String> {
-    let out = std::process::Command::new(python())
-        .args(["-c", script, url])
-        .env("AWS_ACCESS_KEY_ID", super::KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", super::KEY_SECRET)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("python3 runs");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_sets_function_response_types_a_destination_and_tags() {
     let config_queue = unique("boto-config");
@@ -180,7 +162,7 @@ except c.exceptions.InvalidParameterValueException as e:
 c.delete_event_source_mapping(UUID=m["UUID"])
 "#
     );
-    let out = boto3(&api.url, &script).expect("boto3");
+    let out = super::boto3(&api.url, &script, (super::KEY_ID, super::KEY_SECRET)).expect("boto3");
     assert_eq!(
         out, "[('owner', 'ops'), ('team', 'orders')]\nFalse False\nrefused True",
         "{out}"

@@ -6,24 +6,6 @@ use super::{EVENT, Keyless, aws, aws_async};
 use crate::common::*;
 use std::time::Duration;
 
-/// boto3 (botocore's rest-json, as any Python user has it) against `url`.
-fn boto3(url: &str, script: &str) -> Result<String, String> {
-    let out = std::process::Command::new(python())
-        .args(["-c", script, url])
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("python3 runs");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_cli_boto3_the_mappings_cli_and_the_console_client_work_keyless() {
     use mqtrigger::console::driver::Driver;
@@ -86,7 +68,7 @@ print(c.delete_event_source_mapping(UUID=m["UUID"])["State"])
 "#
     );
     let local = format!("http://localhost:{}", api.addr.port());
-    let out = boto3(&local, &script).expect("boto3 on a keyless API");
+    let out = super::boto3(&local, &script, ("local", "local")).expect("boto3 on a keyless API");
     assert_eq!(out, "2\nDeleting", "{out}");
     wait_for("boto3's mapping to go", || aws_lambda_list(&url).len() == 1).await;
 
