@@ -18,11 +18,26 @@ pub(super) async fn supervise(
     settings: watch::Receiver<RunSettings>,
     steps_taken: u64,
 ) {
+    // The queue's backlog is watched as long as the mapping runs here, and
+    // the watcher has ended when this task ends: it holds the engine's parts
+    // (the store among them), which a stopped engine must let go of.
+    let watching = cancel.child_token();
+    let backlog = tokio::spawn(super::backlog::watch(env.clone(), uuid, watching.clone()));
+    supervised(env, uuid, cancel, settings, steps_taken).await;
+    watching.cancel();
+    let _ = backlog.await;
+}
+
+async fn supervised(
+    env: Arc<TaskEnv>,
+    uuid: Uuid,
+    cancel: CancellationToken,
+    settings: watch::Receiver<RunSettings>,
+    steps_taken: u64,
+) {
     let mut backoff = retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     // Kept across restarts of the poller, so no step is taken twice.
     let stepped = Arc::new(AtomicU64::new(steps_taken));
-    // The queue's backlog is watched as long as the mapping runs here.
-    tokio::spawn(super::backlog::watch(env.clone(), uuid, cancel.clone()));
     loop {
         let poller = tokio::spawn(poller::run(
             env.clone(),
