@@ -82,15 +82,7 @@ async fn activemq_dead_letters_go_to_a_function() {
     );
     let running = Running::start(&setup).await;
     let uuid = running.mapping().uuid;
-    let message = mqtrigger::publish::Message::default();
-    let mut publisher =
-        mqtrigger::publish::Publisher::connect(&stomp_url(), &queue, &message, false)
-            .await
-            .unwrap();
-    for body in ["x", "y"] {
-        publisher.send(body.as_bytes()).await.unwrap();
-    }
-    publisher.finish().await.unwrap();
+    publish_persistent(&stomp_url(), &queue, &["x", "y"]).await;
     wait_for("counted dead", || {
         running.control.stats(uuid).dead_lettered == 2
     })

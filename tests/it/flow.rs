@@ -17,24 +17,6 @@ fn jolokia() -> String {
     std::env::var("MQTRIGGER_TEST_JOLOKIA").unwrap_or_else(|_| "http://127.0.0.1:8161".into())
 }
 
-async fn publish(url: &str, queue: &str, bodies: &[String]) {
-    let message = mqtrigger::publish::Message {
-        properties: if url.starts_with("stomp") {
-            vec![("persistent".into(), "true".into())]
-        } else {
-            vec![("delivery_mode".into(), "2".into())]
-        },
-        ..Default::default()
-    };
-    let mut publisher = mqtrigger::publish::Publisher::connect(url, queue, &message, false)
-        .await
-        .unwrap();
-    for body in bodies {
-        publisher.send(body.as_bytes()).await.unwrap();
-    }
-    publisher.finish().await.unwrap();
-}
-
 fn backlog(running: &Running) -> Option<Backlog> {
     let uuid = running.mapping().uuid;
     running.control.stats(uuid).backlog.map(|(b, _)| b)
@@ -51,7 +33,7 @@ async fn paused_then_resumed(mut setup: Setup, url: &str) {
     let uuid = running.mapping().uuid;
     running.control.pause(uuid).await.unwrap();
     let bodies: Vec<String> = (0..WAITING).map(|i| format!("{queue}-{i:04}")).collect();
-    publish(url, &queue, &bodies).await;
+    publish_persistent(url, &queue, &bodies).await;
     wait_for("BACKLOG 500", || {
         backlog(&running) == Some(Backlog::Messages(WAITING as u64))
     })
@@ -138,7 +120,7 @@ async fn fifty_dead_letters_republished_in_bulk_are_on_the_queue_once_each() {
     let running = Running::start(&setup).await;
     let uuid = running.mapping().uuid;
     let bodies: Vec<String> = (0..50).map(|i| format!("{queue}-{i:02}")).collect();
-    publish(&amqp_url(), &queue, &bodies).await;
+    publish_persistent(&amqp_url(), &queue, &bodies).await;
     wait_for("50 dead letters", || running.dead_letters().len() == 50).await;
     // Paused, so the republished messages wait in the queue to be counted.
     running.control.pause(uuid).await.unwrap();

@@ -37,14 +37,7 @@ async fn one_bad_of_five(setup: Setup, url: &str) {
     let queue = setup.queue.clone();
     let running = Running::start(&powertools_handler(setup)).await;
     let bodies = ["ok-1", "ok-2", "bad-3", "ok-4", "ok-5"];
-    let message = mqtrigger::publish::Message::default();
-    let mut publisher = mqtrigger::publish::Publisher::connect(url, &queue, &message, false)
-        .await
-        .unwrap();
-    for body in bodies {
-        publisher.send(body.as_bytes()).await.unwrap();
-    }
-    publisher.finish().await.unwrap();
+    publish_persistent(url, &queue, &bodies).await;
     let uuid = running.mapping().uuid;
     // Counted once the broker took it (the journal has it before).
     wait_for("the bad one dead-lettered", || {
@@ -98,14 +91,7 @@ async fn three_of_ten(setup: Setup, url: &str) {
             _ => format!("ok-{i}"),
         })
         .collect();
-    let message = mqtrigger::publish::Message::default();
-    let mut publisher = mqtrigger::publish::Publisher::connect(url, &queue, &message, false)
-        .await
-        .unwrap();
-    for body in &bodies {
-        publisher.send(body.as_bytes()).await.unwrap();
-    }
-    publisher.finish().await.unwrap();
+    publish_persistent(url, &queue, &bodies).await;
     wait_for("three dead", || {
         running.control.stats(uuid).dead_lettered == 3
     })

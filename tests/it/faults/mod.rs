@@ -14,21 +14,8 @@ use crate::common::*;
 
 /// Publishes `count` messages `f00000`…, persistent, through mqtrigger's own publisher.
 pub async fn fill(url: &str, queue: &str, count: usize) {
-    let message = mqtrigger::publish::Message {
-        properties: if url.starts_with("stomp") {
-            vec![("persistent".into(), "true".into())]
-        } else {
-            vec![("delivery_mode".into(), "2".into())]
-        },
-        ..Default::default()
-    };
-    let mut publisher = mqtrigger::publish::Publisher::connect(url, queue, &message, false)
-        .await
-        .unwrap();
-    for i in 0..count {
-        publisher.send(format!("f{i:05}").as_bytes()).await.unwrap();
-    }
-    publisher.finish().await.unwrap();
+    let bodies: Vec<String> = (0..count).map(|i| format!("f{i:05}")).collect();
+    publish_persistent(url, queue, &bodies).await;
 }
 
 /// How often each body reached the function, and how many sightings after
