@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod publish;
 pub mod secrets;
 pub mod source;
+pub mod stamps;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

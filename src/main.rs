@@ -194,6 +194,10 @@ enum Command {
         /// Only the engine, no ceiling run.
         #[arg(long)]
         no_ceiling: bool,
+        /// Write each batch's stage timestamps here (`batch stage ns` lines,
+        /// read by scripts/compare/stages.py).
+        #[arg(long)]
+        stages: Option<PathBuf>,
         /// Instead: start this many mappings on empty queues and measure what they cost.
         #[arg(long)]
         idle_mappings: Option<usize>,
@@ -397,6 +401,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
             function_sleep_ms,
             rate,
             no_ceiling,
+            stages,
             idle_mappings,
             idle_seconds,
             output,
@@ -424,6 +429,7 @@ async fn run(command: Command, console_config: Option<Config>) -> Result<()> {
                 function_sleep: std::time::Duration::from_millis(function_sleep_ms),
                 rate,
                 skip_ceiling: no_ceiling,
+                stages,
             };
             let report = mqtrigger::bench::run(&options).await?;
             match output {

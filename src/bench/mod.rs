@@ -53,6 +53,8 @@ pub struct BenchOptions {
     /// Publish at this many messages/s during each phase instead of before.
     pub rate: Option<u32>,
     pub skip_ceiling: bool,
+    /// Where to write the engine phase's stage marks (`crate::stamps`).
+    pub stages: Option<PathBuf>,
 }
 
 /// A function bench does not start: its URL, and where it logs each
@@ -156,12 +158,19 @@ pub async fn run(options: &BenchOptions) -> Result<Report> {
     let cpu = probe::cpu_time();
     let phase_began = probe::now_ns();
     let spec = mapping_spec(options, &broker, &queue);
+    if options.stages.is_some() {
+        crate::stamps::start();
+    }
     let created = control.create(spec).await?;
     let (elapsed, rss_samples) =
         wait_for_all(&control, &mut events, created.uuid, options.messages).await;
     let cpu = probe::cpu_time().saturating_sub(cpu);
     let invocations = control.stats(created.uuid).batches_invoked;
     control.shutdown().await;
+    if let Some(path) = &options.stages {
+        std::fs::write(path, crate::stamps::finish())
+            .with_context(|| format!("cannot write the stage marks to {}", path.display()))?;
+    }
     publishing.finish().await?;
     if let Some(log) = &timing_log {
         // A server may write its last spans a little later (ours does,
@@ -410,6 +419,7 @@ pub async fn idle(broker_url: &str, mappings: usize, seconds: u64) -> Result<Idl
         function_sleep: Duration::ZERO,
         rate: None,
         skip_ceiling: true,
+        stages: None,
     };
     let (function, _server) = start_function(
         &options,

@@ -20,6 +20,7 @@ use super::turns::{AttemptTurn, BatchTurn};
 use crate::event::EventFrame;
 use crate::invoke::{InvokeError, Invoker};
 use crate::source::Delivery;
+use crate::stamps::{self, Stage};
 use crate::telemetry;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -115,10 +116,11 @@ pub(super) async fn invoke_batch(
         done.attempts += 1;
         let attempt = done.attempts;
         let event = bytes::Bytes::from(batch.event(frame, attempt > 1));
+        stamps::mark(batch_id.0, Stage::Built);
         let (messages, bytes) = (batch.len(), event.len());
         let started = {
             let (ctx, event, closed_by) = (ctx.clone(), event.clone(), batch.closed_by);
-            AttemptTurn::new(turn.clone(), move |at| {
+            AttemptTurn::new(turn.clone(), batch_id, move |at| {
                 ctx.emit(EngineEvent::BatchStarted {
                     mapping: ctx.uuid,
                     batch: batch_id,
@@ -150,6 +152,7 @@ pub(super) async fn invoke_batch(
             done.outcome = Outcome::Cancelled;
             return done;
         };
+        stamps::mark(batch_id.0, Stage::Returned);
         span.end(result.as_ref().err().map(|e| e.summary()).as_deref());
         started.announce();
         let latency = started.latency();

@@ -148,6 +148,7 @@ impl Batcher {
     /// A delivery with an id, taken while its body is at hand (and written
     /// into its record when [`Self::name_records`]).
     fn identified(&self, mut d: Delivery) -> Delivery {
+        crate::stamps::mark(0, crate::stamps::Stage::Received);
         if d.identify() && self.name_records {
             d.record = crate::event::with_field(&d.record, "mqtriggerMessageId", d.label());
         }

@@ -12,7 +12,17 @@ use crate::source::Delivery;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// A message's id, shared by its places in the history: one allocation
+/// per message, however many batches and steps name it.
+type Id = Arc<str>;
+
+/// The history is written for every message the engine sees, so its maps
+/// use a fast hash (the ids come from brokers, and a slow SipHash showed in
+/// profiles); foldhash is seeded per process, as the standard one is.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What happened to a message, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,10 +86,11 @@ impl What {
 #[derive(Debug, Default)]
 struct Kept {
     /// Ids by first arrival, oldest first.
-    order: VecDeque<String>,
-    messages: HashMap<String, Timeline>,
+    order: VecDeque<Id>,
+    /// Each kept message's steps, in order.
+    messages: FastMap<Id, Vec<Step>>,
     /// The ids of each batch not ended yet.
-    batches: BTreeMap<BatchId, Vec<String>>,
+    batches: BTreeMap<BatchId, Vec<Id>>,
 }
 
 /// Every mapping's messages.
@@ -102,24 +113,21 @@ impl Histories {
             return;
         }
         let kept = self.mappings.entry(mapping).or_default();
-        if !kept.messages.contains_key(id) {
-            if kept.order.len() >= self.limit
-                && let Some(oldest) = kept.order.pop_front()
-            {
-                kept.messages.remove(&oldest);
-            }
-            kept.order.push_back(id.to_owned());
-            kept.messages.insert(
-                id.to_owned(),
-                Timeline {
-                    id: id.to_owned(),
-                    steps: Vec::new(),
-                },
-            );
+        if let Some(steps) = kept.messages.get_mut(id) {
+            steps.push(step);
+            return;
         }
-        if let Some(timeline) = kept.messages.get_mut(id) {
-            timeline.steps.push(step);
+        if kept.order.len() >= self.limit
+            && let Some(oldest) = kept.order.pop_front()
+        {
+            kept.messages.remove(&oldest);
         }
+        let id: Id = Arc::from(id);
+        kept.order.push_back(id.clone());
+        // Room for an arrival, an attempt's start and end, and the end.
+        let mut steps = Vec::with_capacity(4);
+        steps.push(step);
+        kept.messages.insert(id, steps);
     }
 
     /// Messages came from the broker.
@@ -147,10 +155,14 @@ impl Histories {
             return;
         }
         let kept = self.mappings.entry(mapping).or_default();
-        kept.batches.insert(
-            batch,
-            deliveries.iter().map(|d| d.label().to_owned()).collect(),
-        );
+        let ids = deliveries
+            .iter()
+            .map(|d| match kept.messages.get_key_value(d.label()) {
+                Some((id, _)) => id.clone(),
+                None => Arc::from(d.label()),
+            })
+            .collect();
+        kept.batches.insert(batch, ids);
         // A batch nobody hears the end of (a session lost under it) is not
         // kept for ever: as many batches as messages, at the most.
         while kept.batches.len() > self.limit {
@@ -231,7 +243,7 @@ impl Histories {
                 let ids = kept.batches.get(batch).cloned().unwrap_or_default();
                 let at = Utc::now();
                 for id in &ids {
-                    let what = if failed_ids.contains(id) {
+                    let what = if failed_ids.iter().any(|f| **f == **id) {
                         What::Failed {
                             attempt: *attempt,
                             latency_ms: millis(*latency),
@@ -243,14 +255,14 @@ impl Histories {
                             latency_ms: millis(*latency),
                         }
                     };
-                    if let Some(timeline) = kept.messages.get_mut(id) {
+                    if let Some(steps) = kept.messages.get_mut(id) {
                         let batch = Some(*batch);
-                        timeline.steps.push(Step { at, batch, what });
+                        steps.push(Step { at, batch, what });
                     }
                 }
                 // Only the named ones are tried again.
                 if let Some(left) = kept.batches.get_mut(batch) {
-                    left.retain(|id| failed_ids.contains(id));
+                    left.retain(|id| failed_ids.iter().any(|f| **f == **id));
                 }
                 return;
             }
@@ -281,8 +293,8 @@ impl Histories {
             kept.batches.get(&batch).cloned()
         };
         for id in ids.unwrap_or_default() {
-            if let Some(timeline) = kept.messages.get_mut(&id) {
-                timeline.steps.push(Step {
+            if let Some(steps) = kept.messages.get_mut(&id) {
+                steps.push(Step {
                     at,
                     batch: Some(batch),
                     what: what.clone(),
@@ -293,14 +305,25 @@ impl Histories {
 
     /// What happened to message `id` of `mapping`, if it is still kept.
     pub(crate) fn timeline(&self, mapping: Uuid, id: &str) -> Option<Timeline> {
-        self.mappings.get(&mapping)?.messages.get(id).cloned()
+        let (id, steps) = self.mappings.get(&mapping)?.messages.get_key_value(id)?;
+        Some(Timeline {
+            id: id.to_string(),
+            steps: steps.clone(),
+        })
     }
 
     /// The ids kept for `mapping`, newest first, at most `limit`.
     pub(crate) fn recent(&self, mapping: Uuid, limit: usize) -> Vec<String> {
         self.mappings
             .get(&mapping)
-            .map(|k| k.order.iter().rev().take(limit).cloned().collect())
+            .map(|k| {
+                k.order
+                    .iter()
+                    .rev()
+                    .take(limit)
+                    .map(|id| id.to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -87,13 +87,25 @@ impl RunSettings {
     }
 }
 
+/// How many batches a session gathers ahead of those with the function:
+/// the next one is gathered and its request built while the function works,
+/// and with small batches one more, so a batch is ready the moment the
+/// function answers even when settling the last one, or the broker, takes
+/// a while (the consume loop settles and gathers in turn). Batches of over
+/// a thousand messages get one: a whole batch more of them would only cost
+/// memory, and they take long enough to invoke for the next to fill.
+pub fn batches_ahead(batch_size: u32) -> u32 {
+    if batch_size <= 1000 { 2 } else { 1 }
+}
+
 /// How many unsettled messages the broker may push to one mapping: a batch
-/// for each slot, the batch gathered ahead, and up to a thousand more in
+/// for each slot, the batches gathered ahead, and up to a thousand more in
 /// transit, so the broker never waits on an ack to keep the next batch
-/// coming. (A whole third batch of 10,000 would only cost memory.)
+/// coming.
 pub fn prefetch(batch_size: u32, concurrency: u32) -> u32 {
+    let batches = concurrency.max(1).saturating_add(batches_ahead(batch_size));
     batch_size
-        .saturating_mul(concurrency.max(1).saturating_add(1))
+        .saturating_mul(batches)
         .saturating_add(batch_size.min(1000))
 }
 

@@ -20,6 +20,7 @@ use super::wiring::Consumer;
 use crate::invoke::{InvokeError, Invoker};
 use crate::mapping::{Mapping, StateTransitionReason};
 use crate::source::{DeadLetterReason, Source, SourceError};
+use crate::stamps::{self, Stage};
 use crate::telemetry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -168,6 +169,8 @@ struct Session {
     batcher: Batcher,
     /// At most this many batches with the function at once.
     slots: usize,
+    /// Batches gathered ahead of those with the function (`batches_ahead`).
+    ahead: usize,
     /// The invoke stage: batches go in, their outcomes come back.
     runner: Runner,
     end: Option<SessionEnd>,
@@ -206,6 +209,7 @@ impl Session {
             )
             .naming_records(mapping.spec.reports_item_failures()),
             slots,
+            ahead: super::batches_ahead(settings.batch_size) as usize,
             end: None,
             progressed: false,
             batches_left: None,
@@ -214,9 +218,10 @@ impl Session {
 
     /// Gathers batches, has the runner invoke up to MaximumConcurrency of
     /// them at once, and settles each as it finishes, until the session
-    /// ends and every batch under way is settled. One batch is gathered
-    /// ahead and waits with the runner, so it starts the moment a slot
-    /// frees. Says how it ended, and whether anything came from the broker.
+    /// ends and every batch under way is settled. Batches gathered ahead
+    /// (`batches_ahead`) wait with the runner, so one starts the moment a
+    /// slot frees, even while the loop settles the last or the broker is
+    /// slow to deliver the next. Says how it ended, and whether anything came from the broker.
     async fn consume(
         mut self,
         source: &mut dyn Source,
@@ -236,7 +241,8 @@ impl Session {
                 }
             }
             let slot_free = self.runner.outstanding < self.slots;
-            let may_gather = self.end.is_none() && self.runner.outstanding <= self.slots;
+            let may_gather =
+                self.end.is_none() && self.runner.outstanding < self.slots + self.ahead;
             let ended = tokio::select! {
                 // Settling first keeps the broker's unacked count low.
                 biased;
@@ -322,7 +328,9 @@ async fn settled(
     let traces = telemetry::distinct(done.deliveries().filter_map(|d| d.trace.as_ref()));
     let (batch, messages) = (done.batch_id.0, done.deliveries().count());
     let start = SystemTime::now();
+    stamps::mark(batch, Stage::Finished);
     let end = settle::settle(ctx, source, done).await;
+    stamps::mark(batch, Stage::Settled);
     let about = telemetry::About {
         mapping: ctx.uuid,
         queue: &ctx.queue,
@@ -386,6 +394,8 @@ impl Runner {
     fn invoke(&mut self, batch: Batch) {
         let id = self.ctx.env.hub.next_batch_id();
         if let Some(opened) = batch.opened {
+            stamps::mark_at(id.0, Stage::Opened, opened);
+            stamps::mark(id.0, Stage::Handed);
             let traces = batch.traces();
             let about = telemetry::About {
                 mapping: self.ctx.uuid,

@@ -1,7 +1,7 @@
 //! Whose turn it is to call the function.
 //!
 //! At MaximumConcurrency N at most N batches are with the function, and they
-//! go in the order they were gathered. The session's runner starts the
+//! go in the order they were gathered. The session's runner starts a
 //! batch gathered ahead at once rather than when a slot frees: it builds the
 //! event and the invoker prepares its request (the `lambda` runtime has it
 //! signed and ready below the SDK), and only then waits here for its turn.
@@ -14,7 +14,9 @@
 //! or when its attempts end however they end (a failure keeps the slot
 //! through the back-off, so a retried batch stays ahead of the next one).
 
+use super::events::BatchId;
 use crate::invoke::{NotSent, Turn};
+use crate::stamps::{self, Stage};
 use crate::sync::Unpoisoned;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -142,6 +144,8 @@ pub(super) struct AttemptTurn {
     announce: Arc<Announcement>,
     started: Mutex<Option<(Instant, DateTime<Utc>)>>,
     answered_at: Mutex<Option<Instant>>,
+    /// Whose attempt this is, for the bench's stage marks (`stamps`).
+    batch_id: BatchId,
 }
 
 impl AttemptTurn {
@@ -149,6 +153,7 @@ impl AttemptTurn {
     /// [`Turn::sent`]), or at the latest by [`Self::announce`].
     pub fn new(
         batch: Arc<BatchTurn>,
+        batch_id: BatchId,
         announce: impl FnOnce(DateTime<Utc>) + Send + 'static,
     ) -> Arc<Self> {
         Arc::new(AttemptTurn {
@@ -156,6 +161,7 @@ impl AttemptTurn {
             announce: Arc::new(Announcement(Mutex::new(Some(Box::new(announce))))),
             started: Mutex::new(None),
             answered_at: Mutex::new(None),
+            batch_id,
         })
     }
 
@@ -184,6 +190,7 @@ impl Turn for AttemptTurn {
     fn go(&self) -> BoxFuture<'_, Result<(), NotSent>> {
         Box::pin(async move {
             self.batch.wait().await?;
+            stamps::mark(self.batch_id.0, Stage::Go);
             self.started
                 .locked()
                 .get_or_insert_with(|| (Instant::now(), Utc::now()));
@@ -192,6 +199,7 @@ impl Turn for AttemptTurn {
     }
 
     fn sent(&self) {
+        stamps::mark(self.batch_id.0, Stage::Sent);
         let Some(at) = self.went_at() else {
             return;
         };
@@ -202,6 +210,7 @@ impl Turn for AttemptTurn {
     }
 
     fn answered(&self, succeeded: bool) {
+        stamps::mark(self.batch_id.0, Stage::Answered);
         *self.answered_at.locked() = Some(Instant::now());
         if succeeded {
             self.batch.give_back();
@@ -215,7 +224,7 @@ mod tests {
     use futures::FutureExt;
 
     fn attempt(batch: &Arc<BatchTurn>) -> Arc<AttemptTurn> {
-        AttemptTurn::new(batch.clone(), |_| {})
+        AttemptTurn::new(batch.clone(), BatchId(1), |_| {})
     }
 
     /// Whether `turn` may go right now.
@@ -298,7 +307,7 @@ mod tests {
         let (first, second) = (turns.join(), turns.join());
         let said = Arc::new(AtomicU64::new(0));
         let counted = said.clone();
-        let a = AttemptTurn::new(second, move |_| {
+        let a = AttemptTurn::new(second, BatchId(2), move |_| {
             counted.fetch_add(1, Ordering::Relaxed);
         });
         a.announce();

@@ -22,7 +22,7 @@
 use super::EventFrame;
 use base64::Engine;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use serde::ser::{SerializeMap, Serializer};
 
 /// STOMP and JMS headers that have their own field in the event; every other
 /// header is a custom property.
@@ -66,7 +66,38 @@ struct Record<'a> {
     data: String,
     broker_in_time: i64,
     broker_out_time: i64,
-    properties: BTreeMap<&'a str, &'a str>,
+    properties: Properties<'a>,
+}
+
+/// The custom properties, sorted by name, each once: a map in JSON, kept
+/// as a sorted vector because a record is rendered for every message and a
+/// frame has only a few of them.
+struct Properties<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Properties<'a> {
+    /// Every header without a field of its own; of a repeated one, the
+    /// first (STOMP 1.2).
+    fn of(headers: &'a [(String, String)]) -> Properties<'a> {
+        let mut kept: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|(k, _)| !STANDARD_HEADERS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        // A stable sort keeps repeats in frame order, so the first stays.
+        kept.sort_by(|a, b| a.0.cmp(b.0));
+        kept.dedup_by(|later, first| later.0 == first.0);
+        Properties(kept)
+    }
+}
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -88,12 +119,7 @@ pub fn record(headers: &[(String, String)], body: &[u8], received_ms: i64) -> Ve
     let number = |name: &str| get(name).and_then(|v| v.trim().parse::<i64>().ok());
     let timestamp = number("timestamp").unwrap_or(received_ms);
     let destination = get("destination").unwrap_or_default();
-    let mut properties = BTreeMap::new();
-    for (k, v) in headers {
-        if !STANDARD_HEADERS.contains(&k.as_str()) {
-            properties.entry(k.as_str()).or_insert(v.as_str());
-        }
-    }
+    let properties = Properties::of(headers);
     let record = Record {
         message_id: get("message-id"),
         // ActiveMQ sends content-length only for BytesMessages.
@@ -123,7 +149,11 @@ pub fn record(headers: &[(String, String)], body: &[u8], received_ms: i64) -> Ve
         broker_out_time: received_ms,
         properties,
     };
-    serde_json::to_vec(&record).expect("a record of strings and numbers always serializes")
+    // One allocation: the data, the fields' names, a little more.
+    let mut out = Vec::with_capacity(record.data.len() + 512);
+    serde_json::to_writer(&mut out, &record)
+        .expect("a record of strings and numbers always serializes");
+    out
 }
 
 /// `/queue/orders` → `orders`, as JMS names the queue.
@@ -185,6 +215,16 @@ mod tests {
                 "data": "YWJj", "brokerInTime": 1598827811958i64, "brokerOutTime": 1598827811960i64,
                 "properties": {"tenant": "acme"}
             })
+        );
+    }
+
+    #[test]
+    fn properties_come_sorted_by_name_each_once_the_first_winning() {
+        let h = headers(&[("zone", "z"), ("b", "first"), ("a", "x"), ("b", "second")]);
+        let text = String::from_utf8(record(&h, b"", 5)).unwrap();
+        assert!(
+            text.ends_with(r#""properties":{"a":"x","b":"first","zone":"z"}}"#),
+            "{text}"
         );
     }
 

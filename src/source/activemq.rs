@@ -47,7 +47,7 @@ const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `client` subscription until an ACK comes (measured, with stomp.py as
 /// well as with mqtrigger: batches of 500 drained at 560 msg/s in `client`
 /// mode, 4,800 in `client-individual`; 100 and 200 were as fast either
-/// way). 600 is BatchSize 200 at MaximumConcurrency 1.
+/// way). 600 is BatchSize 150 at MaximumConcurrency 1 (`engine::prefetch`).
 const MAX_CUMULATIVE_PREFETCH: u32 = 600;
 
 /// One mapping's subscription on a (shared) STOMP connection.

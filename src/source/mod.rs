@@ -59,7 +59,8 @@ pub fn message_label(message_id: Option<&str>, body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     match message_id {
         Some(id) if !id.is_empty() => id.to_owned(),
-        _ => format!("sha:{}", &hex::encode(Sha256::digest(body))[..8]),
+        // The first 8 hex digits: only the first 4 bytes are encoded.
+        _ => format!("sha:{}", hex::encode(&Sha256::digest(body)[..4])),
     }
 }
 
