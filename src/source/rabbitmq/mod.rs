@@ -2,8 +2,8 @@
 //!
 //! One consuming channel per mapping, on a connection it shares with the
 //! other mappings to the same endpoint and credentials (`shared`); the consumer tag is
-//! the mapping's UUID, and the prefetch covers two batches so the next batch
-//! fills while the function runs. Dead letters go to the queue's own
+//! the mapping's UUID, and the prefetch covers the batches gathered ahead
+//! (`engine::prefetch`), so the next ones fill while the function runs. Dead letters go to the queue's own
 //! dead-letter exchange when it has one (reject without requeue), otherwise
 //! they are published with publisher confirms to `<queue>.dlq` before the
 //! original is acked.
