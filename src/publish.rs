@@ -38,8 +38,7 @@ pub enum Publisher {
     },
 }
 
-type StompStream =
-    tokio_util::codec::Framed<tokio::net::TcpStream, crate::source::stomp::StompCodec>;
+type StompStream = crate::source::stomp_link::Conn;
 
 /// Confirms are awaited in groups of this many, so publishing stays pipelined.
 const CONFIRM_EVERY: usize = 1000;
@@ -113,31 +112,11 @@ impl Publisher {
         message: &Message,
         bytes_message: bool,
     ) -> Result<Publisher> {
-        use crate::source::stomp::{Frame, StompCodec, error_message};
-        use futures::SinkExt;
-        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-        let rest = rest.split('/').next().unwrap_or_default();
-        let (userinfo, hostport) = rest.rsplit_once('@').unwrap_or(("", rest));
-        let (login, passcode) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-        let (login, passcode) = (percent_decode(login), percent_decode(passcode));
-        let stream = tokio::net::TcpStream::connect(hostport)
-            .await
-            .with_context(|| format!("cannot connect to {hostport}"))?;
-        stream.set_nodelay(true)?;
-        let mut framed = tokio_util::codec::Framed::new(stream, StompCodec::default());
-        let connect = Frame::new("CONNECT")
-            .header("accept-version", "1.2")
-            .header("host", hostport.split(':').next().unwrap_or_default())
-            .header("login", &login)
-            .header("passcode", &passcode);
-        framed.send(connect).await?;
-        let answer = next_frame(&mut framed).await?;
-        if answer.command() != "CONNECTED" {
-            bail!(
-                "ActiveMQ refused the connection: {}",
-                error_message(&answer)
-            );
-        }
+        use crate::source::stomp::Frame;
+        use crate::source::stomp_link::{Opened, open, split_url};
+        let (endpoint, secret) = split_url(url).map_err(|e| anyhow::anyhow!(e))?;
+        let what = format!("for user '{}' at {endpoint}", secret.username);
+        let Opened { framed, .. } = open(&endpoint, &secret, None, &what, None).await?;
         let mut template = Frame::new("SEND").header("destination", &format!("/queue/{queue}"));
         // Properties are named in snake case (correlation_id); headers are
         // the user's own names, underscores and all.
@@ -381,27 +360,4 @@ pub async fn publish(
         publisher.send(&message.body).await?;
     }
     publisher.finish().await
-}
-
-/// `%40` → `@`, as in the user part of a URL.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

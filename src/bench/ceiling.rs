@@ -97,25 +97,11 @@ pub async fn drain_stomp(
     k: usize,
     prefetch: u32,
 ) -> Result<Drained> {
-    use crate::source::stomp::{Frame, Inbound, StompCodec, error_message};
-    let rest = url.trim_start_matches("stomp://");
-    let (userinfo, hostport) = rest.rsplit_once('@').unwrap_or(("", rest));
-    let hostport = hostport.trim_end_matches('/');
-    let (login, passcode) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let stream = tokio::net::TcpStream::connect(hostport)
-        .await
-        .with_context(|| format!("cannot connect to {hostport}"))?;
-    stream.set_nodelay(true)?;
-    let mut framed = tokio_util::codec::Framed::new(stream, StompCodec::default());
-    framed
-        .send(
-            Frame::new("CONNECT")
-                .header("accept-version", "1.2")
-                .header("host", hostport.split(':').next().unwrap_or_default())
-                .header("login", login)
-                .header("passcode", passcode),
-        )
-        .await?;
+    use crate::source::stomp::{Frame, Inbound, error_message};
+    use crate::source::stomp_link::{Opened, open, split_url};
+    let (endpoint, secret) = split_url(url).map_err(|e| anyhow::anyhow!(e))?;
+    let what = format!("for user '{}' at {endpoint}", secret.username);
+    let Opened { mut framed, .. } = open(&endpoint, &secret, None, &what, None).await?;
     framed
         .send(
             Frame::new("SUBSCRIBE")
@@ -136,7 +122,6 @@ pub async fn drain_stomp(
             None => bail!("ActiveMQ closed the ceiling consumer's connection"),
         };
         match frame.command() {
-            "CONNECTED" => continue,
             "MESSAGE" => {}
             "ERROR" => bail!("ActiveMQ: {}", error_message(&frame)),
             _ => continue,

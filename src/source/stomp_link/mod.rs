@@ -15,21 +15,21 @@
 //! mapping reconnects.
 
 mod io_loop;
+mod open;
+
+pub use open::{Conn, Io, Opened, open, split_url};
 
 use super::SourceError;
 use super::shared::{Connections, Shareable};
-use super::stomp::{Frame, StompCodec};
+use super::stomp::Frame;
 use crate::config::Secret;
 use crate::sync::Unpoisoned;
-use futures::SinkExt;
-use io_loop::{IoLoop, ReadError, io_loop, read_frame};
+use io_loop::{IoLoop, io_loop};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::Framed;
 
 /// Reads ActiveMQ's ERROR frames: a refused login and a refused read have
 /// their own stop codes.
@@ -64,11 +64,6 @@ pub type Receipt = oneshot::Sender<Result<(), String>>;
 /// What a subscription receives: its MESSAGE frames, or why they stopped.
 pub type Messages = mpsc::UnboundedReceiver<Result<Frame, SourceError>>;
 
-/// The socket, plain or TLS.
-pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
-type Conn = Framed<Box<dyn Io>, StompCodec>;
-
 /// Asks the I/O task to send a frame, optionally waiting for its RECEIPT.
 pub struct Outgoing {
     pub frame: Frame,
@@ -98,45 +93,6 @@ impl Shareable for StompLink {
     fn is_open(&self) -> bool {
         self.open.load(Ordering::Relaxed)
     }
-}
-
-/// Opens a TLS session that verifies the broker's certificate against the
-/// system's roots and `ca_file`. There is no fallback to plain text.
-async fn tls(
-    tcp: TcpStream,
-    host: &str,
-    ca_file: Option<&std::path::Path>,
-) -> Result<Box<dyn Io>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("ca_file {} is not PEM: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-        }
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|e| format!("`{host}` is not a valid TLS server name: {e}"))?;
-    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| {
-            format!(
-                "TLS with {host} failed: {e}; check the endpoint's host name, and the broker's `ca_file` for a private CA"
-            )
-        })?;
-    Ok(Box::new(stream))
 }
 
 /// `stomp://host:port` → (host, port, tls).
@@ -198,70 +154,13 @@ impl StompLink {
         ca_file: Option<&std::path::Path>,
         (user, what): (&str, &str),
     ) -> Result<StompLink, SourceError> {
-        let (host, port, tls) = parse_endpoint(endpoint).map_err(SourceError::Config)?;
-        let stream =
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
-                .await
-                .map_err(|_| {
-                    SourceError::Connection(format!(
-                        "cannot reach ActiveMQ {what}: connect timed out"
-                    ))
-                })?
-                .map_err(|e| {
-                    SourceError::Connection(format!("cannot reach ActiveMQ {what}: {e}"))
-                })?;
-        let _ = stream.set_nodelay(true);
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let stream: Box<dyn Io> = if tls {
-            // A certificate problem is the user's to fix, not a reason to retry.
-            self::tls(stream, &host, ca_file)
-                .await
-                .map_err(|e| SourceError::Config(format!("{e} ({what})")))?
-        } else {
-            Box::new(stream)
-        };
-        let mut framed: Conn = Framed::new(stream, StompCodec::default());
-        for (field, value) in [
-            ("username", &secret.username),
-            ("password", &secret.password),
-        ] {
-            if value.contains(['\r', '\n']) {
-                return Err(SourceError::Config(format!(
-                    "the secret's {field} holds a line break, which STOMP cannot send ({what}); remove it from the secret"
-                )));
-            }
-        }
-        let connect = Frame::new("CONNECT")
-            .header("accept-version", "1.2")
-            .header("host", &host)
-            .header("login", &secret.username)
-            .header("passcode", &secret.password)
-            .header("heart-beat", &format!("{HEARTBEAT_MS},{HEARTBEAT_MS}"));
-        let lost = |e: &dyn std::fmt::Display| {
-            SourceError::Connection(format!("connection to ActiveMQ lost {what}: {e}"))
-        };
-        framed.send(connect).await.map_err(|e| lost(&e))?;
-        let connected = match read_frame(&mut framed).await {
-            Ok(frame) => frame,
-            // ActiveMQ over its `maximumConnections` accepts the socket and
-            // closes it at once, without a word.
-            Err(ReadError::Closed) => {
-                return Err(SourceError::Connection(format!(
-                    "ActiveMQ closed the connection {what} before answering CONNECT; a broker at its connection limit does that: raise maximumConnections on its transportConnector (Amazon MQ: the broker's connection quota), or have fewer clients connect"
-                )));
-            }
-            Err(e) => return Err(lost(&e)),
-        };
-        match connected.command() {
-            "CONNECTED" => {}
-            "ERROR" => {
-                return Err(classify_error(
-                    &super::stomp::error_message(&connected),
-                    what,
-                ));
-            }
-            other => return Err(lost(&format!("expected CONNECTED, got {other}"))),
-        }
+        let Opened {
+            framed,
+            fd,
+            connected,
+            host,
+            port,
+        } = open(endpoint, secret, ca_file, what, Some(HEARTBEAT_MS)).await?;
         let (send_every, expect_within) = super::stomp::negotiate_heartbeat(
             (HEARTBEAT_MS, HEARTBEAT_MS),
             connected.get("heart-beat"),

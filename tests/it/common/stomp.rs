@@ -22,32 +22,25 @@ pub fn stomp_ca() -> String {
 
 /// A plain STOMP client for the tests, on the project's codec.
 pub struct Stomp {
-    framed: tokio_util::codec::Framed<tokio::net::TcpStream, mqtrigger::source::stomp::StompCodec>,
+    framed: mqtrigger::source::stomp_link::Conn,
     receipts: u32,
 }
 
 impl Stomp {
     pub async fn connect(login: &str, passcode: &str) -> Stomp {
-        use futures::SinkExt;
-        use mqtrigger::source::stomp::{Frame, StompCodec};
-        let endpoint = stomp_endpoint();
-        let hostport = endpoint.trim_start_matches("stomp://").to_owned();
-        let stream = tokio::net::TcpStream::connect(&hostport)
-            .await
-            .expect("ActiveMQ must run (scripts/brokers up)");
-        let mut stomp = Stomp {
-            framed: tokio_util::codec::Framed::new(stream, StompCodec::default()),
-            receipts: 0,
+        use mqtrigger::config::Secret;
+        use mqtrigger::source::stomp_link::open;
+        let secret = Secret {
+            username: login.to_owned(),
+            password: passcode.to_owned(),
         };
-        let connect = Frame::new("CONNECT")
-            .header("accept-version", "1.2")
-            .header("host", "localhost")
-            .header("login", login)
-            .header("passcode", passcode);
-        stomp.framed.send(connect).await.unwrap();
-        let answer = stomp.frame().await.expect("CONNECTED");
-        assert_eq!(answer.command(), "CONNECTED", "{answer:?}");
-        stomp
+        let opened = open(&stomp_endpoint(), &secret, None, "for the tests", None)
+            .await
+            .expect("ActiveMQ must run (scripts/brokers up) and let the tests' user in");
+        Stomp {
+            framed: opened.framed,
+            receipts: 0,
+        }
     }
 
     /// The next frame, or None after `wait` of silence.
