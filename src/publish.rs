@@ -29,7 +29,7 @@ pub enum Publisher {
         pending: Vec<lapin::PublisherConfirm>,
     },
     Stomp {
-        framed: Box<StompStream>,
+        framed: Box<crate::source::stomp_link::Conn>,
         template: crate::source::stomp::Frame,
         sent: usize,
         /// The queue, for messages that bring their own headers
@@ -37,8 +37,6 @@ pub enum Publisher {
         queue: String,
     },
 }
-
-type StompStream = crate::source::stomp_link::Conn;
 
 /// Confirms are awaited in groups of this many, so publishing stays pipelined.
 const CONFIRM_EVERY: usize = 1000;
@@ -311,7 +309,9 @@ async fn await_confirms(pending: &mut Vec<lapin::PublisherConfirm>) -> Result<()
     Ok(())
 }
 
-async fn next_frame(framed: &mut StompStream) -> Result<crate::source::stomp::Frame> {
+async fn next_frame(
+    framed: &mut crate::source::stomp_link::Conn,
+) -> Result<crate::source::stomp::Frame> {
     use crate::source::stomp::Inbound;
     use futures::StreamExt;
     loop {

@@ -68,15 +68,18 @@ pub fn start() {
 /// Notes that `batch` (0 for a message not in a batch yet) reached `stage` now.
 pub fn mark(batch: u64, stage: Stage) {
     if ON.load(Ordering::Relaxed) {
-        mark_at(batch, stage, SystemTime::now());
+        keep(batch, stage, SystemTime::now());
     }
 }
 
 /// The same, at a time taken earlier.
 pub fn mark_at(batch: u64, stage: Stage, at: SystemTime) {
-    if !ON.load(Ordering::Relaxed) {
-        return;
+    if ON.load(Ordering::Relaxed) {
+        keep(batch, stage, at);
     }
+}
+
+fn keep(batch: u64, stage: Stage, at: SystemTime) {
     let ns = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

@@ -22,6 +22,27 @@ impl MappingStats {
     }
 
     /// Messages the function accepted on their `attempt`-th try.
+    /// An attempt that failed `messages` of its batch (all of them, or
+    /// those its function named): counted, its error kept among the recent
+    /// ones, and its row in the batch list marked.
+    fn attempt_failed(
+        &mut self,
+        batch: BatchId,
+        attempt: u32,
+        messages: usize,
+        error: &str,
+        latency: std::time::Duration,
+    ) {
+        self.failed += messages as u64;
+        self.failed_batches += 1;
+        self.errors.push_front(error.to_owned());
+        self.errors.truncate(RECENT_ERRORS);
+        if let Some(row) = self.row(batch, attempt) {
+            row.outcome = AttemptOutcome::Failed(error.to_owned());
+            row.latency_ms = Some(latency.as_millis() as u64);
+        }
+    }
+
     fn accepted(&mut self, attempt: u32, messages: usize) {
         self.succeeded += messages as u64;
         let redeliveries = attempt.saturating_sub(1) as usize;
@@ -102,14 +123,7 @@ impl MappingStats {
                 ..
             } => {
                 self.landed(*messages);
-                self.failed += *messages as u64;
-                self.failed_batches += 1;
-                self.errors.push_front(error.clone());
-                self.errors.truncate(RECENT_ERRORS);
-                if let Some(row) = self.row(*batch, *attempt) {
-                    row.outcome = AttemptOutcome::Failed(error.clone());
-                    row.latency_ms = Some(latency.as_millis() as u64);
-                }
+                self.attempt_failed(*batch, *attempt, *messages, error, *latency);
             }
             EngineEvent::BatchPartlyFailed {
                 batch,
@@ -122,14 +136,7 @@ impl MappingStats {
             } => {
                 self.landed(succeeded + failed);
                 self.accepted(*attempt, *succeeded);
-                self.failed += *failed as u64;
-                self.failed_batches += 1;
-                self.errors.push_front(error.clone());
-                self.errors.truncate(RECENT_ERRORS);
-                if let Some(row) = self.row(*batch, *attempt) {
-                    row.outcome = AttemptOutcome::Failed(error.clone());
-                    row.latency_ms = Some(latency.as_millis() as u64);
-                }
+                self.attempt_failed(*batch, *attempt, *failed, error, *latency);
             }
             EngineEvent::DeadLettered { messages, .. } => self.dead_lettered += *messages as u64,
             EngineEvent::SettleFailed { messages, .. } => self.settle_failed += *messages as u64,

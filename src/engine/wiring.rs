@@ -280,16 +280,21 @@ async fn send_to_queue(
         .broker(broker_arn)
         .ok_or_else(|| format!("no [[brokers]] entry has arn {broker_arn}"))?;
     let ca_file = broker.ca_file.as_deref();
+    // A persistent JSON message, in each protocol's words.
+    let persistent = match broker.engine {
+        BrokerEngine::Rabbitmq => ("delivery_mode", "2"),
+        BrokerEngine::Activemq => ("persistent", "true"),
+    };
+    let message = Message {
+        body: record.to_vec(),
+        properties: vec![
+            ("content_type".into(), "application/json".into()),
+            (persistent.0.into(), persistent.1.into()),
+        ],
+        ..Message::default()
+    };
     let sent = match broker.engine {
         BrokerEngine::Rabbitmq => {
-            let message = Message {
-                body: record.to_vec(),
-                properties: vec![
-                    ("content_type".into(), "application/json".into()),
-                    ("delivery_mode".into(), "2".into()),
-                ],
-                ..Message::default()
-            };
             crate::source::first_answering(&broker.endpoints, |endpoint| {
                 let target = AmqpTarget {
                     endpoint,
@@ -303,14 +308,6 @@ async fn send_to_queue(
             .await
         }
         BrokerEngine::Activemq => {
-            let message = Message {
-                body: record.to_vec(),
-                properties: vec![
-                    ("persistent".into(), "true".into()),
-                    ("content_type".into(), "application/json".into()),
-                ],
-                ..Message::default()
-            };
             crate::source::first_answering(&broker.endpoints, |endpoint| {
                 outbound::publish_stomp(
                     &shared.stomp,
