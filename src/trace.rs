@@ -108,18 +108,28 @@ impl TraceParent {
         })
     }
 
+    /// Whether a header is one [`Self::from_headers`] reads (a source need
+    /// not convert the others).
+    pub fn is_trace_header(name: &str) -> bool {
+        ["traceparent", "tracestate", "x-amzn-trace-id"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+    }
+
     /// The message's trace from its headers (their names in any case):
     /// `traceparent` first, then `X-Amzn-Trace-Id`.
     pub fn from_headers<'a>(
         headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Option<TraceParent> {
         let (mut w3c, mut state, mut xray) = (None, None, None);
+        // Compared without allocating: this runs for every message.
         for (name, value) in headers {
-            match name.to_ascii_lowercase().as_str() {
-                "traceparent" => w3c = Some(value),
-                "tracestate" => state = Some(value),
-                "x-amzn-trace-id" => xray = Some(value),
-                _ => {}
+            if name.eq_ignore_ascii_case("traceparent") {
+                w3c = Some(value);
+            } else if name.eq_ignore_ascii_case("tracestate") {
+                state = Some(value);
+            } else if name.eq_ignore_ascii_case("x-amzn-trace-id") {
+                xray = Some(value);
             }
         }
         w3c.and_then(|v| TraceParent::from_w3c(v, state))

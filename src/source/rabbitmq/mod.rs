@@ -359,6 +359,7 @@ fn trace_of(properties: &lapin::BasicProperties) -> Option<crate::trace::TracePa
     let pairs: Vec<(String, String)> = headers
         .inner()
         .iter()
+        .filter(|(k, _)| crate::trace::TraceParent::is_trace_header(k.as_str()))
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), text(v)?)))
         .collect();
     crate::trace::TraceParent::from_headers(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
