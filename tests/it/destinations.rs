@@ -4,10 +4,14 @@
 
 use crate::common::*;
 
-fn failing(setup: Setup) -> Setup {
+/// A mapping whose function always fails, that dead-letters after one
+/// retry and whose batch is exactly the `count` messages a test sends: the
+/// batch flushes when it is full, so the messages cannot be split between two
+/// batches (and two records) by when they happen to arrive.
+fn failing(setup: Setup, count: u32) -> Setup {
     Setup {
-        batch_size: 3,
-        window_secs: Some(0),
+        batch_size: count,
+        window_secs: Some(60),
         max_redeliveries: Some(1),
         function_env: vec![("FAIL".into(), "always".into())],
         ..setup
@@ -21,7 +25,7 @@ async fn rabbitmq_dead_letters_go_to_a_queue_of_ours_as_an_on_failure_record() {
     let broker = Broker::connect().await;
     broker.declare(&queue, Default::default()).await;
     broker.declare(&failed, Default::default()).await;
-    let mut setup = failing(Setup::new(&queue));
+    let mut setup = failing(Setup::new(&queue), 3);
     setup.mapping_toml = format!(
         "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
     );
@@ -72,7 +76,7 @@ async fn activemq_dead_letters_go_to_a_function() {
     let dir = tempfile::tempdir().unwrap();
     let sink = dir.path().join("sink.jsonl");
     std::fs::write(&sink, b"").unwrap();
-    let mut setup = failing(Setup::activemq(&queue));
+    let mut setup = failing(Setup::activemq(&queue), 2);
     setup.mapping_toml = "DestinationConfig = { OnFailure = { Destination = \"sink\" } }".into();
     setup.extra_toml = format!(
         "[functions.sink]\ncommand = [{:?}, \"{}/tests/functions/recorder.py\"]\nenv = {{ RECORD_TO = {:?} }}\n",
