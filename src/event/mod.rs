@@ -232,13 +232,13 @@ mod tests {
 
     #[test]
     fn a_retried_mq_record_says_redelivered_and_its_properties_stay_as_they_were() {
-        let headers = vec![
-            ("message-id".to_owned(), "ID:1".to_owned()),
-            ("destination".to_owned(), "/queue/q".to_owned()),
-            ("type".to_owned(), "\"redelivered\":false".to_owned()),
-            ("redelivered-note".to_owned(), "x".to_owned()),
+        let headers = [
+            ("message-id", "ID:1"),
+            ("destination", "/queue/q"),
+            ("type", "\"redelivered\":false"),
+            ("redelivered-note", "x"),
         ];
-        let record = mq::record(&headers, b"body", 0);
+        let record = mq::record(headers, b"body", 0);
         assert!(!flag(&record));
         let marked = mark_redelivered(&record);
         assert!(flag(&marked), "{}", String::from_utf8_lossy(&marked));

@@ -20,28 +20,8 @@
 //! message's timestamp and `brokerOutTime` the moment mqtrigger received it.
 
 use super::EventFrame;
-use base64::Engine;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-
-/// STOMP and JMS headers that have their own field in the event; every other
-/// header is a custom property.
-const STANDARD_HEADERS: &[&str] = &[
-    "message-id",
-    "destination",
-    "timestamp",
-    "expires",
-    "priority",
-    "persistent",
-    "correlation-id",
-    "reply-to",
-    "type",
-    "redelivered",
-    "subscription",
-    "ack",
-    "content-length",
-    "content-type",
-];
 
 /// JMS's default priority, for a frame without one.
 const DEFAULT_PRIORITY: i64 = 4;
@@ -63,7 +43,8 @@ struct Record<'a> {
     kind: &'a str,
     expiration: i64,
     priority: i64,
-    data: String,
+    #[serde(serialize_with = "base64_of")]
+    data: &'a [u8],
     broker_in_time: i64,
     broker_out_time: i64,
     properties: Properties<'a>,
@@ -74,22 +55,6 @@ struct Record<'a> {
 /// frame has only a few of them.
 struct Properties<'a>(Vec<(&'a str, &'a str)>);
 
-impl<'a> Properties<'a> {
-    /// Every header without a field of its own; of a repeated one, the
-    /// first (STOMP 1.2).
-    fn of(headers: &'a [(String, String)]) -> Properties<'a> {
-        let mut kept: Vec<(&str, &str)> = headers
-            .iter()
-            .filter(|(k, _)| !STANDARD_HEADERS.contains(&k.as_str()))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        // A stable sort keeps repeats in frame order, so the first stays.
-        kept.sort_by(|a, b| a.0.cmp(b.0));
-        kept.dedup_by(|later, first| later.0 == first.0);
-        Properties(kept)
-    }
-}
-
 impl Serialize for Properties<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
@@ -97,6 +62,67 @@ impl Serialize for Properties<'_> {
             map.serialize_entry(k, v)?;
         }
         map.end()
+    }
+}
+
+/// The body as base64, written straight into the JSON: no string of its
+/// own for each message.
+fn base64_of<S: Serializer>(body: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&base64::display::Base64Display::new(
+        body,
+        &base64::engine::general_purpose::STANDARD,
+    ))
+}
+
+/// The headers that have a field of their own, as a frame gave them.
+#[derive(Default)]
+struct Known<'a> {
+    message_id: Option<&'a str>,
+    destination: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    expires: Option<&'a str>,
+    priority: Option<&'a str>,
+    persistent: Option<&'a str>,
+    correlation_id: Option<&'a str>,
+    reply_to: Option<&'a str>,
+    kind: Option<&'a str>,
+    redelivered: Option<&'a str>,
+    content_length: Option<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    /// Reads the frame's headers in one pass: the known ones into their
+    /// fields, every other one into the properties. Of a repeated header
+    /// the first counts (STOMP 1.2).
+    fn read(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Known<'a>, Properties<'a>) {
+        let mut known = Known::default();
+        let mut properties = Vec::new();
+        for (name, value) in headers {
+            let slot = match name {
+                "message-id" => &mut known.message_id,
+                "destination" => &mut known.destination,
+                "timestamp" => &mut known.timestamp,
+                "expires" => &mut known.expires,
+                "priority" => &mut known.priority,
+                "persistent" => &mut known.persistent,
+                "correlation-id" => &mut known.correlation_id,
+                "reply-to" => &mut known.reply_to,
+                "type" => &mut known.kind,
+                "redelivered" => &mut known.redelivered,
+                "content-length" => &mut known.content_length,
+                // STOMP's own, with nothing in the event.
+                "subscription" | "ack" | "content-type" => continue,
+                _ => {
+                    properties.push((name, value));
+                    continue;
+                }
+            };
+            slot.get_or_insert(value);
+        }
+        // A stable sort keeps repeats in frame order, so the first stays.
+        properties.sort_by(|a, b| a.0.cmp(b.0));
+        properties.dedup_by(|later, first| later.0 == first.0);
+        (known, Properties(properties))
     }
 }
 
@@ -109,48 +135,45 @@ struct Destination<'a> {
 /// The record of one MESSAGE frame. `headers` are the frame's (unescaped)
 /// headers in order; when a header repeats, the first one counts (STOMP 1.2).
 /// `received_ms` is when the frame arrived, in ms since the epoch.
-pub fn record(headers: &[(String, String)], body: &[u8], received_ms: i64) -> Vec<u8> {
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let number = |name: &str| get(name).and_then(|v| v.trim().parse::<i64>().ok());
-    let timestamp = number("timestamp").unwrap_or(received_ms);
-    let destination = get("destination").unwrap_or_default();
-    let properties = Properties::of(headers);
+pub fn record<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: &[u8],
+    received_ms: i64,
+) -> Vec<u8> {
+    let (known, properties) = Known::read(headers);
+    let number = |value: Option<&str>| value.and_then(|v| v.trim().parse::<i64>().ok());
+    let timestamp = number(known.timestamp).unwrap_or(received_ms);
     let record = Record {
-        message_id: get("message-id"),
+        message_id: known.message_id,
         // ActiveMQ sends content-length only for BytesMessages.
-        message_type: if get("content-length").is_some() {
+        message_type: if known.content_length.is_some() {
             "jms/bytes-message"
         } else {
             "jms/text-message"
         },
         timestamp,
-        delivery_mode: if get("persistent") == Some("true") {
+        delivery_mode: if known.persistent == Some("true") {
             2
         } else {
             1
         },
-        correlation_id: get("correlation-id").unwrap_or(""),
+        correlation_id: known.correlation_id.unwrap_or(""),
         // Lambda's poller writes a missing JMSReplyTo as the string "null".
-        reply_to: get("reply-to").unwrap_or("null"),
+        reply_to: known.reply_to.unwrap_or("null"),
         destination: Destination {
-            physical_name: physical_name(destination),
+            physical_name: physical_name(known.destination.unwrap_or_default()),
         },
-        redelivered: get("redelivered") == Some("true"),
-        kind: get("type").unwrap_or(""),
-        expiration: number("expires").unwrap_or(0),
-        priority: number("priority").unwrap_or(DEFAULT_PRIORITY),
-        data: base64::engine::general_purpose::STANDARD.encode(body),
+        redelivered: known.redelivered == Some("true"),
+        kind: known.kind.unwrap_or(""),
+        expiration: number(known.expires).unwrap_or(0),
+        priority: number(known.priority).unwrap_or(DEFAULT_PRIORITY),
+        data: body,
         broker_in_time: timestamp,
         broker_out_time: received_ms,
         properties,
     };
-    // One allocation: the data, the fields' names, a little more.
-    let mut out = Vec::with_capacity(record.data.len() + 512);
+    // One allocation: the data in base64, the fields' names, a little more.
+    let mut out = Vec::with_capacity(body.len() * 4 / 3 + 512);
     serde_json::to_writer(&mut out, &record)
         .expect("a record of strings and numbers always serializes");
     out
@@ -177,11 +200,8 @@ mod tests {
     use aws_lambda_events::event::activemq::ActiveMqEvent;
     use serde_json::json;
 
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn headers<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        pairs.to_vec()
     }
 
     #[test]
@@ -204,7 +224,7 @@ mod tests {
             ("tenant", "ignored: the first header wins"),
         ]);
         let record: serde_json::Value =
-            serde_json::from_slice(&record(&h, b"abc", 1598827811960)).unwrap();
+            serde_json::from_slice(&record(h.clone(), b"abc", 1598827811960)).unwrap();
         assert_eq!(
             record,
             json!({
@@ -221,7 +241,7 @@ mod tests {
     #[test]
     fn properties_come_sorted_by_name_each_once_the_first_winning() {
         let h = headers(&[("zone", "z"), ("b", "first"), ("a", "x"), ("b", "second")]);
-        let text = String::from_utf8(record(&h, b"", 5)).unwrap();
+        let text = String::from_utf8(record(h.clone(), b"", 5)).unwrap();
         assert!(
             text.ends_with(r#""properties":{"a":"x","b":"first","zone":"z"}}"#),
             "{text}"
@@ -232,7 +252,8 @@ mod tests {
     fn a_bare_text_message_parses_with_the_handler_library() {
         let h = headers(&[("message-id", "m"), ("destination", "/queue/q")]);
         let event =
-            frame("arn:aws:mq:us-east-1:0:broker:b:b-1").assemble([record(&h, b"", 5).as_slice()]);
+            frame("arn:aws:mq:us-east-1:0:broker:b:b-1")
+                .assemble([record(h.clone(), b"", 5).as_slice()]);
         let parsed: ActiveMqEvent = serde_json::from_slice(&event).unwrap();
         let m = &parsed.messages[0];
         assert_eq!(parsed.event_source.as_deref(), Some("aws:mq"));

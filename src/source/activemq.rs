@@ -133,19 +133,20 @@ impl ActiveMqSource {
             order.delivered(&ack);
         }
         let received = now_ms();
-        let mut headers = std::borrow::Cow::Borrowed(&frame.headers);
         let mut redelivered = frame.get("redelivered") == Some("true");
-        if !redelivered
-            && let Some(id) = frame.get("message-id")
-            && self.seen_before.take(id)
-        {
-            // The first `redelivered` header counts (STOMP 1.2).
-            headers
-                .to_mut()
-                .insert(0, ("redelivered".into(), "true".into()));
-            redelivered = true;
-        }
-        let record = crate::event::mq::record(&headers, &frame.body, received);
+        // A message this process saw before a reconnect is marked as
+        // redelivered, ahead of the frame's own header, since the first
+        // `redelivered` header counts (STOMP 1.2).
+        let marked = !redelivered
+            && frame
+                .get("message-id")
+                .is_some_and(|id| self.seen_before.take(id));
+        redelivered |= marked;
+        let headers = marked
+            .then_some(("redelivered", "true"))
+            .into_iter()
+            .chain(frame.headers());
+        let record = crate::event::mq::record(headers, &frame.body, received);
         let expires_at = frame
             .get("expires")
             .and_then(|e| e.parse::<u64>().ok())
@@ -158,9 +159,7 @@ impl ActiveMqSource {
             expires_at,
             message_id: frame.get("message-id").map(str::to_owned),
             queue: None,
-            trace: crate::trace::TraceParent::from_headers(
-                frame.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            ),
+            trace: crate::trace::TraceParent::from_headers(frame.headers()),
             body: frame.body,
         }
     }

@@ -175,14 +175,13 @@ fn requeue(q: &mut Queue, session: u64) {
 /// The record a memory message becomes: an `aws:mq` one, as if it came
 /// from ActiveMQ's queue `memory`.
 fn record(m: &MemoryMessage) -> Vec<u8> {
-    let mut headers = vec![
-        ("message-id".to_owned(), m.id.clone()),
-        ("destination".to_owned(), "/queue/memory".to_owned()),
-    ];
-    if m.redelivered {
-        headers.push(("redelivered".to_owned(), "true".to_owned()));
-    }
-    crate::event::mq::record(&headers, &m.body, chrono::Utc::now().timestamp_millis())
+    let headers = [
+        ("message-id", m.id.as_str()),
+        ("destination", "/queue/memory"),
+    ]
+    .into_iter()
+    .chain(m.redelivered.then_some(("redelivered", "true")));
+    crate::event::mq::record(headers, &m.body, chrono::Utc::now().timestamp_millis())
 }
 
 /// One consumer of a [`MemoryBroker`].

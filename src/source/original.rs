@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn an_mq_record_gives_back_its_headers_and_the_original_id() {
-        let headers: Vec<(String, String)> = [
+        let headers = [
             ("message-id", "ID:host-1:1:1:1"),
             ("destination", "/queue/q"),
             ("persistent", "true"),
@@ -311,11 +311,8 @@ mod tests {
             ("expires", "1000"),
             ("content-length", "2"),
             ("tenant_id", "acme"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let record = crate::event::mq::record(&headers, b"hi", 0);
+        ];
+        let record = crate::event::mq::record(headers, b"hi", 0);
         let (m, bytes) = from_mq(&record, b"hi", 5000);
         assert!(bytes, "a BytesMessage stays one");
         let has = |list: &[(String, String)], k: &str, v: &str| {

@@ -106,7 +106,8 @@ proptest! {
         body in proptest::collection::vec(any::<u8>(), 0..4096),
         received in any::<i64>(),
     ) {
-        let record = mq::record(&headers, &body, received);
+        let pairs = headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let record = mq::record(pairs, &body, received);
         let event = mq::frame(ARN).assemble([record.as_slice()]);
         let parsed: ActiveMqEvent = serde_json::from_slice(&event).unwrap();
         prop_assert_eq!(decode(parsed.messages[0].data.as_deref()), body);
@@ -151,7 +152,8 @@ fn ten_thousand_headers_still_make_an_event() {
 
     let headers: Vec<(String, String)> =
         (0..10_000).map(|i| (format!("h{i}"), "v".into())).collect();
-    let record = mq::record(&headers, b"x", 0);
+    let pairs = headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let record = mq::record(pairs, b"x", 0);
     let _: ActiveMqEvent =
         serde_json::from_slice(&mq::frame(ARN).assemble([record.as_slice()])).unwrap();
 }
@@ -175,7 +177,7 @@ fn empty_bodies_make_events_and_six_megabyte_bodies_are_too_large() {
         false,
     );
     assert!(frame.event_size(1, huge.len()) > MAX_EVENT_BYTES);
-    let mq_huge = mq::record(&[], &vec![b'a'; 6 * 1024 * 1024], 0);
+    let mq_huge = mq::record([], &vec![b'a'; 6 * 1024 * 1024], 0);
     assert!(mq::frame(ARN).event_size(1, mq_huge.len()) > MAX_EVENT_BYTES);
 }
 

@@ -54,20 +54,20 @@ fn round_trip(frame: Frame) {
     if let Err(e) = codec.encode(frame.clone(), &mut wire) {
         // Only CONNECT and CONNECTED go unescaped, and only a line break or
         // a colon in a name cannot be sent that way.
-        let unescaped = matches!(frame.command.as_str(), "CONNECT" | "CONNECTED");
+        let unescaped = matches!(frame.command(), "CONNECT" | "CONNECTED");
         let unsendable =
-            |(k, v): &(String, String)| k.contains([':', '\r', '\n']) || v.contains(['\r', '\n']);
+            |(k, v): (&str, &str)| k.contains([':', '\r', '\n']) || v.contains(['\r', '\n']);
         assert!(
-            unescaped && frame.headers.iter().any(unsendable),
+            unescaped && frame.headers().any(unsendable),
             "{frame:?}: {e}"
         );
         return;
     }
     match codec.decode(&mut wire) {
         Ok(Some(Inbound::Frame(again))) => {
-            assert_eq!(again.command, frame.command);
+            assert_eq!(again.command(), frame.command());
             assert_eq!(again.body, frame.body);
-            for (name, value) in &frame.headers {
+            for (name, value) in frame.headers() {
                 assert_eq!(
                     again.get(name),
                     frame.get(name),

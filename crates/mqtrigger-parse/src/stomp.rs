@@ -7,53 +7,14 @@
 //! heart-beat. Limits keep a hostile peer from making the buffer grow without
 //! bound.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use std::time::Duration;
 use tokio_util::codec::{Decoder, Encoder};
 
-/// One STOMP frame. Headers keep their order; when a name repeats, the first
-/// one counts (STOMP 1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Frame {
-    pub command: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
+mod frame;
 
-impl Frame {
-    pub fn new(command: &str) -> Frame {
-        Frame {
-            command: command.to_owned(),
-            ..Frame::default()
-        }
-    }
-
-    pub fn header(mut self, name: &str, value: &str) -> Frame {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    pub fn body(mut self, body: impl Into<Bytes>) -> Frame {
-        self.body = body.into();
-        self
-    }
-
-    pub fn command(&self) -> &str {
-        &self.command
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// CONNECT and CONNECTED frames are exempt from header escaping.
-    fn escaped(&self) -> bool {
-        !matches!(self.command.as_str(), "CONNECT" | "CONNECTED")
-    }
-}
+pub use frame::Frame;
+use frame::parse_head;
 
 /// What arrives from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,34 +61,6 @@ fn protocol(text: impl Into<String>) -> StompError {
     StompError::Protocol(text.into())
 }
 
-fn unescape(raw: &[u8], escaped: bool) -> Result<String, StompError> {
-    let text = std::str::from_utf8(raw).map_err(|_| protocol("a header is not UTF-8"))?;
-    if !escaped || !text.contains('\\') {
-        return Ok(text.to_owned());
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next() {
-            Some('r') => '\r',
-            Some('n') => '\n',
-            Some('c') => ':',
-            Some('\\') => '\\',
-            other => {
-                return Err(protocol(format!(
-                    "undefined header escape \\{}",
-                    other.unwrap_or(' ')
-                )));
-            }
-        });
-    }
-    Ok(out)
-}
-
 fn escape(text: &str, escaped: bool, out: &mut BytesMut) {
     if !escaped {
         out.put_slice(text.as_bytes());
@@ -145,10 +78,6 @@ fn escape(text: &str, escaped: bool, out: &mut BytesMut) {
             }
         }
     }
-}
-
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 impl Decoder for StompCodec {
@@ -182,33 +111,10 @@ impl Decoder for StompCodec {
             return Ok(None);
         };
         self.scanned = head_len;
-        let head = &src[..head_len];
-        let mut lines = head.split(|b| *b == b'\n').map(trim_cr);
-        let command = std::str::from_utf8(lines.next().unwrap_or_default())
-            .map_err(|_| protocol("the command is not UTF-8"))?
-            .to_owned();
-        if command.is_empty() || !command.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(protocol(format!("bad command line {command:?}")));
-        }
-        let escaped = !matches!(command.as_str(), "CONNECT" | "CONNECTED");
-        let mut headers = Vec::new();
-        for line in lines {
-            if headers.len() >= self.max_headers {
-                return Err(protocol(format!("more than {} headers", self.max_headers)));
-            }
-            let colon = line
-                .iter()
-                .position(|b| *b == b':')
-                .ok_or_else(|| protocol("a header line has no colon"))?;
-            headers.push((
-                unescape(&line[..colon], escaped)?,
-                unescape(&line[colon + 1..], escaped)?,
-            ));
-        }
-        let length = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .map(|(_, v)| {
+        let mut frame = parse_head(&src[..head_len], self.max_headers)?;
+        let length = frame
+            .get("content-length")
+            .map(|v| {
                 v.trim()
                     .parse::<usize>()
                     .map_err(|_| protocol(format!("bad content-length {v:?}")))
@@ -254,12 +160,8 @@ impl Decoder for StompCodec {
         self.scanned = 0;
         self.body_scanned = 0;
         frame_bytes.truncate(body_end);
-        let body = frame_bytes.split_off(body_start).freeze();
-        Ok(Some(Inbound::Frame(Frame {
-            command,
-            headers,
-            body,
-        })))
+        frame.body = frame_bytes.split_off(body_start).freeze();
+        Ok(Some(Inbound::Frame(frame)))
     }
 }
 
@@ -289,20 +191,20 @@ impl Encoder<Frame> for StompCodec {
         // would end the header early (or add one), a colon would split it.
         if !escaped
             && let Some((name, _)) = frame
-                .headers
-                .iter()
+                .headers()
                 .find(|(k, v)| k.contains([':', '\r', '\n']) || v.contains(['\r', '\n']))
         {
             let name = name.escape_debug();
             return Err(protocol(format!(
                 "the {} header `{name}` holds a line break or a colon, which STOMP cannot send in {}",
-                frame.command, frame.command
+                frame.command(),
+                frame.command()
             )));
         }
-        dst.reserve(frame.command.len() + frame.body.len() + 64 * (frame.headers.len() + 1));
-        dst.put_slice(frame.command.as_bytes());
+        dst.reserve(frame.wire_len_hint());
+        dst.put_slice(frame.command().as_bytes());
         dst.put_u8(b'\n');
-        for (k, v) in &frame.headers {
+        for (k, v) in frame.headers() {
             escape(k, escaped, dst);
             dst.put_u8(b':');
             escape(v, escaped, dst);
