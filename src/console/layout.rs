@@ -24,6 +24,12 @@ pub struct Content {
     /// How wide the Batches, and the Errors and Dead letters, would be with
     /// nothing cut: the screen is shared between them in that proportion.
     pub widths: (usize, usize),
+    /// How wide each side must be to show its tables' important columns
+    /// and their sentence ([`Model::least_width`]): a side under that takes
+    /// it from the other, when the other keeps its own.
+    ///
+    /// [`Model::least_width`]: super::table::Model::least_width
+    pub least: (usize, usize),
 }
 
 /// The screen's parts. A panel not shown (another one is zoomed) is None.
@@ -95,8 +101,9 @@ pub fn areas(screen: Rect, content: Content, zoom: Option<Focus>) -> Areas {
     let share = (l * 100)
         .checked_div(l + r)
         .map_or(50, |s| s.clamp(35, 65) as u16);
+    let left = side_width(rest.width, share, content.least);
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(share), Constraint::Fill(1)]).areas(rest);
+        Layout::horizontal([Constraint::Length(left), Constraint::Fill(1)]).areas(rest);
     let errors = errors_height(right.height, &content);
     let [errors_area, letters] =
         Layout::vertical([Constraint::Length(errors), Constraint::Fill(1)]).areas(right);
@@ -106,6 +113,19 @@ pub fn areas(screen: Rect, content: Content, zoom: Option<Focus>) -> Areas {
     areas.errors = Some(errors_area);
     areas.dead_letters = Some(letters);
     areas
+}
+
+/// The Batches side's width out of `total` columns: `share` percent of
+/// them, unless that leaves either side under its least (borders added),
+/// and there is room for both.
+fn side_width(total: u16, share: u16, (least_left, least_right): (usize, usize)) -> u16 {
+    let proportional = (u32::from(total) * u32::from(share) / 100) as u16;
+    let need = |least: usize| u16::try_from(least).unwrap_or(u16::MAX).saturating_add(2);
+    let (left, right) = (need(least_left), need(least_right));
+    if left.saturating_add(right) > total {
+        return proportional;
+    }
+    proportional.clamp(left, total - right)
 }
 
 /// The Errors panel's height on a side of `height` rows that it shares with
@@ -224,6 +244,26 @@ mod tests {
         // Many dead letters, one error: the error is whole.
         let a = areas(screen(80, 24), content(1, 50), None);
         assert_eq!(a.errors.unwrap().height, 4);
+    }
+
+    #[test]
+    fn a_side_under_its_least_takes_columns_from_the_other() {
+        let content = |least| Content {
+            mappings: 3,
+            widths: (70, 130),
+            least,
+            ..Content::default()
+        };
+        // 35% of 80 is 28: the Batches need 32 and 2 borders.
+        let a = areas(screen(80, 24), content((32, 40)), None);
+        assert_eq!(a.batches.unwrap().width, 34);
+        // The other side keeps its own least.
+        let a = areas(screen(80, 24), content((32, 50)), None);
+        assert_eq!(a.batches.unwrap().width, 28);
+        assert_eq!(a.errors.unwrap().width, 52);
+        // No room for both: the proportion stands.
+        let a = areas(screen(80, 24), content((50, 50)), None);
+        assert_eq!(a.batches.unwrap().width, 28);
     }
 
     #[test]

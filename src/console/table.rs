@@ -19,6 +19,8 @@ pub struct Column {
     pub priority: u8,
     /// Takes the width left over, and may be cut.
     pub fill: bool,
+    /// A fill column narrower than this is left out instead.
+    pub least: usize,
 }
 
 impl Column {
@@ -28,6 +30,7 @@ impl Column {
             numeric: false,
             priority,
             fill: false,
+            least: 0,
         }
     }
 
@@ -37,6 +40,7 @@ impl Column {
             numeric: true,
             priority,
             fill: false,
+            least: 0,
         }
     }
 
@@ -46,11 +50,20 @@ impl Column {
             numeric: false,
             priority,
             fill: true,
+            least: MIN_FILL,
         }
+    }
+
+    /// A fill column that still says something at `least` cells (a short
+    /// word first, the detail after it), so it stays in narrow panels.
+    pub const fn at_least(mut self, least: usize) -> Column {
+        self.least = least;
+        self
     }
 }
 
-/// A fill column narrower than this is left out instead.
+/// A fill column narrower than this is left out instead, unless it says
+/// otherwise ([`Column::at_least`]).
 const MIN_FILL: usize = 12;
 
 /// Rows of cells under columns, before fitting.
@@ -104,6 +117,39 @@ impl Model {
             .collect()
     }
 
+    /// The narrowest column `i` may be: a fill column's least, another's
+    /// widest cell.
+    fn narrowest(&self, i: usize, natural: &[usize]) -> usize {
+        let column = &self.columns[i];
+        if column.fill {
+            column.least.min(natural[i])
+        } else {
+            natural[i]
+        }
+    }
+
+    /// The width that shows every column at least as important as the
+    /// most important sentence (fill) column, that one at its least: under
+    /// it, a row no longer says what happened. A table without a sentence
+    /// needs its whole width.
+    pub fn least_width(&self) -> usize {
+        let natural = self.naturals();
+        let Some(sentence) = self
+            .columns
+            .iter()
+            .filter(|c| c.fill)
+            .map(|c| c.priority)
+            .max()
+        else {
+            return self.natural_width();
+        };
+        let shown: Vec<usize> = (0..self.columns.len())
+            .filter(|&i| self.columns[i].priority >= sentence)
+            .collect();
+        let cells: usize = shown.iter().map(|&i| self.narrowest(i, &natural)).sum();
+        cells + shown.len().saturating_sub(1)
+    }
+
     /// The width the whole table would take with nothing cut.
     pub fn natural_width(&self) -> usize {
         let n = self.naturals();
@@ -112,7 +158,7 @@ impl Model {
 
     /// The columns shown in `width` cells, with their widths: by priority
     /// while they fit at their content's width (one space between; a fill
-    /// column at [`MIN_FILL`]), then the fill columns get the rest. In the
+    /// column at its least), then the fill columns get the rest. In the
     /// columns' own order.
     pub fn fit(&self, width: usize) -> Vec<(usize, usize)> {
         let natural = self.naturals();
@@ -121,11 +167,7 @@ impl Model {
         let mut chosen: Vec<usize> = Vec::new();
         let mut used = 0;
         for i in order {
-            let need = if self.columns[i].fill {
-                MIN_FILL.min(natural[i])
-            } else {
-                natural[i]
-            };
+            let need = self.narrowest(i, &natural);
             let gap = usize::from(!chosen.is_empty());
             if used + gap + need <= width {
                 used += gap + need;
@@ -141,7 +183,7 @@ impl Model {
             .collect();
         fills.sort_by_key(|&i| std::cmp::Reverse(self.columns[i].priority));
         for f in fills {
-            let least = MIN_FILL.min(natural[f]);
+            let least = self.narrowest(f, &natural);
             let whole = |used: usize| width.saturating_sub(used) + least >= natural[f];
             let mut dropped = Vec::new();
             while !whole(used) {
@@ -170,14 +212,7 @@ impl Model {
         chosen.sort_unstable();
         let mut widths: Vec<(usize, usize)> = chosen
             .iter()
-            .map(|&i| {
-                let w = if self.columns[i].fill {
-                    MIN_FILL.min(natural[i])
-                } else {
-                    natural[i]
-                };
-                (i, w)
-            })
+            .map(|&i| (i, self.narrowest(i, &natural)))
             .collect();
         let spare = width.saturating_sub(used);
         // The fill columns take what is left, so the table spans its panel:

@@ -23,8 +23,10 @@ pub fn listed(
             Column::number("MSGS", 6),
             Column::number("BYTES", 3),
             Column::text("CLOSED", 2),
-            Column::number("LATENCY", 5),
-            Column::fill("OUTCOME", 4),
+            Column::number("TOOK", 5),
+            // "ok", "invoking" or "✗ Type…": a narrow panel still tells a
+            // failed batch from a good one.
+            Column::fill("OUTCOME", 4).at_least(8),
         ],
         rows: Vec::new(),
     };
@@ -38,12 +40,10 @@ pub fn listed(
         .map(|b| {
             let seconds = (view.now - b.started).num_seconds().max(0);
             let (outcome, style) = match &b.outcome {
-                AttemptOutcome::InFlight => {
-                    ("in flight".to_owned(), Style::new().fg(Color::Yellow))
-                }
+                AttemptOutcome::InFlight => ("invoking".to_owned(), Style::new().fg(Color::Yellow)),
                 AttemptOutcome::Ok => ("ok".to_owned(), Style::new().fg(Color::Green)),
                 AttemptOutcome::Failed(e) => (
-                    format!("failed: {}", error_summary(e)),
+                    format!("✗ {}", error_summary(e)),
                     Style::new().fg(Color::Red),
                 ),
             };
@@ -60,7 +60,17 @@ pub fn listed(
             ];
             Entry {
                 key: BatchKey::of(b),
-                haystack: format!("#{} {} {}", b.batch.0, b.closed_by.label(), outcome),
+                haystack: format!(
+                    "#{} {} {}{}",
+                    b.batch.0,
+                    b.closed_by.label(),
+                    if matches!(b.outcome, AttemptOutcome::Failed(_)) {
+                        "failed "
+                    } else {
+                        ""
+                    },
+                    outcome
+                ),
                 row: ModelRow::new(cells).cell_style(7, style),
                 sort: vec![
                     SortKey::number(b.batch.0),

@@ -18,7 +18,7 @@ use ratatui::text::{Line, Span};
 
 /// The screen's parts for this app.
 pub fn layout(screen: Rect, app: &App) -> Areas {
-    let errors = app.error_list().keys.len();
+    let (batches, errors, letters) = (app.batch_list(), app.error_list(), app.letter_list());
     // The stop code's sentence, wrapped at about the Errors panel's width.
     let stop = app
         .selected_mapping()
@@ -28,14 +28,18 @@ pub fn layout(screen: Rect, app: &App) -> Areas {
                 .map(|d| format!("{}: {d}", m.state_transition_reason))
         })
         .map_or(0, |text| usize::from(stop_rows(&text, screen.width / 2)));
-    let letters = app.letter_list().model.natural_width();
-    let right = letters.max(app.error_list().model.natural_width());
+    let right = letters
+        .model
+        .natural_width()
+        .max(errors.model.natural_width());
+    let right_least = letters.model.least_width().max(errors.model.least_width());
     let content = Content {
         mappings: app.mapping_list().keys.len(),
-        errors,
-        letters: app.letter_list().keys.len(),
+        errors: errors.keys.len(),
+        letters: letters.keys.len(),
         stop,
-        widths: (app.batch_list().model.natural_width(), right),
+        widths: (batches.model.natural_width(), right),
+        least: (batches.model.least_width(), right_least),
     };
     areas(screen, content, app.zoom.then_some(app.focus))
 }
