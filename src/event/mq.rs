@@ -43,7 +43,7 @@ struct Record<'a> {
     kind: &'a str,
     expiration: i64,
     priority: i64,
-    #[serde(serialize_with = "base64_of")]
+    #[serde(serialize_with = "super::base64_bytes::serialize")]
     data: &'a [u8],
     broker_in_time: i64,
     broker_out_time: i64,
@@ -63,15 +63,6 @@ impl Serialize for Properties<'_> {
         }
         map.end()
     }
-}
-
-/// The body as base64, written straight into the JSON: no string of its
-/// own for each message.
-fn base64_of<S: Serializer>(body: &&[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&base64::display::Base64Display::new(
-        body,
-        &base64::engine::general_purpose::STANDARD,
-    ))
 }
 
 /// The headers that have a field of their own, as a frame gave them.
