@@ -168,7 +168,10 @@ impl Publisher {
                 use futures::SinkExt;
                 let mut frame = template.clone().body(body.to_vec());
                 if template.get("content-length").is_some() {
-                    frame = frame.header("content-length", &body.len().to_string());
+                    // This body's length: the first of repeated headers
+                    // counts, so the template's own must go.
+                    frame.remove_header("content-length");
+                    frame.push_header("content-length", &body.len().to_string());
                 }
                 // Buffered, not flushed: the codec writes frames in bulk.
                 framed.feed(frame).await?;

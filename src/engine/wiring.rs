@@ -272,7 +272,7 @@ async fn send_to_queue(
     record: bytes::Bytes,
     shared: &Configured,
 ) -> Result<(), String> {
-    let (_, secret) = broker_and_secret(wires, mapping)
+    let (own, secret) = broker_and_secret(wires, mapping)
         .await
         .map_err(|e| e.to_string())?;
     let broker = wires
@@ -280,6 +280,16 @@ async fn send_to_queue(
         .broker(broker_arn)
         .ok_or_else(|| format!("no [[brokers]] entry has arn {broker_arn}"))?;
     let ca_file = broker.ca_file.as_deref();
+    // On the mapping's own broker the record goes to the mapping's virtual
+    // host, where its user has rights; another broker's queue is on "/".
+    let vhost = if own.arn == broker.arn {
+        mapping
+            .spec
+            .access(SourceAccessType::VirtualHost)
+            .unwrap_or("/")
+    } else {
+        "/"
+    };
     // A persistent JSON message, in each protocol's words.
     let persistent = match broker.engine {
         BrokerEngine::Rabbitmq => ("delivery_mode", "2"),
@@ -299,7 +309,7 @@ async fn send_to_queue(
                 let target = AmqpTarget {
                     endpoint,
                     secret: &secret,
-                    vhost: "/",
+                    vhost,
                     ca_file,
                     large_frames: true,
                 };

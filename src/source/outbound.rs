@@ -42,7 +42,12 @@ pub async fn publish_amqp(
         .basic_publish(
             "".into(),
             queue.into(),
-            BasicPublishOptions::default(),
+            // Mandatory: a message no queue takes comes back instead of
+            // being dropped, and the publish fails below.
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
             &message.body,
             props,
         )
@@ -59,7 +64,11 @@ pub async fn publish_amqp(
     // The channel is this publish's own; closing it is tidiness, not safety.
     let _ = channel.close(200, "published".into()).await;
     match confirmed {
-        Confirmation::Ack(_) => Ok(()),
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(returned)) => Err(SourceError::Config(format!(
+            "RabbitMQ returned the message {what}: no queue takes it ({}); declare queue '{queue}'",
+            returned.reply_text
+        ))),
         other => Err(SourceError::Connection(format!(
             "RabbitMQ did not take the message {what}: {other:?}"
         ))),

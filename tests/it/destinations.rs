@@ -70,6 +70,80 @@ async fn rabbitmq_dead_letters_go_to_a_queue_of_ours_as_an_on_failure_record() {
     broker.delete(&failed).await;
 }
 
+/// A mapping on a virtual host of its own gets its on-failure record in the
+/// queue of that virtual host, where its user has rights (the record went
+/// to "/" before, where no such queue was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_on_failure_records_go_to_the_mappings_own_virtual_host() {
+    let vhost = unique("dest-vhost");
+    rabbitmqctl(&["add_vhost", &vhost]);
+    rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+    let queue = unique("dest-vh");
+    let failed = format!("{queue}-failed");
+    let broker = Broker::connect_to(&amqp_url_on(&vhost)).await;
+    broker.declare(&queue, Default::default()).await;
+    broker.declare(&failed, Default::default()).await;
+    let mut setup = failing(Setup::new(&queue), 2);
+    setup.vhost = vhost.clone();
+    setup.mapping_toml = format!(
+        "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
+    );
+    let running = Running::start(&setup).await;
+    let uuid = running.mapping().uuid;
+    for body in ["a", "b"] {
+        broker
+            .publish(&queue, body.as_bytes(), Default::default())
+            .await;
+    }
+    wait_for("counted dead", || {
+        running.control.stats(uuid).dead_lettered == 2
+    })
+    .await;
+    let records = broker.drain(&failed).await;
+    assert_eq!(records.len(), 1, "one record, on the mapping's vhost");
+    let record: serde_json::Value = serde_json::from_slice(&records[0].delivery.data).unwrap();
+    let payload = serde_json::to_vec(&record["requestPayload"]).unwrap();
+    assert_eq!(mqtrigger::event::bodies(&payload).len(), 2);
+    assert_eq!(broker.ready(&queue).await, 0, "the source queue acked");
+    running.control.shutdown().await;
+    rabbitmqctl(&["delete_vhost", &vhost]);
+}
+
+/// A destination queue that does not exist refuses the record (it is not
+/// dropped): the letters wait, LastProcessingResult says which queue to
+/// declare, and once it is declared the record arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_destination_queue_keeps_the_record_until_it_is_declared() {
+    let queue = unique("dest-missing");
+    let failed = format!("{queue}-failed");
+    let broker = Broker::connect().await;
+    broker.declare(&queue, Default::default()).await;
+    let mut setup = failing(Setup::new(&queue), 1);
+    setup.mapping_toml = format!(
+        "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
+    );
+    let running = Running::start(&setup).await;
+    broker.publish(&queue, b"kept", Default::default()).await;
+    wait_for("the missing queue named", || {
+        running
+            .mapping()
+            .last_processing_result
+            .contains(&format!("declare queue '{failed}'"))
+    })
+    .await;
+    broker.declare(&failed, Default::default()).await;
+    wait_for("the record delivered", || {
+        running.control.stats(running.mapping().uuid).dead_lettered == 1
+    })
+    .await;
+    let records = broker.drain(&failed).await;
+    assert_eq!(records.len(), 1, "the record, once");
+    assert_eq!(broker.ready(&queue).await, 0, "the source queue acked");
+    running.control.shutdown().await;
+    broker.delete(&queue).await;
+    broker.delete(&failed).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activemq_dead_letters_go_to_a_function() {
     let queue = unique("dest-amq");

@@ -78,15 +78,6 @@ async fn three_mappings_share_one_connection_and_a_deleted_queue_stops_only_its_
     }
 }
 
-fn rabbitmqctl(args: &[&str]) {
-    let out = std::process::Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .output()
-        .expect("rabbitmqctl runs beside the test broker");
-    assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
-}
-
 /// A vhost that allows no connections: the mapping keeps trying and says
 /// which quota to raise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,24 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// The test broker's URL on another virtual host.
+pub fn amqp_url_on(vhost: &str) -> String {
+    let url = amqp_url();
+    let (base, _) = url.rsplit_once('/').expect("an amqp URL names its vhost");
+    format!("{base}/{vhost}")
+}
+
+/// Runs `rabbitmqctl` beside the test broker (for virtual hosts and their
+/// limits, which AMQP cannot set).
+pub fn rabbitmqctl(args: &[&str]) {
+    let out = std::process::Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl runs beside the test broker");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
+}
+
 /// host:port of the test broker, without credentials.
 pub fn amqp_endpoint() -> String {
     let url = amqp_url();

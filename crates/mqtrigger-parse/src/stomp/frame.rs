@@ -52,14 +52,6 @@ impl Frame {
         self.headers.push(HeaderSpan { name, value });
     }
 
-    /// Adds a header before the others, where it counts over a repeat of
-    /// its name (STOMP 1.2's first-one-counts rule).
-    pub fn insert_first_header(&mut self, name: &str, value: &str) {
-        let name = self.push_text(name);
-        let value = self.push_text(value);
-        self.headers.insert(0, HeaderSpan { name, value });
-    }
-
     /// Drops every header of this name.
     pub fn remove_header(&mut self, name: &str) {
         let text = &self.text;
