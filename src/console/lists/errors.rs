@@ -52,9 +52,12 @@ pub fn attempts_kept(view: &View, mapping: &Mapping) -> usize {
 pub fn listed(view: &View, mapping: Option<&Mapping>, state: &ListState<String>) -> Listed<String> {
     let model = Model {
         columns: vec![
-            Column::number("TIMES", 9),
-            Column::number("LAST", 8),
-            Column::fill("ERROR", 10),
+            // How often and how lately come first: a long error is cut
+            // (Enter opens its batch, where it is whole) rather than hide
+            // its count.
+            Column::number("TIMES", 10),
+            Column::number("LAST", 9),
+            Column::fill("ERROR", 8),
         ],
         rows: Vec::new(),
     };
