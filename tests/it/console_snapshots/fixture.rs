@@ -197,7 +197,9 @@ const ORDER_4: &str =
     r#"{"errorType": "OrderError", "errorMessage": "order 4 is bad", "stackTrace": []}"#;
 const ORDER_13: &str =
     r#"{"errorType": "OrderError", "errorMessage": "order 13 is bad", "stackTrace": []}"#;
-const FLAKY: &str = r#"{"errorType": "Flaky", "errorMessage": "order 7 failed once"}"#;
+/// Longer than the Errors panel is wide at 80×24, as in the real demo.
+const FLAKY: &str =
+    r#"{"errorType": "Flaky", "errorMessage": "order 7 hit a flaky dependency and failed once"}"#;
 const NO_ADDRESS: &str =
     r#"{"errorType": "ValueError", "errorMessage": "shipment 5 has no address", "stackTrace": []}"#;
 

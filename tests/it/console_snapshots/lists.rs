@@ -64,12 +64,31 @@ fn errors_read_as_errors_each_once_with_how_often() {
         .collect();
     assert_eq!(errors.len(), 2, "order 4 and order 13, folded:\n{screen}");
     assert!(
-        screen.contains("×1") && screen.contains("Flaky: order 7 failed once"),
+        screen.contains("×1")
+            && screen.contains("Flaky: order 7 hit a flaky dependency and failed once"),
         "{screen}"
     );
     assert!(
         !screen.contains("errorType"),
         "no raw JSON on the main screen:\n{screen}"
+    );
+}
+
+/// At 80×24 an error longer than its panel is cut; how often and how
+/// lately it failed stay on every row.
+#[test]
+fn a_narrow_errors_panel_cuts_a_long_error_and_keeps_its_count() {
+    let screen = render_on(&demo(), 80, 24);
+    let rows: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("OrderError") || l.contains("Flaky"))
+        .filter_map(|l| l.split('│').rev().find(|cell| cell.contains("ago")))
+        .collect();
+    assert_eq!(rows.len(), 3, "three errors with their counts:\n{screen}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("×1") && r.contains("Flaky: order 7") && r.contains('…')),
+        "the long one cut, its count kept:\n{screen}"
     );
 }
 
