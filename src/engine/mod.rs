@@ -112,14 +112,9 @@ pub fn prefetch(batch_size: u32, concurrency: u32) -> u32 {
 /// The event around a mapping's records: `aws:mq` for ActiveMQ, `aws:rmq` for RabbitMQ.
 pub fn event_frame(config: &Config, mapping: &Mapping) -> crate::event::EventFrame {
     use crate::config::BrokerEngine;
-    use crate::mapping::SourceAccessType;
     let arn = &mapping.spec.event_source_arn;
     if config.broker(arn).map(|b| b.engine) == Some(BrokerEngine::Activemq) {
         return crate::event::mq::frame(arn);
     }
-    let vhost = mapping
-        .spec
-        .access(SourceAccessType::VirtualHost)
-        .unwrap_or("/");
-    crate::event::rmq::frame_of(arn, &mapping.spec.queues, vhost)
+    crate::event::rmq::frame_of(arn, &mapping.spec.queues, mapping.spec.virtual_host())
 }

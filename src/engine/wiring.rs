@@ -227,7 +227,7 @@ async fn backlog_of(
         let spec = &mapping.spec;
         match broker.engine {
             BrokerEngine::Rabbitmq => {
-                let vhost = spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
+                let vhost = spec.virtual_host();
                 crate::source::first_answering(&broker.endpoints, |endpoint| {
                     let target = AmqpTarget {
                         endpoint,
@@ -283,10 +283,7 @@ async fn send_to_queue(
     // On the mapping's own broker the record goes to the mapping's virtual
     // host, where its user has rights; another broker's queue is on "/".
     let vhost = if own.arn == broker.arn {
-        mapping
-            .spec
-            .access(SourceAccessType::VirtualHost)
-            .unwrap_or("/")
+        mapping.spec.virtual_host()
     } else {
         "/"
     };
@@ -351,7 +348,7 @@ async fn republish(
                 &letter.body,
                 &secret.username,
             );
-            let vhost = spec.access(SourceAccessType::VirtualHost).unwrap_or("/");
+            let vhost = spec.virtual_host();
             crate::source::first_answering(&broker.endpoints, |endpoint| {
                 let target = AmqpTarget {
                     endpoint,
@@ -420,10 +417,7 @@ async fn connect_queue(
             let source = RabbitSource::connect(RabbitConfig {
                 endpoints: broker.endpoints.clone(),
                 secret,
-                vhost: spec
-                    .access(SourceAccessType::VirtualHost)
-                    .unwrap_or("/")
-                    .to_owned(),
+                vhost: spec.virtual_host().to_owned(),
                 queue: queue.to_owned(),
                 consumer_tag,
                 prefetch: consumer.prefetch.min(u32::from(u16::MAX)) as u16,

@@ -170,6 +170,12 @@ impl MappingSpec {
             .map(|c| c.uri.as_str())
     }
 
+    /// The RabbitMQ virtual host the mapping consumes on: its VIRTUAL_HOST,
+    /// else RabbitMQ's default `/`.
+    pub fn virtual_host(&self) -> &str {
+        self.access(SourceAccessType::VirtualHost).unwrap_or("/")
+    }
+
     /// Lambda allows one mapping per function and queue.
     pub fn conflicts_with(&self, other: &MappingSpec) -> bool {
         self.function_name == other.function_name

@@ -124,9 +124,10 @@ impl ActiveMqSource {
     }
 
     fn delivery(&mut self, frame: Frame) -> Delivery {
+        let message_id = frame.get("message-id");
         let ack = frame
             .get("ack")
-            .or(frame.get("message-id"))
+            .or(message_id)
             .unwrap_or_default()
             .to_owned();
         if let Some(order) = &mut self.in_order {
@@ -137,10 +138,7 @@ impl ActiveMqSource {
         // A message this process saw before a reconnect is marked as
         // redelivered, ahead of the frame's own header, since the first
         // `redelivered` header counts (STOMP 1.2).
-        let marked = !redelivered
-            && frame
-                .get("message-id")
-                .is_some_and(|id| self.seen_before.take(id));
+        let marked = !redelivered && message_id.is_some_and(|id| self.seen_before.take(id));
         redelivered |= marked;
         let headers = marked
             .then_some(("redelivered", "true"))
@@ -157,7 +155,7 @@ impl ActiveMqSource {
             record,
             redelivered,
             expires_at,
-            message_id: frame.get("message-id").map(str::to_owned),
+            message_id: message_id.map(str::to_owned),
             queue: None,
             trace: crate::trace::TraceParent::from_headers(frame.headers()),
             body: frame.body,

@@ -18,6 +18,29 @@ fn failing(setup: Setup, count: u32) -> Setup {
     }
 }
 
+/// The mapping setting that sends dead letters to `failed`, a queue of the
+/// test broker.
+fn to_queue(failed: &str) -> String {
+    format!(
+        "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
+    )
+}
+
+/// Publishes `bodies` to `queue` and waits until the mapping has
+/// dead-lettered them all.
+async fn publish_until_dead(broker: &Broker, queue: &str, running: &Running, bodies: &[&str]) {
+    for body in bodies {
+        broker
+            .publish(queue, body.as_bytes(), Default::default())
+            .await;
+    }
+    let uuid = running.mapping().uuid;
+    wait_for("counted dead", || {
+        running.control.stats(uuid).dead_lettered == bodies.len() as u64
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_dead_letters_go_to_a_queue_of_ours_as_an_on_failure_record() {
     let queue = unique("dest-src");
@@ -26,20 +49,9 @@ async fn rabbitmq_dead_letters_go_to_a_queue_of_ours_as_an_on_failure_record() {
     broker.declare(&queue, Default::default()).await;
     broker.declare(&failed, Default::default()).await;
     let mut setup = failing(Setup::new(&queue), 3);
-    setup.mapping_toml = format!(
-        "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
-    );
+    setup.mapping_toml = to_queue(&failed);
     let running = Running::start(&setup).await;
-    let uuid = running.mapping().uuid;
-    for body in ["a", "b", "c"] {
-        broker
-            .publish(&queue, body.as_bytes(), Default::default())
-            .await;
-    }
-    wait_for("counted dead", || {
-        running.control.stats(uuid).dead_lettered == 3
-    })
-    .await;
+    publish_until_dead(&broker, &queue, &running, &["a", "b", "c"]).await;
     let records = broker.drain(&failed).await;
     assert_eq!(records.len(), 1, "one record for the batch");
     let record: serde_json::Value = serde_json::from_slice(&records[0].delivery.data).unwrap();
@@ -85,20 +97,9 @@ async fn rabbitmq_on_failure_records_go_to_the_mappings_own_virtual_host() {
     broker.declare(&failed, Default::default()).await;
     let mut setup = failing(Setup::new(&queue), 2);
     setup.vhost = vhost.clone();
-    setup.mapping_toml = format!(
-        "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
-    );
+    setup.mapping_toml = to_queue(&failed);
     let running = Running::start(&setup).await;
-    let uuid = running.mapping().uuid;
-    for body in ["a", "b"] {
-        broker
-            .publish(&queue, body.as_bytes(), Default::default())
-            .await;
-    }
-    wait_for("counted dead", || {
-        running.control.stats(uuid).dead_lettered == 2
-    })
-    .await;
+    publish_until_dead(&broker, &queue, &running, &["a", "b"]).await;
     let records = broker.drain(&failed).await;
     assert_eq!(records.len(), 1, "one record, on the mapping's vhost");
     let record: serde_json::Value = serde_json::from_slice(&records[0].delivery.data).unwrap();
@@ -119,9 +120,7 @@ async fn a_missing_destination_queue_keeps_the_record_until_it_is_declared() {
     let broker = Broker::connect().await;
     broker.declare(&queue, Default::default()).await;
     let mut setup = failing(Setup::new(&queue), 1);
-    setup.mapping_toml = format!(
-        "DestinationConfig = {{ OnFailure = {{ Destination = \"{BROKER_ARN}:queue:{failed}\" }} }}"
-    );
+    setup.mapping_toml = to_queue(&failed);
     let running = Running::start(&setup).await;
     broker.publish(&queue, b"kept", Default::default()).await;
     wait_for("the missing queue named", || {
